@@ -1,0 +1,101 @@
+//! Names for clone/unshare flags and setns' nstype.
+
+use tracer_common::syscall;
+
+const NAMES: &[(u64, &str)] = &[
+    (0x0000_0080, "CLONE_NEWTIME"),
+    (0x0000_0100, "CLONE_VM"),
+    (0x0000_0200, "CLONE_FS"),
+    (0x0000_0400, "CLONE_FILES"),
+    (0x0000_0800, "CLONE_SIGHAND"),
+    (0x0000_1000, "CLONE_PIDFD"),
+    (0x0000_2000, "CLONE_PTRACE"),
+    (0x0000_4000, "CLONE_VFORK"),
+    (0x0000_8000, "CLONE_PARENT"),
+    (0x0001_0000, "CLONE_THREAD"),
+    (0x0002_0000, "CLONE_NEWNS"),
+    (0x0004_0000, "CLONE_SYSVSEM"),
+    (0x0008_0000, "CLONE_SETTLS"),
+    (0x0010_0000, "CLONE_PARENT_SETTID"),
+    (0x0020_0000, "CLONE_CHILD_CLEARTID"),
+    (0x0040_0000, "CLONE_DETACHED"),
+    (0x0080_0000, "CLONE_UNTRACED"),
+    (0x0100_0000, "CLONE_CHILD_SETTID"),
+    (0x0200_0000, "CLONE_NEWCGROUP"),
+    (0x0400_0000, "CLONE_NEWUTS"),
+    (0x0800_0000, "CLONE_NEWIPC"),
+    (0x1000_0000, "CLONE_NEWUSER"),
+    (0x2000_0000, "CLONE_NEWPID"),
+    (0x4000_0000, "CLONE_NEWNET"),
+    (0x8000_0000, "CLONE_IO"),
+    (0x1_0000_0000, "CLONE_CLEAR_SIGHAND"),
+    (0x2_0000_0000, "CLONE_INTO_CGROUP"),
+];
+
+/// `clone()` keeps the exit signal in the low byte (CSIGNAL), where clone3
+/// and unshare have CLONE_NEWTIME.
+const CSIGNAL: u64 = 0xff;
+
+/// Names of the flags set in `flags` as the given syscall reads them, in
+/// bit order; bits without a name come last as hex, and clone()'s exit
+/// signal as `SIG<n>` (SIGCHLD for 17).
+pub fn names(flags: u64, syscall: u32) -> Vec<String> {
+    let mut rest = flags;
+    let mut out = Vec::new();
+    if syscall == syscall::CLONE || syscall == syscall::UNKNOWN {
+        let sig = rest & CSIGNAL;
+        rest &= !CSIGNAL;
+        match sig {
+            0 => {}
+            17 => out.push("SIGCHLD".to_string()),
+            n => out.push(format!("SIG{n}")),
+        }
+    }
+    for &(bit, name) in NAMES {
+        if rest & bit != 0 {
+            out.push(name.to_string());
+            rest &= !bit;
+        }
+    }
+    if rest != 0 {
+        out.push(format!("{rest:#x}"));
+    }
+    out
+}
+
+/// `A|B|C`, or `0` for no flags.
+pub fn render(flags: u64, syscall: u32) -> String {
+    let n = names(flags, syscall);
+    if n.is_empty() { "0".into() } else { n.join("|") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracer_common::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWTIME};
+
+    #[test]
+    fn namespace_flags_are_named() {
+        assert_eq!(
+            names(CLONE_NEWNET | CLONE_NEWIPC, syscall::UNSHARE),
+            ["CLONE_NEWIPC", "CLONE_NEWNET"]
+        );
+        assert_eq!(render(CLONE_NEWNET | CLONE_NEWIPC, syscall::UNSHARE), "CLONE_NEWIPC|CLONE_NEWNET");
+    }
+
+    #[test]
+    fn clone_low_byte_is_the_exit_signal_not_newtime() {
+        // fork() from glibc: CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD.
+        assert_eq!(render(0x0120_0011, syscall::CLONE), "SIGCHLD|CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID");
+        // The same bit 0x80 is CLONE_NEWTIME for unshare and clone3.
+        assert_eq!(render(CLONE_NEWTIME, syscall::UNSHARE), "CLONE_NEWTIME");
+        assert_eq!(render(CLONE_NEWTIME, syscall::CLONE3), "CLONE_NEWTIME");
+        assert_eq!(render(0x80, syscall::CLONE), "SIG128");
+    }
+
+    #[test]
+    fn unknown_bits_are_kept_as_hex() {
+        assert_eq!(render(0x40_0000_0000 | CLONE_NEWNET, syscall::UNSHARE), "CLONE_NEWNET|0x4000000000");
+        assert_eq!(render(0, syscall::UNSHARE), "0");
+    }
+}

@@ -1,0 +1,240 @@
+//! Pre-flight checks, then load the eBPF object with the BTF offsets patched
+//! in and attach every probe. Each failure says what is missing and what to do.
+
+use std::path::{Path, PathBuf};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{ProgramError, RawTracePoint, TracePoint},
+};
+use tracer_common::{ABSENT, EVENTS_MAP, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP};
+
+use crate::btf::{BtfError, KernelBtf};
+
+#[cfg(ebpf_obj)]
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer.bpf.o"));
+#[cfg(not(ebpf_obj))]
+static OBJECT: &[u8] = &[];
+
+pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
+const TRACEFS: &str = "/sys/kernel/tracing";
+const TRACEFS_DEBUGFS: &str = "/sys/kernel/debug/tracing";
+
+pub struct Options {
+    pub btf: PathBuf,
+    /// Let the programs log their own failures (aya-log), at this level.
+    pub ebpf_log: Option<log::LevelFilter>,
+}
+
+/// What the user is told once tracing runs.
+#[derive(Clone, Debug)]
+pub struct Info {
+    pub kernel: String,
+    pub probes: usize,
+    /// The kernel has `ns_common.ns_id` (never-reused namespace ids).
+    pub ns_id: bool,
+}
+
+pub struct Loaded {
+    /// Owns the programs and their links: dropping it detaches everything.
+    pub ebpf: Ebpf,
+    pub events: RingBuf<MapData>,
+    pub stats: PerCpuArray<MapData, u64>,
+    pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    pub info: Info,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "this tracer binary was built without its eBPF programs: build it with `cargo xtask build` (or start it with `cargo xtask run`)"
+    )]
+    NoObject,
+    #[error(
+        "loading eBPF needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); this process lacks {0}: run it with sudo (from a checkout: sudo -E env \"PATH=$PATH\" cargo xtask run)"
+    )]
+    NotPrivileged(&'static str),
+    #[error(transparent)]
+    Btf(#[from] BtfError),
+    #[error(
+        "tracefs is not mounted and mounting it at {TRACEFS} failed ({0}): mount it with `mount -t tracefs nodev {TRACEFS}`"
+    )]
+    NoTracefs(std::io::Error),
+    #[error(
+        "tracepoint {0} does not exist on this kernel (syscall tracepoints need CONFIG_FTRACE_SYSCALLS): the tracer cannot run here"
+    )]
+    MissingTracepoint(String),
+    #[error("cannot load the eBPF object: {0}")]
+    Object(#[from] aya::EbpfError),
+    #[error("the eBPF object has no program {0}: rebuild with `cargo xtask build`")]
+    NoProgram(&'static str),
+    #[error("the eBPF object has no map {0}: rebuild with `cargo xtask build`")]
+    NoMap(&'static str),
+    #[error("map {0}: {1}")]
+    Map(&'static str, aya::maps::MapError),
+    #[error("program {name} ({probe}) failed to {step}: {source}")]
+    Program {
+        name: &'static str,
+        probe: String,
+        step: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error("aya-log: {0}")]
+    Log(#[from] aya_log::Error),
+}
+
+fn describe(p: &Probe) -> String {
+    match p.category {
+        Some(cat) => format!("{cat}:{}", p.name),
+        None => format!("raw_tracepoint:{}", p.name),
+    }
+}
+
+/// Effective capabilities of this process, from /proc/self/status.
+fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+fn check_privileges() -> Result<(), LoadError> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let caps = effective_caps();
+    let has = |c: u32| caps & (1 << c) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    Err(LoadError::NotPrivileged(if !has(CAP_BPF) { "CAP_BPF" } else { "CAP_PERFMON" }))
+}
+
+/// Where tracepoint ids live; mounts tracefs when nothing is mounted.
+fn tracefs() -> Result<&'static Path, LoadError> {
+    for dir in [TRACEFS, TRACEFS_DEBUGFS] {
+        if Path::new(dir).join("events").is_dir() {
+            return Ok(Path::new(dir));
+        }
+    }
+    let target = std::ffi::CString::new(TRACEFS).map_err(|e| LoadError::NoTracefs(e.into()))?;
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            c"nodev".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(LoadError::NoTracefs(std::io::Error::last_os_error()));
+    }
+    log::info!("mounted tracefs at {TRACEFS}");
+    Ok(Path::new(TRACEFS))
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones use
+/// memcg, so a refused bump only matters there.
+fn bump_memlock() {
+    let lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid pointer to an rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) } != 0 {
+        log::debug!(
+            "could not raise RLIMIT_MEMLOCK ({}); fine on kernels >= 5.11",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Resolve offsets from BTF (also used without root, e.g. by tests).
+pub fn offsets(btf: &Path) -> Result<Offsets, LoadError> {
+    Ok(KernelBtf::open(btf)?.offsets()?)
+}
+
+pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
+    if OBJECT.is_empty() {
+        return Err(LoadError::NoObject);
+    }
+    check_privileges()?;
+    let offsets = offsets(&opts.btf)?;
+    let tracefs = tracefs()?;
+    for p in PROGRAMS {
+        if let Some(cat) = p.category
+            && !tracefs.join("events").join(cat).join(p.name).is_dir()
+        {
+            return Err(LoadError::MissingTracepoint(describe(p)));
+        }
+    }
+    bump_memlock();
+
+    // aya-log level: 0 keeps every log statement a single cheap compare.
+    let log_level: u8 = match opts.ebpf_log {
+        None | Some(log::LevelFilter::Off) => 0,
+        Some(l) => l as u8,
+    };
+    let mut ebpf = EbpfLoader::new()
+        .override_global(OFFSETS_GLOBAL, &offsets, true)
+        .override_global(aya_log::LEVEL, &log_level, false)
+        .load(OBJECT)?;
+    let logger = if log_level > 0 {
+        Some(aya_log::EbpfLogger::init(&mut ebpf)?)
+    } else {
+        None
+    };
+
+    for p in PROGRAMS {
+        let err = |step, source| LoadError::Program {
+            name: p.program,
+            probe: describe(p),
+            step,
+            source,
+        };
+        let prog = ebpf.program_mut(p.program).ok_or(LoadError::NoProgram(p.program))?;
+        match p.category {
+            Some(cat) => {
+                let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
+                tp.load().map_err(|e| err("load", e))?;
+                tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
+            }
+            None => {
+                let tp: &mut RawTracePoint = prog.try_into().map_err(|e| err("load", e))?;
+                tp.load().map_err(|e| err("load", e))?;
+                tp.attach(p.name).map_err(|e| err("attach", e))?;
+            }
+        }
+    }
+
+    let events = ebpf.take_map(EVENTS_MAP).ok_or(LoadError::NoMap(EVENTS_MAP))?;
+    let events = RingBuf::try_from(events).map_err(|e| LoadError::Map(EVENTS_MAP, e))?;
+    let stats = ebpf.take_map(STATS_MAP).ok_or(LoadError::NoMap(STATS_MAP))?;
+    let stats = PerCpuArray::try_from(stats).map_err(|e| LoadError::Map(STATS_MAP, e))?;
+
+    Ok(Loaded {
+        ebpf,
+        events,
+        stats,
+        logger,
+        info: Info {
+            kernel: kernel_release(),
+            probes: PROGRAMS.len(),
+            ns_id: offsets.ns_common_ns_id != ABSENT,
+        },
+    })
+}

@@ -1,0 +1,112 @@
+//! Start-up proof that the BTF offsets are right on this kernel: the
+//! tracer's own thread calls `unshare(0)` (which changes nothing), and the
+//! namespaces the kernel side read for it must equal `/proc/thread-self/ns/*`.
+
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use aya::maps::{MapData, RingBuf};
+use tracer_common::{Ns, NsSet};
+
+use crate::event::{Event, decode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelfTestError {
+    #[error("self-test: unshare(0) failed: {0}")]
+    Unshare(std::io::Error),
+    #[error(
+        "self-test: no event for the tracer's own unshare(0) within {0:?}: the programs are attached but deliver nothing"
+    )]
+    NoEvent(Duration),
+    #[error(
+        "self-test: namespaces read in the kernel differ from /proc (wrong BTF offsets for this kernel? try --btf): {0}"
+    )]
+    Mismatch(String),
+}
+
+/// Inode numbers of a thread's namespaces as /proc shows them; 0 where the
+/// kernel has no such namespace.
+pub fn proc_ns(path_prefix: &str) -> NsSet {
+    let mut ns = NsSet::default();
+    for n in Ns::ALL {
+        if let Ok(md) = std::fs::metadata(format!("{path_prefix}/{}", n.proc_name())) {
+            ns.inum[n as usize] = u32::try_from(md.ino()).unwrap_or(0);
+        }
+    }
+    ns
+}
+
+/// Differences between what the kernel side read and /proc, as text.
+pub fn compare(kernel: &NsSet, proc: &NsSet) -> Option<String> {
+    let diffs: Vec<String> = Ns::ALL
+        .into_iter()
+        .filter(|&n| proc.inum[n as usize] != 0 && kernel.inum[n as usize] != proc.inum[n as usize])
+        .map(|n| {
+            format!(
+                "{}: kernel read {}, /proc says {}",
+                n.proc_name(),
+                kernel.inum[n as usize],
+                proc.inum[n as usize]
+            )
+        })
+        .collect();
+    (!diffs.is_empty()).then(|| diffs.join("; "))
+}
+
+/// Run the check. Records read meanwhile that belong to others are kept in
+/// `backlog`, in order, for the caller to process: nothing is lost.
+pub fn run(ring: &mut RingBuf<MapData>, backlog: &mut Vec<Vec<u8>>) -> Result<(), SelfTestError> {
+    // SAFETY: plain syscalls without pointers.
+    let tid = unsafe { libc::gettid() } as u32;
+    if unsafe { libc::unshare(0) } != 0 {
+        return Err(SelfTestError::Unshare(std::io::Error::last_os_error()));
+    }
+    let proc = proc_ns("/proc/thread-self/ns");
+    let timeout = Duration::from_secs(3);
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        while let Some(item) = ring.next() {
+            if let Ok(Event::Unshare(e)) = decode(&item)
+                && e.hdr.pid == tid
+                && e.flags == 0
+            {
+                if let Some(diff) = compare(&e.ns, &proc) {
+                    return Err(SelfTestError::Mismatch(diff));
+                }
+                if e.ns != e.ns_before {
+                    return Err(SelfTestError::Mismatch(
+                        "unshare(0) reported a namespace change".into(),
+                    ));
+                }
+                return Ok(());
+            }
+            backlog.push(item.to_vec());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(SelfTestError::NoEvent(timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_ns_reads_our_own_namespaces() {
+        let ns = proc_ns("/proc/self/ns");
+        for n in [Ns::Mnt, Ns::Net, Ns::Pid, Ns::User, Ns::Uts, Ns::Ipc] {
+            assert_ne!(ns.inum[n as usize], 0, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn compare_names_every_mismatch() {
+        let proc = proc_ns("/proc/self/ns");
+        assert_eq!(compare(&proc, &proc), None);
+        let mut wrong = proc;
+        wrong.inum[Ns::Net as usize] += 1;
+        let msg = compare(&wrong, &proc).unwrap();
+        assert!(msg.starts_with("net: kernel read"), "{msg}");
+        assert!(!msg.contains("uts"), "{msg}");
+    }
+}
