@@ -208,7 +208,7 @@ pub mod syscall {
 pub enum Stat {
     /// `bpf_ringbuf_reserve` failed: the event was lost.
     RingbufFull = 0,
-    /// A kernel read failed while filling an event (the event says which).
+    /// clone3's `clone_args.flags` could not be read from user memory.
     ReadFailed = 1,
     /// The per-thread pending map was full at sys_enter: before-state lost.
     PendingFull = 2,
@@ -227,9 +227,9 @@ pub const ARGS_LEN: usize = 256;
 pub struct Header {
     /// A [`Kind`] number.
     pub kind: u32,
-    /// Bit per [`Ns`] slot whose read failed (value left 0), plus
-    /// [`READ_FAILED_TASK`] when the task identity could not be read.
-    pub read_failed: u32,
+    /// Reserved, 0. (A failed kernel read leaves its field 0: userspace
+    /// tells "unread" from an inode or pid of 0, which never occurs.)
+    pub _reserved: u32,
     /// `bpf_ktime_get_boot_ns()`: CLOCK_BOOTTIME in nanoseconds.
     pub ts_ns: u64,
     /// cgroup v2 id of the task (0 where only cgroup v1 is mounted).
@@ -243,9 +243,6 @@ pub struct Header {
     pub _pad: u32,
     pub comm: [u8; COMM_LEN],
 }
-
-/// [`Header::read_failed`] bit: pid/tgid/ppid/comm could not all be read.
-pub const READ_FAILED_TASK: u32 = 1 << 31;
 
 /// A task's namespaces: the inode number (what `/proc/<pid>/ns/*` shows;
 /// reused by the kernel once freed) and, where the kernel has it, the 64-bit

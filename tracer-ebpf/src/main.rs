@@ -26,7 +26,7 @@ use tracer_common::{
     EVENTS_BYTES, PENDING_ENTRIES, STAT_COUNT,
 };
 
-use crate::task::{fill_header, read_args, read_exit, read_ns, Task};
+use crate::task::{copy_ns, fill_header, read_args, read_exit, read_ns, Task};
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
@@ -87,14 +87,6 @@ fn current_tid() -> u32 {
 fn lost<C: EbpfContext>(ctx: &C) {
     count(Stat::RingbufFull);
     warn!(ctx, "ring buffer full: event lost");
-}
-
-/// Count and log failed kernel reads of a finished record.
-fn check_reads<C: EbpfContext>(ctx: &C, failed: u32) {
-    if failed != 0 {
-        count(Stat::ReadFailed);
-        warn!(ctx, "kernel read failed while filling an event, mask {:x}", failed);
-    }
 }
 
 // ---- clone / clone3 -------------------------------------------------------
@@ -165,19 +157,16 @@ fn clone_exit(ctx: &TracePointContext) {
     };
     let e = entry.as_mut_ptr();
     let task = Task::current();
-    let failed = unsafe {
-        let failed = fill_header(&mut (*e).hdr, Kind::CloneFailed, task)
-            | read_ns(task, &mut (*e).ns);
-        (*e).ns_before = (*e).ns;
+    unsafe {
+        fill_header(&mut (*e).hdr, Kind::CloneFailed, task);
+        read_ns(task, &mut (*e).ns);
+        copy_ns(&mut (*e).ns_before, &(*e).ns);
         (*e).flags = args.flags;
         (*e).fd = -1;
         (*e).syscall = args.syscall;
         (*e).ret = ret;
-        (*e).hdr.read_failed = failed;
-        failed
-    };
+    }
     entry.submit(0);
-    check_reads(ctx, failed);
 }
 
 /// A new task. `args[0]` is the task that called clone, `args[1]` the child.
@@ -192,8 +181,9 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
         return 0;
     };
     let e = entry.as_mut_ptr();
-    let failed = unsafe {
-        let mut failed = fill_header(&mut (*e).hdr, Kind::Fork, child) | read_ns(child, &mut (*e).ns);
+    unsafe {
+        fill_header(&mut (*e).hdr, Kind::Fork, child);
+        read_ns(child, &mut (*e).ns);
         let (caller_pid, caller_tgid) = bpf_get_current_pid_tgid_split();
         (*e).caller_pid = caller_pid;
         (*e).caller_tgid = caller_tgid;
@@ -206,16 +196,13 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
         // What the clone really created: compare with the caller's own namespaces.
         match SCRATCH.get_ptr_mut(0) {
             Some(scratch) => {
-                failed |= read_ns(caller, &mut (*scratch).ns_before);
+                read_ns(caller, &mut (*scratch).ns_before);
                 (*e).changed = (*e).ns.diff(&(*scratch).ns_before);
             }
             None => (*e).changed = 0,
         }
-        (*e).hdr.read_failed = failed;
-        failed
-    };
+    }
     entry.submit(0);
-    check_reads(&ctx, failed);
     0
 }
 
@@ -234,24 +221,18 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     };
     let e = entry.as_mut_ptr();
     let task = Task::current();
-    let failed = unsafe {
-        let mut failed = fill_header(&mut (*e).hdr, Kind::Exec, task) | read_ns(task, &mut (*e).ns);
+    unsafe {
+        fill_header(&mut (*e).hdr, Kind::Exec, task);
+        read_ns(task, &mut (*e).ns);
         (*e).old_pid = ctx.read_at::<u32>(EXEC_OLD_PID).unwrap_or(0);
         (*e).filename[0] = 0;
         let loc = ctx.read_at::<u32>(EXEC_FILENAME_LOC).unwrap_or(0);
         let src = (ctx.as_ptr() as *const u8).add((loc & 0xffff) as usize);
-        if bpf_probe_read_kernel_str_bytes(src, &mut (*e).filename).is_err() {
-            failed |= tracer_common::READ_FAILED_TASK;
-        }
-        match read_args(task, &mut (*e).args) {
-            Some(n) => (*e).args_len = n,
-            None => (*e).args_len = 0,
-        }
-        (*e).hdr.read_failed = failed;
-        failed
-    };
+        // On failure the name stays empty, which userspace shows as unread.
+        let _ = bpf_probe_read_kernel_str_bytes(src, &mut (*e).filename);
+        (*e).args_len = read_args(task, &mut (*e).args);
+    }
     entry.submit(0);
-    check_reads(&ctx, failed);
     0
 }
 
@@ -263,24 +244,14 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
     };
     let e = entry.as_mut_ptr();
     let task = Task::current();
-    let failed = unsafe {
-        let mut failed = fill_header(&mut (*e).hdr, Kind::Exit, task) | read_ns(task, &mut (*e).ns);
-        match read_exit(task) {
-            Some((code, group_dead)) => {
-                (*e).exit_code = code;
-                (*e).group_dead = group_dead as u32;
-            }
-            None => {
-                (*e).exit_code = 0;
-                (*e).group_dead = 0;
-                failed |= tracer_common::READ_FAILED_TASK;
-            }
-        }
-        (*e).hdr.read_failed = failed;
-        failed
-    };
+    unsafe {
+        fill_header(&mut (*e).hdr, Kind::Exit, task);
+        read_ns(task, &mut (*e).ns);
+        let (code, group_dead) = read_exit(task);
+        (*e).exit_code = code;
+        (*e).group_dead = group_dead as u32;
+    }
     entry.submit(0);
-    check_reads(&ctx, failed);
     0
 }
 
@@ -306,13 +277,12 @@ fn remember_ns_change(ctx: &TracePointContext, flags: u64, fd: i32, syscall: u32
     let Some(p) = SCRATCH.get_ptr_mut(0) else {
         return;
     };
-    let failed = unsafe {
+    unsafe {
         (*p).flags = flags;
         (*p).fd = fd;
         (*p).syscall = syscall;
-        read_ns(Task::current(), &mut (*p).ns_before)
-    };
-    check_reads(ctx, failed);
+        read_ns(Task::current(), &mut (*p).ns_before);
+    }
     if PENDING.insert(current_tid(), unsafe { &*p }, 0).is_err() {
         count(Stat::PendingFull);
         warn!(ctx, "pending map full: namespaces before the call are lost");
@@ -344,19 +314,17 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
     };
     let e = entry.as_mut_ptr();
     let task = Task::current();
-    let failed = unsafe {
-        let failed = fill_header(&mut (*e).hdr, kind, task) | read_ns(task, &mut (*e).ns);
+    unsafe {
+        fill_header(&mut (*e).hdr, kind, task);
+        read_ns(task, &mut (*e).ns);
         (*e).flags = (*pending).flags;
         (*e).fd = (*pending).fd;
         (*e).syscall = (*pending).syscall;
         (*e).ret = ret;
-        (*e).ns_before = (*pending).ns_before;
-        (*e).hdr.read_failed = failed;
-        failed
-    };
+        copy_ns(&mut (*e).ns_before, &(*pending).ns_before);
+    }
     entry.submit(0);
     let _ = PENDING.remove(tid);
-    check_reads(ctx, failed);
 }
 
 #[cfg(not(test))]

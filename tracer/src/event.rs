@@ -2,7 +2,7 @@
 //! them from ring-buffer (or recorded) bytes.
 
 use tracer_common::{
-    ExecEvent, ExitEvent, ForkEvent, Header, Kind, NS_COUNT, Ns, NsChangeEvent, NsSet, Plain,
+    ABSENT, ExecEvent, ExitEvent, ForkEvent, Header, Kind, Ns, NsChangeEvent, NsSet, Offsets, Plain,
 };
 
 /// One record from the kernel, checked and typed.
@@ -130,22 +130,43 @@ pub fn ns_in_mask(mask: u32) -> impl Iterator<Item = Ns> {
     Ns::ALL.into_iter().filter(move |ns| mask & ns.bit() != 0)
 }
 
-/// Does the set hold real values (not an all-zero placeholder)?
-pub fn ns_known(ns: &NsSet) -> bool {
-    ns.inum[..NS_COUNT].iter().any(|&i| i != 0)
+/// Mask of the namespace slots this kernel has, from the BTF offsets.
+pub fn supported_slots(o: &Offsets) -> u32 {
+    Ns::ALL
+        .into_iter()
+        .filter(|&ns| {
+            let reached = matches!(ns, Ns::Pid | Ns::User) || o.nsproxy[ns as usize] != ABSENT;
+            reached && o.ns_common[ns as usize] != ABSENT
+        })
+        .fold(0, |m, ns| m | ns.bit())
+}
+
+/// What the kernel could not read for this event (it leaves such fields
+/// 0, which no real inode or pid is): namespace names, and "task" for the
+/// task's identity. `supported` is [`supported_slots`].
+pub fn unread(ev: &Event, supported: u32) -> Vec<&'static str> {
+    let ns = ev.ns();
+    let mut v: Vec<&'static str> = ns_in_mask(supported)
+        .filter(|&n| ns.inum[n as usize] == 0)
+        .map(Ns::proc_name)
+        .collect();
+    if ev.header().pid == 0 {
+        v.push("task");
+    }
+    v
 }
 
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use tracer_common::{CLONE_NEWNET, syscall};
+    use tracer_common::{CLONE_NEWNET, NS_COUNT, syscall};
 
     pub fn header(kind: Kind, pid: u32) -> Header {
         let mut comm = [0u8; 16];
         comm[..4].copy_from_slice(b"runc");
         Header {
             kind: kind as u32,
-            read_failed: 0,
+            _reserved: 0,
             ts_ns: 1_000_000 + u64::from(pid),
             cgroup_id: 7,
             pid,

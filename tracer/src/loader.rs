@@ -43,6 +43,7 @@ pub struct Loaded {
     pub stats: PerCpuArray<MapData, u64>,
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     pub info: Info,
+    pub offsets: Offsets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,5 +237,6 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             probes: PROGRAMS.len(),
             ns_id: offsets.ns_common_ns_id != ABSENT,
         },
+        offsets,
     })
 }

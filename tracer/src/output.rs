@@ -6,10 +6,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
-use tracer_common::{NS_COUNT, Ns, NsSet, READ_FAILED_TASK};
+use tracer_common::{NS_COUNT, Ns, NsSet};
 
 use crate::clock::Clock;
-use crate::event::{Event, argv, c_str, ns_in_mask};
+use crate::event::{Event, argv, c_str, ns_in_mask, unread};
 use crate::flags;
 use crate::stats::Stats;
 
@@ -23,6 +23,8 @@ pub struct Printer<W: Write> {
     out: W,
     format: Format,
     clock: Clock,
+    /// Namespace slots this kernel has (see [`crate::event::supported_slots`]).
+    supported: u32,
 }
 
 /// Namespace inode numbers (or ids) by `/proc/<pid>/ns` name; zeros left out.
@@ -56,13 +58,6 @@ fn ns_names(mask: u32) -> Vec<&'static str> {
     ns_in_mask(mask).map(Ns::proc_name).collect()
 }
 
-fn read_failed_names(mask: u32) -> Vec<&'static str> {
-    let mut v = ns_names(mask & !READ_FAILED_TASK);
-    if mask & READ_FAILED_TASK != 0 {
-        v.push("task");
-    }
-    v
-}
 
 fn syscall_name(s: u32) -> &'static str {
     use tracer_common::syscall::*;
@@ -88,8 +83,9 @@ struct JsonEvent<'a> {
     ppid: u32,
     comm: String,
     cgroup_id: u64,
+    /// Fields the kernel could not read (left 0): namespace names, "task".
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    read_failed: Vec<&'static str>,
+    unread: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     syscall: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,7 +123,7 @@ struct JsonEvent<'a> {
 }
 
 impl<'a> JsonEvent<'a> {
-    fn new(ev: &'a Event, clock: &Clock) -> Self {
+    fn new(ev: &'a Event, clock: &Clock, supported: u32) -> Self {
         let h = ev.header();
         let ns = ev.ns();
         let mut j = JsonEvent {
@@ -140,7 +136,7 @@ impl<'a> JsonEvent<'a> {
             ppid: h.ppid,
             comm: c_str(&h.comm),
             cgroup_id: h.cgroup_id,
-            read_failed: read_failed_names(h.read_failed),
+            unread: unread(ev, supported),
             syscall: None,
             flags: None,
             flag_names: None,
@@ -239,7 +235,7 @@ fn exit_words(code: u32) -> String {
 }
 
 /// One human-readable line (no newline).
-pub fn text_line(ev: &Event, clock: &Clock) -> String {
+pub fn text_line(ev: &Event, clock: &Clock, supported: u32) -> String {
     let h = ev.header();
     let who = if h.pid == h.tgid {
         format!("{}", h.tgid)
@@ -288,10 +284,11 @@ pub fn text_line(ev: &Event, clock: &Clock) -> String {
             )
         }
     };
-    let failed = if h.read_failed != 0 {
-        format!("  (unread: {})", read_failed_names(h.read_failed).join(","))
-    } else {
+    let missing = unread(ev, supported);
+    let failed = if missing.is_empty() {
         String::new()
+    } else {
+        format!("  (unread: {})", missing.join(","))
     };
     format!(
         "{} {:<12} {:<9} {:<16} {what}{failed}",
@@ -303,15 +300,20 @@ pub fn text_line(ev: &Event, clock: &Clock) -> String {
 }
 
 impl<W: Write> Printer<W> {
-    pub fn new(out: W, format: Format, clock: Clock) -> Self {
-        Self { out, format, clock }
+    pub fn new(out: W, format: Format, clock: Clock, supported: u32) -> Self {
+        Self {
+            out,
+            format,
+            clock,
+            supported,
+        }
     }
 
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
         match self.format {
-            Format::Text => writeln!(self.out, "{}", text_line(ev, &self.clock)),
+            Format::Text => writeln!(self.out, "{}", text_line(ev, &self.clock, self.supported)),
             Format::Json => {
-                serde_json::to_writer(&mut self.out, &JsonEvent::new(ev, &self.clock))?;
+                serde_json::to_writer(&mut self.out, &JsonEvent::new(ev, &self.clock, self.supported))?;
                 self.out.write_all(b"\n")
             }
         }
@@ -358,12 +360,12 @@ impl<W: Write> Printer<W> {
         match self.format {
             Format::Text => writeln!(
                 self.out,
-                "# {}events {}, dropped {} (ring buffer full), undecodable {}, kernel read failures {}, syscall state lost {}",
+                "# {}events {}, dropped {} (ring buffer full), undecodable {}, with unread fields {}, syscall state lost {}",
                 if last { "done: " } else { "" },
                 s.events,
                 s.kernel.ringbuf_full,
                 s.decode_errors,
-                s.kernel.read_failed,
+                s.unread + s.kernel.read_failed,
                 s.kernel.pending_full + s.kernel.pending_missing
             ),
             Format::Json => {
@@ -378,6 +380,10 @@ impl<W: Write> Printer<W> {
         self.out.flush()
     }
 
+    pub fn supported(&self) -> u32 {
+        self.supported
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
@@ -388,6 +394,8 @@ mod tests {
     use super::*;
     use crate::event::tests::samples;
 
+    const ALL: u32 = (1 << NS_COUNT) - 1;
+
     fn clock() -> Clock {
         Clock { realtime_minus_boottime_ns: 1_700_000_000_000_000_000 }
     }
@@ -395,7 +403,7 @@ mod tests {
     #[test]
     fn json_lines_carry_type_and_kind_fields() {
         for ev in samples() {
-            let mut p = Printer::new(Vec::new(), Format::Json, clock());
+            let mut p = Printer::new(Vec::new(), Format::Json, clock(), ALL);
             p.event(&ev).unwrap();
             let line = String::from_utf8(p.out).unwrap();
             assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
@@ -412,7 +420,7 @@ mod tests {
     fn json_unshare_names_flags_and_changes() {
         let ev = samples()[3];
         let Event::Unshare(e) = ev else { unreachable!() };
-        let v: serde_json::Value = serde_json::to_value(JsonEvent::new(&ev, &clock())).unwrap();
+        let v: serde_json::Value = serde_json::to_value(JsonEvent::new(&ev, &clock(), ALL)).unwrap();
         assert_eq!(v["flag_names"], serde_json::json!(["CLONE_NEWNET"]));
         // Every slot differs in the sample, so every slot is "changed".
         assert_eq!(v["changed"].as_array().unwrap().len(), NS_COUNT);
@@ -424,16 +432,29 @@ mod tests {
     #[test]
     fn text_lines_say_what_changed() {
         let evs = samples();
-        let fork = text_line(&evs[0], &clock());
+        let fork = text_line(&evs[0], &clock(), ALL);
         assert!(fork.contains("FORK"), "{fork}");
         assert!(fork.contains("via clone SIGCHLD|CLONE_NEWNET"), "{fork}");
         assert!(fork.contains("new net=4026533005"), "{fork}");
-        let exec = text_line(&evs[1], &clock());
+        let exec = text_line(&evs[1], &clock(), ALL);
         assert!(exec.contains("/pause  [/pause -P]"), "{exec}");
-        let exit = text_line(&evs[2], &clock());
+        let exit = text_line(&evs[2], &clock(), ALL);
         assert!(exit.contains("exit 1"), "{exit}");
-        let setns = text_line(&evs[4], &clock());
+        let setns = text_line(&evs[4], &clock(), ALL);
         assert!(setns.contains("fd=5 CLONE_NEWNET ret=-22 (EINVAL)"), "{setns}");
         assert!(setns.contains("net 4026531005→4026532005"), "{setns}");
+        assert!(!setns.contains("unread"), "{setns}");
+    }
+
+    #[test]
+    fn zero_fields_are_reported_unread_where_the_kernel_has_them() {
+        let Event::Exit(mut e) = samples()[2] else { unreachable!() };
+        e.ns.inum[Ns::Net as usize] = 0;
+        e.ns.inum[Ns::Time as usize] = 0;
+        let ev = Event::Exit(e);
+        let no_time = ALL & !Ns::Time.bit();
+        assert!(text_line(&ev, &clock(), no_time).ends_with("(unread: net)"));
+        let v = serde_json::to_value(JsonEvent::new(&ev, &clock(), ALL)).unwrap();
+        assert_eq!(v["unread"], serde_json::json!(["net", "time"]));
     }
 }

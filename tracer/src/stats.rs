@@ -9,7 +9,7 @@ use tracer_common::Stat;
 pub struct KernelStats {
     /// Events lost because the ring buffer was full.
     pub ringbuf_full: u64,
-    /// Events sent with some field unread (see their `read_failed`).
+    /// clone3 calls whose flags could not be read from user memory.
     pub read_failed: u64,
     /// sys_enter state not stored: the per-thread map was full.
     pub pending_full: u64,
@@ -23,6 +23,8 @@ pub struct Stats {
     pub events: u64,
     /// Records that did not decode (reported one by one as well).
     pub decode_errors: u64,
+    /// Events with a field the kernel could not read (their `unread`).
+    pub unread: u64,
     pub kernel: KernelStats,
 }
 

@@ -11,7 +11,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::clock::Clock;
-use crate::event::decode;
+use crate::event::{decode, supported_slots, unread};
 use crate::loader::{self, Loaded};
 use crate::output::{Format, Printer};
 use crate::selftest;
@@ -28,7 +28,12 @@ pub struct WatchOptions {
 fn handle<W: Write>(bytes: &[u8], out: &mut Printer<W>, st: &mut Stats) -> std::io::Result<()> {
     st.events += 1;
     match decode(bytes) {
-        Ok(ev) => out.event(&ev),
+        Ok(ev) => {
+            if !unread(&ev, out.supported()).is_empty() {
+                st.unread += 1;
+            }
+            out.event(&ev)
+        }
         Err(e) => {
             st.decode_errors += 1;
             out.decode_error(&e, bytes.len())
@@ -48,13 +53,15 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         stats: stats_map,
         logger,
         info,
+        offsets,
     } = loader::load(&opts.load)?;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
 
     let clock = Clock::sample();
     let stdout = std::io::stdout().lock();
-    let mut out = Printer::new(BufWriter::with_capacity(1 << 16, stdout), opts.format, clock);
+    let supported = supported_slots(&offsets);
+    let mut out = Printer::new(BufWriter::with_capacity(1 << 16, stdout), opts.format, clock, supported);
     let mut st = Stats::default();
     let result = stream(&opts, &info, events, &stats_map, logger, backlog, &mut out, &mut st).await;
     drop(ebpf); // detaches every program
