@@ -9,11 +9,15 @@ use std::{env, fs, path::PathBuf};
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(ebpf_obj)");
     println!("cargo::rerun-if-env-changed=TRACER_EBPF_OBJ");
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let default = manifest.join("../target/ebpf/bpfel-unknown-none/release/tracer");
-    let obj = env::var_os("TRACER_EBPF_OBJ").map(PathBuf::from).unwrap_or(default);
+    let obj = env::var_os("TRACER_EBPF_OBJ")
+        .map(PathBuf::from)
+        .unwrap_or(default);
     println!("cargo::rerun-if-changed={}", obj.display());
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("tracer.bpf.o");
+    let out =
+        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("tracer.bpf.o");
     if obj.is_file() {
         fs::copy(&obj, &out).expect("copy the eBPF object into OUT_DIR");
         println!("cargo::rustc-cfg=ebpf_obj");

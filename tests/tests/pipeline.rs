@@ -25,7 +25,9 @@ fn names(v: &Value) -> Vec<String> {
 }
 
 fn ns(v: &Value, which: &str) -> u64 {
-    v[which].as_u64().unwrap_or_else(|| panic!("no {which} in {v}"))
+    v[which]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {which} in {v}"))
 }
 
 /// The one event of `kind` from process `pid` that satisfies `pred`.
@@ -34,7 +36,11 @@ fn find<'a>(evs: &[&'a Value], kind: &str, pid: u64, pred: impl Fn(&Value) -> bo
         .iter()
         .filter(|e| e["event"] == kind && e["pid"] == pid && pred(e))
         .collect();
-    assert_eq!(hits.len(), 1, "expected one {kind} event of pid {pid}, got {hits:?}");
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected one {kind} event of pid {pid}, got {hits:?}"
+    );
     hits[0]
 }
 
@@ -44,7 +50,11 @@ fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
     let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
         .output()
         .expect("run the workload");
-    assert!(out.status.success(), "workload failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "workload failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let truth: Value = serde_json::from_slice(&out.stdout).expect("workload report");
     let lines = tracer.stop();
     assert_lossless(&lines);
@@ -61,10 +71,17 @@ fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
     assert_eq!(fork["tid"], child);
     assert_eq!(fork["syscall"], "clone");
     let flags = fork["flags"].as_u64().unwrap();
-    assert_eq!(flags & (CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC), truth["clone_flags"].as_u64().unwrap());
+    assert_eq!(
+        flags & (CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC),
+        truth["clone_flags"].as_u64().unwrap()
+    );
     assert_eq!(names(&fork["changed"]), ["ipc", "net", "uts"]);
     for n in ["net", "uts", "ipc", "mnt", "pid", "user"] {
-        assert_eq!(ns(&fork["ns"], n), ns(&truth["clone_child_ns"], n), "fork ns {n}");
+        assert_eq!(
+            ns(&fork["ns"], n),
+            ns(&truth["clone_child_ns"], n),
+            "fork ns {n}"
+        );
     }
 
     // 2. unshare(CLONE_NEWNET): before = where we started, after = the new netns.
@@ -72,8 +89,14 @@ fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
     assert_eq!(unshare["ret"], 0);
     assert_eq!(names(&unshare["flag_names"]), ["CLONE_NEWNET"]);
     assert_eq!(names(&unshare["changed"]), ["net"]);
-    assert_eq!(ns(&unshare["ns_before"], "net"), ns(&truth["ns_start"], "net"));
-    assert_eq!(ns(&unshare["ns"], "net"), ns(&truth["ns_after_unshare"], "net"));
+    assert_eq!(
+        ns(&unshare["ns_before"], "net"),
+        ns(&truth["ns_start"], "net")
+    );
+    assert_eq!(
+        ns(&unshare["ns"], "net"),
+        ns(&truth["ns_after_unshare"], "net")
+    );
     assert_ne!(ns(&unshare["ns"], "net"), ns(&truth["ns_start"], "net"));
 
     // 3. setns into the child's netns, with the fd and nstype we passed.
@@ -82,7 +105,10 @@ fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
     assert_eq!(setns["flags"], truth["setns_nstype"]);
     assert_eq!(setns["ret"], 0);
     assert_eq!(names(&setns["changed"]), ["net"]);
-    assert_eq!(ns(&setns["ns_before"], "net"), ns(&truth["ns_after_unshare"], "net"));
+    assert_eq!(
+        ns(&setns["ns_before"], "net"),
+        ns(&truth["ns_after_unshare"], "net")
+    );
     assert_eq!(ns(&setns["ns"], "net"), ns(&truth["clone_child_ns"], "net"));
     assert_eq!(ns(&setns["ns"], "net"), ns(&truth["ns_after_setns"], "net"));
 
@@ -97,14 +123,25 @@ fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
     // 5. the clone child exits with status 7 in its own namespaces.
     let child_exit = find(&evs, "exit", child, |e| e["group_dead"] == true);
     assert_eq!(child_exit["exit_code"].as_u64().unwrap() >> 8, 7);
-    assert_eq!(ns(&child_exit["ns"], "net"), ns(&truth["clone_child_ns"], "net"));
-    assert_eq!(ns(&child_exit["ns"], "uts"), ns(&truth["clone_child_ns"], "uts"));
+    assert_eq!(
+        ns(&child_exit["ns"], "net"),
+        ns(&truth["clone_child_ns"], "net")
+    );
+    assert_eq!(
+        ns(&child_exit["ns"], "uts"),
+        ns(&truth["clone_child_ns"], "uts")
+    );
 
     // The steps came in the order the workload made them.
     let ts = |e: &Value| e["ts_ns"].as_u64().unwrap();
     let order = [fork, unshare, setns, exec, exec_exit, child_exit];
     for w in order.windows(2) {
-        assert!(ts(w[0]) < ts(w[1]), "{} after {}", w[0]["event"], w[1]["event"]);
+        assert!(
+            ts(w[0]) < ts(w[1]),
+            "{} after {}",
+            w[0]["event"],
+            w[1]["event"]
+        );
     }
     // And the kernel's never-reused ids came along (this kernel has them).
     if lines_have_ns_id(&lines) {
@@ -114,7 +151,9 @@ fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
 }
 
 fn lines_have_ns_id(lines: &[Value]) -> bool {
-    lines.iter().any(|l| l["type"] == "event" && l.get("ns_id").is_some())
+    lines
+        .iter()
+        .any(|l| l["type"] == "event" && l.get("ns_id").is_some())
 }
 
 #[test]
@@ -142,9 +181,16 @@ fn text_output_shows_an_unshare_with_its_new_netns() {
     let mut banner = String::new();
     std::io::BufRead::read_line(&mut reader, &mut banner).unwrap();
     assert!(banner.starts_with("# tracing"), "{banner}");
-    let status = Command::new("unshare").args(["-n", "sh", "-c", "readlink /proc/self/ns/net"]).output().unwrap();
+    let status = Command::new("unshare")
+        .args(["-n", "sh", "-c", "readlink /proc/self/ns/net"])
+        .output()
+        .unwrap();
     let netns = String::from_utf8_lossy(&status.stdout);
-    let inode = netns.trim().trim_start_matches("net:[").trim_end_matches(']').to_string();
+    let inode = netns
+        .trim()
+        .trim_start_matches("net:[")
+        .trim_end_matches(']')
+        .to_string();
     assert!(inode.parse::<u64>().is_ok(), "{netns}");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
@@ -154,7 +200,10 @@ fn text_output_shows_an_unshare_with_its_new_netns() {
         .find(|l| l.contains("UNSHARE") && l.contains("CLONE_NEWNET"))
         .unwrap_or_else(|| panic!("no UNSHARE line in:\n{rest}"));
     assert!(line.contains(&format!("→{inode}")), "{line}");
-    assert!(rest.lines().last().unwrap().starts_with("# done: events"), "{rest}");
+    assert!(
+        rest.lines().last().unwrap().starts_with("# done: events"),
+        "{rest}"
+    );
 }
 
 #[test]
@@ -181,5 +230,8 @@ fn a_missing_btf_file_is_a_clear_error() {
         .expect("run the tracer");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/vmlinux") && err.contains("--btf"), "{err}");
+    assert!(
+        err.contains("/nonexistent/vmlinux") && err.contains("--btf"),
+        "{err}"
+    );
 }

@@ -11,7 +11,9 @@ use tracer_common::{ABSENT, NS_COUNT, Ns, Offsets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
-    #[error("cannot read BTF from {path}: {source} (kernels without CONFIG_DEBUG_INFO_BTF need --btf PATH to a BTF file for this kernel)")]
+    #[error(
+        "cannot read BTF from {path}: {source} (kernels without CONFIG_DEBUG_INFO_BTF need --btf PATH to a BTF file for this kernel)"
+    )]
     Open {
         path: String,
         #[source]
@@ -37,7 +39,11 @@ const NS_STRUCTS: [(Ns, &str, Option<&str>); NS_COUNT] = [
     (Ns::Uts, "uts_namespace", Some("uts_ns")),
     (Ns::Ipc, "ipc_namespace", Some("ipc_ns")),
     (Ns::Pid, "pid_namespace", None),
-    (Ns::PidForChildren, "pid_namespace", Some("pid_ns_for_children")),
+    (
+        Ns::PidForChildren,
+        "pid_namespace",
+        Some("pid_ns_for_children"),
+    ),
     (Ns::Net, "net", Some("net_ns")),
     (Ns::User, "user_namespace", None),
     (Ns::Cgroup, "cgroup_namespace", Some("cgroup_ns")),
@@ -176,14 +182,20 @@ mod tests {
         assert_eq!(o.nsproxy[Ns::Pid as usize], ABSENT);
         assert_eq!(o.nsproxy[Ns::User as usize], ABSENT);
         // pid and pid_for_children are the same struct.
-        assert_eq!(o.ns_common[Ns::Pid as usize], o.ns_common[Ns::PidForChildren as usize]);
+        assert_eq!(
+            o.ns_common[Ns::Pid as usize],
+            o.ns_common[Ns::PidForChildren as usize]
+        );
     }
 
     #[test]
     fn missing_members_are_named() {
         let btf = KernelBtf::open(Path::new(VMLINUX)).expect("this kernel has BTF");
         let err = btf.offset("task_struct", "no_such_member").unwrap_err();
-        assert_eq!(err.to_string(), "BTF: struct task_struct has no member no_such_member");
+        assert_eq!(
+            err.to_string(),
+            "BTF: struct task_struct has no member no_such_member"
+        );
         let err = btf.offset("no_such_struct_xyz", "x").unwrap_err();
         assert!(matches!(err, BtfError::NoStruct(_)));
     }

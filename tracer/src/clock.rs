@@ -9,15 +9,13 @@ pub struct Clock {
 }
 
 fn now_ns(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: a valid clock id and a valid out-pointer.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-}
-
-/// CLOCK_BOOTTIME now, in the kernel events' unit.
-pub fn boot_now_ns() -> u64 {
-    u64::try_from(now_ns(libc::CLOCK_BOOTTIME)).unwrap_or(0)
 }
 
 impl Clock {
@@ -66,7 +64,9 @@ mod tests {
 
     #[test]
     fn converts_with_the_sampled_offset() {
-        let c = Clock { realtime_minus_boottime_ns: 1_700_000_000_000_000_000 };
+        let c = Clock {
+            realtime_minus_boottime_ns: 1_700_000_000_000_000_000,
+        };
         assert_eq!(c.wall_ns(5), 1_700_000_000_000_000_005);
         assert_eq!(c.rfc3339(123_456_789), "2023-11-14T22:13:20.123456789Z");
         assert_eq!(c.hms(123_456_789), "22:13:20.123456");
@@ -75,7 +75,8 @@ mod tests {
     #[test]
     fn sampled_clock_puts_now_near_now() {
         let c = Clock::sample();
-        let wall = c.wall(boot_now_ns());
+        let boot = u64::try_from(now_ns(libc::CLOCK_BOOTTIME)).unwrap();
+        let wall = c.wall(boot);
         let diff = (OffsetDateTime::now_utc() - wall).abs();
         assert!(diff < time::Duration::seconds(1), "{diff}");
     }

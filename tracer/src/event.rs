@@ -6,10 +6,11 @@ use tracer_common::{
 };
 
 /// One record from the kernel, checked and typed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Fork(ForkEvent),
-    Exec(ExecEvent),
+    /// Boxed: four times the size of the others, and rarer.
+    Exec(Box<ExecEvent>),
     Exit(ExitEvent),
     Unshare(NsChangeEvent),
     Setns(NsChangeEvent),
@@ -45,12 +46,17 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
     let need = size_of::<Header>();
     let raw_kind = match buf.get(..4) {
         Some(b) if buf.len() >= need => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
-        _ => return Err(DecodeError::ShortHeader { len: buf.len(), need }),
+        _ => {
+            return Err(DecodeError::ShortHeader {
+                len: buf.len(),
+                need,
+            });
+        }
     };
     let kind = Kind::try_from(raw_kind).map_err(DecodeError::UnknownKind)?;
     Ok(match kind {
         Kind::Fork => Event::Fork(read(kind, buf)?),
-        Kind::Exec => Event::Exec(read(kind, buf)?),
+        Kind::Exec => Event::Exec(Box::new(read(kind, buf)?)),
         Kind::Exit => Event::Exit(read(kind, buf)?),
         Kind::Unshare => Event::Unshare(read(kind, buf)?),
         Kind::Setns => Event::Setns(read(kind, buf)?),
@@ -66,7 +72,7 @@ pub fn encode(ev: &Event) -> Vec<u8> {
     }
     match ev {
         Event::Fork(e) => bytes(e),
-        Event::Exec(e) => bytes(e),
+        Event::Exec(e) => bytes(e.as_ref()),
         Event::Exit(e) => bytes(e),
         Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => bytes(e),
     }
@@ -217,7 +223,7 @@ pub mod tests {
                 changed: Ns::Net.bit(),
                 ns: ns_set(4_026_533_000),
             }),
-            Event::Exec(exec),
+            Event::Exec(Box::new(exec)),
             Event::Exit(ExitEvent {
                 hdr: header(Kind::Exit, 45),
                 exit_code: 256,
@@ -245,7 +251,7 @@ pub mod tests {
     fn every_kind_round_trips() {
         for ev in samples() {
             let bytes = encode(&ev);
-            assert_eq!(decode(&bytes), Ok(ev), "{}", ev.name());
+            assert_eq!(decode(&bytes).as_ref(), Ok(&ev), "{}", ev.name());
         }
     }
 
@@ -254,7 +260,10 @@ pub mod tests {
         for ev in samples() {
             let bytes = encode(&ev);
             for cut in [0, 3, 4, size_of::<Header>() - 1] {
-                assert!(matches!(decode(&bytes[..cut]), Err(DecodeError::ShortHeader { .. })));
+                assert!(matches!(
+                    decode(&bytes[..cut]),
+                    Err(DecodeError::ShortHeader { .. })
+                ));
             }
             let short = &bytes[..bytes.len() - 1];
             assert!(
@@ -300,10 +309,12 @@ pub mod tests {
 
     #[test]
     fn exec_strings_are_cut_at_nul_and_args_len() {
-        let Event::Exec(e) = samples()[1] else { unreachable!() };
+        let Event::Exec(e) = samples()[1].clone() else {
+            unreachable!()
+        };
         assert_eq!(c_str(&e.filename), "/pause");
         assert_eq!(argv(&e), ["/pause", "-P"]);
-        let mut e2 = e;
+        let mut e2 = *e;
         e2.args_len = 7;
         assert_eq!(argv(&e2), ["/pause"]);
         e2.args_len = 9999; // corrupt length: clamped, not a panic

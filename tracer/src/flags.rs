@@ -66,7 +66,11 @@ pub fn names(flags: u64, syscall: u32) -> Vec<String> {
 /// `A|B|C`, or `0` for no flags.
 pub fn render(flags: u64, syscall: u32) -> String {
     let n = names(flags, syscall);
-    if n.is_empty() { "0".into() } else { n.join("|") }
+    if n.is_empty() {
+        "0".into()
+    } else {
+        n.join("|")
+    }
 }
 
 #[cfg(test)]
@@ -80,13 +84,19 @@ mod tests {
             names(CLONE_NEWNET | CLONE_NEWIPC, syscall::UNSHARE),
             ["CLONE_NEWIPC", "CLONE_NEWNET"]
         );
-        assert_eq!(render(CLONE_NEWNET | CLONE_NEWIPC, syscall::UNSHARE), "CLONE_NEWIPC|CLONE_NEWNET");
+        assert_eq!(
+            render(CLONE_NEWNET | CLONE_NEWIPC, syscall::UNSHARE),
+            "CLONE_NEWIPC|CLONE_NEWNET"
+        );
     }
 
     #[test]
     fn clone_low_byte_is_the_exit_signal_not_newtime() {
         // fork() from glibc: CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD.
-        assert_eq!(render(0x0120_0011, syscall::CLONE), "SIGCHLD|CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID");
+        assert_eq!(
+            render(0x0120_0011, syscall::CLONE),
+            "SIGCHLD|CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID"
+        );
         // The same bit 0x80 is CLONE_NEWTIME for unshare and clone3.
         assert_eq!(render(CLONE_NEWTIME, syscall::UNSHARE), "CLONE_NEWTIME");
         assert_eq!(render(CLONE_NEWTIME, syscall::CLONE3), "CLONE_NEWTIME");
@@ -95,7 +105,10 @@ mod tests {
 
     #[test]
     fn unknown_bits_are_kept_as_hex() {
-        assert_eq!(render(0x40_0000_0000 | CLONE_NEWNET, syscall::UNSHARE), "CLONE_NEWNET|0x4000000000");
+        assert_eq!(
+            render(0x40_0000_0000 | CLONE_NEWNET, syscall::UNSHARE),
+            "CLONE_NEWNET|0x4000000000"
+        );
         assert_eq!(render(0, syscall::UNSHARE), "0");
     }
 }

@@ -80,7 +80,7 @@ pub enum LoadError {
         probe: String,
         step: &'static str,
         #[source]
-        source: ProgramError,
+        source: Box<ProgramError>,
     },
     #[error("aya-log: {0}")]
     Log(#[from] aya_log::Error),
@@ -114,7 +114,11 @@ fn check_privileges() -> Result<(), LoadError> {
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());
     }
-    Err(LoadError::NotPrivileged(if !has(CAP_BPF) { "CAP_BPF" } else { "CAP_PERFMON" }))
+    Err(LoadError::NotPrivileged(if !has(CAP_BPF) {
+        "CAP_BPF"
+    } else {
+        "CAP_PERFMON"
+    }))
 }
 
 /// Where tracepoint ids live; mounts tracefs when nothing is mounted.
@@ -205,9 +209,11 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             name: p.program,
             probe: describe(p),
             step,
-            source,
+            source: Box::new(source),
         };
-        let prog = ebpf.program_mut(p.program).ok_or(LoadError::NoProgram(p.program))?;
+        let prog = ebpf
+            .program_mut(p.program)
+            .ok_or(LoadError::NoProgram(p.program))?;
         match p.category {
             Some(cat) => {
                 let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
@@ -222,9 +228,13 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
         }
     }
 
-    let events = ebpf.take_map(EVENTS_MAP).ok_or(LoadError::NoMap(EVENTS_MAP))?;
+    let events = ebpf
+        .take_map(EVENTS_MAP)
+        .ok_or(LoadError::NoMap(EVENTS_MAP))?;
     let events = RingBuf::try_from(events).map_err(|e| LoadError::Map(EVENTS_MAP, e))?;
-    let stats = ebpf.take_map(STATS_MAP).ok_or(LoadError::NoMap(STATS_MAP))?;
+    let stats = ebpf
+        .take_map(STATS_MAP)
+        .ok_or(LoadError::NoMap(STATS_MAP))?;
     let stats = PerCpuArray::try_from(stats).map_err(|e| LoadError::Map(STATS_MAP, e))?;
 
     Ok(Loaded {

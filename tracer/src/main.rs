@@ -69,14 +69,17 @@ struct WatchArgs {
 
 fn duration(secs: Option<f64>) -> anyhow::Result<Option<Duration>> {
     secs.map(|s| {
-        Duration::try_from_secs_f64(s)
-            .map_err(|_| anyhow::anyhow!("--duration must be a non-negative number of seconds, got {s}"))
+        Duration::try_from_secs_f64(s).map_err(|_| {
+            anyhow::anyhow!("--duration must be a non-negative number of seconds, got {s}")
+        })
     })
     .transpose()
 }
 
 fn init_logging(ebpf_log: Option<log::LevelFilter>) {
-    let default = ebpf_log.map(|l| l.as_str().to_lowercase()).unwrap_or_else(|| "warn".into());
+    let default = ebpf_log
+        .map(|l| l.as_str().to_lowercase())
+        .unwrap_or_else(|| "warn".into());
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
         .format_timestamp_micros()
         .init();
@@ -93,7 +96,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             btf: args.btf,
             ebpf_log: args.ebpf_log,
         },
-        format: if args.json { Format::Json } else { Format::Text },
+        format: if args.json {
+            Format::Json
+        } else {
+            Format::Text
+        },
         duration: duration(args.duration)?,
     })
     .await
@@ -101,7 +108,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tracer: error: cannot start the async runtime: {e}");
@@ -126,9 +136,14 @@ mod tests {
         let cli = Cli::try_parse_from(["tracer", "--json", "--duration", "1.5"]).unwrap();
         assert!(cli.command.is_none());
         assert!(cli.watch.json);
-        assert_eq!(duration(cli.watch.duration).unwrap(), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            duration(cli.watch.duration).unwrap(),
+            Some(Duration::from_millis(1500))
+        );
         let cli = Cli::try_parse_from(["tracer", "watch", "--ebpf-log"]).unwrap();
-        let Some(Command::Watch(w)) = cli.command else { panic!("not watch") };
+        let Some(Command::Watch(w)) = cli.command else {
+            panic!("not watch")
+        };
         assert_eq!(w.ebpf_log, Some(log::LevelFilter::Warn));
     }
 

@@ -58,7 +58,6 @@ fn ns_names(mask: u32) -> Vec<&'static str> {
     ns_in_mask(mask).map(Ns::proc_name).collect()
 }
 
-
 fn syscall_name(s: u32) -> &'static str {
     use tracer_common::syscall::*;
     match s {
@@ -182,8 +181,14 @@ impl<'a> JsonEvent<'a> {
                 }
                 j.ret = Some(e.ret);
                 j.changed = Some(ns_names(e.ns.diff(&e.ns_before)));
-                j.ns_before = Some(NsMap { ns: &e.ns_before, ids: false });
-                j.ns_id_before = has_ids(&e.ns_before).then_some(NsMap { ns: &e.ns_before, ids: true });
+                j.ns_before = Some(NsMap {
+                    ns: &e.ns_before,
+                    ids: false,
+                });
+                j.ns_id_before = has_ids(&e.ns_before).then_some(NsMap {
+                    ns: &e.ns_before,
+                    ids: true,
+                });
             }
         }
         j
@@ -313,7 +318,10 @@ impl<W: Write> Printer<W> {
         match self.format {
             Format::Text => writeln!(self.out, "{}", text_line(ev, &self.clock, self.supported)),
             Format::Json => {
-                serde_json::to_writer(&mut self.out, &JsonEvent::new(ev, &self.clock, self.supported))?;
+                serde_json::to_writer(
+                    &mut self.out,
+                    &JsonEvent::new(ev, &self.clock, self.supported),
+                )?;
                 self.out.write_all(b"\n")
             }
         }
@@ -397,7 +405,9 @@ mod tests {
     const ALL: u32 = (1 << NS_COUNT) - 1;
 
     fn clock() -> Clock {
-        Clock { realtime_minus_boottime_ns: 1_700_000_000_000_000_000 }
+        Clock {
+            realtime_minus_boottime_ns: 1_700_000_000_000_000_000,
+        }
     }
 
     #[test]
@@ -418,9 +428,12 @@ mod tests {
 
     #[test]
     fn json_unshare_names_flags_and_changes() {
-        let ev = samples()[3];
-        let Event::Unshare(e) = ev else { unreachable!() };
-        let v: serde_json::Value = serde_json::to_value(JsonEvent::new(&ev, &clock(), ALL)).unwrap();
+        let ev = samples()[3].clone();
+        let Event::Unshare(e) = &ev else {
+            unreachable!()
+        };
+        let v: serde_json::Value =
+            serde_json::to_value(JsonEvent::new(&ev, &clock(), ALL)).unwrap();
         assert_eq!(v["flag_names"], serde_json::json!(["CLONE_NEWNET"]));
         // Every slot differs in the sample, so every slot is "changed".
         assert_eq!(v["changed"].as_array().unwrap().len(), NS_COUNT);
@@ -441,14 +454,19 @@ mod tests {
         let exit = text_line(&evs[2], &clock(), ALL);
         assert!(exit.contains("exit 1"), "{exit}");
         let setns = text_line(&evs[4], &clock(), ALL);
-        assert!(setns.contains("fd=5 CLONE_NEWNET ret=-22 (EINVAL)"), "{setns}");
+        assert!(
+            setns.contains("fd=5 CLONE_NEWNET ret=-22 (EINVAL)"),
+            "{setns}"
+        );
         assert!(setns.contains("net 4026531005→4026532005"), "{setns}");
         assert!(!setns.contains("unread"), "{setns}");
     }
 
     #[test]
     fn zero_fields_are_reported_unread_where_the_kernel_has_them() {
-        let Event::Exit(mut e) = samples()[2] else { unreachable!() };
+        let Event::Exit(mut e) = samples()[2].clone() else {
+            unreachable!()
+        };
         e.ns.inum[Ns::Net as usize] = 0;
         e.ns.inum[Ns::Time as usize] = 0;
         let ev = Event::Exit(e);

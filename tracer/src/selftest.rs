@@ -2,6 +2,7 @@
 //! tracer's own thread calls `unshare(0)` (which changes nothing), and the
 //! namespaces the kernel side read for it must equal `/proc/thread-self/ns/*`.
 
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
@@ -24,32 +25,52 @@ pub enum SelfTestError {
     Mismatch(String),
 }
 
-/// Inode numbers of a thread's namespaces as /proc shows them; 0 where the
-/// kernel has no such namespace.
+/// `NS_GET_ID` (Linux 6.18+): the never-reused 64-bit id of an nsfs file's namespace.
+const NS_GET_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d;
+
+/// A thread's namespaces as /proc shows them: inode numbers, and ids where
+/// the kernel answers `NS_GET_ID`; 0 where the kernel has no such namespace.
 pub fn proc_ns(path_prefix: &str) -> NsSet {
     let mut ns = NsSet::default();
     for n in Ns::ALL {
-        if let Ok(md) = std::fs::metadata(format!("{path_prefix}/{}", n.proc_name())) {
+        let Ok(f) = std::fs::File::open(format!("{path_prefix}/{}", n.proc_name())) else {
+            continue;
+        };
+        if let Ok(md) = f.metadata() {
             ns.inum[n as usize] = u32::try_from(md.ino()).unwrap_or(0);
+        }
+        let mut id: u64 = 0;
+        // SAFETY: a valid fd and a valid u64 out-pointer; kernels without the ioctl fail it.
+        if unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_ID, &mut id) } == 0 {
+            ns.id[n as usize] = id;
         }
     }
     ns
 }
 
-/// Differences between what the kernel side read and /proc, as text.
+/// Differences between what the kernel side read and /proc, as text. Ids
+/// are compared where both sides have them.
 pub fn compare(kernel: &NsSet, proc: &NsSet) -> Option<String> {
-    let diffs: Vec<String> = Ns::ALL
-        .into_iter()
-        .filter(|&n| proc.inum[n as usize] != 0 && kernel.inum[n as usize] != proc.inum[n as usize])
-        .map(|n| {
-            format!(
-                "{}: kernel read {}, /proc says {}",
+    let mut diffs = Vec::new();
+    for n in Ns::ALL {
+        let i = n as usize;
+        if proc.inum[i] != 0 && kernel.inum[i] != proc.inum[i] {
+            diffs.push(format!(
+                "{}: kernel read inode {}, /proc says {}",
                 n.proc_name(),
-                kernel.inum[n as usize],
-                proc.inum[n as usize]
-            )
-        })
-        .collect();
+                kernel.inum[i],
+                proc.inum[i]
+            ));
+        }
+        if proc.id[i] != 0 && kernel.id[i] != 0 && kernel.id[i] != proc.id[i] {
+            diffs.push(format!(
+                "{}: kernel read ns_id {}, NS_GET_ID says {}",
+                n.proc_name(),
+                kernel.id[i],
+                proc.id[i]
+            ));
+        }
+    }
     (!diffs.is_empty()).then(|| diffs.join("; "))
 }
 
@@ -106,7 +127,14 @@ mod tests {
         let mut wrong = proc;
         wrong.inum[Ns::Net as usize] += 1;
         let msg = compare(&wrong, &proc).unwrap();
-        assert!(msg.starts_with("net: kernel read"), "{msg}");
+        assert!(msg.starts_with("net: kernel read inode"), "{msg}");
         assert!(!msg.contains("uts"), "{msg}");
+        // Kernels with NS_GET_ID (6.18+) also get their ids compared.
+        if proc.id[Ns::Uts as usize] != 0 {
+            let mut wrong_id = proc;
+            wrong_id.id[Ns::Uts as usize] = 999_999;
+            let msg = compare(&wrong_id, &proc).unwrap();
+            assert!(msg.starts_with("uts: kernel read ns_id 999999"), "{msg}");
+        }
     }
 }

@@ -61,9 +61,17 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     let clock = Clock::sample();
     let stdout = std::io::stdout().lock();
     let supported = supported_slots(&offsets);
-    let mut out = Printer::new(BufWriter::with_capacity(1 << 16, stdout), opts.format, clock, supported);
+    let mut out = Printer::new(
+        BufWriter::with_capacity(1 << 16, stdout),
+        opts.format,
+        clock,
+        supported,
+    );
     let mut st = Stats::default();
-    let result = stream(&opts, &info, events, &stats_map, logger, backlog, &mut out, &mut st).await;
+    let result = stream(
+        &opts, &info, events, &stats_map, logger, backlog, &mut out, &mut st,
+    )
+    .await;
     drop(ebpf); // detaches every program
     match result {
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(closed) => Ok(()),
@@ -101,7 +109,10 @@ async fn stream<W: Write>(
     };
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let deadline = tokio::time::sleep(opts.duration.unwrap_or(Duration::from_secs(u32::MAX.into())));
+    let deadline = tokio::time::sleep(
+        opts.duration
+            .unwrap_or(Duration::from_secs(u32::MAX.into())),
+    );
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut reported = st.kernel;

@@ -119,7 +119,9 @@ fn main() -> Result<()> {
             }
             let bin = build(&obj)?;
             if !is_root() && Command::new("sudo").arg("-n").arg("true").status().is_err() {
-                bail!("the end-to-end tests need root: run `cargo xtask test` as root or install sudo");
+                bail!(
+                    "the end-to-end tests need root: run `cargo xtask test` as root or install sudo"
+                );
             }
             // Build as the user, run the test binaries as root.
             let mut c = cargo(&obj);

@@ -19,7 +19,13 @@ const EBPF_TARGET: &str = "bpfel-unknown-none";
 pub fn as_invoking_user(program: &str) -> Command {
     let mut c = Command::new(program);
     // Variables cargo sets for `cargo xtask` itself must not leak into nested builds.
-    for v in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR"] {
+    for v in [
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_TARGET_DIR",
+    ] {
         c.env_remove(v);
     }
     if crate::is_root()
@@ -78,7 +84,11 @@ pub fn host_triple_env() -> Result<String> {
 
 /// Nightly must exist and carry rust-src (for `-Z build-std=core`).
 fn ensure_nightly() -> Result<PathBuf> {
-    if !nightly("rustc").arg("-V").output().is_ok_and(|o| o.status.success()) {
+    if !nightly("rustc")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         eprintln!("xtask: installing the nightly toolchain (needed to build eBPF)");
         run(as_invoking_user("rustup").args([
             "toolchain",
@@ -94,8 +104,14 @@ fn ensure_nightly() -> Result<PathBuf> {
     let sysroot = PathBuf::from(output(nightly("rustc").args(["--print", "sysroot"]))?.trim());
     if !sysroot.join("lib/rustlib/src/rust/library/core").is_dir() {
         eprintln!("xtask: adding rust-src to nightly");
-        run(as_invoking_user("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
-            .context("cannot add rust-src: run `rustup component add rust-src --toolchain nightly`")?;
+        run(as_invoking_user("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))
+        .context("cannot add rust-src: run `rustup component add rust-src --toolchain nightly`")?;
     }
     Ok(sysroot)
 }
@@ -107,7 +123,10 @@ fn find_libllvm(sysroot: &Path) -> Result<PathBuf> {
     let mut best = None;
     for entry in fs::read_dir(&lib).with_context(|| format!("reading {}", lib.display()))? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.starts_with("libLLVM") && name.contains(".so") {
             let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             if size > 1 << 20 {
@@ -144,10 +163,16 @@ fn ensure_bpf_linker(sysroot: &Path) -> Result<PathBuf> {
         std::os::unix::fs::symlink(&libllvm, &link)
             .with_context(|| format!("linking {}", link.display()))?;
     }
-    eprintln!("xtask: building bpf-linker {BPF_LINKER_VERSION} against nightly's LLVM {major} (once; about a minute)");
+    eprintln!(
+        "xtask: building bpf-linker {BPF_LINKER_VERSION} against nightly's LLVM {major} (once; about a minute)"
+    );
     let mut c = nightly("cargo");
     c.args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION])
-        .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+        .args([
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{major}"),
+        ])
         .arg("--root")
         .arg(&tools)
         .env("LLVM_PREFIX", &prefix)
@@ -169,7 +194,14 @@ pub fn build_ebpf() -> Result<PathBuf> {
     dirs.extend(std::env::split_paths(&path));
     let mut c = nightly("cargo");
     c.current_dir(ws.join("tracer-ebpf"))
-        .args(["build", "--release", "--target", EBPF_TARGET, "-Z", "build-std=core"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            EBPF_TARGET,
+            "-Z",
+            "build-std=core",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("PATH", std::env::join_paths(dirs)?)

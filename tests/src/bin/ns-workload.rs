@@ -79,7 +79,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 fn wait_status(pid: libc::pid_t) -> Result<i32> {
     let mut status = 0;
     // SAFETY: valid out-pointer.
-    check(unsafe { libc::waitpid(pid, &mut status, libc::__WALL) }, "waitpid")?;
+    check(
+        unsafe { libc::waitpid(pid, &mut status, libc::__WALL) },
+        "waitpid",
+    )?;
     Ok(status)
 }
 
@@ -108,21 +111,30 @@ fn main() -> Result<()> {
     // 2. unshare the network namespace.
     let unshare_flags = libc::CLONE_NEWNET as u64;
     // SAFETY: plain syscall.
-    check(unsafe { libc::unshare(unshare_flags as libc::c_int) }, "unshare")?;
+    check(
+        unsafe { libc::unshare(unshare_flags as libc::c_int) },
+        "unshare",
+    )?;
     let ns_after_unshare = ns_of("self")?;
 
     // 3. setns into the child's network namespace.
-    let target = File::open(format!("/proc/{child}/ns/net")).context("opening the child's netns")?;
+    let target =
+        File::open(format!("/proc/{child}/ns/net")).context("opening the child's netns")?;
     let setns_fd = target.as_raw_fd();
     let setns_nstype = libc::CLONE_NEWNET as u64;
     // SAFETY: a valid namespace fd.
-    check(unsafe { libc::setns(setns_fd, setns_nstype as libc::c_int) }, "setns")?;
+    check(
+        unsafe { libc::setns(setns_fd, setns_nstype as libc::c_int) },
+        "setns",
+    )?;
     let ns_after_setns = ns_of("self")?;
     drop(target);
 
     // 4. fork + exec.
     let exec_path = "/bin/true";
-    let mut proc = std::process::Command::new(exec_path).spawn().context("spawning /bin/true")?;
+    let mut proc = std::process::Command::new(exec_path)
+        .spawn()
+        .context("spawning /bin/true")?;
     let exec_pid = proc.id();
     let exec_status = proc.wait()?.code().unwrap_or(-1);
 

@@ -20,7 +20,10 @@ pub fn tracer_bin() -> String {
 pub fn require_root() {
     // SAFETY: no arguments.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "end-to-end tests need root: run `cargo xtask test` (it uses sudo when needed)");
+    assert_eq!(
+        euid, 0,
+        "end-to-end tests need root: run `cargo xtask test` (it uses sudo when needed)"
+    );
 }
 
 pub struct Tracer {
@@ -55,7 +58,11 @@ impl Tracer {
             .expect("the tracer printed no ready line within 30 s");
         let ready: Value = serde_json::from_str(&first).expect("ready line is JSON");
         assert_eq!(ready["type"], "ready", "first line: {first}");
-        Tracer { child, lines: rx, ready }
+        Tracer {
+            child,
+            lines: rx,
+            ready,
+        }
     }
 
     /// SIGINT, wait for a clean exit, return every line after `ready`.
