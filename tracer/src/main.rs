@@ -77,9 +77,11 @@ fn duration(secs: Option<f64>) -> anyhow::Result<Option<Duration>> {
 }
 
 fn init_logging(ebpf_log: Option<log::LevelFilter>) {
-    let default = ebpf_log
-        .map(|l| l.as_str().to_lowercase())
-        .unwrap_or_else(|| "warn".into());
+    // The eBPF programs log under the target "tracer" (their binary's name).
+    let default = match ebpf_log {
+        Some(l) => format!("warn,tracer={}", l.as_str().to_lowercase()),
+        None => "warn".into(),
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
         .format_timestamp_micros()
         .init();
