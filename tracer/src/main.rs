@@ -4,11 +4,14 @@
 //! (pure decode) → `output` (lines or JSON), driven by `watch`.
 
 mod btf;
+mod cgroup;
 mod clock;
 mod event;
 mod flags;
 mod loader;
+mod model;
 mod output;
+mod procscan;
 mod selftest;
 mod stats;
 mod watch;

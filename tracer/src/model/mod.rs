@@ -1,0 +1,848 @@
+//! The node model: namespaces, processes, pod sandboxes and containers,
+//! rebuilt from kernel events (live or recorded) and a start-up /proc walk.
+//!
+//! How a pod comes to be, whatever the runtime:
+//! - Someone *creates* the pod's namespaces: a runc stage-1 `unshare`s them
+//!   (pause under containerd/dockershim/podman), a containerd thread or
+//!   podman unshares the netns, CRI-O's `pinns` makes them all.
+//! - A *pause* process may then hold them: it execs `/pause` or
+//!   `catatonit -P` inside them (runc's stage 2, forked by stage 1 with
+//!   CLONE_PARENT — so creator and pause are linked by that clone, not by
+//!   parent pids). CRI-O without an infra container has no pause at all.
+//! - Containers *join*: a runtime task `setns`es into the pod's namespaces
+//!   and the task it forks execs the entrypoint. An exec session
+//!   (`kubectl exec`) joins a running container's mount namespace as well.
+//!
+//! So a sandbox is recognised by a pause exec (by name, in non-host
+//! namespaces), or — without a pause — by a task joining at least two of a
+//! pod's net/ipc/uts namespaces that no sandbox holds yet.
+//!
+//! The model is a pure function of its inputs: the same snapshot, events
+//! and notes give the same sandboxes, live or from a recording.
+
+pub mod ns;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use tracer_common::{CLONE_NEW_MASK, Ns, NsSet};
+
+use crate::cgroup::CgroupIds;
+use crate::event::{Event, argv, c_str};
+use crate::procscan::ProcSnapshot;
+use ns::{Creation, Kind, NsKey, NsTable, keys_of};
+
+/// What userspace learned beside the kernel's events; recorded with them
+/// so a replay rebuilds exactly what the live run did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// `/proc/<pid>/cgroup` of a pause or container process, read right after its exec.
+    Cgroup { pid: u32, ids: CgroupIds },
+    /// nsfs bind mounts holding a namespace whose last member left.
+    Pins { kind: Kind, inum: u32, paths: Vec<String> },
+}
+
+/// The namespaces that make a pod: shared by its containers.
+const POD_KINDS: [Kind; 3] = [Kind::Net, Kind::Ipc, Kind::Uts];
+
+/// A process reference in lifecycle events and reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Task {
+    pub pid: u32,
+    pub comm: String,
+}
+
+/// What happened to a sandbox, in time order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
+    pub ts_ns: u64,
+    pub sandbox: usize,
+    #[serde(flatten)]
+    pub what: What,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum What {
+    /// One of the sandbox's namespaces was created (reported once the
+    /// sandbox is recognised, with the creation's own time).
+    NamespaceCreated {
+        kind: Kind,
+        inum: u32,
+        by: Task,
+        syscall: &'static str,
+    },
+    /// A pause/infra process started (its exec).
+    PauseStarted { pause: Task, argv: Vec<String> },
+    /// A sandbox without a pause process was recognised (CRI-O's pinned namespaces).
+    SandboxWithoutPause { by: Task },
+    /// A container's runtime task joined the sandbox; its entrypoint started.
+    ContainerJoined {
+        container: usize,
+        task: Task,
+        argv: Vec<String>,
+        joined: Vec<Kind>,
+        /// Pod namespaces the container is not in: a partial join.
+        missing: Vec<Kind>,
+        joined_ns: u64,
+    },
+    /// An exec session (`podman exec`, `kubectl exec`) entered a container.
+    ExecJoined {
+        container: usize,
+        task: Task,
+        argv: Vec<String>,
+    },
+    /// A container's main process or an exec session ended, or moved away.
+    Left {
+        container: usize,
+        task: Task,
+        exec_session: bool,
+        /// Exit status (0-255) or the killing signal as 128+n; `None` when it moved away.
+        exit: Option<i32>,
+        /// `exit`, `setns`, `unshare`.
+        how: &'static str,
+    },
+    PauseExited { pause: Task, exit: i32 },
+    /// The last member of one of the sandbox's namespaces left.
+    NamespaceEmpty {
+        kind: Kind,
+        inum: u32,
+        pinned_by: Vec<String>,
+    },
+    /// The pause is gone and every container has left.
+    SandboxEnded,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Container {
+    pub id: usize,
+    pub sandbox: usize,
+    pub pid: u32,
+    pub comm: String,
+    pub argv: Vec<String>,
+    /// The runtime task's first setns into the pod (None: existed before the trace).
+    pub joined_ns: Option<u64>,
+    pub started_ns: Option<u64>,
+    pub left_ns: Option<u64>,
+    pub exit: Option<i32>,
+    pub joined: Vec<Kind>,
+    pub missing: Vec<Kind>,
+    pub existing: bool,
+    pub cgroup: Option<CgroupIds>,
+    #[serde(skip)]
+    mnt: Option<NsKey>,
+    /// Exec sessions into it: (pid, argv, start, end).
+    pub execs: Vec<ExecSession>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExecSession {
+    pub pid: u32,
+    pub argv: Vec<String>,
+    pub started_ns: u64,
+    pub left_ns: Option<u64>,
+    pub exit: Option<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pause {
+    pub pid: u32,
+    pub comm: String,
+    pub argv: Vec<String>,
+    /// Its exec (None: existed before the trace).
+    pub started_ns: Option<u64>,
+    /// Fork of the pause by its creator (runc stage 1 under runc).
+    pub forked_ns: Option<u64>,
+    pub forked_by: Option<Task>,
+    pub exited_ns: Option<u64>,
+    pub exit: Option<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SandboxNs {
+    pub kind: Kind,
+    pub inum: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub id: u64,
+    pub created: Option<Creation>,
+    pub existing: bool,
+    pub emptied_ns: Option<u64>,
+    pub pinned_by: Vec<String>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Sandbox {
+    pub id: usize,
+    /// Older than the trace (found by the start-up /proc walk).
+    pub existing: bool,
+    pub detected_ns: u64,
+    pub pause: Option<Pause>,
+    pub cgroup: Option<CgroupIds>,
+    pub containers: Vec<usize>,
+    pub ended_ns: Option<u64>,
+    #[serde(skip)]
+    ns: BTreeMap<Kind, NsKey>,
+}
+
+/// A runtime task's setns trail into a sandbox, carried to the task it
+/// forks (runc stage 1 → stage 2) until that one execs.
+#[derive(Clone, Debug)]
+struct Join {
+    first_ns: u64,
+    sandbox: Option<usize>,
+    kinds: BTreeSet<Kind>,
+    /// Non-host pod namespaces it joined that no sandbox holds (yet).
+    unowned: BTreeMap<Kind, NsKey>,
+    by: Task,
+}
+
+/// A process (thread group), keyed by pid; a new fork of the same pid
+/// replaces it, so a reused pid never inherits its predecessor's role.
+#[derive(Clone, Debug)]
+struct Proc {
+    comm: String,
+    /// A pause of this sandbox.
+    pause_of: Option<usize>,
+    /// Main process of this container.
+    container: Option<usize>,
+    /// An exec session into this container.
+    exec_into: Option<usize>,
+    /// Forked by this task (tid, comm) at this time.
+    forked: Option<(Task, u64)>,
+}
+
+#[derive(Default)]
+pub struct Model {
+    pub ns: NsTable,
+    procs: HashMap<u32, Proc>,
+    /// Per thread: namespaces as last seen (for members and "left" detection).
+    threads: HashMap<u32, NsSet>,
+    joins: HashMap<u32, Join>,
+    pub sandboxes: Vec<Sandbox>,
+    pub containers: Vec<Container>,
+    by_ns: HashMap<NsKey, usize>,
+    pub timeline: Vec<Lifecycle>,
+    /// Where the start-up walk left off: times before this are "before the trace".
+    pub start_ns: u64,
+}
+
+/// Exit status as a shell shows it: the code, or 128 + the killing signal.
+pub fn exit_status(wait_status: u32) -> i32 {
+    let sig = (wait_status & 0x7f) as i32;
+    if sig == 0 { ((wait_status >> 8) & 0xff) as i32 } else { 128 + sig }
+}
+
+/// Is this exec a pod's pause/infra process? k8s' `/pause`, podman's and
+/// CRI-O's `catatonit -P`, docker's `/pause`.
+pub fn is_pause(filename: &str, argv: &[String]) -> bool {
+    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let name = base(filename);
+    let arg0 = argv.first().map(|a| base(a)).unwrap_or_default();
+    name == "pause" || arg0 == "pause" || ((name == "catatonit" || arg0 == "catatonit") && argv.iter().any(|a| a == "-P"))
+}
+
+/// Runtime helpers that exec on the way to a container's entrypoint.
+fn is_runtime_step(filename: &str, comm: &str) -> bool {
+    let base = filename.rsplit('/').next().unwrap_or(filename);
+    comm.starts_with("runc:[") || matches!(base, "runc" | "crun" | "youki" | "runsc" | "conmon" | "exe")
+}
+
+impl Model {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Seed from the start-up /proc walk: the host's namespaces (pid 1's),
+    /// every process, and pods and containers already running.
+    pub fn seed(&mut self, snapshot: &[ProcSnapshot], now_ns: u64) {
+        self.start_ns = now_ns;
+        let sets: Vec<(u32, NsSet)> = snapshot.iter().map(|p| (p.pid, snapshot_set(p))).collect();
+        if let Some((_, init)) = sets.iter().find(|(pid, _)| *pid == 1) {
+            let init = *init;
+            self.ns.host = keys_of(&mut self.ns, &init);
+        }
+        for (p, (_, set)) in snapshot.iter().zip(&sets) {
+            for (_, k) in keys_of(&mut self.ns, set) {
+                let info = self.ns.touch(k, now_ns);
+                info.existing = true;
+                info.id = set.id[k.kind.slot() as usize];
+            }
+            self.ns.move_task(p.pid, None, Some(set), now_ns);
+            self.threads.insert(p.pid, *set);
+            self.procs.insert(p.pid, Proc {
+                comm: p.comm.clone(),
+                pause_of: None,
+                container: None,
+                exec_into: None,
+                forked: None,
+            });
+        }
+        // Pauses first, so containers find their sandbox.
+        for (p, (_, set)) in snapshot.iter().zip(&sets) {
+            let file = p.exe.clone().unwrap_or_default();
+            if is_pause(&file, &p.argv) && self.pod_namespaces(set).is_some() {
+                let sb = self.new_sandbox(set, now_ns, true);
+                self.sandboxes[sb].pause = Some(Pause {
+                    pid: p.pid,
+                    comm: p.comm.clone(),
+                    argv: p.argv.clone(),
+                    started_ns: None,
+                    forked_ns: None,
+                    forked_by: None,
+                    exited_ns: None,
+                    exit: None,
+                });
+                self.sandboxes[sb].cgroup = p.cgroup.clone();
+                if let Some(proc) = self.procs.get_mut(&p.pid) {
+                    proc.pause_of = Some(sb);
+                }
+            }
+        }
+        // A container: in a sandbox's pod namespaces, with a mount
+        // namespace of its own whose top process (parent elsewhere) is its main.
+        let mnt_of: HashMap<u32, Option<NsKey>> = sets
+            .iter()
+            .map(|(pid, s)| (*pid, self.ns.key_in(s, Kind::Mnt)))
+            .collect();
+        for (p, (_, set)) in snapshot.iter().zip(&sets) {
+            let Some(sb) = self.sandbox_of(set) else { continue };
+            if self.procs.get(&p.pid).is_some_and(|pr| pr.pause_of.is_some()) {
+                continue;
+            }
+            let mnt = mnt_of.get(&p.pid).copied().flatten();
+            let pause_mnt = self.sandboxes[sb].pause.as_ref().and_then(|pa| mnt_of.get(&pa.pid).copied().flatten());
+            let parent_mnt = mnt_of.get(&p.ppid).copied().flatten();
+            if mnt.is_none() || mnt == pause_mnt || mnt == parent_mnt || mnt.as_ref().is_some_and(|m| self.ns.is_host(m)) {
+                continue;
+            }
+            let (joined, missing) = self.compare_pod(sb, set);
+            let c = self.containers.len();
+            self.containers.push(Container {
+                id: c,
+                sandbox: sb,
+                pid: p.pid,
+                comm: p.comm.clone(),
+                argv: p.argv.clone(),
+                joined_ns: None,
+                started_ns: None,
+                left_ns: None,
+                exit: None,
+                joined,
+                missing,
+                existing: true,
+                cgroup: p.cgroup.clone(),
+                mnt,
+                execs: Vec::new(),
+            });
+            self.sandboxes[sb].containers.push(c);
+            if let Some(proc) = self.procs.get_mut(&p.pid) {
+                proc.container = Some(c);
+            }
+        }
+    }
+
+    /// The pod namespaces (net/ipc/uts) of a set that are not the host's; None if all are.
+    fn pod_namespaces(&mut self, set: &NsSet) -> Option<BTreeMap<Kind, NsKey>> {
+        let mut m = BTreeMap::new();
+        for kind in POD_KINDS {
+            if let Some(k) = self.ns.key_in(set, kind)
+                && !self.ns.is_host(&k)
+            {
+                m.insert(kind, k);
+            }
+        }
+        (!m.is_empty()).then_some(m)
+    }
+
+    /// The live sandbox that holds one of this set's pod namespaces.
+    fn sandbox_of(&mut self, set: &NsSet) -> Option<usize> {
+        POD_KINDS.into_iter().find_map(|kind| {
+            let k = self.ns.key_in(set, kind)?;
+            self.by_ns.get(&k).copied()
+        })
+    }
+
+    fn new_sandbox(&mut self, set: &NsSet, ts: u64, existing: bool) -> usize {
+        let id = self.sandboxes.len();
+        let mut ns = keys_of(&mut self.ns, set);
+        ns.retain(|_, k| !self.ns.is_host(k));
+        for k in ns.values() {
+            if POD_KINDS.contains(&k.kind) || k.kind == Kind::Pid {
+                self.by_ns.insert(*k, id);
+            }
+        }
+        self.sandboxes.push(Sandbox {
+            id,
+            existing,
+            detected_ns: ts,
+            pause: None,
+            cgroup: None,
+            containers: Vec::new(),
+            ended_ns: None,
+            ns,
+        });
+        id
+    }
+
+    /// Which pod namespaces a task shares with its sandbox, and which it lacks.
+    fn compare_pod(&mut self, sb: usize, set: &NsSet) -> (Vec<Kind>, Vec<Kind>) {
+        let mut joined = Vec::new();
+        let mut missing = Vec::new();
+        let pod: Vec<(Kind, NsKey)> = self.sandboxes[sb]
+            .ns
+            .iter()
+            .filter(|(k, _)| POD_KINDS.contains(k))
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (kind, key) in pod {
+            if self.ns.key_in(set, kind) == Some(key) {
+                joined.push(kind);
+            } else {
+                missing.push(kind);
+            }
+        }
+        (joined, missing)
+    }
+
+    fn emit(&mut self, ts_ns: u64, sandbox: usize, what: What) -> Lifecycle {
+        let l = Lifecycle { ts_ns, sandbox, what };
+        self.timeline.push(l.clone());
+        l
+    }
+
+    /// Feed one kernel event; returns the lifecycle events it caused.
+    pub fn event(&mut self, ev: &Event) -> Vec<Lifecycle> {
+        let mut out = Vec::new();
+        let h = ev.header();
+        let ts = h.ts_ns;
+        match ev {
+            Event::Fork(e) => {
+                // Creations: a namespace the clone flags asked for, where the child differs from its caller.
+                for slot in Ns::ALL {
+                    let kind = Kind::of(slot);
+                    if slot == Ns::PidForChildren
+                        || e.flags & CLONE_NEW_MASK & slot.clone_flag() == 0
+                        || e.changed & slot.bit() == 0
+                    {
+                        continue;
+                    }
+                    let (inum, id) = (e.ns.inum[slot as usize], e.ns.id[slot as usize]);
+                    let k = self.ns.key(kind, inum, id, true);
+                    self.ns.created(k, id, Creation {
+                        ts_ns: ts,
+                        pid: e.caller_tgid,
+                        tid: e.caller_pid,
+                        comm: c_str(&h.comm),
+                        syscall: if e.syscall == tracer_common::syscall::CLONE3 { "clone3" } else { "clone" },
+                    });
+                }
+                self.ns.move_task(h.pid, None, Some(&e.ns), ts);
+                self.threads.insert(h.pid, e.ns);
+                let by = Task {
+                    pid: e.caller_tgid,
+                    comm: c_str(&h.comm),
+                };
+                if h.pid == h.tgid {
+                    self.procs.insert(h.tgid, Proc {
+                        comm: c_str(&h.comm),
+                        pause_of: None,
+                        container: None,
+                        exec_into: None,
+                        forked: Some((by, ts)),
+                    });
+                }
+                // A runtime task's join goes on in what it forks.
+                if let Some(j) = self.joins.get(&e.caller_pid).cloned() {
+                    self.joins.insert(h.pid, j);
+                }
+            }
+            Event::Unshare(e) | Event::Setns(e) => {
+                if e.ret != 0 {
+                    return out;
+                }
+                let changed = e.ns.diff(&e.ns_before);
+                let is_unshare = matches!(ev, Event::Unshare(_));
+                if is_unshare {
+                    for slot in crate::event::ns_in_mask(changed) {
+                        let kind = Kind::of(slot);
+                        let (inum, id) = (e.ns.inum[slot as usize], e.ns.id[slot as usize]);
+                        let k = self.ns.key(kind, inum, id, true);
+                        self.ns.created(k, id, Creation {
+                            ts_ns: ts,
+                            pid: h.tgid,
+                            tid: h.pid,
+                            comm: c_str(&h.comm),
+                            syscall: "unshare",
+                        });
+                    }
+                } else {
+                    self.note_join(h.pid, h.tgid, &c_str(&h.comm), &e.ns, changed, ts);
+                }
+                let emptied = self.ns.move_task(h.pid, Some(&e.ns_before), Some(&e.ns), ts);
+                self.threads.insert(h.pid, e.ns);
+                // A container's main process moving out of its pod has left it.
+                if let Some(c) = self.procs.get(&h.tgid).and_then(|p| p.container)
+                    && self.containers[c].left_ns.is_none()
+                {
+                    let sb = self.containers[c].sandbox;
+                    let (_, missing) = self.compare_pod(sb, &e.ns);
+                    if missing.len() > self.containers[c].missing.len() {
+                        let how = if is_unshare { "unshare" } else { "setns" };
+                        out.push(self.leave(c, false, None, how, ts, h.tgid, c_str(&h.comm)));
+                    }
+                }
+                self.namespaces_emptied(emptied, ts, &mut out);
+            }
+            Event::Exec(e) => {
+                let filename = c_str(&e.filename);
+                let args = argv(e);
+                let comm = c_str(&h.comm);
+                if let Some(p) = self.procs.get_mut(&h.tgid) {
+                    p.comm = comm.clone();
+                }
+                if is_pause(&filename, &args) && self.pod_namespaces(&e.ns).is_some() {
+                    self.pause_started(h.tgid, &comm, args, &e.ns, ts, &mut out);
+                } else if !is_runtime_step(&filename, &comm)
+                    && let Some(mut j) = self.joins.remove(&h.pid)
+                {
+                    self.sandbox_without_pause(&mut j, &mut out);
+                    self.entered(h.tgid, &comm, args, &e.ns, j, ts, &mut out);
+                }
+            }
+            Event::Exit(e) => {
+                self.joins.remove(&h.pid);
+                let before = self.threads.remove(&h.pid).unwrap_or(e.ns);
+                let emptied = self.ns.move_task(h.pid, Some(&before), None, ts);
+                if e.group_dead != 0
+                    && let Some(p) = self.procs.remove(&h.tgid)
+                {
+                    let status = exit_status(e.exit_code);
+                    if let Some(sb) = p.pause_of {
+                        if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
+                            pause.exited_ns = Some(ts);
+                            pause.exit = Some(status);
+                        }
+                        let l = self.emit(ts, sb, What::PauseExited {
+                            pause: Task { pid: h.tgid, comm: p.comm.clone() },
+                            exit: status,
+                        });
+                        out.push(l);
+                    }
+                    if let Some(c) = p.container
+                        && self.containers[c].left_ns.is_none()
+                    {
+                        out.push(self.leave(c, false, Some(status), "exit", ts, h.tgid, p.comm.clone()));
+                    }
+                    if let Some(c) = p.exec_into {
+                        out.push(self.leave(c, true, Some(status), "exit", ts, h.tgid, p.comm.clone()));
+                    }
+                    for sb in p.pause_of.into_iter().chain(p.container.map(|c| self.containers[c].sandbox)) {
+                        self.maybe_end(sb, ts, &mut out);
+                    }
+                }
+                self.namespaces_emptied(emptied, ts, &mut out);
+            }
+            Event::CloneFailed(_) => {}
+        }
+        out
+    }
+
+    /// A setns by thread `tid`: remember which pod namespaces it entered.
+    fn note_join(&mut self, tid: u32, pid: u32, comm: &str, set: &NsSet, changed: u32, ts: u64) {
+        for slot in crate::event::ns_in_mask(changed) {
+            let kind = Kind::of(slot);
+            // setns(CLONE_NEWPID) moves pid_for_children, never the task's own pid ns.
+            if slot == Ns::Pid || !(POD_KINDS.contains(&kind) || kind == Kind::Pid || kind == Kind::Mnt) {
+                continue;
+            }
+            let i = slot as usize;
+            let k = self.ns.key(kind, set.inum[i], set.id[i], false);
+            if self.ns.is_host(&k) {
+                continue;
+            }
+            let sandbox = self.by_ns.get(&k).copied();
+            let j = self.joins.entry(tid).or_insert_with(|| Join {
+                first_ns: ts,
+                sandbox: None,
+                kinds: BTreeSet::new(),
+                unowned: BTreeMap::new(),
+                by: Task { pid, comm: comm.to_string() },
+            });
+            j.kinds.insert(kind);
+            match sandbox {
+                Some(sb) => j.sandbox = Some(sb),
+                None if POD_KINDS.contains(&kind) => {
+                    j.unowned.insert(kind, k);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// No pause holds the pod namespaces this join entered: with two or more
+    /// of them (CRI-O's pins), they make a sandbox of their own.
+    fn sandbox_without_pause(&mut self, j: &mut Join, out: &mut Vec<Lifecycle>) {
+        if j.sandbox.is_some() || j.unowned.len() < 2 {
+            return;
+        }
+        let mut pod_set = NsSet::default();
+        for (kind, k) in &j.unowned {
+            let i = kind.slot() as usize;
+            pod_set.inum[i] = k.inum;
+            pod_set.id[i] = self.ns.info.get(k).map(|n| n.id).unwrap_or(0);
+        }
+        let sb = self.new_sandbox(&pod_set, j.first_ns, false);
+        self.announce_namespaces(sb, out);
+        let l = self.emit(j.first_ns, sb, What::SandboxWithoutPause { by: j.by.clone() });
+        out.push(l);
+        j.sandbox = Some(sb);
+    }
+
+    /// One `NamespaceCreated` per sandbox namespace whose creation we saw.
+    fn announce_namespaces(&mut self, sb: usize, out: &mut Vec<Lifecycle>) {
+        let keys: Vec<NsKey> = self.sandboxes[sb].ns.values().copied().collect();
+        for k in keys {
+            if let Some(c) = self.ns.info.get(&k).and_then(|i| i.created.clone()) {
+                let l = self.emit(c.ts_ns, sb, What::NamespaceCreated {
+                    kind: k.kind,
+                    inum: k.inum,
+                    by: Task { pid: c.pid, comm: c.comm.clone() },
+                    syscall: c.syscall,
+                });
+                out.push(l);
+            }
+        }
+    }
+
+    fn pause_started(&mut self, pid: u32, comm: &str, args: Vec<String>, set: &NsSet, ts: u64, out: &mut Vec<Lifecycle>) {
+        let sb = match self.sandbox_of(set) {
+            Some(sb) if self.sandboxes[sb].pause.as_ref().is_some_and(|p| p.exited_ns.is_none()) => return,
+            Some(sb) => sb,
+            None => {
+                let sb = self.new_sandbox(set, ts, false);
+                self.announce_namespaces(sb, out);
+                sb
+            }
+        };
+        let forked = self.procs.get(&pid).and_then(|p| p.forked.clone());
+        self.sandboxes[sb].pause = Some(Pause {
+            pid,
+            comm: comm.to_string(),
+            argv: args.clone(),
+            started_ns: Some(ts),
+            forked_ns: forked.as_ref().map(|f| f.1),
+            forked_by: forked.map(|f| f.0),
+            exited_ns: None,
+            exit: None,
+        });
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.pause_of = Some(sb);
+        }
+        let l = self.emit(ts, sb, What::PauseStarted {
+            pause: Task { pid, comm: comm.to_string() },
+            argv: args,
+        });
+        out.push(l);
+    }
+
+    /// A joined task (or what it forked) exec'd its program: a new container
+    /// or an exec session into a running one.
+    #[allow(clippy::too_many_arguments)]
+    fn entered(&mut self, pid: u32, comm: &str, args: Vec<String>, set: &NsSet, j: Join, ts: u64, out: &mut Vec<Lifecycle>) {
+        let Some(sb) = j.sandbox.or_else(|| self.sandbox_of(set)) else { return };
+        let mnt = self.ns.key_in(set, Kind::Mnt);
+        let task = Task { pid, comm: comm.to_string() };
+        // Inside a running container's mount namespace: an exec session.
+        let target = self.sandboxes[sb]
+            .containers
+            .iter()
+            .copied()
+            .find(|&c| self.containers[c].left_ns.is_none() && self.containers[c].mnt.is_some() && self.containers[c].mnt == mnt);
+        if let Some(c) = target {
+            self.containers[c].execs.push(ExecSession {
+                pid,
+                argv: args.clone(),
+                started_ns: ts,
+                left_ns: None,
+                exit: None,
+            });
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.exec_into = Some(c);
+            }
+            let l = self.emit(ts, sb, What::ExecJoined { container: c, task, argv: args });
+            out.push(l);
+            return;
+        }
+        let (joined, missing) = self.compare_pod(sb, set);
+        let c = self.containers.len();
+        self.containers.push(Container {
+            id: c,
+            sandbox: sb,
+            pid,
+            comm: comm.to_string(),
+            argv: args.clone(),
+            joined_ns: Some(j.first_ns),
+            started_ns: Some(ts),
+            left_ns: None,
+            exit: None,
+            joined: joined.clone(),
+            missing: missing.clone(),
+            existing: false,
+            cgroup: None,
+            mnt,
+            execs: Vec::new(),
+        });
+        self.sandboxes[sb].containers.push(c);
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.container = Some(c);
+        }
+        let l = self.emit(ts, sb, What::ContainerJoined {
+            container: c,
+            task,
+            argv: args,
+            joined,
+            missing,
+            joined_ns: j.first_ns,
+        });
+        out.push(l);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn leave(&mut self, c: usize, exec_session: bool, exit: Option<i32>, how: &'static str, ts: u64, pid: u32, comm: String) -> Lifecycle {
+        if exec_session {
+            let e = self.containers[c].execs.iter_mut().rev().find(|e| e.pid == pid && e.left_ns.is_none());
+            if let Some(e) = e {
+                e.left_ns = Some(ts);
+                e.exit = exit;
+            }
+        } else {
+            self.containers[c].left_ns = Some(ts);
+            self.containers[c].exit = exit;
+        }
+        let sb = self.containers[c].sandbox;
+        self.emit(ts, sb, What::Left {
+            container: c,
+            task: Task { pid, comm },
+            exec_session,
+            exit,
+            how,
+        })
+    }
+
+    fn maybe_end(&mut self, sb: usize, ts: u64, out: &mut Vec<Lifecycle>) {
+        let s = &self.sandboxes[sb];
+        if s.ended_ns.is_some() {
+            return;
+        }
+        let pause_gone = s.pause.as_ref().is_none_or(|p| p.exited_ns.is_some());
+        let all_left = s.containers.iter().all(|&c| self.containers[c].left_ns.is_some());
+        if pause_gone && all_left {
+            self.sandboxes[sb].ended_ns = Some(ts);
+            let l = self.emit(ts, sb, What::SandboxEnded);
+            out.push(l);
+        }
+    }
+
+    fn namespaces_emptied(&mut self, emptied: Vec<NsKey>, ts: u64, out: &mut Vec<Lifecycle>) {
+        for k in emptied {
+            if let Some(&sb) = self.by_ns.get(&k)
+                && self.sandboxes[sb].ns.get(&k.kind) == Some(&k)
+            {
+                let l = self.emit(ts, sb, What::NamespaceEmpty {
+                    kind: k.kind,
+                    inum: k.inum,
+                    pinned_by: Vec::new(),
+                });
+                out.push(l);
+            }
+        }
+    }
+
+    /// Feed a note (cgroup ids, pins) learned beside the kernel events.
+    pub fn note(&mut self, n: &Note) {
+        match n {
+            Note::Cgroup { pid, ids } => {
+                let Some(p) = self.procs.get(pid) else { return };
+                if let Some(sb) = p.pause_of {
+                    self.sandboxes[sb].cgroup = Some(ids.clone());
+                }
+                if let Some(c) = p.container {
+                    self.containers[c].cgroup = Some(ids.clone());
+                    let sb = self.containers[c].sandbox;
+                    if self.sandboxes[sb].cgroup.is_none() {
+                        self.sandboxes[sb].cgroup = Some(CgroupIds {
+                            container_id: None,
+                            ..ids.clone()
+                        });
+                    }
+                }
+            }
+            Note::Pins { kind, inum, paths } => {
+                let key = self.ns.info.keys().filter(|k| k.kind == *kind && k.inum == *inum).max().copied();
+                if let Some(k) = key
+                    && let Some(info) = self.ns.info.get_mut(&k)
+                {
+                    info.pinned_by = paths.clone();
+                }
+                for l in self.timeline.iter_mut().rev() {
+                    if let What::NamespaceEmpty { kind: k, inum: i, pinned_by } = &mut l.what
+                        && k == kind
+                        && i == inum
+                    {
+                        *pinned_by = paths.clone();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The namespaces of a sandbox with what the table knows of each.
+    pub fn sandbox_namespaces(&self, sb: usize) -> Vec<SandboxNs> {
+        self.sandboxes[sb]
+            .ns
+            .values()
+            .map(|k| {
+                let info = self.ns.info.get(k);
+                SandboxNs {
+                    kind: k.kind,
+                    inum: k.inum,
+                    id: info.map(|i| i.id).unwrap_or(0),
+                    created: info.and_then(|i| i.created.clone()),
+                    existing: info.is_some_and(|i| i.existing),
+                    emptied_ns: info.and_then(|i| i.emptied_ns),
+                    pinned_by: info.map(|i| i.pinned_by.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Pids whose cgroup is worth reading now (pause or container main
+    /// processes named by these lifecycle events).
+    pub fn cgroup_wanted(events: &[Lifecycle]) -> Vec<u32> {
+        events
+            .iter()
+            .filter_map(|l| match &l.what {
+                What::PauseStarted { pause, .. } => Some(pause.pid),
+                What::ContainerJoined { task, .. } => Some(task.pid),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn snapshot_set(p: &ProcSnapshot) -> NsSet {
+    NsSet {
+        inum: p.ns_inum,
+        _pad: 0,
+        id: p.ns_id,
+    }
+}
+
+#[cfg(test)]
+mod tests;

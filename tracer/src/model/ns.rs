@@ -1,0 +1,290 @@
+//! The namespace table: every namespace the trace met, who created it and
+//! which tasks are in it now.
+//!
+//! A namespace is named by its kind and the kernel's 64-bit `ns_id` where
+//! the kernel has one (never reused). Without it, inode numbers are reused
+//! once a namespace is freed, so a creation event seen for an inode already
+//! in the table starts a new generation: two namespaces that shared an inode
+//! never merge.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use tracer_common::{NS_COUNT, Ns, NsSet};
+
+/// Namespace kinds as identities: `pid_for_children` is a pid namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Mnt,
+    Uts,
+    Ipc,
+    Pid,
+    Net,
+    User,
+    Cgroup,
+    Time,
+}
+
+impl Kind {
+    pub fn of(slot: Ns) -> Kind {
+        match slot {
+            Ns::Mnt => Kind::Mnt,
+            Ns::Uts => Kind::Uts,
+            Ns::Ipc => Kind::Ipc,
+            Ns::Pid | Ns::PidForChildren => Kind::Pid,
+            Ns::Net => Kind::Net,
+            Ns::User => Kind::User,
+            Ns::Cgroup => Kind::Cgroup,
+            Ns::Time => Kind::Time,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Mnt => "mnt",
+            Kind::Uts => "uts",
+            Kind::Ipc => "ipc",
+            Kind::Pid => "pid",
+            Kind::Net => "net",
+            Kind::User => "user",
+            Kind::Cgroup => "cgroup",
+            Kind::Time => "time",
+        }
+    }
+
+    /// The slot a task's own namespace of this kind is in.
+    pub fn slot(self) -> Ns {
+        match self {
+            Kind::Mnt => Ns::Mnt,
+            Kind::Uts => Ns::Uts,
+            Kind::Ipc => Ns::Ipc,
+            Kind::Pid => Ns::Pid,
+            Kind::Net => Ns::Net,
+            Kind::User => Ns::User,
+            Kind::Cgroup => Ns::Cgroup,
+            Kind::Time => Ns::Time,
+        }
+    }
+}
+
+/// One namespace's identity: kind + `ns_id`, or kind + inode + generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NsKey {
+    pub kind: Kind,
+    pub inum: u32,
+    /// `ns_id` where the kernel has it, else the inode's generation in this trace.
+    pub ident: u64,
+}
+
+/// Who made a namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Creation {
+    pub ts_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    /// `unshare`, `clone`, `clone3`.
+    pub syscall: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NsInfo {
+    pub kind: Kind,
+    pub inum: u32,
+    pub id: u64,
+    pub created: Option<Creation>,
+    /// Seen in the start-up /proc walk: older than the trace.
+    pub existing: bool,
+    pub first_seen_ns: u64,
+    /// Thread ids in it now (tracked for non-host namespaces only).
+    pub members: BTreeSet<u32>,
+    /// When the last member left (members went from some to none).
+    pub emptied_ns: Option<u64>,
+    /// nsfs bind mounts that kept it alive when it emptied.
+    pub pinned_by: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct NsTable {
+    pub info: HashMap<NsKey, NsInfo>,
+    /// Current generation of an inode, per kind (inode-only kernels).
+    generation: HashMap<(Kind, u32), u64>,
+    /// The host's namespaces (pid 1's at start).
+    pub host: BTreeMap<Kind, NsKey>,
+}
+
+impl NsTable {
+    /// The key for a namespace seen in an event; `fresh` when the event
+    /// created it (starts a new generation on inode-only kernels).
+    pub fn key(&mut self, kind: Kind, inum: u32, id: u64, fresh: bool) -> NsKey {
+        let ident = if id != 0 {
+            id
+        } else {
+            let g = self.generation.entry((kind, inum)).or_insert(0);
+            if fresh && self.info.contains_key(&NsKey { kind, inum, ident: *g }) {
+                *g += 1;
+            }
+            *g
+        };
+        NsKey { kind, inum, ident }
+    }
+
+    /// Key of the namespace of `kind` in `set` (a task's own, not pid_for_children).
+    pub fn key_in(&mut self, set: &NsSet, kind: Kind) -> Option<NsKey> {
+        let slot = kind.slot() as usize;
+        (set.inum[slot] != 0).then(|| self.key(kind, set.inum[slot], set.id[slot], false))
+    }
+
+    pub fn is_host(&self, k: &NsKey) -> bool {
+        self.host.get(&k.kind) == Some(k)
+    }
+
+    /// Look up or add a namespace first seen at `ts`.
+    pub fn touch(&mut self, k: NsKey, ts: u64) -> &mut NsInfo {
+        self.info.entry(k).or_insert_with(|| NsInfo {
+            kind: k.kind,
+            inum: k.inum,
+            id: 0,
+            created: None,
+            existing: false,
+            first_seen_ns: ts,
+            members: BTreeSet::new(),
+            emptied_ns: None,
+            pinned_by: Vec::new(),
+        })
+    }
+
+    /// Record a creation (a fresh key must come from [`NsTable::key`] with `fresh`).
+    pub fn created(&mut self, k: NsKey, id: u64, c: Creation) {
+        let ts = c.ts_ns;
+        let info = self.touch(k, ts);
+        info.id = id;
+        if info.created.is_none() && !info.existing {
+            info.created = Some(c);
+        }
+    }
+
+    /// Move thread `tid` from the namespaces in `before` to those in
+    /// `after` (either may be absent), tracking non-host namespaces only.
+    /// Returns the namespaces that just lost their last member.
+    pub fn move_task(
+        &mut self,
+        tid: u32,
+        before: Option<&NsSet>,
+        after: Option<&NsSet>,
+        ts: u64,
+    ) -> Vec<NsKey> {
+        let mut emptied = Vec::new();
+        for slot in Ns::ALL {
+            if slot == Ns::PidForChildren {
+                continue;
+            }
+            let kind = Kind::of(slot);
+            let old = before.and_then(|s| self.key_in(s, kind));
+            let new = after.and_then(|s| self.key_in(s, kind));
+            if old == new {
+                continue;
+            }
+            if let Some(k) = old
+                && let Some(info) = self.info.get_mut(&k)
+                && info.members.remove(&tid)
+                && info.members.is_empty()
+            {
+                info.emptied_ns = Some(ts);
+                emptied.push(k);
+            }
+            if let Some(k) = new
+                && !self.is_host(&k)
+            {
+                let id = after.map(|s| s.id[slot as usize]).unwrap_or(0);
+                let info = self.touch(k, ts);
+                info.id = id;
+                info.members.insert(tid);
+                info.emptied_ns = None;
+            }
+        }
+        emptied
+    }
+}
+
+/// All namespace keys of a set, by kind (own pid namespace, not pid_for_children).
+pub fn keys_of(table: &mut NsTable, set: &NsSet) -> BTreeMap<Kind, NsKey> {
+    let mut m = BTreeMap::new();
+    for slot in Ns::ALL.iter().take(NS_COUNT) {
+        if *slot == Ns::PidForChildren {
+            continue;
+        }
+        let kind = Kind::of(*slot);
+        if let Some(k) = table.key_in(set, kind) {
+            m.insert(kind, k);
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(net: u32, net_id: u64) -> NsSet {
+        let mut s = NsSet::default();
+        s.inum[Ns::Net as usize] = net;
+        s.id[Ns::Net as usize] = net_id;
+        s
+    }
+
+    #[test]
+    fn reused_inodes_without_ids_are_different_namespaces() {
+        let mut t = NsTable::default();
+        let a = t.key(Kind::Net, 4026532300, 0, true);
+        t.created(a, 0, creation(1));
+        // The same inode created again later (after the first was freed).
+        let b = t.key(Kind::Net, 4026532300, 0, true);
+        assert_ne!(a, b);
+        // Plain sightings refer to the newest generation.
+        assert_eq!(t.key(Kind::Net, 4026532300, 0, false), b);
+    }
+
+    #[test]
+    fn ids_name_namespaces_when_the_kernel_has_them() {
+        let mut t = NsTable::default();
+        let a = t.key(Kind::Net, 4026532300, 77, true);
+        t.created(a, 77, creation(1));
+        let b = t.key(Kind::Net, 4026532300, 99, true);
+        assert_ne!(a, b, "same inode, different ns_id");
+        assert_eq!(t.key(Kind::Net, 4026532300, 77, false), a);
+    }
+
+    #[test]
+    fn members_are_counted_and_emptying_is_reported() {
+        let mut t = NsTable::default();
+        let s = set(4026532300, 5);
+        assert!(t.move_task(10, None, Some(&s), 1).is_empty());
+        assert!(t.move_task(11, None, Some(&s), 2).is_empty());
+        assert!(t.move_task(10, Some(&s), None, 3).is_empty());
+        let emptied = t.move_task(11, Some(&s), None, 4);
+        assert_eq!(emptied.len(), 1);
+        assert_eq!(t.info[&emptied[0]].emptied_ns, Some(4));
+    }
+
+    #[test]
+    fn host_namespaces_are_not_tracked() {
+        let mut t = NsTable::default();
+        let s = set(4026531833, 3);
+        let host = t.key(Kind::Net, 4026531833, 3, false);
+        t.host.insert(Kind::Net, host);
+        t.move_task(10, None, Some(&s), 1);
+        assert!(!t.info.contains_key(&host));
+    }
+
+    fn creation(pid: u32) -> Creation {
+        Creation {
+            ts_ns: 1,
+            pid,
+            tid: pid,
+            comm: "x".into(),
+            syscall: "unshare",
+        }
+    }
+}
