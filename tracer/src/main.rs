@@ -1,7 +1,8 @@
 //! `tracer`: a pod sandbox lifecycle tracer for Kubernetes nodes.
 //!
-//! Pipeline: `loader` (BTF offsets, load, attach) → ring buffer → `event`
-//! (pure decode) → `output` (lines or JSON), driven by `watch`.
+//! Pipeline: `loader` (BTF offsets, load, attach) → ring buffer →
+//! `session` (decode → `model` → enrich from /proc) → `pods` / `output`,
+//! driven live by `watch` or from a file by `report` (`record` format).
 
 mod btf;
 mod cgroup;
@@ -11,8 +12,13 @@ mod flags;
 mod loader;
 mod model;
 mod output;
+mod pins;
+mod pods;
 mod procscan;
+mod record;
+mod report;
 mod selftest;
+mod session;
 mod stats;
 mod watch;
 
@@ -23,14 +29,17 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::output::Format;
+use crate::session::View;
 
 /// Trace how pod sandboxes' namespaces are created, joined and left.
 ///
-/// eBPF programs on clone/clone3, unshare, setns, exec and exit report every
-/// namespace change on this node with the namespaces' inode numbers (and
-/// the kernel's never-reused namespace ids where it has them).
+/// eBPF programs on clone/clone3, unshare, setns, exec and exit see every
+/// namespace change on the node. The tracer rebuilds each pod sandbox from
+/// them: which process created its namespaces, when its pause started,
+/// when every container joined and left, how long each step took — live,
+/// with a report at the end, or later from a recording.
 ///
-/// Needs root. From a checkout: `sudo -E env "PATH=$PATH" cargo xtask run`.
+/// Needs root to trace. From a checkout: `sudo -E env "PATH=$PATH" cargo xtask run`.
 #[derive(Parser, Debug)]
 #[command(version, args_conflicts_with_subcommands = true, after_help = EXAMPLES)]
 struct Cli {
@@ -43,14 +52,36 @@ struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  tracer                          stream events as readable lines until Ctrl-C
-  tracer --json --duration 30     JSON lines for 30 seconds (schema: docs/json.md)
-  tracer --ebpf-log debug         also show the eBPF programs' own diagnostics";
+  tracer                            pod lifecycle lines until Ctrl-C, then the report
+  tracer --raw                      every kernel event instead of pod lines
+  tracer --json --duration 30       JSON lines for 30 seconds (schema: docs/json.md)
+  tracer record -o pods.trace       trace and record, for `tracer report` elsewhere
+  tracer report pods.trace          the report of a recording (no root needed)";
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Stream namespace events live (the default).
+    /// Trace live (the default): pod lifecycle lines, then a report.
     Watch(WatchArgs),
+    /// Trace live and record everything to a file as well.
+    Record {
+        /// The recording to write (replaced if it exists).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+    /// Rebuild the report of a recording (offline; no root needed).
+    Report {
+        /// A file written by `tracer record`.
+        file: PathBuf,
+        /// The report as one JSON object (`type: report`).
+        #[arg(long)]
+        json: bool,
+        /// On a truncated or corrupt recording, report what came before
+        /// instead of failing.
+        #[arg(long)]
+        lenient: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +89,12 @@ struct WatchArgs {
     /// Print JSON lines (one object per line, each with a "type") instead of text.
     #[arg(long)]
     json: bool,
+    /// Show every kernel event instead of pod lifecycle lines.
+    #[arg(long, conflicts_with = "quiet")]
+    raw: bool,
+    /// Print nothing while tracing; only the report at the end.
+    #[arg(long, short)]
+    quiet: bool,
     /// Stop by itself after this many seconds (default: run until Ctrl-C or SIGTERM).
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
@@ -90,23 +127,39 @@ fn init_logging(ebpf_log: Option<log::LevelFilter>) {
         .init();
 }
 
+fn format(json: bool) -> Format {
+    if json { Format::Json } else { Format::Text }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let args = match cli.command {
-        Some(Command::Watch(a)) => a,
-        None => cli.watch,
+    let (args, output) = match cli.command {
+        Some(Command::Watch(a)) => (a, None),
+        None => (cli.watch, None),
+        Some(Command::Record { output, watch }) => (watch, Some(output)),
+        Some(Command::Report {
+            file,
+            json,
+            lenient,
+        }) => {
+            init_logging(None);
+            return report::run(&file, format(json), lenient);
+        }
     };
     init_logging(args.ebpf_log);
+    let view = match (args.raw, args.quiet) {
+        (true, _) => View::Raw,
+        (_, true) => View::Quiet,
+        _ => View::Pods,
+    };
     watch::run(watch::WatchOptions {
         load: loader::Options {
             btf: args.btf,
             ebpf_log: args.ebpf_log,
         },
-        format: if args.json {
-            Format::Json
-        } else {
-            Format::Text
-        },
+        format: format(args.json),
+        view,
         duration: duration(args.duration)?,
+        output,
     })
     .await
 }

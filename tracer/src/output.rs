@@ -392,6 +392,19 @@ impl<W: Write> Printer<W> {
         self.supported
     }
 
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// A line made elsewhere (pod lifecycle, report).
+    pub fn line(&mut self, line: &str) -> io::Result<()> {
+        writeln!(self.out, "{line}")
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

@@ -52,6 +52,7 @@ pub fn scan() -> Vec<ProcSnapshot> {
 }
 
 /// One process; `None` if it is gone (or went while it was read).
+#[cfg(test)]
 pub fn snapshot(pid: u32) -> Option<ProcSnapshot> {
     snapshot_with(pid, clock_ticks_per_sec())
 }

@@ -1,11 +1,11 @@
 //! Loss counters: the kernel's per-CPU ones, and userspace's own.
 
 use aya::maps::{MapData, PerCpuArray};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracer_common::Stat;
 
 /// Sums over all CPUs of the kernel's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelStats {
     /// Events lost because the ring buffer was full.
     pub ringbuf_full: u64,
@@ -17,7 +17,7 @@ pub struct KernelStats {
     pub pending_missing: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Records received from the kernel.
     pub events: u64,

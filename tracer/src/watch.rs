@@ -1,7 +1,10 @@
-//! `tracer watch`: load, self-test, then stream events from the ring buffer
-//! to the output until Ctrl-C, SIGTERM or `--duration`.
+//! `tracer watch` and `tracer record`: load, self-test, take the state at
+//! start, then stream events through the session until Ctrl-C, SIGTERM or
+//! `--duration`, and end with the report.
 
+use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -10,43 +13,43 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::clock::Clock;
-use crate::event::{decode, supported_slots, unread};
+use crate::clock::{self, Clock};
+use crate::event::supported_slots;
 use crate::loader::{self, Loaded};
+use crate::model::{self, Model};
 use crate::output::{Format, Printer};
+use crate::procscan;
+use crate::record;
 use crate::selftest;
-use crate::stats::{self, Stats};
+use crate::session::{Session, View};
+use crate::stats;
 
 pub struct WatchOptions {
     pub load: loader::Options,
     pub format: Format,
+    pub view: View,
     pub duration: Option<Duration>,
+    /// Record to this file as well (`tracer record`).
+    pub output: Option<PathBuf>,
 }
 
-/// Decode one record and hand it to the output; bad records are counted and
-/// reported, never fatal.
-fn handle<W: Write>(bytes: &[u8], out: &mut Printer<W>, st: &mut Stats) -> std::io::Result<()> {
-    st.events += 1;
-    match decode(bytes) {
-        Ok(ev) => {
-            if !unread(&ev, out.supported()).is_empty() {
-                st.unread += 1;
-            }
-            out.event(&ev)
-        }
-        Err(e) => {
-            st.decode_errors += 1;
-            out.decode_error(&e, bytes.len())
-        }
-    }
-}
+type Live = Session<BufWriter<std::io::StdoutLock<'static>>, BufWriter<File>>;
 
 /// Stdout closed by the reader (`tracer | head`): stop quietly.
-fn closed(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::BrokenPipe
+fn closed(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 pub async fn run(opts: WatchOptions) -> Result<()> {
+    // Open the output file before loading anything: a bad path fails fast.
+    let file = match &opts.output {
+        Some(path) => Some(
+            File::create(path)
+                .with_context(|| format!("cannot create the recording {}", path.display()))?,
+        ),
+        None => None,
+    };
     let Loaded {
         ebpf,
         mut events,
@@ -58,44 +61,97 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
 
+    // The state at start, taken with the programs attached: whatever
+    // happens meanwhile is in the ring buffer, so nothing falls between.
     let clock = Clock::sample();
-    let stdout = std::io::stdout().lock();
+    let started = clock::boot_now_ns();
+    let snapshot = procscan::scan();
+    let host = model::host_namespaces(&snapshot, std::process::id());
+    let mut model = Model::new();
+    model.seed(&snapshot, &host, started);
     let supported = supported_slots(&offsets);
-    let mut out = Printer::new(
+    let recorder = match file {
+        Some(f) => {
+            let header = record::Header {
+                tool_version: env!("CARGO_PKG_VERSION").into(),
+                kernel: info.kernel.clone(),
+                host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .unwrap_or_default()
+                    .trim()
+                    .into(),
+                boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                    .unwrap_or_default()
+                    .trim()
+                    .into(),
+                realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
+                started_boot_ns: started,
+                supported_ns: supported,
+                host_ns_inum: host.inum,
+                host_ns_id: host.id,
+                snapshot,
+            };
+            Some(
+                record::Writer::new(BufWriter::with_capacity(1 << 20, f), &header)
+                    .context("writing the recording")?,
+            )
+        }
+        None => None,
+    };
+    let stdout = std::io::stdout().lock();
+    let out = Printer::new(
         BufWriter::with_capacity(1 << 16, stdout),
         opts.format,
         clock,
         supported,
     );
-    let mut st = Stats::default();
+    let mut session: Live = Session::new(model, out, opts.view, recorder, true);
+
     let result = stream(
-        &opts, &info, events, &stats_map, logger, backlog, &mut out, &mut st,
+        &opts,
+        &info,
+        events,
+        &stats_map,
+        logger,
+        backlog,
+        &mut session,
     )
     .await;
-    drop(ebpf); // detaches every program
     match result {
-        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(closed) => Ok(()),
-        other => other,
+        Err(e) if closed(&e) => {}
+        Err(e) => return Err(e),
+        Ok(()) => {
+            session.stats.kernel = stats::read_kernel(&stats_map);
+            let (mut out, rec) = session.finish()?;
+            out.flush()?;
+            if let (Some(mut rec), Some(path)) = (rec, &opts.output) {
+                rec.flush()?;
+                eprintln!(
+                    "tracer: recorded to {} (read it with `tracer report {}`)",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
     }
+    drop(ebpf); // detaches every program
+    Ok(())
 }
 
-/// The event loop; ends with a final drain and the loss counts.
-#[allow(clippy::too_many_arguments)]
-async fn stream<W: Write>(
+/// The event loop; ends after a final drain of the ring buffer.
+async fn stream(
     opts: &WatchOptions,
     info: &loader::Info,
     events: RingBuf<MapData>,
     stats_map: &PerCpuArray<MapData, u64>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     backlog: Vec<Vec<u8>>,
-    out: &mut Printer<W>,
-    st: &mut Stats,
+    session: &mut Live,
 ) -> Result<()> {
-    out.ready(info)?;
+    session.printer().ready(info)?;
     for rec in &backlog {
-        handle(rec, out, st)?;
+        session.event(rec)?;
     }
-    out.flush()?;
+    session.printer().flush()?;
 
     // SAFETY: both own their map fd and never replace or close it while registered.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
@@ -115,7 +171,7 @@ async fn stream<W: Write>(
     );
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut reported = st.kernel;
+    let mut reported = session.stats.kernel;
 
     loop {
         tokio::select! {
@@ -123,10 +179,10 @@ async fn stream<W: Write>(
                 let mut guard = guard.context("waiting on the ring buffer")?;
                 let rb = guard.get_inner_mut();
                 while let Some(item) = rb.next() {
-                    handle(&item, out, st)?;
+                    session.event(&item)?;
                 }
                 guard.clear_ready();
-                out.flush()?;
+                session.printer().flush()?;
             }
             guard = async {
                 match logger.as_mut() {
@@ -140,9 +196,10 @@ async fn stream<W: Write>(
             }
             _ = tick.tick() => {
                 // Say so as soon as the kernel reports a loss.
-                st.kernel = stats::read_kernel(stats_map);
-                if st.kernel != reported {
-                    out.stats(st, false)?;
+                session.stats.kernel = stats::read_kernel(stats_map);
+                if session.stats.kernel != reported {
+                    let st = session.stats;
+                    session.printer().stats(&st, false)?;
                     reported = st.kernel;
                 }
             }
@@ -151,12 +208,10 @@ async fn stream<W: Write>(
             _ = &mut deadline => break,
         }
     }
-    // Drain what arrived before the stop, then report the final counts.
+    // Drain what arrived before the stop.
     let rb = ring.get_mut();
     while let Some(item) = rb.next() {
-        handle(&item, out, st)?;
+        session.event(&item)?;
     }
-    st.kernel = stats::read_kernel(stats_map);
-    out.stats(st, true)?;
     Ok(())
 }

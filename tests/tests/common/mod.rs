@@ -109,3 +109,4 @@ pub fn assert_lossless(lines: &[Value]) {
         "decode errors reported"
     );
 }
+pub mod podman;

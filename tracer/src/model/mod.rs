@@ -40,7 +40,11 @@ pub enum Note {
     /// `/proc/<pid>/cgroup` of a pause or container process, read right after its exec.
     Cgroup { pid: u32, ids: CgroupIds },
     /// nsfs bind mounts holding a namespace whose last member left.
-    Pins { kind: Kind, inum: u32, paths: Vec<String> },
+    Pins {
+        kind: Kind,
+        inum: u32,
+        paths: Vec<String>,
+    },
 }
 
 /// The namespaces that make a pod: shared by its containers.
@@ -74,9 +78,14 @@ pub enum What {
         syscall: &'static str,
     },
     /// A pause/infra process started (its exec).
-    PauseStarted { pause: Task, argv: Vec<String> },
+    PauseStarted {
+        pause: Task,
+        argv: Vec<String>,
+    },
     /// A sandbox without a pause process was recognised (CRI-O's pinned namespaces).
-    SandboxWithoutPause { by: Task },
+    SandboxWithoutPause {
+        by: Task,
+    },
     /// A container's runtime task joined the sandbox; its entrypoint started.
     ContainerJoined {
         container: usize,
@@ -103,7 +112,10 @@ pub enum What {
         /// `exit`, `setns`, `unshare`.
         how: &'static str,
     },
-    PauseExited { pause: Task, exit: i32 },
+    PauseExited {
+        pause: Task,
+        exit: i32,
+    },
     /// The last member of one of the sandbox's namespaces left.
     NamespaceEmpty {
         kind: Kind,
@@ -234,7 +246,11 @@ pub struct Model {
 /// Exit status as a shell shows it: the code, or 128 + the killing signal.
 pub fn exit_status(wait_status: u32) -> i32 {
     let sig = (wait_status & 0x7f) as i32;
-    if sig == 0 { ((wait_status >> 8) & 0xff) as i32 } else { 128 + sig }
+    if sig == 0 {
+        ((wait_status >> 8) & 0xff) as i32
+    } else {
+        128 + sig
+    }
 }
 
 /// Is this exec a pod's pause/infra process? k8s' `/pause`, podman's and
@@ -243,13 +259,21 @@ pub fn is_pause(filename: &str, argv: &[String]) -> bool {
     let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
     let name = base(filename);
     let arg0 = argv.first().map(|a| base(a)).unwrap_or_default();
-    name == "pause" || arg0 == "pause" || ((name == "catatonit" || arg0 == "catatonit") && argv.iter().any(|a| a == "-P"))
+    name == "pause"
+        || arg0 == "pause"
+        || ((name == "catatonit" || arg0 == "catatonit") && argv.iter().any(|a| a == "-P"))
 }
 
-/// Runtime helpers that exec on the way to a container's entrypoint.
+/// Runtime helpers that exec on the way to a container's entrypoint:
+/// runc re-execs itself (`/proc/self/exe`, then a sealed copy as
+/// `/dev/fd/N`) before its stages run.
 fn is_runtime_step(filename: &str, comm: &str) -> bool {
     let base = filename.rsplit('/').next().unwrap_or(filename);
-    comm.starts_with("runc:[") || matches!(base, "runc" | "crun" | "youki" | "runsc" | "conmon" | "exe")
+    comm.starts_with("runc:[")
+        || comm == "runc"
+        || filename.starts_with("/dev/fd/")
+        || filename.starts_with("/proc/self/fd/")
+        || matches!(base, "runc" | "crun" | "youki" | "runsc" | "conmon" | "exe")
 }
 
 impl Model {
@@ -257,15 +281,12 @@ impl Model {
         Self::default()
     }
 
-    /// Seed from the start-up /proc walk: the host's namespaces (pid 1's),
-    /// every process, and pods and containers already running.
-    pub fn seed(&mut self, snapshot: &[ProcSnapshot], now_ns: u64) {
+    /// Seed from the start-up /proc walk: the host's namespaces, every
+    /// process, and pods and containers already running.
+    pub fn seed(&mut self, snapshot: &[ProcSnapshot], host: &NsSet, now_ns: u64) {
         self.start_ns = now_ns;
         let sets: Vec<(u32, NsSet)> = snapshot.iter().map(|p| (p.pid, snapshot_set(p))).collect();
-        if let Some((_, init)) = sets.iter().find(|(pid, _)| *pid == 1) {
-            let init = *init;
-            self.ns.host = keys_of(&mut self.ns, &init);
-        }
+        self.ns.host = keys_of(&mut self.ns, host);
         for (p, (_, set)) in snapshot.iter().zip(&sets) {
             for (_, k) in keys_of(&mut self.ns, set) {
                 let info = self.ns.touch(k, now_ns);
@@ -274,13 +295,16 @@ impl Model {
             }
             self.ns.move_task(p.pid, None, Some(set), now_ns);
             self.threads.insert(p.pid, *set);
-            self.procs.insert(p.pid, Proc {
-                comm: p.comm.clone(),
-                pause_of: None,
-                container: None,
-                exec_into: None,
-                forked: None,
-            });
+            self.procs.insert(
+                p.pid,
+                Proc {
+                    comm: p.comm.clone(),
+                    pause_of: None,
+                    container: None,
+                    exec_into: None,
+                    forked: None,
+                },
+            );
         }
         // Pauses first, so containers find their sandbox.
         for (p, (_, set)) in snapshot.iter().zip(&sets) {
@@ -310,14 +334,27 @@ impl Model {
             .map(|(pid, s)| (*pid, self.ns.key_in(s, Kind::Mnt)))
             .collect();
         for (p, (_, set)) in snapshot.iter().zip(&sets) {
-            let Some(sb) = self.sandbox_of(set) else { continue };
-            if self.procs.get(&p.pid).is_some_and(|pr| pr.pause_of.is_some()) {
+            let Some(sb) = self.sandbox_of(set) else {
+                continue;
+            };
+            if self
+                .procs
+                .get(&p.pid)
+                .is_some_and(|pr| pr.pause_of.is_some())
+            {
                 continue;
             }
             let mnt = mnt_of.get(&p.pid).copied().flatten();
-            let pause_mnt = self.sandboxes[sb].pause.as_ref().and_then(|pa| mnt_of.get(&pa.pid).copied().flatten());
+            let pause_mnt = self.sandboxes[sb]
+                .pause
+                .as_ref()
+                .and_then(|pa| mnt_of.get(&pa.pid).copied().flatten());
             let parent_mnt = mnt_of.get(&p.ppid).copied().flatten();
-            if mnt.is_none() || mnt == pause_mnt || mnt == parent_mnt || mnt.as_ref().is_some_and(|m| self.ns.is_host(m)) {
+            if mnt.is_none()
+                || mnt == pause_mnt
+                || mnt == parent_mnt
+                || mnt.as_ref().is_some_and(|m| self.ns.is_host(m))
+            {
                 continue;
             }
             let (joined, missing) = self.compare_pod(sb, set);
@@ -410,7 +447,11 @@ impl Model {
     }
 
     fn emit(&mut self, ts_ns: u64, sandbox: usize, what: What) -> Lifecycle {
-        let l = Lifecycle { ts_ns, sandbox, what };
+        let l = Lifecycle {
+            ts_ns,
+            sandbox,
+            what,
+        };
         self.timeline.push(l.clone());
         l
     }
@@ -433,13 +474,21 @@ impl Model {
                     }
                     let (inum, id) = (e.ns.inum[slot as usize], e.ns.id[slot as usize]);
                     let k = self.ns.key(kind, inum, id, true);
-                    self.ns.created(k, id, Creation {
-                        ts_ns: ts,
-                        pid: e.caller_tgid,
-                        tid: e.caller_pid,
-                        comm: c_str(&h.comm),
-                        syscall: if e.syscall == tracer_common::syscall::CLONE3 { "clone3" } else { "clone" },
-                    });
+                    self.ns.created(
+                        k,
+                        id,
+                        Creation {
+                            ts_ns: ts,
+                            pid: e.caller_tgid,
+                            tid: e.caller_pid,
+                            comm: c_str(&h.comm),
+                            syscall: if e.syscall == tracer_common::syscall::CLONE3 {
+                                "clone3"
+                            } else {
+                                "clone"
+                            },
+                        },
+                    );
                 }
                 self.ns.move_task(h.pid, None, Some(&e.ns), ts);
                 self.threads.insert(h.pid, e.ns);
@@ -448,13 +497,16 @@ impl Model {
                     comm: c_str(&h.comm),
                 };
                 if h.pid == h.tgid {
-                    self.procs.insert(h.tgid, Proc {
-                        comm: c_str(&h.comm),
-                        pause_of: None,
-                        container: None,
-                        exec_into: None,
-                        forked: Some((by, ts)),
-                    });
+                    self.procs.insert(
+                        h.tgid,
+                        Proc {
+                            comm: c_str(&h.comm),
+                            pause_of: None,
+                            container: None,
+                            exec_into: None,
+                            forked: Some((by, ts)),
+                        },
+                    );
                 }
                 // A runtime task's join goes on in what it forks.
                 if let Some(j) = self.joins.get(&e.caller_pid).cloned() {
@@ -472,18 +524,24 @@ impl Model {
                         let kind = Kind::of(slot);
                         let (inum, id) = (e.ns.inum[slot as usize], e.ns.id[slot as usize]);
                         let k = self.ns.key(kind, inum, id, true);
-                        self.ns.created(k, id, Creation {
-                            ts_ns: ts,
-                            pid: h.tgid,
-                            tid: h.pid,
-                            comm: c_str(&h.comm),
-                            syscall: "unshare",
-                        });
+                        self.ns.created(
+                            k,
+                            id,
+                            Creation {
+                                ts_ns: ts,
+                                pid: h.tgid,
+                                tid: h.pid,
+                                comm: c_str(&h.comm),
+                                syscall: "unshare",
+                            },
+                        );
                     }
                 } else {
                     self.note_join(h.pid, h.tgid, &c_str(&h.comm), &e.ns, changed, ts);
                 }
-                let emptied = self.ns.move_task(h.pid, Some(&e.ns_before), Some(&e.ns), ts);
+                let emptied = self
+                    .ns
+                    .move_task(h.pid, Some(&e.ns_before), Some(&e.ns), ts);
                 self.threads.insert(h.pid, e.ns);
                 // A container's main process moving out of its pod has left it.
                 if let Some(c) = self.procs.get(&h.tgid).and_then(|p| p.container)
@@ -527,21 +585,48 @@ impl Model {
                             pause.exited_ns = Some(ts);
                             pause.exit = Some(status);
                         }
-                        let l = self.emit(ts, sb, What::PauseExited {
-                            pause: Task { pid: h.tgid, comm: p.comm.clone() },
-                            exit: status,
-                        });
+                        let l = self.emit(
+                            ts,
+                            sb,
+                            What::PauseExited {
+                                pause: Task {
+                                    pid: h.tgid,
+                                    comm: p.comm.clone(),
+                                },
+                                exit: status,
+                            },
+                        );
                         out.push(l);
                     }
                     if let Some(c) = p.container
                         && self.containers[c].left_ns.is_none()
                     {
-                        out.push(self.leave(c, false, Some(status), "exit", ts, h.tgid, p.comm.clone()));
+                        out.push(self.leave(
+                            c,
+                            false,
+                            Some(status),
+                            "exit",
+                            ts,
+                            h.tgid,
+                            p.comm.clone(),
+                        ));
                     }
                     if let Some(c) = p.exec_into {
-                        out.push(self.leave(c, true, Some(status), "exit", ts, h.tgid, p.comm.clone()));
+                        out.push(self.leave(
+                            c,
+                            true,
+                            Some(status),
+                            "exit",
+                            ts,
+                            h.tgid,
+                            p.comm.clone(),
+                        ));
                     }
-                    for sb in p.pause_of.into_iter().chain(p.container.map(|c| self.containers[c].sandbox)) {
+                    for sb in p
+                        .pause_of
+                        .into_iter()
+                        .chain(p.container.map(|c| self.containers[c].sandbox))
+                    {
                         self.maybe_end(sb, ts, &mut out);
                     }
                 }
@@ -557,7 +642,9 @@ impl Model {
         for slot in crate::event::ns_in_mask(changed) {
             let kind = Kind::of(slot);
             // setns(CLONE_NEWPID) moves pid_for_children, never the task's own pid ns.
-            if slot == Ns::Pid || !(POD_KINDS.contains(&kind) || kind == Kind::Pid || kind == Kind::Mnt) {
+            if slot == Ns::Pid
+                || !(POD_KINDS.contains(&kind) || kind == Kind::Pid || kind == Kind::Mnt)
+            {
                 continue;
             }
             let i = slot as usize;
@@ -571,7 +658,10 @@ impl Model {
                 sandbox: None,
                 kinds: BTreeSet::new(),
                 unowned: BTreeMap::new(),
-                by: Task { pid, comm: comm.to_string() },
+                by: Task {
+                    pid,
+                    comm: comm.to_string(),
+                },
             });
             j.kinds.insert(kind);
             match sandbox {
@@ -598,30 +688,61 @@ impl Model {
         }
         let sb = self.new_sandbox(&pod_set, j.first_ns, false);
         self.announce_namespaces(sb, out);
-        let l = self.emit(j.first_ns, sb, What::SandboxWithoutPause { by: j.by.clone() });
+        let l = self.emit(
+            j.first_ns,
+            sb,
+            What::SandboxWithoutPause { by: j.by.clone() },
+        );
         out.push(l);
         j.sandbox = Some(sb);
     }
 
-    /// One `NamespaceCreated` per sandbox namespace whose creation we saw.
+    /// One `NamespaceCreated` per sandbox namespace whose creation we saw, in time order.
     fn announce_namespaces(&mut self, sb: usize, out: &mut Vec<Lifecycle>) {
-        let keys: Vec<NsKey> = self.sandboxes[sb].ns.values().copied().collect();
-        for k in keys {
-            if let Some(c) = self.ns.info.get(&k).and_then(|i| i.created.clone()) {
-                let l = self.emit(c.ts_ns, sb, What::NamespaceCreated {
-                    kind: k.kind,
-                    inum: k.inum,
-                    by: Task { pid: c.pid, comm: c.comm.clone() },
-                    syscall: c.syscall,
-                });
+        let mut made: Vec<(NsKey, Creation)> = self.sandboxes[sb]
+            .ns
+            .values()
+            .filter_map(|k| Some((*k, self.ns.info.get(k)?.created.clone()?)))
+            .collect();
+        made.sort_by_key(|(k, c)| (c.ts_ns, *k));
+        for (k, c) in made {
+            {
+                let l = self.emit(
+                    c.ts_ns,
+                    sb,
+                    What::NamespaceCreated {
+                        kind: k.kind,
+                        inum: k.inum,
+                        by: Task {
+                            pid: c.pid,
+                            comm: c.comm.clone(),
+                        },
+                        syscall: c.syscall,
+                    },
+                );
                 out.push(l);
             }
         }
     }
 
-    fn pause_started(&mut self, pid: u32, comm: &str, args: Vec<String>, set: &NsSet, ts: u64, out: &mut Vec<Lifecycle>) {
+    fn pause_started(
+        &mut self,
+        pid: u32,
+        comm: &str,
+        args: Vec<String>,
+        set: &NsSet,
+        ts: u64,
+        out: &mut Vec<Lifecycle>,
+    ) {
         let sb = match self.sandbox_of(set) {
-            Some(sb) if self.sandboxes[sb].pause.as_ref().is_some_and(|p| p.exited_ns.is_none()) => return,
+            Some(sb)
+                if self.sandboxes[sb]
+                    .pause
+                    .as_ref()
+                    .is_some_and(|p| p.exited_ns.is_none()) =>
+            {
+                return;
+            }
             Some(sb) => sb,
             None => {
                 let sb = self.new_sandbox(set, ts, false);
@@ -643,26 +764,54 @@ impl Model {
         if let Some(p) = self.procs.get_mut(&pid) {
             p.pause_of = Some(sb);
         }
-        let l = self.emit(ts, sb, What::PauseStarted {
-            pause: Task { pid, comm: comm.to_string() },
-            argv: args,
-        });
+        let l = self.emit(
+            ts,
+            sb,
+            What::PauseStarted {
+                pause: Task {
+                    pid,
+                    comm: comm.to_string(),
+                },
+                argv: args,
+            },
+        );
         out.push(l);
     }
 
     /// A joined task (or what it forked) exec'd its program: a new container
     /// or an exec session into a running one.
     #[allow(clippy::too_many_arguments)]
-    fn entered(&mut self, pid: u32, comm: &str, args: Vec<String>, set: &NsSet, j: Join, ts: u64, out: &mut Vec<Lifecycle>) {
-        let Some(sb) = j.sandbox.or_else(|| self.sandbox_of(set)) else { return };
+    fn entered(
+        &mut self,
+        pid: u32,
+        comm: &str,
+        args: Vec<String>,
+        set: &NsSet,
+        j: Join,
+        ts: u64,
+        out: &mut Vec<Lifecycle>,
+    ) {
+        let Some(sb) = j.sandbox.or_else(|| self.sandbox_of(set)) else {
+            return;
+        };
+        // A container has a mount namespace of its own (or, for an exec
+        // session, its container's). Tools that only visit a pod's netns
+        // from the host — CNI plugins, netavark's iptables, `ip netns
+        // exec` — run in the host's and are no container.
         let mnt = self.ns.key_in(set, Kind::Mnt);
-        let task = Task { pid, comm: comm.to_string() };
+        if mnt.is_none_or(|m| self.ns.is_host(&m)) || self.compare_pod(sb, set).0.is_empty() {
+            return;
+        }
+        let task = Task {
+            pid,
+            comm: comm.to_string(),
+        };
         // Inside a running container's mount namespace: an exec session.
-        let target = self.sandboxes[sb]
-            .containers
-            .iter()
-            .copied()
-            .find(|&c| self.containers[c].left_ns.is_none() && self.containers[c].mnt.is_some() && self.containers[c].mnt == mnt);
+        let target = self.sandboxes[sb].containers.iter().copied().find(|&c| {
+            self.containers[c].left_ns.is_none()
+                && self.containers[c].mnt.is_some()
+                && self.containers[c].mnt == mnt
+        });
         if let Some(c) = target {
             self.containers[c].execs.push(ExecSession {
                 pid,
@@ -674,7 +823,15 @@ impl Model {
             if let Some(p) = self.procs.get_mut(&pid) {
                 p.exec_into = Some(c);
             }
-            let l = self.emit(ts, sb, What::ExecJoined { container: c, task, argv: args });
+            let l = self.emit(
+                ts,
+                sb,
+                What::ExecJoined {
+                    container: c,
+                    task,
+                    argv: args,
+                },
+            );
             out.push(l);
             return;
         }
@@ -701,21 +858,38 @@ impl Model {
         if let Some(p) = self.procs.get_mut(&pid) {
             p.container = Some(c);
         }
-        let l = self.emit(ts, sb, What::ContainerJoined {
-            container: c,
-            task,
-            argv: args,
-            joined,
-            missing,
-            joined_ns: j.first_ns,
-        });
+        let l = self.emit(
+            ts,
+            sb,
+            What::ContainerJoined {
+                container: c,
+                task,
+                argv: args,
+                joined,
+                missing,
+                joined_ns: j.first_ns,
+            },
+        );
         out.push(l);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn leave(&mut self, c: usize, exec_session: bool, exit: Option<i32>, how: &'static str, ts: u64, pid: u32, comm: String) -> Lifecycle {
+    fn leave(
+        &mut self,
+        c: usize,
+        exec_session: bool,
+        exit: Option<i32>,
+        how: &'static str,
+        ts: u64,
+        pid: u32,
+        comm: String,
+    ) -> Lifecycle {
         if exec_session {
-            let e = self.containers[c].execs.iter_mut().rev().find(|e| e.pid == pid && e.left_ns.is_none());
+            let e = self.containers[c]
+                .execs
+                .iter_mut()
+                .rev()
+                .find(|e| e.pid == pid && e.left_ns.is_none());
             if let Some(e) = e {
                 e.left_ns = Some(ts);
                 e.exit = exit;
@@ -725,13 +899,17 @@ impl Model {
             self.containers[c].exit = exit;
         }
         let sb = self.containers[c].sandbox;
-        self.emit(ts, sb, What::Left {
-            container: c,
-            task: Task { pid, comm },
-            exec_session,
-            exit,
-            how,
-        })
+        self.emit(
+            ts,
+            sb,
+            What::Left {
+                container: c,
+                task: Task { pid, comm },
+                exec_session,
+                exit,
+                how,
+            },
+        )
     }
 
     fn maybe_end(&mut self, sb: usize, ts: u64, out: &mut Vec<Lifecycle>) {
@@ -740,7 +918,10 @@ impl Model {
             return;
         }
         let pause_gone = s.pause.as_ref().is_none_or(|p| p.exited_ns.is_some());
-        let all_left = s.containers.iter().all(|&c| self.containers[c].left_ns.is_some());
+        let all_left = s
+            .containers
+            .iter()
+            .all(|&c| self.containers[c].left_ns.is_some());
         if pause_gone && all_left {
             self.sandboxes[sb].ended_ns = Some(ts);
             let l = self.emit(ts, sb, What::SandboxEnded);
@@ -753,11 +934,15 @@ impl Model {
             if let Some(&sb) = self.by_ns.get(&k)
                 && self.sandboxes[sb].ns.get(&k.kind) == Some(&k)
             {
-                let l = self.emit(ts, sb, What::NamespaceEmpty {
-                    kind: k.kind,
-                    inum: k.inum,
-                    pinned_by: Vec::new(),
-                });
+                let l = self.emit(
+                    ts,
+                    sb,
+                    What::NamespaceEmpty {
+                        kind: k.kind,
+                        inum: k.inum,
+                        pinned_by: Vec::new(),
+                    },
+                );
                 out.push(l);
             }
         }
@@ -783,14 +968,24 @@ impl Model {
                 }
             }
             Note::Pins { kind, inum, paths } => {
-                let key = self.ns.info.keys().filter(|k| k.kind == *kind && k.inum == *inum).max().copied();
+                let key = self
+                    .ns
+                    .info
+                    .keys()
+                    .filter(|k| k.kind == *kind && k.inum == *inum)
+                    .max()
+                    .copied();
                 if let Some(k) = key
                     && let Some(info) = self.ns.info.get_mut(&k)
                 {
                     info.pinned_by = paths.clone();
                 }
                 for l in self.timeline.iter_mut().rev() {
-                    if let What::NamespaceEmpty { kind: k, inum: i, pinned_by } = &mut l.what
+                    if let What::NamespaceEmpty {
+                        kind: k,
+                        inum: i,
+                        pinned_by,
+                    } = &mut l.what
                         && k == kind
                         && i == inum
                     {
@@ -836,7 +1031,21 @@ impl Model {
     }
 }
 
-fn snapshot_set(p: &ProcSnapshot) -> NsSet {
+/// The host's namespaces: pid 1's, or — where pid 1's are hidden (inside
+/// some sandboxes even root cannot read them) — the first process's that
+/// can be read, which is the tracer's own parent chain in practice.
+pub fn host_namespaces(snapshot: &[ProcSnapshot], own_pid: u32) -> NsSet {
+    let readable = |p: &&ProcSnapshot| p.ns_inum[Ns::Net as usize] != 0;
+    snapshot
+        .iter()
+        .find(|p| p.pid == 1)
+        .filter(readable)
+        .or_else(|| snapshot.iter().find(|p| p.pid == own_pid).filter(readable))
+        .map(snapshot_set)
+        .unwrap_or_default()
+}
+
+pub fn snapshot_set(p: &ProcSnapshot) -> NsSet {
     NsSet {
         inum: p.ns_inum,
         _pad: 0,

@@ -122,7 +122,13 @@ impl NsTable {
             id
         } else {
             let g = self.generation.entry((kind, inum)).or_insert(0);
-            if fresh && self.info.contains_key(&NsKey { kind, inum, ident: *g }) {
+            if fresh
+                && self.info.contains_key(&NsKey {
+                    kind,
+                    inum,
+                    ident: *g,
+                })
+            {
                 *g += 1;
             }
             *g

@@ -69,7 +69,11 @@ fn comm(s: &str) -> [u8; 16] {
 impl W {
     fn new() -> W {
         let mut m = Model::new();
-        m.seed(&[snap(1, 0, "systemd", &["/sbin/init"], HOST)], 0);
+        m.seed(
+            &[snap(1, 0, "systemd", &["/sbin/init"], HOST)],
+            &HOST.set(),
+            0,
+        );
         W {
             ts: 1_000_000_000,
             m,
@@ -111,18 +115,35 @@ impl W {
         }));
     }
 
-    fn change(&mut self, kind: EvKind, tid: u32, tgid: u32, name: &str, flags: u64, before: S, after: S) {
+    fn change(
+        &mut self,
+        kind: EvKind,
+        tid: u32,
+        tgid: u32,
+        name: &str,
+        flags: u64,
+        before: S,
+        after: S,
+    ) {
         let hdr = self.hdr(kind, tid, tgid, name);
         let ev = NsChangeEvent {
             hdr,
             flags,
             fd: if kind == EvKind::Setns { 5 } else { -1 },
-            syscall: if kind == EvKind::Setns { syscall::SETNS } else { syscall::UNSHARE },
+            syscall: if kind == EvKind::Setns {
+                syscall::SETNS
+            } else {
+                syscall::UNSHARE
+            },
             ret: 0,
             ns_before: before.set(),
             ns: after.set(),
         };
-        self.feed(if kind == EvKind::Setns { Event::Setns(ev) } else { Event::Unshare(ev) });
+        self.feed(if kind == EvKind::Setns {
+            Event::Setns(ev)
+        } else {
+            Event::Unshare(ev)
+        });
     }
 
     fn unshare(&mut self, pid: u32, name: &str, flags: u64, before: S, after: S) {
@@ -172,7 +193,9 @@ fn what_name(w: &What) -> &'static str {
         What::SandboxWithoutPause { .. } => "nopause",
         What::ContainerJoined { .. } => "join",
         What::ExecJoined { .. } => "exec",
-        What::Left { exec_session: true, .. } => "exec-left",
+        What::Left {
+            exec_session: true, ..
+        } => "exec-left",
         What::Left { .. } => "left",
         What::PauseExited { .. } => "pause-exit",
         What::NamespaceEmpty { .. } => "empty",
@@ -199,9 +222,23 @@ fn snap(pid: u32, ppid: u32, comm: &str, argv: &[&str], ns: S) -> ProcSnapshot {
 /// into `join` (pairs of nstype and the namespaces after), unshares
 /// `unshare` into `after`, clones stage 2 (`s1 + 1`, CLONE_PARENT) which
 /// execs `argv`. Returns the stage-2 pid.
-fn runc(w: &mut W, s1: u32, joins: &[(u64, S)], unshare: Option<(u64, S)>, argv: &[&str], comm: &str) -> u32 {
+fn runc(
+    w: &mut W,
+    s1: u32,
+    joins: &[(u64, S)],
+    unshare: Option<(u64, S)>,
+    argv: &[&str],
+    comm: &str,
+) -> u32 {
     let mut cur = HOST;
-    w.fork(s1 - 1, s1, "runc:[1:CHILD]", CLONE_PARENT | SIGCHLD, HOST, HOST);
+    w.fork(
+        s1 - 1,
+        s1,
+        "runc:[1:CHILD]",
+        CLONE_PARENT | SIGCHLD,
+        HOST,
+        HOST,
+    );
     for &(nstype, after) in joins {
         w.setns(s1, "runc:[1:CHILD]", nstype, cur, after);
         cur = after;
@@ -211,8 +248,18 @@ fn runc(w: &mut W, s1: u32, joins: &[(u64, S)], unshare: Option<(u64, S)>, argv:
         cur = after;
     }
     // Stage 2 lives in stage 1's pid_for_children.
-    let s2_ns = S { pid: cur.pfc, ..cur };
-    w.fork(s1, s1 + 1, "runc:[1:CHILD]", CLONE_PARENT | SIGCHLD, cur, s2_ns);
+    let s2_ns = S {
+        pid: cur.pfc,
+        ..cur
+    };
+    w.fork(
+        s1,
+        s1 + 1,
+        "runc:[1:CHILD]",
+        CLONE_PARENT | SIGCHLD,
+        cur,
+        s2_ns,
+    );
     w.exit(s1, "runc:[1:CHILD]", 0, cur);
     w.exec(s1 + 1, comm, argv[0], argv, s2_ns);
     s1 + 1
@@ -248,21 +295,35 @@ fn app_ns(s1: u32) -> S {
 /// The app container's stage 1: join the pause's net, ipc, uts; unshare mnt and pid.
 fn app_container(w: &mut W, s1: u32, argv: &[&str]) -> u32 {
     let own = app_ns(s1);
-    let j1 = S { net: POD.net, ..HOST };
+    let j1 = S {
+        net: POD.net,
+        ..HOST
+    };
     let j2 = S { ipc: POD.ipc, ..j1 };
     let j3 = S { uts: POD.uts, ..j2 };
     runc(
         w,
         s1,
         &[(CLONE_NEWNET, j1), (CLONE_NEWIPC, j2), (CLONE_NEWUTS, j3)],
-        Some((CLONE_NEWNS | CLONE_NEWPID, S { mnt: own.mnt, pfc: own.pfc, ..j3 })),
+        Some((
+            CLONE_NEWNS | CLONE_NEWPID,
+            S {
+                mnt: own.mnt,
+                pfc: own.pfc,
+                ..j3
+            },
+        )),
         argv,
         "app",
     )
 }
 
 fn creator(m: &Model, sb: usize, kind: Kind) -> (u32, String, &'static str) {
-    let n = m.sandbox_namespaces(sb).into_iter().find(|n| n.kind == kind).expect("namespace in sandbox");
+    let n = m
+        .sandbox_namespaces(sb)
+        .into_iter()
+        .find(|n| n.kind == kind)
+        .expect("namespace in sandbox");
     let c = n.created.expect("creation seen");
     (c.pid, c.comm, c.syscall)
 }
@@ -271,25 +332,67 @@ fn creator(m: &Model, sb: usize, kind: Kind) -> (u32, String, &'static str) {
 fn containerd_netns_by_a_thread_then_runc_pause_then_app_and_exec() {
     let mut w = W::new();
     // containerd's CRI thread 501 makes the netns, bind-mounts it, and goes back.
-    let t = S { net: POD.net, ..HOST };
-    w.change(EvKind::Unshare, 501, 500, "containerd", CLONE_NEWNET, HOST, t);
+    let t = S {
+        net: POD.net,
+        ..HOST
+    };
+    w.change(
+        EvKind::Unshare,
+        501,
+        500,
+        "containerd",
+        CLONE_NEWNET,
+        HOST,
+        t,
+    );
     w.change(EvKind::Setns, 501, 500, "containerd", CLONE_NEWNET, t, HOST);
     // The pause: stage 1 joins that netns, unshares ipc/uts/mnt/pid; stage 2 execs /pause.
     let pause = runc(
         &mut w,
         710,
-        &[(CLONE_NEWNET, S { net: POD.net, ..HOST })],
-        Some((CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID, POD)),
+        &[(
+            CLONE_NEWNET,
+            S {
+                net: POD.net,
+                ..HOST
+            },
+        )],
+        Some((
+            CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+            POD,
+        )),
         &["/pause"],
         "pause",
     );
     assert_eq!(w.m.sandboxes.len(), 1);
     let app = app_container(&mut w, 810, &["/bin/app", "--serve"]);
     // kubectl exec: stage 1 joins everything of the app, including mnt and pid.
-    let e1 = S { net: POD.net, ..HOST };
-    let e2 = S { ipc: POD.ipc, uts: POD.uts, ..e1 };
-    let e3 = S { mnt: APP.mnt, pfc: APP.pfc, ..e2 };
-    let sh = runc(&mut w, 910, &[(CLONE_NEWNET, e1), (0, e2), (CLONE_NEWNS | CLONE_NEWPID, e3)], None, &["/bin/sh"], "sh");
+    let e1 = S {
+        net: POD.net,
+        ..HOST
+    };
+    let e2 = S {
+        ipc: POD.ipc,
+        uts: POD.uts,
+        ..e1
+    };
+    let e3 = S {
+        mnt: APP.mnt,
+        pfc: APP.pfc,
+        ..e2
+    };
+    let sh = runc(
+        &mut w,
+        910,
+        &[
+            (CLONE_NEWNET, e1),
+            (0, e2),
+            (CLONE_NEWNS | CLONE_NEWPID, e3),
+        ],
+        None,
+        &["/bin/sh"],
+        "sh",
+    );
     w.exit(sh, "sh", 0, APP);
     w.exit(app, "app", 3 << 8, APP);
     w.exit(pause, "pause", 9, PAUSE_NS);
@@ -298,28 +401,64 @@ fn containerd_netns_by_a_thread_then_runc_pause_then_app_and_exec() {
     let (story, rest) = names.split_at(names.iter().position(|n| *n == "end").unwrap() + 1);
     // The story, with the sandbox's namespaces emptying as their last members go.
     let story: Vec<_> = story.iter().filter(|n| **n != "empty").copied().collect();
-    assert_eq!(story, ["ns", "ns", "ns", "ns", "ns", "pause", "join", "exec", "exec-left", "left", "pause-exit", "end"]);
+    assert_eq!(
+        story,
+        [
+            "ns",
+            "ns",
+            "ns",
+            "ns",
+            "ns",
+            "pause",
+            "join",
+            "exec",
+            "exec-left",
+            "left",
+            "pause-exit",
+            "end"
+        ]
+    );
     assert!(rest.iter().all(|n| *n == "empty"), "{names:?}");
     assert_eq!(w.m.sandboxes.len(), 1);
     let sb = &w.m.sandboxes[0];
     let p = sb.pause.as_ref().unwrap();
     assert_eq!(p.pid, pause);
-    assert_eq!(p.forked_by.as_ref().unwrap().pid, 710, "pause linked to stage 1 through the clone");
+    assert_eq!(
+        p.forked_by.as_ref().unwrap().pid,
+        710,
+        "pause linked to stage 1 through the clone"
+    );
     assert_eq!(p.exit, Some(137));
     assert!(sb.ended_ns.is_some());
     // Who created what: the netns by containerd's thread, the rest by stage 1.
-    assert_eq!(creator(&w.m, 0, Kind::Net), (500, "containerd".into(), "unshare"));
-    assert_eq!(creator(&w.m, 0, Kind::Ipc), (710, "runc:[1:CHILD]".into(), "unshare"));
-    assert_eq!(creator(&w.m, 0, Kind::Uts), (710, "runc:[1:CHILD]".into(), "unshare"));
+    assert_eq!(
+        creator(&w.m, 0, Kind::Net),
+        (500, "containerd".into(), "unshare")
+    );
+    assert_eq!(
+        creator(&w.m, 0, Kind::Ipc),
+        (710, "runc:[1:CHILD]".into(), "unshare")
+    );
+    assert_eq!(
+        creator(&w.m, 0, Kind::Uts),
+        (710, "runc:[1:CHILD]".into(), "unshare")
+    );
     let c = &w.m.containers[0];
     assert_eq!((c.pid, c.exit, c.existing), (app, Some(3), false));
     let joined: BTreeSet<Kind> = c.joined.iter().copied().collect();
-    assert_eq!(joined, [Kind::Net, Kind::Ipc, Kind::Uts].into_iter().collect());
+    assert_eq!(
+        joined,
+        [Kind::Net, Kind::Ipc, Kind::Uts].into_iter().collect()
+    );
     assert!(c.missing.is_empty());
     assert!(c.joined_ns.unwrap() < c.started_ns.unwrap());
     assert_eq!(c.execs.len(), 1);
     assert_eq!((c.execs[0].pid, c.execs[0].exit), (sh, Some(0)));
-    assert_eq!(w.m.containers.len(), 1, "the exec session is not a container");
+    assert_eq!(
+        w.m.containers.len(),
+        1,
+        "the exec session is not a container"
+    );
 }
 
 #[test]
@@ -329,13 +468,19 @@ fn dockershim_pause_runc_creates_everything() {
         &mut w,
         710,
         &[],
-        Some((CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID, POD)),
+        Some((
+            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+            POD,
+        )),
         &["/pause"],
         "pause",
     );
     let app = app_container(&mut w, 810, &["/app"]);
     for kind in [Kind::Net, Kind::Ipc, Kind::Uts] {
-        assert_eq!(creator(&w.m, 0, kind), (710, "runc:[1:CHILD]".into(), "unshare"));
+        assert_eq!(
+            creator(&w.m, 0, kind),
+            (710, "runc:[1:CHILD]".into(), "unshare")
+        );
     }
     assert_eq!(w.m.sandboxes[0].pause.as_ref().unwrap().pid, pause);
     assert_eq!(w.m.containers[0].pid, app);
@@ -344,14 +489,20 @@ fn dockershim_pause_runc_creates_everything() {
 #[test]
 fn podman_catatonit_infra_joins_podmans_netns() {
     let mut w = W::new();
-    let t = S { net: POD.net, ..HOST };
+    let t = S {
+        net: POD.net,
+        ..HOST
+    };
     w.change(EvKind::Unshare, 1501, 1500, "podman", CLONE_NEWNET, HOST, t);
     w.change(EvKind::Setns, 1501, 1500, "podman", CLONE_NEWNET, t, HOST);
     let pause = runc(
         &mut w,
         710,
         &[(CLONE_NEWNET, t)],
-        Some((CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID, POD)),
+        Some((
+            CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+            POD,
+        )),
         &["/catatonit", "-P"],
         "catatonit",
     );
@@ -359,7 +510,10 @@ fn podman_catatonit_infra_joins_podmans_netns() {
     app_container(&mut w, 820, &["sleep", "1000"]);
     assert_eq!(w.m.sandboxes.len(), 1);
     assert_eq!(w.m.sandboxes[0].pause.as_ref().unwrap().pid, pause);
-    assert_eq!(creator(&w.m, 0, Kind::Net), (1500, "podman".into(), "unshare"));
+    assert_eq!(
+        creator(&w.m, 0, Kind::Net),
+        (1500, "podman".into(), "unshare")
+    );
     assert_eq!(w.m.containers.len(), 2);
     assert_eq!(w.m.containers[1].pid, 821);
 }
@@ -367,9 +521,33 @@ fn podman_catatonit_infra_joins_podmans_netns() {
 #[test]
 fn crio_without_infra_pinns_makes_a_sandbox_without_pause() {
     let mut w = W::new();
-    w.unshare(1000, "pinns", CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, HOST, S { net: POD.net, ipc: POD.ipc, uts: POD.uts, ..HOST });
-    w.exit(1000, "pinns", 0, S { net: POD.net, ipc: POD.ipc, uts: POD.uts, ..HOST });
-    assert!(w.m.sandboxes.is_empty(), "namespaces alone are no sandbox yet");
+    w.unshare(
+        1000,
+        "pinns",
+        CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+        HOST,
+        S {
+            net: POD.net,
+            ipc: POD.ipc,
+            uts: POD.uts,
+            ..HOST
+        },
+    );
+    w.exit(
+        1000,
+        "pinns",
+        0,
+        S {
+            net: POD.net,
+            ipc: POD.ipc,
+            uts: POD.uts,
+            ..HOST
+        },
+    );
+    assert!(
+        w.m.sandboxes.is_empty(),
+        "namespaces alone are no sandbox yet"
+    );
     let app = app_container(&mut w, 810, &["/app"]);
     assert_eq!(w.m.sandboxes.len(), 1);
     assert!(w.m.sandboxes[0].pause.is_none());
@@ -388,15 +566,33 @@ fn crio_without_infra_pinns_makes_a_sandbox_without_pause() {
 #[test]
 fn crio_with_infra_pause_joins_the_pins() {
     let mut w = W::new();
-    let pinned = S { net: POD.net, ipc: POD.ipc, uts: POD.uts, ..HOST };
-    w.unshare(1000, "pinns", CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, HOST, pinned);
+    let pinned = S {
+        net: POD.net,
+        ipc: POD.ipc,
+        uts: POD.uts,
+        ..HOST
+    };
+    w.unshare(
+        1000,
+        "pinns",
+        CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+        HOST,
+        pinned,
+    );
     w.exit(1000, "pinns", 0, pinned);
-    let j1 = S { net: POD.net, ..HOST };
+    let j1 = S {
+        net: POD.net,
+        ..HOST
+    };
     let j2 = S { ipc: POD.ipc, ..j1 };
     let pause = runc(
         &mut w,
         710,
-        &[(CLONE_NEWNET, j1), (CLONE_NEWIPC, j2), (CLONE_NEWUTS, pinned)],
+        &[
+            (CLONE_NEWNET, j1),
+            (CLONE_NEWIPC, j2),
+            (CLONE_NEWUTS, pinned),
+        ],
         Some((CLONE_NEWNS | CLONE_NEWPID, POD)),
         &["/pause"],
         "pause",
@@ -404,20 +600,55 @@ fn crio_with_infra_pause_joins_the_pins() {
     assert!(!w.names().contains(&"nopause"), "{:?}", w.names());
     assert_eq!(w.m.sandboxes.len(), 1);
     assert_eq!(w.m.sandboxes[0].pause.as_ref().unwrap().pid, pause);
-    assert_eq!(creator(&w.m, 0, Kind::Uts), (1000, "pinns".into(), "unshare"));
+    assert_eq!(
+        creator(&w.m, 0, Kind::Uts),
+        (1000, "pinns".into(), "unshare")
+    );
     assert!(w.m.containers.is_empty());
 }
 
 #[test]
 fn a_container_that_joins_only_the_netns_is_a_partial_join() {
     let mut w = W::new();
-    runc(&mut w, 710, &[], Some((CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID, POD)), &["/pause"], "pause");
-    let j1 = S { net: POD.net, ..HOST };
-    runc(&mut w, 810, &[(CLONE_NEWNET, j1)], Some((CLONE_NEWNS | CLONE_NEWPID, S { mnt: 400, pfc: 401, ..j1 })), &["/odd"], "odd");
+    runc(
+        &mut w,
+        710,
+        &[],
+        Some((
+            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+            POD,
+        )),
+        &["/pause"],
+        "pause",
+    );
+    let j1 = S {
+        net: POD.net,
+        ..HOST
+    };
+    runc(
+        &mut w,
+        810,
+        &[(CLONE_NEWNET, j1)],
+        Some((
+            CLONE_NEWNS | CLONE_NEWPID,
+            S {
+                mnt: 400,
+                pfc: 401,
+                ..j1
+            },
+        )),
+        &["/odd"],
+        "odd",
+    );
     let c = &w.m.containers[0];
     assert_eq!(c.joined, [Kind::Net]);
     assert_eq!(c.missing, [Kind::Uts, Kind::Ipc]);
-    let Some(What::ContainerJoined { missing, .. }) = w.out.iter().map(|l| &l.what).find(|x| matches!(x, What::ContainerJoined { .. })) else {
+    let Some(What::ContainerJoined { missing, .. }) = w
+        .out
+        .iter()
+        .map(|l| &l.what)
+        .find(|x| matches!(x, What::ContainerJoined { .. }))
+    else {
         panic!("no join")
     };
     assert_eq!(missing, &[Kind::Uts, Kind::Ipc]);
@@ -451,13 +682,26 @@ fn host_processes_make_no_sandboxes() {
 #[test]
 fn a_reused_pid_is_never_its_predecessor() {
     let mut w = W::new();
-    runc(&mut w, 710, &[], Some((CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID, POD)), &["/pause"], "pause");
+    runc(
+        &mut w,
+        710,
+        &[],
+        Some((
+            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+            POD,
+        )),
+        &["/pause"],
+        "pause",
+    );
     let app = app_container(&mut w, 810, &["/app"]);
     // The app's exit was lost (say, a full ring buffer); its pid comes back on the host.
     w.fork(1, app, "bash", SIGCHLD, HOST, HOST);
     w.exec(app, "ls", "/bin/ls", &["ls"], HOST);
     w.exit(app, "ls", 0, HOST);
-    assert!(w.m.containers[0].left_ns.is_none(), "the host process's exit is not the container's");
+    assert!(
+        w.m.containers[0].left_ns.is_none(),
+        "the host process's exit is not the container's"
+    );
     assert!(!w.names().contains(&"left"));
 }
 
@@ -473,15 +717,24 @@ fn existing_pods_are_found_by_the_start_up_walk() {
             snap(61, 60, "sleep", &["sleep", "1000"], APP),
             snap(62, 61, "sh", &["sh"], APP),
         ],
+        &HOST.set(),
         5,
     );
     assert_eq!(m.sandboxes.len(), 1);
     assert!(m.sandboxes[0].existing);
     assert_eq!(m.sandboxes[0].pause.as_ref().unwrap().pid, 51);
-    assert_eq!(m.containers.len(), 1, "the child of the container's main process is no container");
+    assert_eq!(
+        m.containers.len(),
+        1,
+        "the child of the container's main process is no container"
+    );
     assert_eq!((m.containers[0].pid, m.containers[0].existing), (61, true));
     // And the trace goes on from there: the existing container exits.
-    let mut w = W { ts: 10, m, out: Vec::new() };
+    let mut w = W {
+        ts: 10,
+        m,
+        out: Vec::new(),
+    };
     w.exit(61, "sleep", 0, APP);
     assert_eq!(w.names(), ["left"]);
 }
@@ -498,7 +751,72 @@ fn pause_recognition() {
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert!(is_pause("/pause", &v(&["/pause"])));
     assert!(is_pause("/catatonit", &v(&["/catatonit", "-P"])));
-    assert!(is_pause("/usr/libexec/podman/catatonit", &v(&["catatonit", "-P"])));
-    assert!(!is_pause("/catatonit", &v(&["/catatonit", "--", "sh"])), "catatonit as an init is no pause");
+    assert!(is_pause(
+        "/usr/libexec/podman/catatonit",
+        &v(&["catatonit", "-P"])
+    ));
+    assert!(
+        !is_pause("/catatonit", &v(&["/catatonit", "--", "sh"])),
+        "catatonit as an init is no pause"
+    );
     assert!(!is_pause("/bin/sh", &v(&["sh"])));
+}
+
+#[test]
+fn host_namespaces_fall_back_to_our_own_when_pid_1_is_hidden() {
+    let mut hidden = snap(1, 0, "init", &[], HOST);
+    hidden.ns_inum = [0; tracer_common::NS_COUNT];
+    let me = snap(77, 1, "tracer", &["tracer"], S { net: 555, ..HOST });
+    assert_eq!(
+        host_namespaces(&[hidden.clone(), me.clone()], 77).inum[Ns::Net as usize],
+        555
+    );
+    let visible = snap(1, 0, "init", &[], HOST);
+    assert_eq!(
+        host_namespaces(&[visible, me], 77).inum[Ns::Net as usize],
+        HOST.net
+    );
+}
+
+#[test]
+fn visiting_a_pods_netns_from_the_host_is_no_container() {
+    let mut w = W::new();
+    runc(
+        &mut w,
+        710,
+        &[],
+        Some((
+            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+            POD,
+        )),
+        &["/pause"],
+        "pause",
+    );
+    // netavark (podman's network tool) enters the pod's netns by fd, runs
+    // iptables there from the host's mount namespace, and goes back.
+    let inside = S {
+        net: POD.net,
+        ..HOST
+    };
+    w.setns(4000, "netavark", CLONE_NEWNET, HOST, inside);
+    w.fork(4000, 4001, "netavark", SIGCHLD, inside, inside);
+    w.exec(
+        4001,
+        "iptables",
+        "/usr/sbin/iptables",
+        &["iptables", "-t", "nat", "-S"],
+        inside,
+    );
+    w.exit(4001, "iptables", 0, inside);
+    w.setns(4000, "netavark", CLONE_NEWNET, inside, HOST);
+    w.fork(4000, 4002, "netavark", SIGCHLD, HOST, HOST);
+    w.exec(
+        4002,
+        "iptables",
+        "/usr/sbin/iptables",
+        &["iptables", "-X"],
+        HOST,
+    );
+    assert!(w.m.containers.is_empty(), "{:?}", w.m.containers);
+    assert_eq!(w.names(), ["ns", "ns", "ns", "ns", "ns", "pause"]);
 }

@@ -1,0 +1,542 @@
+//! The pod-level view: a line per lifecycle step while tracing, and the
+//! report at the end — per sandbox, its namespaces, pause, containers,
+//! the durations that matter and what does not fit the model.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::cgroup::CgroupIds;
+use crate::clock::Clock;
+use crate::model::ns::Kind;
+use crate::model::{Container, Lifecycle, Model, Pause, SandboxNs, What};
+use crate::stats::Stats;
+
+/// `850µs`, `320ms`, `1.52s`, `3m07s`.
+pub fn dur(ns: u64) -> String {
+    match ns {
+        0..1_000_000 => format!("{}µs", ns / 1_000),
+        1_000_000..1_000_000_000 => format!("{}ms", ns / 1_000_000),
+        1_000_000_000..60_000_000_000 => format!("{:.2}s", ns as f64 / 1e9),
+        _ => format!("{}m{:02}s", ns / 60_000_000_000, (ns / 1_000_000_000) % 60),
+    }
+}
+
+fn since(later: u64, earlier: Option<u64>) -> Option<u64> {
+    earlier.and_then(|e| later.checked_sub(e))
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+fn kinds(k: &[Kind]) -> String {
+    k.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+}
+
+/// `#1 pod d69444909b3b`, or `#1 net 4026532301` when no pod id is known.
+pub fn label(m: &Model, sb: usize) -> String {
+    let s = &m.sandboxes[sb];
+    match s.cgroup.as_ref().and_then(|c| c.pod_uid.as_deref()) {
+        Some(pod) => format!("#{} pod {}", sb + 1, short(pod)),
+        None => {
+            let anchor = m
+                .sandbox_namespaces(sb)
+                .into_iter()
+                .find(|n| n.kind == Kind::Net)
+                .or_else(|| m.sandbox_namespaces(sb).into_iter().next());
+            match anchor {
+                Some(n) => format!("#{} {} {}", sb + 1, n.kind.name(), n.inum),
+                None => format!("#{}", sb + 1),
+            }
+        }
+    }
+}
+
+/// A container's name: its runtime id where the cgroup gave one, else `c<n>`.
+pub fn container_name(c: &Container) -> String {
+    match c.cgroup.as_ref().and_then(|g| g.container_id.as_deref()) {
+        Some(id) => short(id).to_string(),
+        None => format!("c{}", c.id + 1),
+    }
+}
+
+fn pause_of(m: &Model, sb: usize) -> Option<&Pause> {
+    m.sandboxes[sb].pause.as_ref()
+}
+
+/// When the sandbox's first namespace was made (as far as the trace saw).
+fn first_creation(m: &Model, sb: usize) -> Option<u64> {
+    m.sandbox_namespaces(sb)
+        .iter()
+        .filter_map(|n| n.created.as_ref().map(|c| c.ts_ns))
+        .min()
+}
+
+/// One readable line for a lifecycle step (no newline).
+pub fn lifecycle_line(l: &Lifecycle, m: &Model, clock: &Clock) -> String {
+    let sb = l.sandbox;
+    let (tag, text) = match &l.what {
+        What::NamespaceCreated {
+            kind,
+            inum,
+            by,
+            syscall,
+        } => (
+            "NS-NEW",
+            format!(
+                "{} {inum} created by {} {} via {syscall}",
+                kind.name(),
+                by.pid,
+                by.comm
+            ),
+        ),
+        What::PauseStarted { pause, argv } => {
+            let p = pause_of(m, sb);
+            let mut t = format!("pid {} {}", pause.pid, argv.join(" "));
+            if let Some(d) = since(l.ts_ns, first_creation(m, sb)) {
+                t += &format!("  (+{} after its namespaces)", dur(d));
+            }
+            if let Some(by) = p.and_then(|p| p.forked_by.as_ref()) {
+                t += &format!("  forked by {} {}", by.pid, by.comm);
+            }
+            ("PAUSE", t)
+        }
+        What::SandboxWithoutPause { by } => (
+            "SANDBOX",
+            format!(
+                "no pause process: pinned namespaces joined by {} {}",
+                by.pid, by.comm
+            ),
+        ),
+        What::ContainerJoined {
+            container,
+            task,
+            argv,
+            joined,
+            missing,
+            joined_ns,
+        } => {
+            let c = &m.containers[*container];
+            let mut t = format!(
+                "container {} pid {} {}  joined {}",
+                container_name(c),
+                task.pid,
+                argv.join(" "),
+                kinds(joined)
+            );
+            if !missing.is_empty() {
+                t += &format!("  PARTIAL: not in {}", kinds(missing));
+            }
+            if let Some(d) = since(l.ts_ns, Some(*joined_ns)) {
+                t += &format!("  (setns→exec {})", dur(d));
+            }
+            if let Some(d) = since(*joined_ns, pause_of(m, sb).and_then(|p| p.started_ns)) {
+                t += &format!("  (+{} after pause)", dur(d));
+            }
+            ("JOIN", t)
+        }
+        What::ExecJoined {
+            container,
+            task,
+            argv,
+        } => (
+            "EXEC",
+            format!(
+                "into {} pid {} {}",
+                container_name(&m.containers[*container]),
+                task.pid,
+                argv.join(" ")
+            ),
+        ),
+        What::Left {
+            container,
+            task,
+            exec_session,
+            exit,
+            how,
+        } => {
+            let c = &m.containers[*container];
+            let outcome = match exit {
+                Some(code) => format!("exit {code}"),
+                None => format!("moved out by {how}"),
+            };
+            let started = if *exec_session {
+                c.execs
+                    .iter()
+                    .find(|e| e.pid == task.pid)
+                    .map(|e| e.started_ns)
+            } else {
+                c.started_ns.or(c.joined_ns)
+            };
+            let ran = since(l.ts_ns, started)
+                .map(|d| format!(" after {}", dur(d)))
+                .unwrap_or_default();
+            let what = if *exec_session {
+                "exec in"
+            } else {
+                "container"
+            };
+            (
+                if *exec_session { "EXEC-END" } else { "LEAVE" },
+                format!(
+                    "{what} {} pid {} {outcome}{ran}",
+                    container_name(c),
+                    task.pid
+                ),
+            )
+        }
+        What::PauseExited { pause, exit } => {
+            let ran = since(l.ts_ns, pause_of(m, sb).and_then(|p| p.started_ns))
+                .map(|d| format!(" after {}", dur(d)))
+                .unwrap_or_default();
+            ("PAUSE-END", format!("pid {} exit {exit}{ran}", pause.pid))
+        }
+        What::NamespaceEmpty {
+            kind,
+            inum,
+            pinned_by,
+        } => {
+            let pin = if pinned_by.is_empty() {
+                "nothing pins it: freed".to_string()
+            } else {
+                format!("still pinned by {}", pinned_by.join(", "))
+            };
+            (
+                "NS-EMPTY",
+                format!("{} {inum} has no tasks left; {pin}", kind.name()),
+            )
+        }
+        What::SandboxEnded => {
+            let s = &m.sandboxes[sb];
+            let from = first_creation(m, sb)
+                .or(pause_of(m, sb).and_then(|p| p.started_ns))
+                .or((!s.existing).then_some(s.detected_ns));
+            (
+                "END",
+                since(l.ts_ns, from)
+                    .map(|d| format!("sandbox lived {}", dur(d)))
+                    .unwrap_or_else(|| "sandbox ended".into()),
+            )
+        }
+    };
+    format!(
+        "{} {tag:<10} {:<24} {text}",
+        clock.hms(l.ts_ns),
+        label(m, sb)
+    )
+}
+
+/// A JSON `lifecycle` line.
+pub fn lifecycle_json(l: &Lifecycle, m: &Model, clock: &Clock) -> Value {
+    let mut v = json!({
+        "type": "lifecycle",
+        "time": clock.rfc3339(l.ts_ns),
+        "sandbox": l.sandbox + 1,
+        "pod": m.sandboxes[l.sandbox].cgroup.as_ref().and_then(|c| c.pod_uid.clone()),
+    });
+    if let (Some(o), Ok(Value::Object(w))) = (v.as_object_mut(), serde_json::to_value(l)) {
+        for (k, val) in w {
+            if k != "sandbox" {
+                o.insert(k, val);
+            }
+        }
+    }
+    v
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Durations {
+    /// First namespace created → pause exec.
+    pub namespaces_to_pause_ns: Option<u64>,
+    /// Pause exec → first container's setns.
+    pub pause_to_first_join_ns: Option<u64>,
+    /// First namespace created → first container's setns.
+    pub namespaces_to_first_join_ns: Option<u64>,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct SandboxReport {
+    pub sandbox: usize,
+    pub pod: Option<String>,
+    pub cgroup: Option<CgroupIds>,
+    pub existing: bool,
+    pub detected_ns: u64,
+    pub ended_ns: Option<u64>,
+    pub namespaces: Vec<SandboxNs>,
+    pub pause: Option<Pause>,
+    pub containers: Vec<ContainerReport>,
+    pub durations: Durations,
+    pub anomalies: Vec<String>,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct ContainerReport {
+    pub name: String,
+    #[serde(flatten)]
+    pub container: Container,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub sandboxes: Vec<SandboxReport>,
+    pub stats: Stats,
+    /// Node-wide problems (lost events make every timeline suspect).
+    pub anomalies: Vec<String>,
+}
+
+pub fn build(m: &Model, stats: &Stats) -> Report {
+    let sandboxes = (0..m.sandboxes.len())
+        .map(|sb| {
+            let s = &m.sandboxes[sb];
+            let namespaces = m.sandbox_namespaces(sb);
+            let containers: Vec<ContainerReport> = s
+                .containers
+                .iter()
+                .map(|&c| ContainerReport {
+                    name: container_name(&m.containers[c]),
+                    container: m.containers[c].clone(),
+                })
+                .collect();
+            let created = first_creation(m, sb);
+            let pause_exec = s.pause.as_ref().and_then(|p| p.started_ns);
+            let first_join = containers
+                .iter()
+                .filter_map(|c| c.container.joined_ns)
+                .min();
+            let durations = Durations {
+                namespaces_to_pause_ns: pause_exec.and_then(|p| since(p, created)),
+                pause_to_first_join_ns: first_join.and_then(|j| since(j, pause_exec)),
+                namespaces_to_first_join_ns: first_join.and_then(|j| since(j, created)),
+            };
+            let mut anomalies = Vec::new();
+            for c in &containers {
+                if !c.container.missing.is_empty() {
+                    anomalies.push(format!(
+                        "container {} (pid {}) is in the pod's {} but not its {}: a partial join",
+                        c.name,
+                        c.container.pid,
+                        kinds(&c.container.joined),
+                        kinds(&c.container.missing)
+                    ));
+                }
+            }
+            if let Some(exited) = s.pause.as_ref().and_then(|p| p.exited_ns) {
+                let running: Vec<&str> = containers
+                    .iter()
+                    .filter(|c| c.container.left_ns.is_none_or(|l| l > exited))
+                    .map(|c| c.name.as_str())
+                    .collect();
+                if !running.is_empty() {
+                    anomalies.push(format!(
+                        "the pause exited while {} still ran",
+                        running.join(", ")
+                    ));
+                }
+            }
+            for n in &namespaces {
+                if n.emptied_ns.is_some() && !n.pinned_by.is_empty() {
+                    anomalies.push(format!(
+                        "{} {} has no tasks but is still pinned by {}",
+                        n.kind.name(),
+                        n.inum,
+                        n.pinned_by.join(", ")
+                    ));
+                }
+            }
+            SandboxReport {
+                sandbox: sb + 1,
+                pod: s.cgroup.as_ref().and_then(|c| c.pod_uid.clone()),
+                cgroup: s.cgroup.clone(),
+                existing: s.existing,
+                detected_ns: s.detected_ns,
+                ended_ns: s.ended_ns,
+                namespaces,
+                pause: s.pause.clone(),
+                containers,
+                durations,
+                anomalies,
+            }
+        })
+        .collect();
+    let mut anomalies = Vec::new();
+    if stats.kernel.ringbuf_full > 0 {
+        anomalies.push(format!(
+            "{} events were lost (ring buffer full): timelines may miss steps",
+            stats.kernel.ringbuf_full
+        ));
+    }
+    if stats.decode_errors > 0 {
+        anomalies.push(format!(
+            "{} records could not be decoded",
+            stats.decode_errors
+        ));
+    }
+    Report {
+        sandboxes,
+        stats: *stats,
+        anomalies,
+    }
+}
+
+fn t(clock: &Clock, ts: Option<u64>) -> String {
+    ts.map(|ts| clock.hms(ts)).unwrap_or_else(|| "-".into())
+}
+
+/// The report as text tables.
+pub fn render_text(r: &Report, m: &Model, clock: &Clock) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\n=== report: {} sandbox(es), {} events ===",
+        r.sandboxes.len(),
+        r.stats.events
+    );
+    for s in &r.sandboxes {
+        let sb = s.sandbox - 1;
+        let origin = if s.existing {
+            "  (running before the trace)"
+        } else {
+            ""
+        };
+        let _ = writeln!(o, "\nSandbox {}{origin}", label(m, sb));
+        if let Some(g) = &s.cgroup
+            && let Some(rt) = g.runtime
+        {
+            let _ = writeln!(o, "  runtime      {rt:?}");
+        }
+        let _ = writeln!(
+            o,
+            "  namespaces   {:<6} {:<11} {:<16} {:<32} {:<16} pinned by",
+            "kind", "inode", "created", "by", "emptied"
+        );
+        for n in &s.namespaces {
+            let (when, by) = match &n.created {
+                Some(c) => (
+                    clock.hms(c.ts_ns),
+                    format!("{} {} ({})", c.pid, c.comm, c.syscall),
+                ),
+                None if n.existing => ("before trace".into(), "-".into()),
+                None => ("not seen".into(), "-".into()),
+            };
+            let _ = writeln!(
+                o,
+                "               {:<6} {:<11} {:<16} {:<32} {:<16} {}",
+                n.kind.name(),
+                n.inum,
+                when,
+                by,
+                t(clock, n.emptied_ns),
+                if n.pinned_by.is_empty() {
+                    "-".into()
+                } else {
+                    n.pinned_by.join(", ")
+                }
+            );
+        }
+        match &s.pause {
+            Some(p) => {
+                let forked = match (&p.forked_by, p.forked_ns) {
+                    (Some(by), Some(ts)) => {
+                        format!("forked {} by {} {}, ", clock.hms(ts), by.pid, by.comm)
+                    }
+                    _ => String::new(),
+                };
+                let exit = p.exit.map(|e| format!(" (exit {e})")).unwrap_or_default();
+                let _ = writeln!(
+                    o,
+                    "  pause        pid {} {}  {forked}exec {}, exit {}{exit}",
+                    p.pid,
+                    p.argv.join(" "),
+                    t(clock, p.started_ns),
+                    t(clock, p.exited_ns)
+                );
+            }
+            None => {
+                let _ = writeln!(o, "  pause        none (containers join pinned namespaces)");
+            }
+        }
+        if !s.containers.is_empty() {
+            let _ = writeln!(
+                o,
+                "  containers   {:<13} {:>7} {:<16} {:<16} {:<16} {:>5} {:>8}  command",
+                "name", "pid", "joined", "started", "left", "exit", "ran"
+            );
+        }
+        for c in &s.containers {
+            let k = &c.container;
+            let ran = k
+                .left_ns
+                .and_then(|l| since(l, k.started_ns.or(k.joined_ns)))
+                .map(dur)
+                .unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                o,
+                "               {:<13} {:>7} {:<16} {:<16} {:<16} {:>5} {:>8}  {}",
+                c.name,
+                k.pid,
+                if k.existing {
+                    "before trace".into()
+                } else {
+                    t(clock, k.joined_ns)
+                },
+                t(clock, k.started_ns),
+                t(clock, k.left_ns),
+                k.exit.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
+                ran,
+                k.argv.join(" ")
+            );
+            for e in &k.execs {
+                let _ = writeln!(
+                    o,
+                    "                 exec {:>7} {:<16} {:<16} {:>5}  {}",
+                    e.pid,
+                    clock.hms(e.started_ns),
+                    t(clock, e.left_ns),
+                    e.exit.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+                    e.argv.join(" ")
+                );
+            }
+        }
+        let d = &s.durations;
+        let mut ds = Vec::new();
+        if let Some(x) = d.namespaces_to_pause_ns {
+            ds.push(format!("namespaces→pause {}", dur(x)));
+        }
+        if let Some(x) = d.pause_to_first_join_ns {
+            ds.push(format!("pause→first join {}", dur(x)));
+        }
+        if let Some(x) = d.namespaces_to_first_join_ns {
+            ds.push(format!("namespaces→first join {}", dur(x)));
+        }
+        if let Some(end) = s.ended_ns {
+            let from = first_creation(m, sb).or(s.pause.as_ref().and_then(|p| p.started_ns));
+            if let Some(x) = since(end, from) {
+                ds.push(format!("lifetime {}", dur(x)));
+            }
+        }
+        if !ds.is_empty() {
+            let _ = writeln!(o, "  durations    {}", ds.join(", "));
+        }
+        for a in &s.anomalies {
+            let _ = writeln!(o, "  anomaly      {a}");
+        }
+    }
+    for a in &r.anomalies {
+        let _ = writeln!(o, "\nanomaly: {a}");
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(dur(850_000), "850µs");
+        assert_eq!(dur(320_000_000), "320ms");
+        assert_eq!(dur(1_520_000_000), "1.52s");
+        assert_eq!(dur(187_000_000_000), "3m07s");
+    }
+}

@@ -1,0 +1,72 @@
+//! `tracer report FILE`: rebuild the report of a recorded run, offline
+//! and without root, through the same session a live run uses.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::event::decode;
+use crate::model::{Model, Note};
+use crate::output::{Format, Printer};
+use crate::record::{Frame, Reader};
+use crate::session::{Session, View};
+use crate::stats::Stats;
+
+pub fn run(path: &Path, format: Format, lenient: bool) -> Result<()> {
+    let name = path.display().to_string();
+    let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+    let (header, mut reader) =
+        Reader::open(BufReader::with_capacity(1 << 20, file)).with_context(|| name.clone())?;
+    let mut model = Model::new();
+    model.seed(&header.snapshot, &header.host_ns(), header.started_boot_ns);
+    let stdout = std::io::stdout().lock();
+    let out = Printer::new(
+        BufWriter::with_capacity(1 << 16, stdout),
+        format,
+        header.clock(),
+        header.supported_ns,
+    );
+    let mut session: Session<_, std::io::Sink> = Session::new(model, out, View::Quiet, None, false);
+
+    let problem = loop {
+        let at = reader.offset();
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break (!reader.ended()).then(|| {
+                format!(
+                    "{name}: ends at byte {at} without its end frame: the recording was cut short"
+                )
+            }),
+            Err(e) => break Some(format!("{name}: {e}")),
+        };
+        match frame {
+            Frame::Event(bytes) => {
+                if let Err(e) = decode(&bytes) {
+                    break Some(format!("{name}: byte {}: undecodable event: {e}", at + 8));
+                }
+                session.event(&bytes)?;
+            }
+            Frame::Note(bytes) => match serde_json::from_slice::<Note>(&bytes) {
+                Ok(n) => session.note(&n)?,
+                Err(e) => break Some(format!("{name}: byte {}: bad note: {e}", at + 8)),
+            },
+            Frame::End(bytes) => {
+                // The live run's final counters: drops are part of the report.
+                if let Ok(st) = serde_json::from_slice::<Stats>(&bytes) {
+                    session.stats.kernel = st.kernel;
+                }
+            }
+        }
+    };
+    if let Some(p) = problem {
+        if !lenient {
+            bail!("{p} (--lenient reports what came before)");
+        }
+        eprintln!("tracer: warning: {p}; reporting what came before");
+    }
+    let (mut out, _) = session.finish()?;
+    out.flush()?;
+    Ok(())
+}
