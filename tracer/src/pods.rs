@@ -278,13 +278,15 @@ pub struct ContainerReport {
 
 #[derive(Debug, PartialEq, Serialize)]
 pub struct Report {
+    /// Add to any `*_ns` time here (CLOCK_BOOTTIME) for wall-clock Unix ns.
+    pub realtime_minus_boottime_ns: i128,
     pub sandboxes: Vec<SandboxReport>,
     pub stats: Stats,
     /// Node-wide problems (lost events make every timeline suspect).
     pub anomalies: Vec<String>,
 }
 
-pub fn build(m: &Model, stats: &Stats) -> Report {
+pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
     let sandboxes = (0..m.sandboxes.len())
         .map(|sb| {
             let s = &m.sandboxes[sb];
@@ -372,6 +374,7 @@ pub fn build(m: &Model, stats: &Stats) -> Report {
         ));
     }
     Report {
+        realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
         sandboxes,
         stats: *stats,
         anomalies,

@@ -144,8 +144,8 @@ impl<W: Write, R: Write> Session<W, R> {
             recorder,
             ..
         } = self;
-        let report = pods::build(&model, &stats);
         let clock: Clock = *out.clock();
+        let report = pods::build(&model, &stats, &clock);
         match out.format() {
             Format::Text => {
                 let text = pods::render_text(&report, &model, &clock);
