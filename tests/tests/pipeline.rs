@@ -46,7 +46,7 @@ fn find<'a>(evs: &[&'a Value], kind: &str, pid: u64, pred: impl Fn(&Value) -> bo
 
 #[test]
 fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
-    let tracer = Tracer::start(&[]);
+    let tracer = Tracer::start(&["--raw"]);
     let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
         .output()
         .expect("run the workload");
@@ -171,7 +171,7 @@ fn duration_stops_the_tracer_by_itself_with_final_counts() {
 fn text_output_shows_an_unshare_with_its_new_netns() {
     require_root();
     let mut tracer = Command::new(tracer_bin())
-        .args(["--duration", "3"])
+        .args(["--raw", "--duration", "3"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start the tracer");

@@ -1,10 +1,16 @@
-//! A namespace workload with known ground truth, for the end-to-end tests.
+//! Namespace workloads with known ground truth, for the end-to-end tests.
+//! Each prints one JSON report on stdout; all need root.
 //!
-//! Steps, in order: clone a child with CLONE_NEWNET|CLONE_NEWUTS|CLONE_NEWIPC;
-//! unshare(CLONE_NEWNET); setns into the child's network namespace; run
-//! /bin/true (fork + exec); let the clone child exit with status 7. Each step
-//! records pids and `/proc/<pid>/ns/*` inodes; the report is one JSON object
-//! on stdout. Must run as root (it creates namespaces).
+//! `ns-workload` (steps): clone a child with CLONE_NEWNET|CLONE_NEWUTS|
+//! CLONE_NEWIPC; unshare(CLONE_NEWNET); setns into the child's network
+//! namespace; run /bin/true (fork + exec); let the clone child exit with
+//! status 7. Each step records pids and `/proc/<pid>/ns/*` inodes.
+//!
+//! `ns-workload pod`: a pod made by hand. A "pause" (this binary, exec'd
+//! through a symlink named `pause`) in fresh net, ipc, uts and mnt
+//! namespaces; two "containers" that setns into its net, ipc and uts,
+//! unshare a mount namespace and exec: `sh -c "exit 3"` (ends early) and
+//! `sleep 30` (killed); then the pause is stopped.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -87,6 +93,159 @@ fn wait_status(pid: libc::pid_t) -> Result<i32> {
 }
 
 fn main() -> Result<()> {
+    let arg0 = std::env::args().next().unwrap_or_default();
+    if arg0.rsplit('/').next() == Some("pause") {
+        // The fake pause: hold the namespaces until a signal ends us.
+        loop {
+            // SAFETY: plain syscall.
+            unsafe { libc::pause() };
+        }
+    }
+    match std::env::args().nth(1).as_deref() {
+        Some("pod") => pod(),
+        _ => steps(),
+    }
+}
+
+fn boot_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[derive(Serialize)]
+struct PodContainer {
+    pid: u32,
+    argv: Vec<&'static str>,
+    /// CLOCK_BOOTTIME around its spawn: its join and exec fall inside.
+    spawn_from_ns: u64,
+    spawn_to_ns: u64,
+    /// Shell-style exit status.
+    exit: i32,
+    ns: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+struct PodReport {
+    pause_pid: u32,
+    pause_path: String,
+    pause_ns: BTreeMap<&'static str, u64>,
+    pause_from_ns: u64,
+    pause_exit: i32,
+    containers: Vec<PodContainer>,
+}
+
+fn shell_status(s: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+}
+
+/// Spawn `argv` inside the pause's net, ipc and uts namespaces, with a
+/// mount namespace of its own — what a runtime does for a container.
+fn container(pause: u32, argv: &[&'static str]) -> Result<(std::process::Child, PodContainer)> {
+    use std::os::unix::process::CommandExt;
+    let fds: Vec<File> = ["net", "ipc", "uts"]
+        .iter()
+        .map(|n| File::open(format!("/proc/{pause}/ns/{n}")))
+        .collect::<std::io::Result<_>>()
+        .context("opening the pause's namespaces")?;
+    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let mut cmd = std::process::Command::new(argv[0]);
+    cmd.args(&argv[1..]);
+    // SAFETY: only async-signal-safe syscalls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &raw {
+                if libc::setns(fd, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let from = boot_ns();
+    let child = cmd.spawn().with_context(|| format!("spawning {argv:?}"))?;
+    let to = boot_ns();
+    let pid = child.id();
+    let ns = ns_of(&pid.to_string()).unwrap_or_default();
+    Ok((
+        child,
+        PodContainer {
+            pid,
+            argv: argv.to_vec(),
+            spawn_from_ns: from,
+            spawn_to_ns: to,
+            exit: 0,
+            ns,
+        },
+    ))
+}
+
+fn pod() -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    // The pause is this very binary, exec'd under the name `pause`.
+    let dir = std::env::temp_dir().join(format!("ns-workload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let pause_path = dir.join("pause");
+    let _ = std::fs::remove_file(&pause_path);
+    std::os::unix::fs::symlink(std::env::current_exe()?, &pause_path)?;
+    let mut cmd = std::process::Command::new(&pause_path);
+    // SAFETY: one syscall between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let flags =
+                libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNS;
+            if libc::unshare(flags) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let pause_from_ns = boot_ns();
+    let mut pause = cmd.spawn().context("spawning the pause")?;
+    let pause_pid = pause.id();
+    // Wait for its exec (its comm turns into "pause").
+    for _ in 0..500 {
+        if std::fs::read_to_string(format!("/proc/{pause_pid}/comm"))
+            .is_ok_and(|c| c.trim() == "pause")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let pause_ns = ns_of(&pause_pid.to_string())?;
+
+    let (mut early, mut early_info) = container(pause_pid, &["/bin/sh", "-c", "exit 3"])?;
+    early_info.exit = shell_status(early.wait()?);
+    let (mut long, mut long_info) = container(pause_pid, &["/bin/sleep", "30"])?;
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    long.kill()?;
+    long_info.exit = shell_status(long.wait()?);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pause_pid as libc::pid_t, libc::SIGTERM) };
+    let pause_exit = shell_status(pause.wait()?);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let report = PodReport {
+        pause_pid,
+        pause_path: pause_path.display().to_string(),
+        pause_ns,
+        pause_from_ns,
+        pause_exit,
+        containers: vec![early_info, long_info],
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn steps() -> Result<()> {
     let me = std::process::id();
     let ns_start = ns_of("self")?;
 
