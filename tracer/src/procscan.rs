@@ -160,6 +160,12 @@ fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The namespaces of `dir` (`/proc/<pid>`, `/proc/thread-self`) as an `NsSet`.
+pub fn ns_set(dir: &str) -> tracer_common::NsSet {
+    let (inum, id) = read_ns(dir);
+    tracer_common::NsSet { inum, _pad: 0, id }
+}
+
 /// Inode numbers and ids of `/proc/<pid>/ns/*`, in `Ns::ALL` order.
 fn read_ns(dir: &str) -> ([u32; NS_COUNT], [u64; NS_COUNT]) {
     let mut inum = [0; NS_COUNT];

@@ -2,14 +2,13 @@
 //! tracer's own thread calls `unshare(0)` (which changes nothing), and the
 //! namespaces the kernel side read for it must equal `/proc/thread-self/ns/*`.
 
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
 use tracer_common::{Ns, NsSet};
 
 use crate::event::{Event, decode};
+use crate::procscan::ns_set;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SelfTestError {
@@ -23,29 +22,6 @@ pub enum SelfTestError {
         "self-test: namespaces read in the kernel differ from /proc (wrong BTF offsets for this kernel? try --btf): {0}"
     )]
     Mismatch(String),
-}
-
-/// `NS_GET_ID` (Linux 6.18+): the never-reused 64-bit id of an nsfs file's namespace.
-const NS_GET_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d;
-
-/// A thread's namespaces as /proc shows them: inode numbers, and ids where
-/// the kernel answers `NS_GET_ID`; 0 where the kernel has no such namespace.
-pub fn proc_ns(path_prefix: &str) -> NsSet {
-    let mut ns = NsSet::default();
-    for n in Ns::ALL {
-        let Ok(f) = std::fs::File::open(format!("{path_prefix}/{}", n.proc_name())) else {
-            continue;
-        };
-        if let Ok(md) = f.metadata() {
-            ns.inum[n as usize] = u32::try_from(md.ino()).unwrap_or(0);
-        }
-        let mut id: u64 = 0;
-        // SAFETY: a valid fd and a valid u64 out-pointer; kernels without the ioctl fail it.
-        if unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_ID, &mut id) } == 0 {
-            ns.id[n as usize] = id;
-        }
-    }
-    ns
 }
 
 /// Differences between what the kernel side read and /proc, as text. Ids
@@ -82,7 +58,7 @@ pub fn run(ring: &mut RingBuf<MapData>, backlog: &mut Vec<Vec<u8>>) -> Result<()
     if unsafe { libc::unshare(0) } != 0 {
         return Err(SelfTestError::Unshare(std::io::Error::last_os_error()));
     }
-    let proc = proc_ns("/proc/thread-self/ns");
+    let proc = ns_set("/proc/thread-self");
     let timeout = Duration::from_secs(3);
     let start = Instant::now();
     while start.elapsed() < timeout {
@@ -113,8 +89,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_ns_reads_our_own_namespaces() {
-        let ns = proc_ns("/proc/self/ns");
+    fn ns_set_reads_our_own_namespaces() {
+        let ns = ns_set("/proc/self");
         for n in [Ns::Mnt, Ns::Net, Ns::Pid, Ns::User, Ns::Uts, Ns::Ipc] {
             assert_ne!(ns.inum[n as usize], 0, "{n:?}");
         }
@@ -122,7 +98,7 @@ mod tests {
 
     #[test]
     fn compare_names_every_mismatch() {
-        let proc = proc_ns("/proc/self/ns");
+        let proc = ns_set("/proc/self");
         assert_eq!(compare(&proc, &proc), None);
         let mut wrong = proc;
         wrong.inum[Ns::Net as usize] += 1;

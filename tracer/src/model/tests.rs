@@ -115,6 +115,7 @@ impl W {
         }));
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn change(
         &mut self,
         kind: EvKind,
