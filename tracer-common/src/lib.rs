@@ -18,6 +18,8 @@ pub const STATS_MAP: &str = "STATS";
 pub const PENDING_MAP: &str = "PENDING";
 /// Global holding the BTF-derived [`Offsets`].
 pub const OFFSETS_GLOBAL: &str = "OFFSETS";
+/// Global holding the in-kernel [`Filter`].
+pub const FILTER_GLOBAL: &str = "FILTER";
 /// Default ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 22;
 /// Threads that can be inside a traced syscall at once.
@@ -214,8 +216,10 @@ pub enum Stat {
     PendingFull = 2,
     /// A sys_exit without its sys_enter (tracer started mid-syscall).
     PendingMissing = 3,
+    /// fork/exec/exit of host tasks, kept in the kernel by the [`Filter`].
+    Filtered = 4,
 }
-pub const STAT_COUNT: u32 = 4;
+pub const STAT_COUNT: u32 = 5;
 
 pub const COMM_LEN: usize = 16;
 pub const FILENAME_LEN: usize = 256;
@@ -372,6 +376,35 @@ pub struct Offsets {
 /// An offset the running kernel does not have.
 pub const ABSENT: u32 = u32::MAX;
 
+/// The in-kernel filter: fork, exec and exit of a task whose net, ipc,
+/// uts, pid and pid_for_children namespaces are all the host's never leave
+/// the kernel (a pod's tasks always have at least one of their own).
+/// Namespace changes always do.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filter {
+    /// 0: send everything (`--all`).
+    pub enabled: u32,
+    pub host_net: u32,
+    pub host_ipc: u32,
+    pub host_uts: u32,
+    pub host_pid: u32,
+    pub _pad: u32,
+}
+
+impl Filter {
+    pub const fn off() -> Self {
+        Self {
+            enabled: 0,
+            host_net: 0,
+            host_ipc: 0,
+            host_uts: 0,
+            host_pid: 0,
+            _pad: 0,
+        }
+    }
+}
+
 impl Offsets {
     pub const fn zeroed() -> Self {
         Self {
@@ -410,6 +443,7 @@ const _: () = assert!(size_of::<ExecEvent>() == 56 + 8 + 112 + 512);
 const _: () = assert!(size_of::<ExitEvent>() == 56 + 8 + 112);
 const _: () = assert!(size_of::<NsChangeEvent>() == 56 + 24 + 224);
 const _: () = assert!(size_of::<Offsets>() == 4 * (13 + 2 * NS_COUNT + 8));
+const _: () = assert!(size_of::<Filter>() == 24);
 
 /// Marker for records whose every bit pattern is a valid value, so a
 /// length-checked byte copy gives a sound value.
@@ -425,8 +459,10 @@ unsafe impl Plain for ExecEvent {}
 unsafe impl Plain for ExitEvent {}
 unsafe impl Plain for NsChangeEvent {}
 unsafe impl Plain for Offsets {}
+unsafe impl Plain for Filter {}
 
 #[cfg(feature = "user")]
 mod user {
     unsafe impl aya::Pod for super::Offsets {}
+    unsafe impl aya::Pod for super::Filter {}
 }

@@ -26,7 +26,7 @@ use tracer_common::{
     EVENTS_BYTES, PENDING_ENTRIES, STAT_COUNT,
 };
 
-use crate::task::{copy_ns, fill_header, read_args, read_exit, read_ns, Task};
+use crate::task::{copy_ns, fill_header, filtered_out, read_args, read_exit, read_ns, Task};
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
@@ -175,6 +175,13 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
     let caller = Task(ctx.arg::<*const u8>(0));
     let child = Task(ctx.arg::<*const u8>(1));
     let clone = unsafe { CLONES.get(current_tid()) }.copied();
+    // A host task forking in the host's namespaces stays in the kernel;
+    // a clone that asked for new namespaces never does.
+    let new_ns = clone.is_some_and(|c| c.flags & CLONE_NEW_MASK != 0);
+    if !new_ns && filtered_out(child) {
+        count(Stat::Filtered);
+        return 0;
+    }
 
     let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) else {
         lost(&ctx);
@@ -215,12 +222,16 @@ fn bpf_get_current_pid_tgid_split() -> (u32, u32) {
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    let task = Task::current();
+    if filtered_out(task) {
+        count(Stat::Filtered);
+        return 0;
+    }
     let Some(mut entry) = EVENTS.reserve::<ExecEvent>(0) else {
         lost(&ctx);
         return 0;
     };
     let e = entry.as_mut_ptr();
-    let task = Task::current();
     unsafe {
         fill_header(&mut (*e).hdr, Kind::Exec, task);
         read_ns(task, &mut (*e).ns);
@@ -238,12 +249,16 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
+    let task = Task::current();
+    if filtered_out(task) {
+        count(Stat::Filtered);
+        return 0;
+    }
     let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) else {
         lost(&ctx);
         return 0;
     };
     let e = entry.as_mut_ptr();
-    let task = Task::current();
     unsafe {
         fill_header(&mut (*e).hdr, Kind::Exit, task);
         read_ns(task, &mut (*e).ns);

@@ -8,10 +8,13 @@ use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_task, bpf_ktime_get_boot_ns,
     bpf_probe_read_user_buf, generated as raw,
 };
-use tracer_common::{Header, Kind, Ns, NsSet, Offsets, ABSENT, ARGS_LEN, NS_COUNT};
+use tracer_common::{Filter, Header, Kind, Ns, NsSet, Offsets, ABSENT, ARGS_LEN, NS_COUNT};
 
 #[unsafe(no_mangle)]
 static OFFSETS: Offsets = Offsets::zeroed();
+
+#[unsafe(no_mangle)]
+static FILTER: Filter = Filter::off();
 
 /// One field of the patched offsets. The volatile read keeps the compiler
 /// from folding in the placeholder value compiled into the object.
@@ -99,6 +102,30 @@ pub fn read_ns(task: Task, out: &mut NsSet) {
         out.id[i] = read::<u64>(base, id_off);
         i += 1;
     }
+}
+
+/// Does the filter keep this task's fork/exec/exit in the kernel? True
+/// when the filter is on and the task's net, ipc, uts, pid and
+/// pid_for_children namespaces are all the host's.
+#[inline(always)]
+pub fn filtered_out(task: Task) -> bool {
+    if unsafe { core::ptr::read_volatile(&raw const FILTER.enabled) } == 0 {
+        return false;
+    }
+    let t = task.0;
+    let nsproxy = read_ptr(t, off!(task_nsproxy));
+    let inum_off = off!(ns_common_inum);
+    let inum_of = |slot: Ns| {
+        let ns = read_ptr(nsproxy, off!(nsproxy[slot as usize]));
+        read::<u32>(ns.wrapping_add(off!(ns_common[slot as usize]) as usize), inum_off)
+    };
+    let host = |field: &u32| unsafe { core::ptr::read_volatile(field) };
+    inum_of(Ns::Net) == host(&FILTER.host_net)
+        && inum_of(Ns::Ipc) == host(&FILTER.host_ipc)
+        && inum_of(Ns::Uts) == host(&FILTER.host_uts)
+        && inum_of(Ns::PidForChildren) == host(&FILTER.host_pid)
+        && read::<u32>(own_pid_ns(t).wrapping_add(off!(ns_common[Ns::Pid as usize]) as usize), inum_off)
+            == host(&FILTER.host_pid)
 }
 
 /// The pid namespace a task itself lives in:

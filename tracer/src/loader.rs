@@ -8,7 +8,10 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
-use tracer_common::{ABSENT, EVENTS_MAP, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP};
+use tracer_common::{
+    ABSENT, EVENTS_MAP, FILTER_GLOBAL, Filter, Ns, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe,
+    STATS_MAP,
+};
 
 use crate::btf::{BtfError, KernelBtf};
 
@@ -25,6 +28,27 @@ pub struct Options {
     pub btf: PathBuf,
     /// Let the programs log their own failures (aya-log), at this level.
     pub ebpf_log: Option<log::LevelFilter>,
+    /// Keep host tasks' fork/exec/exit in the kernel (off with `--all`).
+    pub filter: bool,
+}
+
+/// The host's namespaces, for the filter: pid 1's, or ours where pid 1's
+/// are hidden (as `model::host_namespaces` decides for the model).
+fn filter(enabled: bool) -> Filter {
+    let mut host = crate::procscan::ns_set("/proc/1");
+    if host.inum[Ns::Net as usize] == 0 {
+        host = crate::procscan::ns_set("/proc/self");
+    }
+    let inum = |ns: Ns| host.inum[ns as usize];
+    Filter {
+        // Without the host's namespaces nothing could be told apart: send all.
+        enabled: u32::from(enabled && inum(Ns::Net) != 0),
+        host_net: inum(Ns::Net),
+        host_ipc: inum(Ns::Ipc),
+        host_uts: inum(Ns::Uts),
+        host_pid: inum(Ns::Pid),
+        _pad: 0,
+    }
 }
 
 /// What the user is told once tracing runs.
@@ -34,6 +58,8 @@ pub struct Info {
     pub probes: usize,
     /// The kernel has `ns_common.ns_id` (never-reused namespace ids).
     pub ns_id: bool,
+    /// Host tasks' fork/exec/exit stay in the kernel.
+    pub filter: bool,
 }
 
 pub struct Loaded {
@@ -194,8 +220,10 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
         None | Some(log::LevelFilter::Off) => 0,
         Some(l) => l as u8,
     };
+    let filter = filter(opts.filter);
     let mut ebpf = EbpfLoader::new()
         .override_global(OFFSETS_GLOBAL, &offsets, true)
+        .override_global(FILTER_GLOBAL, &filter, true)
         .override_global(aya_log::LEVEL, &log_level, false)
         .load(OBJECT)?;
     let logger = if log_level > 0 {
@@ -246,6 +274,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             kernel: kernel_release(),
             probes: PROGRAMS.len(),
             ns_id: offsets.ns_common_ns_id != ABSENT,
+            filter: filter.enabled != 0,
         },
         offsets,
     })

@@ -98,6 +98,11 @@ struct WatchArgs {
     /// Stop by itself after this many seconds (default: run until Ctrl-C or SIGTERM).
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
+    /// Send every fork, exec and exit to userspace. By default those of
+    /// tasks entirely in the host's net, ipc, uts and pid namespaces stay
+    /// in the kernel (no pod step is among them); namespace changes always come.
+    #[arg(long)]
+    all: bool,
     /// BTF of the running kernel, for kernels without /sys/kernel/btf/vmlinux.
     #[arg(long, value_name = "PATH", default_value = loader::DEFAULT_BTF)]
     btf: PathBuf,
@@ -155,6 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         load: loader::Options {
             btf: args.btf,
             ebpf_log: args.ebpf_log,
+            filter: !args.all,
         },
         format: format(args.json),
         view,

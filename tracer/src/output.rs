@@ -343,10 +343,15 @@ impl<W: Write> Printer<W> {
         match self.format {
             Format::Text => writeln!(
                 self.out,
-                "# tracing {} probes (kernel {}, ns_id {}); Ctrl-C to stop",
+                "# tracing {} probes (kernel {}, ns_id {}, {}); Ctrl-C to stop",
                 info.probes,
                 info.kernel,
-                if info.ns_id { "yes" } else { "no" }
+                if info.ns_id { "yes" } else { "no" },
+                if info.filter {
+                    "host tasks filtered in the kernel"
+                } else {
+                    "all tasks"
+                }
             ),
             Format::Json => {
                 let line = serde_json::json!({
@@ -355,6 +360,7 @@ impl<W: Write> Printer<W> {
                     "kernel": info.kernel,
                     "probes": info.probes,
                     "ns_id": info.ns_id,
+                    "filter": info.filter,
                     "pid": std::process::id(),
                 });
                 writeln!(self.out, "{line}")

@@ -236,8 +236,19 @@ pub fn lifecycle_json(l: &Lifecycle, m: &Model, clock: &Clock) -> Value {
     });
     if let (Some(o), Ok(Value::Object(w))) = (v.as_object_mut(), serde_json::to_value(l)) {
         for (k, val) in w {
-            if k != "sandbox" {
-                o.insert(k, val);
+            match (k.as_str(), val.as_u64()) {
+                ("sandbox", _) => {}
+                // Containers by the name the report gives them.
+                ("container", Some(c)) => {
+                    let name = usize::try_from(c)
+                        .ok()
+                        .and_then(|c| m.containers.get(c))
+                        .map(container_name);
+                    o.insert(k, name.into());
+                }
+                _ => {
+                    o.insert(k, val);
+                }
             }
         }
     }

@@ -138,16 +138,28 @@ pub struct Reader<R: BufRead> {
     ended: bool,
 }
 
-/// Read exactly `buf.len()` bytes; `Ok(false)` on a clean end before the first byte.
-fn fill<R: Read>(r: &mut R, buf: &mut [u8], offset: u64, what: &str) -> Result<bool, RecordError> {
+/// Read exactly `buf.len()` bytes starting at file offset `offset`;
+/// `Ok(false)` on a clean end before the first byte. A short read is an
+/// error at `start`, the beginning of the piece it belongs to.
+fn fill<R: Read>(
+    r: &mut R,
+    buf: &mut [u8],
+    start: u64,
+    offset: u64,
+    what: &str,
+) -> Result<bool, RecordError> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) if got == 0 && offset == start => return Ok(false),
             Ok(0) => {
+                let end = offset + got as u64;
                 return Err(at(
-                    offset + got as u64,
-                    format!("truncated {what}: {} of {} bytes", got, buf.len()),
+                    start,
+                    format!(
+                        "truncated {what}: the file ends at byte {end}, {} bytes short",
+                        buf.len() - got
+                    ),
                 ));
             }
             Ok(n) => got += n,
@@ -162,7 +174,7 @@ impl<R: BufRead> Reader<R> {
     /// Check the magic and version, read the header.
     pub fn open(mut input: R) -> Result<(Header, Self), RecordError> {
         let mut pre = [0u8; 16];
-        if !fill(&mut input, &mut pre, 0, "file header")? {
+        if !fill(&mut input, &mut pre, 0, 0, "file header")? {
             return Err(RecordError::Magic);
         }
         if &pre[..8] != MAGIC {
@@ -177,9 +189,7 @@ impl<R: BufRead> Reader<R> {
             return Err(at(12, format!("header length {len} is implausible")));
         }
         let mut json = vec![0u8; len as usize];
-        if !fill(&mut input, &mut json, 16, "header")? && len > 0 {
-            return Err(at(16, "truncated header: 0 bytes"));
-        }
+        fill(&mut input, &mut json, 0, 16, "header")?;
         let header: Header = serde_json::from_slice(&json).map_err(|e| {
             at(
                 16 + e.column().saturating_sub(1) as u64,
@@ -210,7 +220,7 @@ impl<R: BufRead> Reader<R> {
     pub fn next_frame(&mut self) -> Result<Option<Frame>, RecordError> {
         let start = self.offset;
         let mut head = [0u8; 8];
-        if !fill(&mut self.input, &mut head, start, "frame header")? {
+        if !fill(&mut self.input, &mut head, start, start, "frame header")? {
             return Ok(None);
         }
         let kind = u16::from_le_bytes([head[0], head[1]]);
@@ -225,9 +235,7 @@ impl<R: BufRead> Reader<R> {
             return Err(at(start + 4, format!("frame length {len} is implausible")));
         }
         let mut payload = vec![0u8; len as usize];
-        if len > 0 && !fill(&mut self.input, &mut payload, start + 8, "frame")? {
-            return Err(at(start + 8, format!("truncated frame: 0 of {len} bytes")));
-        }
+        fill(&mut self.input, &mut payload, start, start + 8, "frame")?;
         self.offset = start + 8 + u64::from(len);
         Ok(Some(match kind {
             FRAME_EVENT => Frame::Event(payload),

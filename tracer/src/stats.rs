@@ -15,6 +15,8 @@ pub struct KernelStats {
     pub pending_full: u64,
     /// sys_exit without its sys_enter (tracer started mid-call).
     pub pending_missing: u64,
+    /// Host tasks' fork/exec/exit the filter kept in the kernel (not lost).
+    pub filtered: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,5 +41,6 @@ pub fn read_kernel(map: &PerCpuArray<MapData, u64>) -> KernelStats {
         read_failed: sum(Stat::ReadFailed),
         pending_full: sum(Stat::PendingFull),
         pending_missing: sum(Stat::PendingMissing),
+        filtered: sum(Stat::Filtered),
     }
 }

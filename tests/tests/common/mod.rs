@@ -65,6 +65,40 @@ impl Tracer {
         }
     }
 
+    /// Start `tracer ARGS --json` (a subcommand and its options first, e.g.
+    /// `["record", "-o", FILE]`: clap wants the subcommand before any flag)
+    /// and wait for its `ready` line.
+    pub fn start_cmd(args: &[&str]) -> Tracer {
+        require_root();
+        let mut child = Command::new(tracer_bin())
+            .args(args)
+            .arg("--json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the tracer");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the tracer printed no ready line within 30 s");
+        let ready: Value = serde_json::from_str(&first).expect("ready line is JSON");
+        assert_eq!(ready["type"], "ready", "first line: {first}");
+        Tracer {
+            child,
+            lines: rx,
+            ready,
+        }
+    }
+
     /// SIGINT, wait for a clean exit, return every line after `ready`.
     pub fn stop(self) -> Vec<Value> {
         // Let the reader catch up with the workload's last events.

@@ -128,7 +128,9 @@ pub enum What {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Container {
+    #[serde(skip)]
     pub id: usize,
+    #[serde(skip)]
     pub sandbox: usize,
     pub pid: u32,
     pub comm: String,
@@ -383,6 +385,19 @@ impl Model {
         }
     }
 
+    /// The process, added if this is the first we hear of it: with the
+    /// in-kernel filter on, a host task's fork never arrives, so a pause or
+    /// a runtime task may first show up with its unshare, setns or exec.
+    fn proc_mut(&mut self, pid: u32, comm: &str) -> &mut Proc {
+        self.procs.entry(pid).or_insert_with(|| Proc {
+            comm: comm.to_string(),
+            pause_of: None,
+            container: None,
+            exec_into: None,
+            forked: None,
+        })
+    }
+
     /// The pod namespaces (net/ipc/uts) of a set that are not the host's; None if all are.
     fn pod_namespaces(&mut self, set: &NsSet) -> Option<BTreeMap<Kind, NsKey>> {
         let mut m = BTreeMap::new();
@@ -519,6 +534,7 @@ impl Model {
                 }
                 let changed = e.ns.diff(&e.ns_before);
                 let is_unshare = matches!(ev, Event::Unshare(_));
+                self.proc_mut(h.tgid, &c_str(&h.comm));
                 if is_unshare {
                     for slot in crate::event::ns_in_mask(changed) {
                         let kind = Kind::of(slot);
@@ -560,9 +576,7 @@ impl Model {
                 let filename = c_str(&e.filename);
                 let args = argv(e);
                 let comm = c_str(&h.comm);
-                if let Some(p) = self.procs.get_mut(&h.tgid) {
-                    p.comm = comm.clone();
-                }
+                self.proc_mut(h.tgid, &comm).comm = comm.clone();
                 if is_pause(&filename, &args) && self.pod_namespaces(&e.ns).is_some() {
                     self.pause_started(h.tgid, &comm, args, &e.ns, ts, &mut out);
                 } else if !is_runtime_step(&filename, &comm)

@@ -57,6 +57,9 @@ struct W {
     ts: u64,
     m: Model,
     out: Vec<Lifecycle>,
+    /// Drop what the in-kernel filter drops: fork/exec/exit of tasks in
+    /// the host's net, ipc, uts and pid namespaces (unless a fork made new ones).
+    filter: bool,
 }
 
 fn comm(s: &str) -> [u8; 16] {
@@ -78,6 +81,14 @@ impl W {
             ts: 1_000_000_000,
             m,
             out: Vec::new(),
+            filter: false,
+        }
+    }
+
+    fn filtered() -> W {
+        W {
+            filter: true,
+            ..W::new()
         }
     }
 
@@ -97,6 +108,20 @@ impl W {
     }
 
     fn feed(&mut self, ev: Event) {
+        let host = |n: &NsSet| {
+            [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
+                .iter()
+                .all(|&s| n.inum[s as usize] == HOST.set().inum[s as usize])
+        };
+        let dropped = match &ev {
+            Event::Fork(e) => e.flags & tracer_common::CLONE_NEW_MASK == 0 && host(&e.ns),
+            Event::Exec(e) => host(&e.ns),
+            Event::Exit(e) => host(&e.ns),
+            _ => false,
+        };
+        if self.filter && dropped {
+            return;
+        }
         let out = self.m.event(&ev);
         self.out.extend(out);
     }
@@ -331,7 +356,16 @@ fn creator(m: &Model, sb: usize, kind: Kind) -> (u32, String, &'static str) {
 
 #[test]
 fn containerd_netns_by_a_thread_then_runc_pause_then_app_and_exec() {
-    let mut w = W::new();
+    containerd_pod(W::new());
+}
+
+#[test]
+fn containerd_pod_with_the_kernel_filter_on() {
+    // The same story when host tasks' fork/exec/exit never arrive.
+    containerd_pod(W::filtered());
+}
+
+fn containerd_pod(mut w: W) {
     // containerd's CRI thread 501 makes the netns, bind-mounts it, and goes back.
     let t = S {
         net: POD.net,
@@ -489,7 +523,15 @@ fn dockershim_pause_runc_creates_everything() {
 
 #[test]
 fn podman_catatonit_infra_joins_podmans_netns() {
-    let mut w = W::new();
+    podman_pod(W::new());
+}
+
+#[test]
+fn podman_pod_with_the_kernel_filter_on() {
+    podman_pod(W::filtered());
+}
+
+fn podman_pod(mut w: W) {
     let t = S {
         net: POD.net,
         ..HOST
@@ -521,7 +563,15 @@ fn podman_catatonit_infra_joins_podmans_netns() {
 
 #[test]
 fn crio_without_infra_pinns_makes_a_sandbox_without_pause() {
-    let mut w = W::new();
+    crio_without_infra(W::new());
+}
+
+#[test]
+fn crio_without_infra_with_the_kernel_filter_on() {
+    crio_without_infra(W::filtered());
+}
+
+fn crio_without_infra(mut w: W) {
     w.unshare(
         1000,
         "pinns",
@@ -735,6 +785,7 @@ fn existing_pods_are_found_by_the_start_up_walk() {
         ts: 10,
         m,
         out: Vec::new(),
+        filter: true,
     };
     w.exit(61, "sleep", 0, APP);
     assert_eq!(w.names(), ["left"]);
