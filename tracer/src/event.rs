@@ -64,8 +64,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
     })
 }
 
-/// The record's bytes as the kernel writes them (for tests).
-#[cfg(test)]
+/// The record's bytes as the kernel writes them (tests, synthetic recordings).
 pub fn encode(ev: &Event) -> Vec<u8> {
     fn bytes<T: Plain>(v: &T) -> Vec<u8> {
         // SAFETY: `Plain` types have no padding bytes; reading them as bytes is defined.

@@ -30,6 +30,8 @@ pub struct Options {
     pub ebpf_log: Option<log::LevelFilter>,
     /// Keep host tasks' fork/exec/exit in the kernel (off with `--all`).
     pub filter: bool,
+    /// Ring buffer size in bytes (a power of two, a multiple of the page size).
+    pub ring_bytes: u32,
 }
 
 /// The host's namespaces, for the filter: pid 1's, or ours where pid 1's
@@ -224,6 +226,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
     let mut ebpf = EbpfLoader::new()
         .override_global(OFFSETS_GLOBAL, &offsets, true)
         .override_global(FILTER_GLOBAL, &filter, true)
+        .map_max_entries(EVENTS_MAP, opts.ring_bytes)
         .override_global(aya_log::LEVEL, &log_level, false)
         .load(OBJECT)?;
     let logger = if log_level > 0 {

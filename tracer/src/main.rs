@@ -20,6 +20,7 @@ mod report;
 mod selftest;
 mod session;
 mod stats;
+mod synth;
 mod watch;
 
 use std::path::PathBuf;
@@ -82,6 +83,19 @@ enum Command {
         #[arg(long)]
         lenient: bool,
     },
+    /// Write a synthetic recording for the replay benchmark.
+    #[command(hide = true)]
+    BenchRecording {
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        sandboxes: u32,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Pods running at once.
+        #[arg(long, default_value_t = 1_000)]
+        live: u32,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +117,13 @@ struct WatchArgs {
     /// in the kernel (no pod step is among them); namespace changes always come.
     #[arg(long)]
     all: bool,
+    /// Ring buffer size in KiB: a power of two, at least the page size.
+    /// Bigger rides out longer bursts; drops are always counted.
+    #[arg(long, value_name = "KIB", default_value_t = tracer_common::EVENTS_BYTES / 1024, value_parser = ring_kib)]
+    ring_kib: u32,
+    /// Testing only: wait this long before reading the ring buffer.
+    #[arg(long, value_name = "MS", hide = true)]
+    debug_stall_ms: Option<u64>,
     /// BTF of the running kernel, for kernels without /sys/kernel/btf/vmlinux.
     #[arg(long, value_name = "PATH", default_value = loader::DEFAULT_BTF)]
     btf: PathBuf,
@@ -110,6 +131,16 @@ struct WatchArgs {
     /// events) at this level or above; off by default, and then free.
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "warn")]
     ebpf_log: Option<log::LevelFilter>,
+}
+
+fn ring_kib(s: &str) -> Result<u32, String> {
+    // SAFETY: sysconf has no memory arguments.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page_kib = u32::try_from(page / 1024).unwrap_or(4).max(1);
+    match s.parse::<u32>() {
+        Ok(k) if k.is_power_of_two() && k >= page_kib && k <= 1 << 20 => Ok(k),
+        _ => Err(format!("must be a power of two between {page_kib} and 1048576 (KiB)")),
+    }
 }
 
 fn duration(secs: Option<f64>) -> anyhow::Result<Option<Duration>> {
@@ -149,6 +180,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(None);
             return report::run(&file, format(json), lenient);
         }
+        Some(Command::BenchRecording {
+            output,
+            sandboxes,
+            events,
+            live,
+        }) => {
+            let n = synth::write(&output, sandboxes, events, live)?;
+            eprintln!("tracer: wrote {n} events in {sandboxes} pods to {}", output.display());
+            return Ok(());
+        }
     };
     init_logging(args.ebpf_log);
     let view = match (args.raw, args.quiet) {
@@ -161,11 +202,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             btf: args.btf,
             ebpf_log: args.ebpf_log,
             filter: !args.all,
+            ring_bytes: args.ring_kib * 1024,
         },
         format: format(args.json),
         view,
         duration: duration(args.duration)?,
         output,
+        stall: args.debug_stall_ms.map(Duration::from_millis),
     })
     .await
 }

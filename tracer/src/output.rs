@@ -11,7 +11,7 @@ use tracer_common::{NS_COUNT, Ns, NsSet};
 use crate::clock::Clock;
 use crate::event::{Event, argv, c_str, ns_in_mask, unread};
 use crate::flags;
-use crate::stats::Stats;
+use crate::stats::{ProgStat, Stats};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -370,27 +370,43 @@ impl<W: Write> Printer<W> {
     }
 
     /// Loss counters: on change while live, and once at the end.
-    pub fn stats(&mut self, s: &Stats, last: bool) -> io::Result<()> {
+    /// Loss counters: on change while live, and once at the end (`last`),
+    /// with the programs' run times where the kernel keeps them.
+    pub fn stats(&mut self, s: &Stats, last: bool, programs: &[ProgStat]) -> io::Result<()> {
         match self.format {
-            Format::Text => writeln!(
-                self.out,
-                "# {}events {}, dropped {} (ring buffer full), undecodable {}, with unread fields {}, syscall state lost {}",
-                if last { "done: " } else { "" },
-                s.events,
-                s.kernel.ringbuf_full,
-                s.decode_errors,
-                s.unread + s.kernel.read_failed,
-                s.kernel.pending_full + s.kernel.pending_missing
-            ),
+            Format::Text => {
+                writeln!(
+                    self.out,
+                    "# {}events {}, dropped {} (ring buffer full), undecodable {}, with unread fields {}, syscall state lost {}",
+                    if last { "done: " } else { "" },
+                    s.events,
+                    s.kernel.ringbuf_full,
+                    s.decode_errors,
+                    s.unread + s.kernel.read_failed,
+                    s.kernel.pending_full + s.kernel.pending_missing
+                )?;
+                for p in programs.iter().filter(|p| p.run_count > 0) {
+                    writeln!(
+                        self.out,
+                        "# bpf {}: {} runs, {} ns/run",
+                        p.name,
+                        p.run_count,
+                        p.run_time_ns / p.run_count
+                    )?;
+                }
+            }
             Format::Json => {
                 let mut v = serde_json::to_value(s).map_err(io::Error::other)?;
                 if let Some(o) = v.as_object_mut() {
                     o.insert("type".into(), "stats".into());
                     o.insert("final".into(), last.into());
+                    if !programs.is_empty() {
+                        o.insert("programs".into(), serde_json::to_value(programs).map_err(io::Error::other)?);
+                    }
                 }
-                writeln!(self.out, "{v}")
+                writeln!(self.out, "{v}")?;
             }
-        }?;
+        }
         self.out.flush()
     }
 
@@ -404,6 +420,12 @@ impl<W: Write> Printer<W> {
 
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// A value as one JSON line, written straight out (a report can be large).
+    pub fn json<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, v)?;
+        self.out.write_all(b"\n")
     }
 
     /// A line made elsewhere (pod lifecycle, report).

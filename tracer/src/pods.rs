@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::cgroup::CgroupIds;
 use crate::clock::Clock;
 use crate::model::ns::Kind;
-use crate::model::{Container, Lifecycle, Model, Pause, SandboxNs, What};
+use crate::model::{Container, Durations, Lifecycle, Model, Pause, SandboxNs, Summary, What};
 use crate::stats::Stats;
 
 /// `850µs`, `320ms`, `1.52s`, `3m07s`.
@@ -64,14 +64,6 @@ fn pause_of(m: &Model, sb: usize) -> Option<&Pause> {
     m.sandboxes[sb].pause.as_ref()
 }
 
-/// When the sandbox's first namespace was made (as far as the trace saw).
-fn first_creation(m: &Model, sb: usize) -> Option<u64> {
-    m.sandbox_namespaces(sb)
-        .iter()
-        .filter_map(|n| n.created.as_ref().map(|c| c.ts_ns))
-        .min()
-}
-
 /// One readable line for a lifecycle step (no newline).
 pub fn lifecycle_line(l: &Lifecycle, m: &Model, clock: &Clock) -> String {
     let sb = l.sandbox;
@@ -93,7 +85,7 @@ pub fn lifecycle_line(l: &Lifecycle, m: &Model, clock: &Clock) -> String {
         What::PauseStarted { pause, argv } => {
             let p = pause_of(m, sb);
             let mut t = format!("pid {} {}", pause.pid, argv.join(" "));
-            if let Some(d) = since(l.ts_ns, first_creation(m, sb)) {
+            if let Some(d) = since(l.ts_ns, m.first_creation(sb)) {
                 t += &format!("  (+{} after its namespaces)", dur(d));
             }
             if let Some(by) = p.and_then(|p| p.forked_by.as_ref()) {
@@ -208,7 +200,7 @@ pub fn lifecycle_line(l: &Lifecycle, m: &Model, clock: &Clock) -> String {
         }
         What::SandboxEnded => {
             let s = &m.sandboxes[sb];
-            let from = first_creation(m, sb)
+            let from = m.first_creation(sb)
                 .or(pause_of(m, sb).and_then(|p| p.started_ns))
                 .or((!s.existing).then_some(s.detected_ns));
             (
@@ -256,16 +248,6 @@ pub fn lifecycle_json(l: &Lifecycle, m: &Model, clock: &Clock) -> Value {
 }
 
 #[derive(Debug, PartialEq, Serialize)]
-pub struct Durations {
-    /// First namespace created → pause exec.
-    pub namespaces_to_pause_ns: Option<u64>,
-    /// Pause exec → first container's setns.
-    pub pause_to_first_join_ns: Option<u64>,
-    /// First namespace created → first container's setns.
-    pub namespaces_to_first_join_ns: Option<u64>,
-}
-
-#[derive(Debug, PartialEq, Serialize)]
 pub struct SandboxReport {
     pub sandbox: usize,
     pub pod: Option<String>,
@@ -289,16 +271,22 @@ pub struct ContainerReport {
 
 #[derive(Debug, PartialEq, Serialize)]
 pub struct Report {
+    #[serde(rename = "type")]
+    pub ty: &'static str,
     /// Add to any `*_ns` time here (CLOCK_BOOTTIME) for wall-clock Unix ns.
     pub realtime_minus_boottime_ns: i128,
     pub sandboxes: Vec<SandboxReport>,
+    /// Sandboxes that ended longer than the retention before the end of the trace.
+    pub summarised: Summary,
     pub stats: Stats,
     /// Node-wide problems (lost events make every timeline suspect).
     pub anomalies: Vec<String>,
 }
 
 pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
-    let sandboxes = (0..m.sandboxes.len())
+    let sandboxes = m
+        .sandboxes
+        .ids()
         .map(|sb| {
             let s = &m.sandboxes[sb];
             let namespaces = m.sandbox_namespaces(sb);
@@ -310,17 +298,7 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
                     container: m.containers[c].clone(),
                 })
                 .collect();
-            let created = first_creation(m, sb);
-            let pause_exec = s.pause.as_ref().and_then(|p| p.started_ns);
-            let first_join = containers
-                .iter()
-                .filter_map(|c| c.container.joined_ns)
-                .min();
-            let durations = Durations {
-                namespaces_to_pause_ns: pause_exec.and_then(|p| since(p, created)),
-                pause_to_first_join_ns: first_join.and_then(|j| since(j, pause_exec)),
-                namespaces_to_first_join_ns: first_join.and_then(|j| since(j, created)),
-            };
+            let durations = m.durations(sb);
             let mut anomalies = Vec::new();
             for c in &containers {
                 if !c.container.missing.is_empty() {
@@ -385,7 +363,9 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
         ));
     }
     Report {
+        ty: "report",
         realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
+        summarised: m.summary,
         sandboxes,
         stats: *stats,
         anomalies,
@@ -523,11 +503,8 @@ pub fn render_text(r: &Report, m: &Model, clock: &Clock) -> String {
         if let Some(x) = d.namespaces_to_first_join_ns {
             ds.push(format!("namespaces→first join {}", dur(x)));
         }
-        if let Some(end) = s.ended_ns {
-            let from = first_creation(m, sb).or(s.pause.as_ref().and_then(|p| p.started_ns));
-            if let Some(x) = since(end, from) {
-                ds.push(format!("lifetime {}", dur(x)));
-            }
+        if let Some(x) = d.lifetime_ns {
+            ds.push(format!("lifetime {}", dur(x)));
         }
         if !ds.is_empty() {
             let _ = writeln!(o, "  durations    {}", ds.join(", "));
@@ -535,6 +512,24 @@ pub fn render_text(r: &Report, m: &Model, clock: &Clock) -> String {
         for a in &s.anomalies {
             let _ = writeln!(o, "  anomaly      {a}");
         }
+    }
+    let sum = &r.summarised;
+    if sum.sandboxes > 0 {
+        let stat = |d: &crate::model::table::DurStat| match d.mean_ns() {
+            Some(mean) => format!("{}/{}/{}", dur(d.min_ns), dur(mean), dur(d.max_ns)),
+            None => "-".into(),
+        };
+        let _ = writeln!(
+            o,
+            "\n{} older sandboxes (ended before the retention) summarised: {} containers, {} exec sessions, {} partial joins\n  min/mean/max  namespaces→pause {}, pause→first join {}, lifetime {}",
+            sum.sandboxes,
+            sum.containers,
+            sum.exec_sessions,
+            sum.partial_joins,
+            stat(&sum.namespaces_to_pause),
+            stat(&sum.pause_to_first_join),
+            stat(&sum.lifetime)
+        );
     }
     for a in &r.anomalies {
         let _ = writeln!(o, "\nanomaly: {a}");

@@ -12,7 +12,7 @@ use crate::event::{decode, unread};
 use crate::model::{Lifecycle, Model, Note, What};
 use crate::output::{Format, Printer};
 use crate::record;
-use crate::stats::Stats;
+use crate::stats::{ProgStat, Stats};
 use crate::{cgroup, pins, pods};
 
 /// What the live output shows.
@@ -29,6 +29,8 @@ pub enum View {
 pub struct Session<W: Write, R: Write> {
     pub model: Model,
     pub stats: Stats,
+    /// The programs' run times, for the final counters (live runs).
+    pub programs: Vec<ProgStat>,
     out: Printer<W>,
     view: View,
     recorder: Option<record::Writer<R>>,
@@ -47,6 +49,7 @@ impl<W: Write, R: Write> Session<W, R> {
         Self {
             model,
             stats: Stats::default(),
+            programs: Vec::new(),
             out,
             view,
             recorder,
@@ -140,6 +143,7 @@ impl<W: Write, R: Write> Session<W, R> {
         let Session {
             model,
             stats,
+            programs,
             mut out,
             recorder,
             ..
@@ -151,15 +155,9 @@ impl<W: Write, R: Write> Session<W, R> {
                 let text = pods::render_text(&report, &model, &clock);
                 out.line(text.trim_end())?;
             }
-            Format::Json => {
-                let mut v = serde_json::to_value(&report).map_err(io::Error::other)?;
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("type".into(), "report".into());
-                }
-                out.line(&v.to_string())?;
-            }
+            Format::Json => out.json(&report)?,
         }
-        out.stats(&stats, true)?;
+        out.stats(&stats, true, &programs)?;
         let rec = match recorder {
             Some(r) => Some(r.end(&stats)?),
             None => None,

@@ -31,6 +31,8 @@ pub struct WatchOptions {
     pub duration: Option<Duration>,
     /// Record to this file as well (`tracer record`).
     pub output: Option<PathBuf>,
+    /// Wait this long before reading anything (to prove the drop counter).
+    pub stall: Option<Duration>,
 }
 
 type Live = Session<BufWriter<std::io::StdoutLock<'static>>, BufWriter<File>>;
@@ -121,6 +123,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         Err(e) => return Err(e),
         Ok(()) => {
             session.stats.kernel = stats::read_kernel(&stats_map);
+            session.programs = stats::programs(&ebpf);
             let (mut out, rec) = session.finish()?;
             out.flush()?;
             if let (Some(mut rec), Some(path)) = (rec, &opts.output) {
@@ -148,6 +151,9 @@ async fn stream(
     session: &mut Live,
 ) -> Result<()> {
     session.printer().ready(info)?;
+    if let Some(stall) = opts.stall {
+        tokio::time::sleep(stall).await;
+    }
     for rec in &backlog {
         session.event(rec)?;
     }
@@ -199,7 +205,7 @@ async fn stream(
                 session.stats.kernel = stats::read_kernel(stats_map);
                 if session.stats.kernel != reported {
                     let st = session.stats;
-                    session.printer().stats(&st, false)?;
+                    session.printer().stats(&st, false, &[])?;
                     reported = st.kernel;
                 }
             }

@@ -21,6 +21,7 @@
 //! and notes give the same sandboxes, live or from a recording.
 
 pub mod ns;
+pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,6 +32,7 @@ use crate::cgroup::CgroupIds;
 use crate::event::{Event, argv, c_str};
 use crate::procscan::ProcSnapshot;
 use ns::{Creation, Kind, NsKey, NsTable, keys_of};
+pub use table::{Summary, Table};
 
 /// What userspace learned beside the kernel's events; recorded with them
 /// so a replay rebuilds exactly what the live run did.
@@ -124,6 +126,19 @@ pub enum What {
     },
     /// The pause is gone and every container has left.
     SandboxEnded,
+}
+
+/// The durations that matter for one sandbox (see [`Model::durations`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Durations {
+    /// First namespace created → pause exec.
+    pub namespaces_to_pause_ns: Option<u64>,
+    /// Pause exec → first container's setns.
+    pub pause_to_first_join_ns: Option<u64>,
+    /// First namespace created → first container's setns.
+    pub namespaces_to_first_join_ns: Option<u64>,
+    /// First namespace created (or pause exec) → sandbox ended.
+    pub lifetime_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -230,20 +245,30 @@ struct Proc {
     forked: Option<(Task, u64)>,
 }
 
-#[derive(Default)]
 pub struct Model {
     pub ns: NsTable,
     procs: HashMap<u32, Proc>,
     /// Per thread: namespaces as last seen (for members and "left" detection).
     threads: HashMap<u32, NsSet>,
     joins: HashMap<u32, Join>,
-    pub sandboxes: Vec<Sandbox>,
-    pub containers: Vec<Container>,
+    pub sandboxes: Table<Sandbox>,
+    pub containers: Table<Container>,
     by_ns: HashMap<NsKey, usize>,
-    pub timeline: Vec<Lifecycle>,
     /// Where the start-up walk left off: times before this are "before the trace".
     pub start_ns: u64,
+    /// Ended sandboxes and idle namespaces are kept this long (trace time),
+    /// then folded into `summary`: memory does not grow with the trace.
+    pub retention_ns: u64,
+    pub summary: Summary,
+    /// Events since the last [`Model::maintain`], and its time.
+    since_maintain: u32,
+    last_maintain_ns: u64,
 }
+
+/// Default for [`Model::retention_ns`]: five minutes.
+pub const RETENTION_NS: u64 = 300_000_000_000;
+/// Events between two passes of [`Model::maintain`].
+const MAINTAIN_EVERY: u32 = 1024;
 
 /// Exit status as a shell shows it: the code, or 128 + the killing signal.
 pub fn exit_status(wait_status: u32) -> i32 {
@@ -278,6 +303,25 @@ fn is_runtime_step(filename: &str, comm: &str) -> bool {
         || matches!(base, "runc" | "crun" | "youki" | "runsc" | "conmon" | "exe")
 }
 
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            ns: NsTable::default(),
+            procs: HashMap::new(),
+            threads: HashMap::new(),
+            joins: HashMap::new(),
+            sandboxes: Table::default(),
+            containers: Table::default(),
+            by_ns: HashMap::new(),
+            start_ns: 0,
+            retention_ns: RETENTION_NS,
+            summary: Summary::default(),
+            since_maintain: 0,
+            last_maintain_ns: 0,
+        }
+    }
+}
+
 impl Model {
     pub fn new() -> Self {
         Self::default()
@@ -296,7 +340,7 @@ impl Model {
                 info.id = set.id[k.kind.slot() as usize];
             }
             self.ns.move_task(p.pid, None, Some(set), now_ns);
-            self.threads.insert(p.pid, *set);
+            self.set_thread(p.pid, set);
             self.procs.insert(
                 p.pid,
                 Proc {
@@ -360,8 +404,7 @@ impl Model {
                 continue;
             }
             let (joined, missing) = self.compare_pod(sb, set);
-            let c = self.containers.len();
-            self.containers.push(Container {
+            let c = self.containers.push(|c| Container {
                 id: c,
                 sandbox: sb,
                 pid: p.pid,
@@ -420,7 +463,7 @@ impl Model {
     }
 
     fn new_sandbox(&mut self, set: &NsSet, ts: u64, existing: bool) -> usize {
-        let id = self.sandboxes.len();
+        let id = self.sandboxes.next_id();
         let mut ns = keys_of(&mut self.ns, set);
         ns.retain(|_, k| !self.ns.is_host(k));
         for k in ns.values() {
@@ -428,7 +471,7 @@ impl Model {
                 self.by_ns.insert(*k, id);
             }
         }
-        self.sandboxes.push(Sandbox {
+        self.sandboxes.push(|id| Sandbox {
             id,
             existing,
             detected_ns: ts,
@@ -437,8 +480,7 @@ impl Model {
             containers: Vec::new(),
             ended_ns: None,
             ns,
-        });
-        id
+        })
     }
 
     /// Which pod namespaces a task shares with its sandbox, and which it lacks.
@@ -461,14 +503,31 @@ impl Model {
         (joined, missing)
     }
 
-    fn emit(&mut self, ts_ns: u64, sandbox: usize, what: What) -> Lifecycle {
-        let l = Lifecycle {
+    fn emit(&self, ts_ns: u64, sandbox: usize, what: What) -> Lifecycle {
+        Lifecycle {
             ts_ns,
             sandbox,
             what,
-        };
-        self.timeline.push(l.clone());
-        l
+        }
+    }
+
+    /// Are all of a set's pod namespaces (net, ipc, uts, pid, pid_for_children) the host's?
+    fn all_host(&self, set: &NsSet) -> bool {
+        [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren].into_iter().all(|slot| {
+            self.ns.host.get(&Kind::of(slot)).map(|k| k.inum) == Some(set.inum[slot as usize])
+        })
+    }
+
+    /// Remember a thread's namespaces, only while it is outside the host's:
+    /// host tasks' exits may never arrive (the in-kernel filter), and
+    /// nothing about them is needed.
+    fn set_thread(&mut self, tid: u32, set: &NsSet) {
+        if self.all_host(set) {
+            self.threads.remove(&tid);
+            self.joins.remove(&tid);
+        } else {
+            self.threads.insert(tid, *set);
+        }
     }
 
     /// Feed one kernel event; returns the lifecycle events it caused.
@@ -476,6 +535,13 @@ impl Model {
         let mut out = Vec::new();
         let h = ev.header();
         let ts = h.ts_ns;
+        // Every so many events, and at most ten times per retention period.
+        self.since_maintain += 1;
+        if self.since_maintain >= MAINTAIN_EVERY && ts >= self.last_maintain_ns + self.retention_ns / 10 {
+            self.since_maintain = 0;
+            self.last_maintain_ns = ts;
+            self.maintain(ts);
+        }
         match ev {
             Event::Fork(e) => {
                 // Creations: a namespace the clone flags asked for, where the child differs from its caller.
@@ -506,7 +572,7 @@ impl Model {
                     );
                 }
                 self.ns.move_task(h.pid, None, Some(&e.ns), ts);
-                self.threads.insert(h.pid, e.ns);
+                self.set_thread(h.pid, &e.ns);
                 let by = Task {
                     pid: e.caller_tgid,
                     comm: c_str(&h.comm),
@@ -850,8 +916,7 @@ impl Model {
             return;
         }
         let (joined, missing) = self.compare_pod(sb, set);
-        let c = self.containers.len();
-        self.containers.push(Container {
+        let c = self.containers.push(|c| Container {
             id: c,
             sandbox: sb,
             pid,
@@ -962,6 +1027,94 @@ impl Model {
         }
     }
 
+    /// When the sandbox's first namespace was made, as far as the trace saw.
+    pub fn first_creation(&self, sb: usize) -> Option<u64> {
+        self.sandboxes[sb]
+            .ns
+            .values()
+            .filter_map(|k| self.ns.info.get(k)?.created.as_ref().map(|c| c.ts_ns))
+            .min()
+    }
+
+    /// The durations that matter for a sandbox's start-up and life.
+    pub fn durations(&self, sb: usize) -> Durations {
+        let s = &self.sandboxes[sb];
+        let since = |later: Option<u64>, earlier: Option<u64>| later?.checked_sub(earlier?);
+        let created = self.first_creation(sb);
+        let pause = s.pause.as_ref().and_then(|p| p.started_ns);
+        let first_join = s.containers.iter().filter_map(|&c| self.containers[c].joined_ns).min();
+        Durations {
+            namespaces_to_pause_ns: since(pause, created),
+            pause_to_first_join_ns: since(first_join, pause),
+            namespaces_to_first_join_ns: since(first_join, created),
+            lifetime_ns: since(s.ended_ns, created.or(pause)),
+        }
+    }
+
+    /// Fold sandboxes that ended longer than the retention ago into the
+    /// summary, and forget namespaces idle as long outside any sandbox.
+    pub fn maintain(&mut self, now: u64) {
+        let cutoff = now.saturating_sub(self.retention_ns);
+        let old: BTreeSet<usize> = self
+            .sandboxes
+            .values()
+            .filter(|s| s.ended_ns.is_some_and(|e| e < cutoff))
+            .map(|s| s.id)
+            .collect();
+        if !old.is_empty() {
+            self.summarise(&old);
+        }
+        let by_ns = &self.by_ns;
+        self.ns.prune(|k, info| {
+            !info.members.is_empty()
+                || by_ns.contains_key(k)
+                || info.emptied_ns.unwrap_or(info.first_seen_ns) >= cutoff
+        });
+    }
+
+    /// Fold these sandboxes into the summary and drop every reference to them.
+    fn summarise(&mut self, old: &BTreeSet<usize>) {
+        let mut gone_containers = BTreeSet::new();
+        for &sb in old {
+            let d = self.durations(sb);
+            let Some(s) = self.sandboxes.remove(sb) else { continue };
+            let sum = &mut self.summary;
+            sum.sandboxes += 1;
+            for (stat, v) in [
+                (&mut sum.namespaces_to_pause, d.namespaces_to_pause_ns),
+                (&mut sum.pause_to_first_join, d.pause_to_first_join_ns),
+                (&mut sum.lifetime, d.lifetime_ns),
+            ] {
+                if let Some(v) = v {
+                    stat.add(v);
+                }
+            }
+            for &c in &s.containers {
+                if let Some(c) = self.containers.remove(c) {
+                    sum.containers += 1;
+                    sum.exec_sessions += c.execs.len() as u64;
+                    sum.partial_joins += u64::from(!c.missing.is_empty());
+                    gone_containers.insert(c.id);
+                }
+            }
+        }
+        // Nothing may hold the removed ids (one pass over each index).
+        self.by_ns.retain(|_, sb| !old.contains(sb));
+        let gone = |c: &mut Option<usize>, set: &BTreeSet<usize>| {
+            if c.is_some_and(|c| set.contains(&c)) {
+                *c = None;
+            }
+        };
+        for p in self.procs.values_mut() {
+            gone(&mut p.pause_of, old);
+            gone(&mut p.container, &gone_containers);
+            gone(&mut p.exec_into, &gone_containers);
+        }
+        for j in self.joins.values_mut() {
+            gone(&mut j.sandbox, old);
+        }
+    }
+
     /// Feed a note (cgroup ids, pins) learned beside the kernel events.
     pub fn note(&mut self, n: &Note) {
         match n {
@@ -993,19 +1146,6 @@ impl Model {
                     && let Some(info) = self.ns.info.get_mut(&k)
                 {
                     info.pinned_by = paths.clone();
-                }
-                for l in self.timeline.iter_mut().rev() {
-                    if let What::NamespaceEmpty {
-                        kind: k,
-                        inum: i,
-                        pinned_by,
-                    } = &mut l.what
-                        && k == kind
-                        && i == inum
-                    {
-                        *pinned_by = paths.clone();
-                        break;
-                    }
                 }
             }
         }

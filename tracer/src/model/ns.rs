@@ -214,6 +214,16 @@ impl NsTable {
     }
 }
 
+impl NsTable {
+    /// Keep only the namespaces `keep` wants; inode generations of the
+    /// dropped ones go with them.
+    pub fn prune(&mut self, mut keep: impl FnMut(&NsKey, &NsInfo) -> bool) {
+        self.info.retain(|k, i| keep(k, i));
+        let info = &self.info;
+        self.generation.retain(|&(kind, inum), &mut ident| info.contains_key(&NsKey { kind, inum, ident }));
+    }
+}
+
 /// All namespace keys of a set, by kind (own pid namespace, not pid_for_children).
 pub fn keys_of(table: &mut NsTable, set: &NsSet) -> BTreeMap<Kind, NsKey> {
     let mut m = BTreeMap::new();
