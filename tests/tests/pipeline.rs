@@ -235,3 +235,42 @@ fn a_missing_btf_file_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_stalled_reader_loses_events_and_says_how_many() {
+    // A one-page ring buffer, a reader that sleeps at first, and a burst of
+    // fork+exec+exit meanwhile (with --all, all of them are sent).
+    let tracer = Tracer::start(&[
+        "--all",
+        "--raw",
+        "--ring-kib",
+        "4",
+        "--debug-stall-ms",
+        "1500",
+    ]);
+    let started = Instant::now();
+    let mut runs = 0;
+    while started.elapsed() < Duration::from_millis(1000) && runs < 300 {
+        assert!(Command::new("/bin/true").status().unwrap().success());
+        runs += 1;
+    }
+    // Past the stall and a tick of the loss check, so the live line is due.
+    std::thread::sleep(Duration::from_millis(3000).saturating_sub(started.elapsed()));
+    let lines = tracer.stop();
+    let st = common::final_stats(&lines);
+    let dropped = st["kernel"]["ringbuf_full"].as_u64().unwrap();
+    let delivered = st["events"].as_u64().unwrap();
+    assert!(dropped > 0, "a full ring buffer must be counted: {st}");
+    // Each /bin/true is at least a fork, an exec and an exit: all were either delivered or counted.
+    assert!(
+        delivered + dropped >= 3 * runs,
+        "{delivered} + {dropped} < 3 x {runs}"
+    );
+    // The loss was reported live, as soon as the tick saw it, not only at the end.
+    assert!(
+        lines.iter().any(|l| l["type"] == "stats"
+            && l["final"] == false
+            && l["kernel"]["ringbuf_full"].as_u64() > Some(0)),
+        "no live stats line reported the drops"
+    );
+}

@@ -24,7 +24,16 @@ fn kinds(v: &Value) -> BTreeSet<String> {
 
 #[test]
 fn a_hand_made_pod_is_rebuilt_as_the_workload_made_it() {
-    let tracer = Tracer::start(&[]);
+    hand_made_pod(&[]);
+}
+
+#[test]
+fn a_hand_made_pod_is_rebuilt_the_same_without_the_kernel_filter() {
+    hand_made_pod(&["--all"]);
+}
+
+fn hand_made_pod(args: &[&str]) {
+    let tracer = Tracer::start(args);
     let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
         .arg("pod")
         .output()

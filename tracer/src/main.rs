@@ -82,6 +82,9 @@ enum Command {
         /// instead of failing.
         #[arg(long)]
         lenient: bool,
+        /// As for `watch`: the same value gives the live run's report.
+        #[arg(long, value_name = "SECONDS", default_value_t = RETENTION_S)]
+        retention: f64,
     },
     /// Write a synthetic recording for the replay benchmark.
     #[command(hide = true)]
@@ -117,6 +120,10 @@ struct WatchArgs {
     /// in the kernel (no pod step is among them); namespace changes always come.
     #[arg(long)]
     all: bool,
+    /// Keep sandboxes that ended this long ago (trace time) in full in the
+    /// report; older ones are summarised, so memory stays bounded.
+    #[arg(long, value_name = "SECONDS", default_value_t = RETENTION_S)]
+    retention: f64,
     /// Ring buffer size in KiB: a power of two, at least the page size.
     /// Bigger rides out longer bursts; drops are always counted.
     #[arg(long, value_name = "KIB", default_value_t = tracer_common::EVENTS_BYTES / 1024, value_parser = ring_kib)]
@@ -133,13 +140,22 @@ struct WatchArgs {
     ebpf_log: Option<log::LevelFilter>,
 }
 
+const RETENTION_S: f64 = (model::RETENTION_NS / 1_000_000_000) as f64;
+
+fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| anyhow::anyhow!("{what} must be a non-negative number of seconds, got {s}"))
+}
+
 fn ring_kib(s: &str) -> Result<u32, String> {
     // SAFETY: sysconf has no memory arguments.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     let page_kib = u32::try_from(page / 1024).unwrap_or(4).max(1);
     match s.parse::<u32>() {
         Ok(k) if k.is_power_of_two() && k >= page_kib && k <= 1 << 20 => Ok(k),
-        _ => Err(format!("must be a power of two between {page_kib} and 1048576 (KiB)")),
+        _ => Err(format!(
+            "must be a power of two between {page_kib} and 1048576 (KiB)"
+        )),
     }
 }
 
@@ -176,9 +192,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             json,
             lenient,
+            retention,
         }) => {
             init_logging(None);
-            return report::run(&file, format(json), lenient);
+            return report::run(
+                &file,
+                format(json),
+                lenient,
+                seconds(retention, "--retention")?,
+            );
         }
         Some(Command::BenchRecording {
             output,
@@ -187,7 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             live,
         }) => {
             let n = synth::write(&output, sandboxes, events, live)?;
-            eprintln!("tracer: wrote {n} events in {sandboxes} pods to {}", output.display());
+            eprintln!(
+                "tracer: wrote {n} events in {sandboxes} pods to {}",
+                output.display()
+            );
             return Ok(());
         }
     };
@@ -209,6 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         duration: duration(args.duration)?,
         output,
         stall: args.debug_stall_ms.map(Duration::from_millis),
+        retention: seconds(args.retention, "--retention")?,
     })
     .await
 }

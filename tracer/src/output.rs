@@ -401,7 +401,10 @@ impl<W: Write> Printer<W> {
                     o.insert("type".into(), "stats".into());
                     o.insert("final".into(), last.into());
                     if !programs.is_empty() {
-                        o.insert("programs".into(), serde_json::to_value(programs).map_err(io::Error::other)?);
+                        o.insert(
+                            "programs".into(),
+                            serde_json::to_value(programs).map_err(io::Error::other)?,
+                        );
                     }
                 }
                 writeln!(self.out, "{v}")?;

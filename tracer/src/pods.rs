@@ -200,7 +200,8 @@ pub fn lifecycle_line(l: &Lifecycle, m: &Model, clock: &Clock) -> String {
         }
         What::SandboxEnded => {
             let s = &m.sandboxes[sb];
-            let from = m.first_creation(sb)
+            let from = m
+                .first_creation(sb)
                 .or(pause_of(m, sb).and_then(|p| p.started_ns))
                 .or((!s.existing).then_some(s.detected_ns));
             (

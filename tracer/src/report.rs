@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -14,12 +15,13 @@ use crate::record::{Frame, Reader};
 use crate::session::{Session, View};
 use crate::stats::Stats;
 
-pub fn run(path: &Path, format: Format, lenient: bool) -> Result<()> {
+pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> Result<()> {
     let name = path.display().to_string();
     let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
     let (header, mut reader) =
         Reader::open(BufReader::with_capacity(1 << 20, file)).with_context(|| name.clone())?;
     let mut model = Model::new();
+    model.retention_ns = retention.as_nanos().try_into().unwrap_or(u64::MAX);
     model.seed(&header.snapshot, &header.host_ns(), header.started_boot_ns);
     let stdout = std::io::stdout().lock();
     let out = Printer::new(

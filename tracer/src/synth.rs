@@ -74,7 +74,15 @@ impl Gen {
         Ok(self.out.event(&encode(&ev))?)
     }
 
-    fn fork(&mut self, caller: u32, child: u32, name: &str, flags: u64, ns: NsSet, caller_ns: NsSet) -> Result<()> {
+    fn fork(
+        &mut self,
+        caller: u32,
+        child: u32,
+        name: &str,
+        flags: u64,
+        ns: NsSet,
+        caller_ns: NsSet,
+    ) -> Result<()> {
         let hdr = self.hdr(Kind::Fork, child, name);
         self.put(Event::Fork(ForkEvent {
             hdr,
@@ -87,18 +95,34 @@ impl Gen {
         }))
     }
 
-    fn change(&mut self, kind: Kind, pid: u32, name: &str, flags: u64, before: NsSet, ns: NsSet) -> Result<()> {
+    fn change(
+        &mut self,
+        kind: Kind,
+        pid: u32,
+        name: &str,
+        flags: u64,
+        before: NsSet,
+        ns: NsSet,
+    ) -> Result<()> {
         let hdr = self.hdr(kind, pid, name);
         let ev = NsChangeEvent {
             hdr,
             flags,
             fd: if kind == Kind::Setns { 5 } else { -1 },
-            syscall: if kind == Kind::Setns { syscall::SETNS } else { syscall::UNSHARE },
+            syscall: if kind == Kind::Setns {
+                syscall::SETNS
+            } else {
+                syscall::UNSHARE
+            },
             ret: 0,
             ns_before: before,
             ns,
         };
-        self.put(if kind == Kind::Setns { Event::Setns(ev) } else { Event::Unshare(ev) })
+        self.put(if kind == Kind::Setns {
+            Event::Setns(ev)
+        } else {
+            Event::Unshare(ev)
+        })
     }
 
     fn exec(&mut self, pid: u32, name: &str, argv: &[&str], ns: NsSet) -> Result<()> {
@@ -141,7 +165,11 @@ fn pod_of(i: u32) -> Pod {
     let pid = 100_000 + i * 64;
     let nr = i * 16;
     let net = with(host(), &[Ns::Net], nr);
-    let pod_ns = with(with(with(net, &[Ns::Ipc], nr + 1), &[Ns::Uts], nr + 2), &[Ns::Mnt], nr + 3);
+    let pod_ns = with(
+        with(with(net, &[Ns::Ipc], nr + 1), &[Ns::Uts], nr + 2),
+        &[Ns::Mnt],
+        nr + 3,
+    );
     let pod_ns = with(pod_ns, &[Ns::Pid, Ns::PidForChildren], nr + 4);
     let container = |k: u32| {
         let base = NsSet {
@@ -149,7 +177,11 @@ fn pod_of(i: u32) -> Pod {
             _pad: 0,
             id: pod_ns.id,
         };
-        with(with(base, &[Ns::Mnt], nr + 5 + k), &[Ns::Pid, Ns::PidForChildren], nr + 7 + k)
+        with(
+            with(base, &[Ns::Mnt], nr + 5 + k),
+            &[Ns::Pid, Ns::PidForChildren],
+            nr + 7 + k,
+        )
     };
     Pod {
         pause: pid + 2,
@@ -169,12 +201,30 @@ fn start(g: &mut Gen, i: u32) -> Result<()> {
     // Pause: stage 1 joins the netns, unshares the rest, forks stage 2.
     let s1 = base + 1;
     g.change(Kind::Setns, s1, "runc:[1:CHILD]", CLONE_NEWNET, h, net)?;
-    let s1_ns = NsSet { inum: p.pod_ns.inum, _pad: 0, id: p.pod_ns.id };
+    let s1_ns = NsSet {
+        inum: p.pod_ns.inum,
+        _pad: 0,
+        id: p.pod_ns.id,
+    };
     let mut s1_after = s1_ns;
     s1_after.inum[Ns::Pid as usize] = h.inum[Ns::Pid as usize];
     s1_after.id[Ns::Pid as usize] = h.id[Ns::Pid as usize];
-    g.change(Kind::Unshare, s1, "runc:[1:CHILD]", CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID, net, s1_after)?;
-    g.fork(s1, p.pause, "runc:[1:CHILD]", CLONE_PARENT | SIGCHLD, p.pod_ns, s1_after)?;
+    g.change(
+        Kind::Unshare,
+        s1,
+        "runc:[1:CHILD]",
+        CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+        net,
+        s1_after,
+    )?;
+    g.fork(
+        s1,
+        p.pause,
+        "runc:[1:CHILD]",
+        CLONE_PARENT | SIGCHLD,
+        p.pod_ns,
+        s1_after,
+    )?;
     g.exit(s1, "runc:[1:CHILD]", 0, s1_after)?;
     g.exec(p.pause, "catatonit", &["/catatonit", "-P"], p.pod_ns)?;
     for (k, &(pid, ns)) in p.containers.iter().enumerate() {
@@ -184,7 +234,14 @@ fn start(g: &mut Gen, i: u32) -> Result<()> {
             let mut next = cur;
             next.inum[slot as usize] = p.pod_ns.inum[slot as usize];
             next.id[slot as usize] = p.pod_ns.id[slot as usize];
-            g.change(Kind::Setns, s1, "runc:[1:CHILD]", slot.clone_flag(), cur, next)?;
+            g.change(
+                Kind::Setns,
+                s1,
+                "runc:[1:CHILD]",
+                slot.clone_flag(),
+                cur,
+                next,
+            )?;
             cur = next;
         }
         let mut after = cur;
@@ -192,10 +249,21 @@ fn start(g: &mut Gen, i: u32) -> Result<()> {
             after.inum[slot as usize] = ns.inum[slot as usize];
             after.id[slot as usize] = ns.id[slot as usize];
         }
-        g.change(Kind::Unshare, s1, "runc:[1:CHILD]", CLONE_NEWNS | CLONE_NEWPID, cur, after)?;
+        g.change(
+            Kind::Unshare,
+            s1,
+            "runc:[1:CHILD]",
+            CLONE_NEWNS | CLONE_NEWPID,
+            cur,
+            after,
+        )?;
         g.fork(s1, pid, "runc:[1:CHILD]", CLONE_PARENT | SIGCHLD, ns, after)?;
         g.exit(s1, "runc:[1:CHILD]", 0, after)?;
-        let argv: &[&str] = if k == 0 { &["/app", "--serve"] } else { &["/sidecar"] };
+        let argv: &[&str] = if k == 0 {
+            &["/app", "--serve"]
+        } else {
+            &["/sidecar"]
+        };
         g.exec(pid, "app", argv, ns)?;
     }
     Ok(())
@@ -244,7 +312,9 @@ pub fn write(path: &Path, sandboxes: u32, events: u64, live: u32) -> Result<u64>
     let sandboxes = sandboxes.max(1);
     let live = live.clamp(1, sandboxes);
     // Each pod costs 24 events to start and stop; the rest is busy work.
-    let per_pod = (events / u64::from(sandboxes)).saturating_sub(24).div_ceil(3);
+    let per_pod = (events / u64::from(sandboxes))
+        .saturating_sub(24)
+        .div_ceil(3);
     for i in 0..sandboxes {
         start(&mut g, i)?;
         for n in 0..per_pod {
@@ -258,6 +328,9 @@ pub fn write(path: &Path, sandboxes: u32, events: u64, live: u32) -> Result<u64>
         stop(&mut g, i)?;
     }
     let written = g.written;
-    g.out.end(&crate::stats::Stats { events: written, ..Default::default() })?;
+    g.out.end(&crate::stats::Stats {
+        events: written,
+        ..Default::default()
+    })?;
     Ok(written)
 }

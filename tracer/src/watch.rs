@@ -33,6 +33,8 @@ pub struct WatchOptions {
     pub output: Option<PathBuf>,
     /// Wait this long before reading anything (to prove the drop counter).
     pub stall: Option<Duration>,
+    /// Keep ended sandboxes in full this long, then summarise them.
+    pub retention: Duration,
 }
 
 type Live = Session<BufWriter<std::io::StdoutLock<'static>>, BufWriter<File>>;
@@ -70,6 +72,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     let snapshot = procscan::scan();
     let host = model::host_namespaces(&snapshot, std::process::id());
     let mut model = Model::new();
+    model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);
     model.seed(&snapshot, &host, started);
     let supported = supported_slots(&offsets);
     let recorder = match file {
@@ -150,6 +153,9 @@ async fn stream(
     backlog: Vec<Vec<u8>>,
     session: &mut Live,
 ) -> Result<()> {
+    // Signals first: a Ctrl-C from now on stops cleanly.
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     session.printer().ready(info)?;
     if let Some(stall) = opts.stall {
         tokio::time::sleep(stall).await;
@@ -169,8 +175,6 @@ async fn stream(
         ),
         None => None,
     };
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let deadline = tokio::time::sleep(
         opts.duration
             .unwrap_or(Duration::from_secs(u32::MAX.into())),

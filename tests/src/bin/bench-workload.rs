@@ -125,7 +125,10 @@ fn ns_churn() -> Result<impl FnMut() -> Result<()>> {
     Ok(move || {
         let fd = original.as_raw_fd();
         // SAFETY: plain syscalls on our own task and an fd we own.
-        check(unsafe { libc::unshare(libc::CLONE_NEWUTS) }, "unshare(CLONE_NEWUTS)")?;
+        check(
+            unsafe { libc::unshare(libc::CLONE_NEWUTS) },
+            "unshare(CLONE_NEWUTS)",
+        )?;
         check(unsafe { libc::setns(fd, libc::CLONE_NEWUTS) }, "setns back")?;
         if done % 1024 == 0 {
             let now = uts_inode("/proc/thread-self/ns/uts")?;

@@ -513,9 +513,11 @@ impl Model {
 
     /// Are all of a set's pod namespaces (net, ipc, uts, pid, pid_for_children) the host's?
     fn all_host(&self, set: &NsSet) -> bool {
-        [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren].into_iter().all(|slot| {
-            self.ns.host.get(&Kind::of(slot)).map(|k| k.inum) == Some(set.inum[slot as usize])
-        })
+        [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
+            .into_iter()
+            .all(|slot| {
+                self.ns.host.get(&Kind::of(slot)).map(|k| k.inum) == Some(set.inum[slot as usize])
+            })
     }
 
     /// Remember a thread's namespaces, only while it is outside the host's:
@@ -537,7 +539,9 @@ impl Model {
         let ts = h.ts_ns;
         // Every so many events, and at most ten times per retention period.
         self.since_maintain += 1;
-        if self.since_maintain >= MAINTAIN_EVERY && ts >= self.last_maintain_ns + self.retention_ns / 10 {
+        if self.since_maintain >= MAINTAIN_EVERY
+            && ts >= self.last_maintain_ns + self.retention_ns / 10
+        {
             self.since_maintain = 0;
             self.last_maintain_ns = ts;
             self.maintain(ts);
@@ -1042,7 +1046,11 @@ impl Model {
         let since = |later: Option<u64>, earlier: Option<u64>| later?.checked_sub(earlier?);
         let created = self.first_creation(sb);
         let pause = s.pause.as_ref().and_then(|p| p.started_ns);
-        let first_join = s.containers.iter().filter_map(|&c| self.containers[c].joined_ns).min();
+        let first_join = s
+            .containers
+            .iter()
+            .filter_map(|&c| self.containers[c].joined_ns)
+            .min();
         Durations {
             namespaces_to_pause_ns: since(pause, created),
             pause_to_first_join_ns: since(first_join, pause),
@@ -1077,7 +1085,9 @@ impl Model {
         let mut gone_containers = BTreeSet::new();
         for &sb in old {
             let d = self.durations(sb);
-            let Some(s) = self.sandboxes.remove(sb) else { continue };
+            let Some(s) = self.sandboxes.remove(sb) else {
+                continue;
+            };
             let sum = &mut self.summary;
             sum.sandboxes += 1;
             for (stat, v) in [

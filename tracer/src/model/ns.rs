@@ -220,7 +220,8 @@ impl NsTable {
     pub fn prune(&mut self, mut keep: impl FnMut(&NsKey, &NsInfo) -> bool) {
         self.info.retain(|k, i| keep(k, i));
         let info = &self.info;
-        self.generation.retain(|&(kind, inum), &mut ident| info.contains_key(&NsKey { kind, inum, ident }));
+        self.generation
+            .retain(|&(kind, inum), &mut ident| info.contains_key(&NsKey { kind, inum, ident }));
     }
 }
 

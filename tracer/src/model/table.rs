@@ -95,7 +95,11 @@ pub struct DurStat {
 
 impl DurStat {
     pub fn add(&mut self, ns: u64) {
-        self.min_ns = if self.count == 0 { ns } else { self.min_ns.min(ns) };
+        self.min_ns = if self.count == 0 {
+            ns
+        } else {
+            self.min_ns.min(ns)
+        };
         self.max_ns = self.max_ns.max(ns);
         self.total_ns = self.total_ns.saturating_add(ns);
         self.count += 1;
@@ -141,6 +145,9 @@ mod tests {
         for ns in [30, 10, 20] {
             d.add(ns);
         }
-        assert_eq!((d.count, d.min_ns, d.max_ns, d.mean_ns()), (3, 10, 30, Some(20)));
+        assert_eq!(
+            (d.count, d.min_ns, d.max_ns, d.mean_ns()),
+            (3, 10, 30, Some(20))
+        );
     }
 }

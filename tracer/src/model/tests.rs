@@ -887,23 +887,83 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
             pfc: 10_004 + i * 10,
         };
         let base = 20_000 + i * 100;
-        let pause = runc(&mut w, base, &[], Some((CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID, pod)), &["/pause"], "pause");
-        let j = S { net: pod.net, ipc: pod.ipc, uts: pod.uts, ..HOST };
-        let app = runc(&mut w, base + 10, &[(0, j)], Some((CLONE_NEWNS, S { mnt: 30_000 + i, ..j })), &["/app"], "app");
-        w.exit(app, "app", 0, S { mnt: 30_000 + i, ..j });
-        w.exit(pause, "pause", 0, S { pid: pod.pfc, ..pod });
+        let pause = runc(
+            &mut w,
+            base,
+            &[],
+            Some((
+                CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+                pod,
+            )),
+            &["/pause"],
+            "pause",
+        );
+        let j = S {
+            net: pod.net,
+            ipc: pod.ipc,
+            uts: pod.uts,
+            ..HOST
+        };
+        let app = runc(
+            &mut w,
+            base + 10,
+            &[(0, j)],
+            Some((
+                CLONE_NEWNS,
+                S {
+                    mnt: 30_000 + i,
+                    ..j
+                },
+            )),
+            &["/app"],
+            "app",
+        );
+        w.exit(
+            app,
+            "app",
+            0,
+            S {
+                mnt: 30_000 + i,
+                ..j
+            },
+        );
+        w.exit(
+            pause,
+            "pause",
+            0,
+            S {
+                pid: pod.pfc,
+                ..pod
+            },
+        );
         let now = w.ts;
         w.m.maintain(now);
     }
     assert_eq!(w.m.summary.sandboxes + w.m.sandboxes.len() as u64, 40);
-    assert!(w.m.sandboxes.len() <= 6, "{} sandboxes kept", w.m.sandboxes.len());
+    assert!(
+        w.m.sandboxes.len() <= 6,
+        "{} sandboxes kept",
+        w.m.sandboxes.len()
+    );
     assert!(w.m.summary.sandboxes >= 30);
     assert_eq!(w.m.summary.containers, w.m.summary.sandboxes);
     assert_eq!(w.m.summary.lifetime.count, w.m.summary.sandboxes);
     assert!(w.m.containers.len() <= 6);
     // Namespaces of summarised pods are forgotten too.
-    assert!(w.m.ns.info.len() < 60, "{} namespaces kept", w.m.ns.info.len());
+    assert!(
+        w.m.ns.info.len() < 60,
+        "{} namespaces kept",
+        w.m.ns.info.len()
+    );
     // A late event about a summarised pod's process does not upset anything.
     w.exit(20_000 + 2, "pause", 0, HOST);
-    w.exit(20_011, "app", 0, S { net: 10_000, ..HOST });
+    w.exit(
+        20_011,
+        "app",
+        0,
+        S {
+            net: 10_000,
+            ..HOST
+        },
+    );
 }
