@@ -2,6 +2,8 @@
 //! namespaces, two containers that setns into it), traced by the real
 //! programs; the rebuilt sandbox must match what the workload recorded.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use std::collections::BTreeSet;
