@@ -10,6 +10,7 @@ mod clock;
 mod event;
 mod flags;
 mod loader;
+mod make;
 mod model;
 mod output;
 mod pins;

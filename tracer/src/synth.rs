@@ -9,11 +9,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use tracer_common::{
-    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, ExecEvent, ExitEvent,
-    ForkEvent, Header, Kind, NS_COUNT, Ns, NsChangeEvent, NsSet, syscall,
+    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, Kind, NS_COUNT, Ns, NsSet,
 };
 
 use crate::event::{Event, encode};
+use crate::make::Maker;
 use crate::record::{self, Writer};
 
 const HOST: u32 = 4_026_531_800;
@@ -21,7 +21,7 @@ const SIGCHLD: u64 = 17;
 const CLONE_PARENT: u64 = 0x8000;
 
 struct Gen {
-    ts: u64,
+    make: Maker,
     out: Writer<BufWriter<File>>,
     written: u64,
 }
@@ -45,30 +45,7 @@ fn with(base: NsSet, slots: &[Ns], nr: u32) -> NsSet {
     n
 }
 
-fn comm(s: &str) -> [u8; 16] {
-    let mut c = [0u8; 16];
-    let n = s.len().min(15);
-    c[..n].copy_from_slice(&s.as_bytes()[..n]);
-    c
-}
-
 impl Gen {
-    fn hdr(&mut self, kind: Kind, pid: u32, name: &str) -> Header {
-        // 1 ms apart: a million events span a quarter of an hour, like a busy node.
-        self.ts += 1_000_000;
-        Header {
-            kind: kind as u32,
-            _reserved: 0,
-            ts_ns: self.ts,
-            cgroup_id: 0,
-            pid,
-            tgid: pid,
-            ppid: 1,
-            _pad: 0,
-            comm: comm(name),
-        }
-    }
-
     fn put(&mut self, ev: Event) -> Result<()> {
         self.written += 1;
         Ok(self.out.event(&encode(&ev))?)
@@ -83,16 +60,8 @@ impl Gen {
         ns: NsSet,
         caller_ns: NsSet,
     ) -> Result<()> {
-        let hdr = self.hdr(Kind::Fork, child, name);
-        self.put(Event::Fork(ForkEvent {
-            hdr,
-            caller_pid: caller,
-            caller_tgid: caller,
-            flags,
-            syscall: syscall::CLONE,
-            changed: ns.diff(&caller_ns),
-            ns,
-        }))
+        let ev = self.make.fork(caller, child, name, flags, &caller_ns, &ns);
+        self.put(ev)
     }
 
     fn change(
@@ -104,53 +73,20 @@ impl Gen {
         before: NsSet,
         ns: NsSet,
     ) -> Result<()> {
-        let hdr = self.hdr(kind, pid, name);
-        let ev = NsChangeEvent {
-            hdr,
-            flags,
-            fd: if kind == Kind::Setns { 5 } else { -1 },
-            syscall: if kind == Kind::Setns {
-                syscall::SETNS
-            } else {
-                syscall::UNSHARE
-            },
-            ret: 0,
-            ns_before: before,
-            ns,
-        };
-        self.put(if kind == Kind::Setns {
-            Event::Setns(ev)
-        } else {
-            Event::Unshare(ev)
-        })
+        let ev = self
+            .make
+            .ns_change(kind == Kind::Setns, pid, pid, name, flags, &before, &ns);
+        self.put(ev)
     }
 
     fn exec(&mut self, pid: u32, name: &str, argv: &[&str], ns: NsSet) -> Result<()> {
-        let hdr = self.hdr(Kind::Exec, pid, name);
-        let mut e = ExecEvent {
-            hdr,
-            old_pid: pid,
-            args_len: 0,
-            ns,
-            filename: [0; 256],
-            args: [0; 256],
-        };
-        let file = argv[0].as_bytes();
-        e.filename[..file.len()].copy_from_slice(file);
-        let joined = argv.join("\0") + "\0";
-        e.args[..joined.len()].copy_from_slice(joined.as_bytes());
-        e.args_len = joined.len() as u32;
-        self.put(Event::Exec(Box::new(e)))
+        let ev = self.make.exec(pid, name, argv[0], argv, &ns);
+        self.put(ev)
     }
 
     fn exit(&mut self, pid: u32, name: &str, status: u32, ns: NsSet) -> Result<()> {
-        let hdr = self.hdr(Kind::Exit, pid, name);
-        self.put(Event::Exit(ExitEvent {
-            hdr,
-            exit_code: status,
-            group_dead: 1,
-            ns,
-        }))
+        let ev = self.make.exit(pid, name, status, &ns);
+        self.put(ev)
     }
 }
 
@@ -305,7 +241,8 @@ pub fn write(path: &Path, sandboxes: u32, events: u64, live: u32) -> Result<u64>
         snapshot: Vec::new(),
     };
     let mut g = Gen {
-        ts: 1_000,
+        // 1 ms apart: a million events span a quarter of an hour, like a busy node.
+        make: Maker::new(1_000, 1_000_000),
         out: Writer::new(BufWriter::with_capacity(1 << 20, file), &header)?,
         written: 0,
     };

@@ -33,36 +33,9 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Start `tracer --json ARGS` and wait for its `ready` line.
+    /// Start `tracer ARGS --json` (the default command) and wait for its `ready` line.
     pub fn start(args: &[&str]) -> Tracer {
-        require_root();
-        let mut child = Command::new(tracer_bin())
-            .arg("--json")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the tracer");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the tracer printed no ready line within 30 s");
-        let ready: Value = serde_json::from_str(&first).expect("ready line is JSON");
-        assert_eq!(ready["type"], "ready", "first line: {first}");
-        Tracer {
-            child,
-            lines: rx,
-            ready,
-        }
+        Self::start_cmd(args)
     }
 
     /// Start `tracer ARGS --json` (a subcommand and its options first, e.g.

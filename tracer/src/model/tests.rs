@@ -4,9 +4,9 @@
 
 use super::*;
 use crate::event::Event;
+use crate::make::Maker;
 use tracer_common::{
-    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, ExecEvent, ExitEvent,
-    ForkEvent, Header, Kind as EvKind, NsChangeEvent, syscall,
+    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, Kind as EvKind,
 };
 
 const CLONE_PARENT: u64 = 0x8000;
@@ -54,19 +54,12 @@ impl S {
 
 /// Builds events with rising timestamps (1 ms apart).
 struct W {
-    ts: u64,
+    make: Maker,
     m: Model,
     out: Vec<Lifecycle>,
     /// Drop what the in-kernel filter drops: fork/exec/exit of tasks in
     /// the host's net, ipc, uts and pid namespaces (unless a fork made new ones).
     filter: bool,
-}
-
-fn comm(s: &str) -> [u8; 16] {
-    let mut c = [0u8; 16];
-    let n = s.len().min(15);
-    c[..n].copy_from_slice(&s.as_bytes()[..n]);
-    c
 }
 
 impl W {
@@ -78,7 +71,7 @@ impl W {
             0,
         );
         W {
-            ts: 1_000_000_000,
+            make: Maker::new(1_000_000_000, 1_000_000),
             m,
             out: Vec::new(),
             filter: false,
@@ -89,21 +82,6 @@ impl W {
         W {
             filter: true,
             ..W::new()
-        }
-    }
-
-    fn hdr(&mut self, kind: EvKind, tid: u32, tgid: u32, name: &str) -> Header {
-        self.ts += 1_000_000;
-        Header {
-            kind: kind as u32,
-            _reserved: 0,
-            ts_ns: self.ts,
-            cgroup_id: 0,
-            pid: tid,
-            tgid,
-            ppid: 1,
-            _pad: 0,
-            comm: comm(name),
         }
     }
 
@@ -128,16 +106,10 @@ impl W {
 
     /// `caller` (tid = pid) clones `child` with `flags`; the child starts in `ns`.
     fn fork(&mut self, caller: u32, child: u32, name: &str, flags: u64, caller_ns: S, ns: S) {
-        let hdr = self.hdr(EvKind::Fork, child, child, name);
-        self.feed(Event::Fork(ForkEvent {
-            hdr,
-            caller_pid: caller,
-            caller_tgid: caller,
-            flags,
-            syscall: syscall::CLONE,
-            changed: ns.set().diff(&caller_ns.set()),
-            ns: ns.set(),
-        }));
+        let ev = self
+            .make
+            .fork(caller, child, name, flags, &caller_ns.set(), &ns.set());
+        self.feed(ev);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -151,25 +123,16 @@ impl W {
         before: S,
         after: S,
     ) {
-        let hdr = self.hdr(kind, tid, tgid, name);
-        let ev = NsChangeEvent {
-            hdr,
+        let ev = self.make.ns_change(
+            kind == EvKind::Setns,
+            tid,
+            tgid,
+            name,
             flags,
-            fd: if kind == EvKind::Setns { 5 } else { -1 },
-            syscall: if kind == EvKind::Setns {
-                syscall::SETNS
-            } else {
-                syscall::UNSHARE
-            },
-            ret: 0,
-            ns_before: before.set(),
-            ns: after.set(),
-        };
-        self.feed(if kind == EvKind::Setns {
-            Event::Setns(ev)
-        } else {
-            Event::Unshare(ev)
-        });
+            &before.set(),
+            &after.set(),
+        );
+        self.feed(ev);
     }
 
     fn unshare(&mut self, pid: u32, name: &str, flags: u64, before: S, after: S) {
@@ -181,30 +144,13 @@ impl W {
     }
 
     fn exec(&mut self, pid: u32, name: &str, file: &str, args: &[&str], ns: S) {
-        let hdr = self.hdr(EvKind::Exec, pid, pid, name);
-        let mut e = ExecEvent {
-            hdr,
-            old_pid: pid,
-            args_len: 0,
-            ns: ns.set(),
-            filename: [0; 256],
-            args: [0; 256],
-        };
-        e.filename[..file.len()].copy_from_slice(file.as_bytes());
-        let joined = args.join("\0") + "\0";
-        e.args[..joined.len()].copy_from_slice(joined.as_bytes());
-        e.args_len = joined.len() as u32;
-        self.feed(Event::Exec(Box::new(e)));
+        let ev = self.make.exec(pid, name, file, args, &ns.set());
+        self.feed(ev);
     }
 
     fn exit(&mut self, pid: u32, name: &str, status: u32, ns: S) {
-        let hdr = self.hdr(EvKind::Exit, pid, pid, name);
-        self.feed(Event::Exit(ExitEvent {
-            hdr,
-            exit_code: status,
-            group_dead: 1,
-            ns: ns.set(),
-        }));
+        let ev = self.make.exit(pid, name, status, &ns.set());
+        self.feed(ev);
     }
 
     fn names(&self) -> Vec<&'static str> {
@@ -782,7 +728,7 @@ fn existing_pods_are_found_by_the_start_up_walk() {
     assert_eq!((m.containers[0].pid, m.containers[0].existing), (61, true));
     // And the trace goes on from there: the existing container exits.
     let mut w = W {
-        ts: 10,
+        make: Maker::new(10, 1_000_000),
         m,
         out: Vec::new(),
         filter: true,
@@ -936,7 +882,7 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
                 ..pod
             },
         );
-        let now = w.ts;
+        let now = w.make.ts_ns;
         w.m.maintain(now);
     }
     assert_eq!(w.m.summary.sandboxes + w.m.sandboxes.len() as u64, 40);

@@ -1,0 +1,123 @@
+//! Kernel event records made by hand, with rising timestamps: for the model's
+//! runtime fixtures and for synthetic recordings.
+
+use tracer_common::{ExecEvent, ExitEvent, ForkEvent, Header, Kind, NsChangeEvent, NsSet, syscall};
+
+use crate::event::Event;
+
+pub struct Maker {
+    /// Timestamp of the last event made (CLOCK_BOOTTIME ns).
+    pub ts_ns: u64,
+    /// Time between two events.
+    pub step_ns: u64,
+}
+
+fn comm(s: &str) -> [u8; 16] {
+    let mut c = [0u8; 16];
+    let n = s.len().min(15);
+    c[..n].copy_from_slice(&s.as_bytes()[..n]);
+    c
+}
+
+impl Maker {
+    pub fn new(ts_ns: u64, step_ns: u64) -> Self {
+        Self { ts_ns, step_ns }
+    }
+
+    fn hdr(&mut self, kind: Kind, tid: u32, tgid: u32, name: &str) -> Header {
+        self.ts_ns += self.step_ns;
+        Header {
+            kind: kind as u32,
+            _reserved: 0,
+            ts_ns: self.ts_ns,
+            cgroup_id: 0,
+            pid: tid,
+            tgid,
+            ppid: 1,
+            _pad: 0,
+            comm: comm(name),
+        }
+    }
+
+    /// `caller` (tid = pid) clones `child` with `flags`; the child starts in `ns`.
+    pub fn fork(
+        &mut self,
+        caller: u32,
+        child: u32,
+        name: &str,
+        flags: u64,
+        caller_ns: &NsSet,
+        ns: &NsSet,
+    ) -> Event {
+        Event::Fork(ForkEvent {
+            hdr: self.hdr(Kind::Fork, child, child, name),
+            caller_pid: caller,
+            caller_tgid: caller,
+            flags,
+            syscall: syscall::CLONE,
+            changed: ns.diff(caller_ns),
+            ns: *ns,
+        })
+    }
+
+    /// A successful `unshare(flags)` or `setns(5, flags)` by thread `tid` of `tgid`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ns_change(
+        &mut self,
+        setns: bool,
+        tid: u32,
+        tgid: u32,
+        name: &str,
+        flags: u64,
+        before: &NsSet,
+        after: &NsSet,
+    ) -> Event {
+        let kind = if setns { Kind::Setns } else { Kind::Unshare };
+        let ev = NsChangeEvent {
+            hdr: self.hdr(kind, tid, tgid, name),
+            flags,
+            fd: if setns { 5 } else { -1 },
+            syscall: if setns {
+                syscall::SETNS
+            } else {
+                syscall::UNSHARE
+            },
+            ret: 0,
+            ns_before: *before,
+            ns: *after,
+        };
+        if setns {
+            Event::Setns(ev)
+        } else {
+            Event::Unshare(ev)
+        }
+    }
+
+    pub fn exec(&mut self, pid: u32, name: &str, file: &str, argv: &[&str], ns: &NsSet) -> Event {
+        let mut e = ExecEvent {
+            hdr: self.hdr(Kind::Exec, pid, pid, name),
+            old_pid: pid,
+            args_len: 0,
+            ns: *ns,
+            filename: [0; 256],
+            args: [0; 256],
+        };
+        let file = &file.as_bytes()[..file.len().min(255)];
+        e.filename[..file.len()].copy_from_slice(file);
+        let joined = argv.join("\0") + "\0";
+        let n = joined.len().min(256);
+        e.args[..n].copy_from_slice(&joined.as_bytes()[..n]);
+        e.args_len = n as u32;
+        Event::Exec(Box::new(e))
+    }
+
+    /// The whole process exits with wait status `status`.
+    pub fn exit(&mut self, pid: u32, name: &str, status: u32, ns: &NsSet) -> Event {
+        Event::Exit(ExitEvent {
+            hdr: self.hdr(Kind::Exit, pid, pid, name),
+            exit_code: status,
+            group_dead: 1,
+            ns: *ns,
+        })
+    }
+}
