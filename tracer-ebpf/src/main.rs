@@ -79,6 +79,22 @@ fn count(stat: Stat) {
     }
 }
 
+/// Wake the reader only once this much is waiting: userspace also drains
+/// the ring on a short timer, so a wakeup per event (a syscall and a
+/// context switch each) is not needed for a steady trickle.
+const WAKEUP_BYTES: u64 = 64 * 1024;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+fn wakeup() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
 fn current_tid() -> u32 {
     bpf_get_current_pid_tgid() as u32
 }
@@ -166,7 +182,7 @@ fn clone_exit(ctx: &TracePointContext) {
         (*e).syscall = args.syscall;
         (*e).ret = ret;
     }
-    entry.submit(0);
+    entry.submit(wakeup());
 }
 
 /// A new task. `args[0]` is the task that called clone, `args[1]` the child.
@@ -209,7 +225,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
             None => (*e).changed = 0,
         }
     }
-    entry.submit(0);
+    entry.submit(wakeup());
     0
 }
 
@@ -243,7 +259,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
         let _ = bpf_probe_read_kernel_str_bytes(src, &mut (*e).filename);
         (*e).args_len = read_args(task, &mut (*e).args);
     }
-    entry.submit(0);
+    entry.submit(wakeup());
     0
 }
 
@@ -266,7 +282,7 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
         (*e).exit_code = code;
         (*e).group_dead = group_dead as u32;
     }
-    entry.submit(0);
+    entry.submit(wakeup());
     0
 }
 
@@ -338,7 +354,7 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
         (*e).ret = ret;
         copy_ns(&mut (*e).ns_before, &(*pending).ns_before);
     }
-    entry.submit(0);
+    entry.submit(wakeup());
     let _ = PENDING.remove(tid);
 }
 

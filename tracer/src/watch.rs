@@ -37,6 +37,10 @@ pub struct WatchOptions {
     pub retention: Duration,
 }
 
+/// How often the ring buffer is read without a wakeup: the live view's
+/// latency for a trickle of events.
+const DRAIN_EVERY: Duration = Duration::from_millis(50);
+
 type Live = Session<BufWriter<std::io::StdoutLock<'static>>, BufWriter<File>>;
 
 /// Stdout closed by the reader (`tracer | head`): stop quietly.
@@ -75,6 +79,9 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);
     model.seed(&snapshot, &host, started);
     let supported = supported_slots(&offsets);
+    // Loading parsed the kernel's BTF twice (ours and aya's): give that back.
+    // SAFETY: no arguments but a size; glibc's allocator is in use.
+    unsafe { libc::malloc_trim(0) };
     let recorder = match file {
         Some(f) => {
             let header = record::Header {
@@ -181,6 +188,10 @@ async fn stream(
     );
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // The programs wake us only when 64 KiB wait (see tracer-ebpf's
+    // `wakeup`); a trickle is picked up by this timer instead.
+    let mut drain = tokio::time::interval(DRAIN_EVERY);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported = session.stats.kernel;
 
     loop {
@@ -193,6 +204,17 @@ async fn stream(
                 }
                 guard.clear_ready();
                 session.printer().flush()?;
+            }
+            _ = drain.tick() => {
+                let rb = ring.get_mut();
+                let mut any = false;
+                while let Some(item) = rb.next() {
+                    session.event(&item)?;
+                    any = true;
+                }
+                if any {
+                    session.printer().flush()?;
+                }
             }
             guard = async {
                 match logger.as_mut() {

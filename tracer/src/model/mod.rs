@@ -31,7 +31,7 @@ use tracer_common::{CLONE_NEW_MASK, Ns, NsSet};
 use crate::cgroup::CgroupIds;
 use crate::event::{Event, argv, c_str};
 use crate::procscan::ProcSnapshot;
-use ns::{Creation, Kind, NsKey, NsTable, keys_of};
+use ns::{Creation, Kind, NsInfo, NsKey, NsTable, keys_of};
 pub use table::{Summary, Table};
 
 /// What userspace learned beside the kernel's events; recorded with them
@@ -269,6 +269,9 @@ pub struct Model {
 pub const RETENTION_NS: u64 = 300_000_000_000;
 /// Events between two passes of [`Model::maintain`].
 const MAINTAIN_EVERY: u32 = 1024;
+/// Namespaces without tasks and outside any sandbox kept at most (the
+/// newest), whatever the retention: a namespace churn cannot grow memory.
+const IDLE_NS_CAP: usize = 4096;
 
 /// Exit status as a shell shows it: the code, or 128 + the killing signal.
 pub fn exit_status(wait_status: u32) -> i32 {
@@ -1073,11 +1076,24 @@ impl Model {
             self.summarise(&old);
         }
         let by_ns = &self.by_ns;
-        self.ns.prune(|k, info| {
-            !info.members.is_empty()
-                || by_ns.contains_key(k)
-                || info.emptied_ns.unwrap_or(info.first_seen_ns) >= cutoff
-        });
+        let idle_since = |k: &NsKey, info: &NsInfo| {
+            (info.members.is_empty() && !by_ns.contains_key(k))
+                .then(|| info.emptied_ns.unwrap_or(info.first_seen_ns))
+        };
+        let mut idle: Vec<u64> = self
+            .ns
+            .info
+            .iter()
+            .filter_map(|(k, i)| idle_since(k, i))
+            .collect();
+        // Keep idle namespaces newer than the cutoff, and at most the newest IDLE_NS_CAP.
+        let mut keep_after = cutoff;
+        if idle.len() > IDLE_NS_CAP {
+            let nth = idle.len() - IDLE_NS_CAP;
+            keep_after = keep_after.max(*idle.select_nth_unstable(nth).1);
+        }
+        self.ns
+            .prune(|k, info| idle_since(k, info).is_none_or(|t| t >= keep_after));
     }
 
     /// Fold these sandboxes into the summary and drop every reference to them.

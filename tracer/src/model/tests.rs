@@ -913,3 +913,24 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
         },
     );
 }
+
+#[test]
+fn a_namespace_churn_does_not_grow_the_table() {
+    let mut w = W::filtered();
+    // 20,000 unshare(CLONE_NEWUTS) + setns back by one host process, within a second.
+    w.make.step_ns = 10_000;
+    for i in 0..20_000u32 {
+        let own = S {
+            uts: 1_000_000 + i,
+            ..HOST
+        };
+        w.unshare(500, "churn", CLONE_NEWUTS, HOST, own);
+        w.setns(500, "churn", CLONE_NEWUTS, own, HOST);
+    }
+    assert!(
+        w.m.ns.info.len() <= 5 * super::IDLE_NS_CAP,
+        "{} namespaces kept",
+        w.m.ns.info.len()
+    );
+    assert!(w.m.sandboxes.is_empty());
+}
