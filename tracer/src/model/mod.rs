@@ -21,202 +21,24 @@
 //! and notes give the same sandboxes, live or from a recording.
 
 pub mod ns;
+mod retention;
+mod seed;
 pub mod table;
+mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::{Deserialize, Serialize};
 use tracer_common::{CLONE_NEW_MASK, Ns, NsSet};
 
 use crate::cgroup::CgroupIds;
 use crate::event::{Event, argv, c_str};
-use crate::procscan::ProcSnapshot;
-use ns::{Creation, Kind, NsInfo, NsKey, NsTable, keys_of};
+use ns::{Creation, Kind, NsKey, NsTable, keys_of};
+pub use seed::host_namespaces;
 pub use table::{Summary, Table};
-
-/// What userspace learned beside the kernel's events; recorded with them
-/// so a replay rebuilds exactly what the live run did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "note", rename_all = "snake_case")]
-pub enum Note {
-    /// `/proc/<pid>/cgroup` of a pause or container process, read right after its exec.
-    Cgroup { pid: u32, ids: CgroupIds },
-    /// nsfs bind mounts holding a namespace whose last member left.
-    Pins {
-        kind: Kind,
-        inum: u32,
-        paths: Vec<String>,
-    },
-}
+pub use types::*;
 
 /// The namespaces that make a pod: shared by its containers.
 const POD_KINDS: [Kind; 3] = [Kind::Net, Kind::Ipc, Kind::Uts];
-
-/// A process reference in lifecycle events and reports.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Task {
-    pub pid: u32,
-    pub comm: String,
-}
-
-/// What happened to a sandbox, in time order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Lifecycle {
-    pub ts_ns: u64,
-    pub sandbox: usize,
-    #[serde(flatten)]
-    pub what: What,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum What {
-    /// One of the sandbox's namespaces was created (reported once the
-    /// sandbox is recognised, with the creation's own time).
-    NamespaceCreated {
-        kind: Kind,
-        inum: u32,
-        by: Task,
-        syscall: &'static str,
-    },
-    /// A pause/infra process started (its exec).
-    PauseStarted {
-        pause: Task,
-        argv: Vec<String>,
-    },
-    /// A sandbox without a pause process was recognised (CRI-O's pinned namespaces).
-    SandboxWithoutPause {
-        by: Task,
-    },
-    /// A container's runtime task joined the sandbox; its entrypoint started.
-    ContainerJoined {
-        container: usize,
-        task: Task,
-        argv: Vec<String>,
-        joined: Vec<Kind>,
-        /// Pod namespaces the container is not in: a partial join.
-        missing: Vec<Kind>,
-        joined_ns: u64,
-    },
-    /// An exec session (`podman exec`, `kubectl exec`) entered a container.
-    ExecJoined {
-        container: usize,
-        task: Task,
-        argv: Vec<String>,
-    },
-    /// A container's main process or an exec session ended, or moved away.
-    Left {
-        container: usize,
-        task: Task,
-        exec_session: bool,
-        /// Exit status (0-255) or the killing signal as 128+n; `None` when it moved away.
-        exit: Option<i32>,
-        /// `exit`, `setns`, `unshare`.
-        how: &'static str,
-    },
-    PauseExited {
-        pause: Task,
-        exit: i32,
-    },
-    /// The last member of one of the sandbox's namespaces left.
-    NamespaceEmpty {
-        kind: Kind,
-        inum: u32,
-        pinned_by: Vec<String>,
-    },
-    /// The pause is gone and every container has left.
-    SandboxEnded,
-}
-
-/// The durations that matter for one sandbox (see [`Model::durations`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Durations {
-    /// First namespace created → pause exec.
-    pub namespaces_to_pause_ns: Option<u64>,
-    /// Pause exec → first container's setns.
-    pub pause_to_first_join_ns: Option<u64>,
-    /// First namespace created → first container's setns.
-    pub namespaces_to_first_join_ns: Option<u64>,
-    /// First namespace created (or pause exec) → sandbox ended.
-    pub lifetime_ns: Option<u64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Container {
-    #[serde(skip)]
-    pub id: usize,
-    #[serde(skip)]
-    pub sandbox: usize,
-    pub pid: u32,
-    pub comm: String,
-    pub argv: Vec<String>,
-    /// The runtime task's first setns into the pod (None: existed before the trace).
-    pub joined_ns: Option<u64>,
-    pub started_ns: Option<u64>,
-    pub left_ns: Option<u64>,
-    pub exit: Option<i32>,
-    pub joined: Vec<Kind>,
-    pub missing: Vec<Kind>,
-    pub existing: bool,
-    pub cgroup: Option<CgroupIds>,
-    #[serde(skip)]
-    mnt: Option<NsKey>,
-    /// Exec sessions into it: (pid, argv, start, end).
-    pub execs: Vec<ExecSession>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ExecSession {
-    pub pid: u32,
-    pub argv: Vec<String>,
-    pub started_ns: u64,
-    pub left_ns: Option<u64>,
-    pub exit: Option<i32>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Pause {
-    pub pid: u32,
-    pub comm: String,
-    pub argv: Vec<String>,
-    /// Its exec (None: existed before the trace).
-    pub started_ns: Option<u64>,
-    /// Fork of the pause by its creator (runc stage 1 under runc).
-    pub forked_ns: Option<u64>,
-    pub forked_by: Option<Task>,
-    pub exited_ns: Option<u64>,
-    pub exit: Option<i32>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SandboxNs {
-    pub kind: Kind,
-    pub inum: u32,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub id: u64,
-    pub created: Option<Creation>,
-    pub existing: bool,
-    pub emptied_ns: Option<u64>,
-    pub pinned_by: Vec<String>,
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Sandbox {
-    pub id: usize,
-    /// Older than the trace (found by the start-up /proc walk).
-    pub existing: bool,
-    pub detected_ns: u64,
-    pub pause: Option<Pause>,
-    pub cgroup: Option<CgroupIds>,
-    pub containers: Vec<usize>,
-    pub ended_ns: Option<u64>,
-    #[serde(skip)]
-    ns: BTreeMap<Kind, NsKey>,
-}
 
 /// A runtime task's setns trail into a sandbox, carried to the task it
 /// forks (runc stage 1 → stage 2) until that one execs.
@@ -328,107 +150,6 @@ impl Default for Model {
 impl Model {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Seed from the start-up /proc walk: the host's namespaces, every
-    /// process, and pods and containers already running.
-    pub fn seed(&mut self, snapshot: &[ProcSnapshot], host: &NsSet, now_ns: u64) {
-        self.start_ns = now_ns;
-        let sets: Vec<(u32, NsSet)> = snapshot.iter().map(|p| (p.pid, snapshot_set(p))).collect();
-        self.ns.host = keys_of(&mut self.ns, host);
-        for (p, (_, set)) in snapshot.iter().zip(&sets) {
-            for (_, k) in keys_of(&mut self.ns, set) {
-                let info = self.ns.touch(k, now_ns);
-                info.existing = true;
-                info.id = set.id[k.kind.slot() as usize];
-            }
-            self.ns.move_task(p.pid, None, Some(set), now_ns);
-            self.set_thread(p.pid, set);
-            self.procs.insert(
-                p.pid,
-                Proc {
-                    comm: p.comm.clone(),
-                    pause_of: None,
-                    container: None,
-                    exec_into: None,
-                    forked: None,
-                },
-            );
-        }
-        // Pauses first, so containers find their sandbox.
-        for (p, (_, set)) in snapshot.iter().zip(&sets) {
-            let file = p.exe.clone().unwrap_or_default();
-            if is_pause(&file, &p.argv) && self.pod_namespaces(set).is_some() {
-                let sb = self.new_sandbox(set, now_ns, true);
-                self.sandboxes[sb].pause = Some(Pause {
-                    pid: p.pid,
-                    comm: p.comm.clone(),
-                    argv: p.argv.clone(),
-                    started_ns: None,
-                    forked_ns: None,
-                    forked_by: None,
-                    exited_ns: None,
-                    exit: None,
-                });
-                self.sandboxes[sb].cgroup = p.cgroup.clone();
-                if let Some(proc) = self.procs.get_mut(&p.pid) {
-                    proc.pause_of = Some(sb);
-                }
-            }
-        }
-        // A container: in a sandbox's pod namespaces, with a mount
-        // namespace of its own whose top process (parent elsewhere) is its main.
-        let mnt_of: HashMap<u32, Option<NsKey>> = sets
-            .iter()
-            .map(|(pid, s)| (*pid, self.ns.key_in(s, Kind::Mnt)))
-            .collect();
-        for (p, (_, set)) in snapshot.iter().zip(&sets) {
-            let Some(sb) = self.sandbox_of(set) else {
-                continue;
-            };
-            if self
-                .procs
-                .get(&p.pid)
-                .is_some_and(|pr| pr.pause_of.is_some())
-            {
-                continue;
-            }
-            let mnt = mnt_of.get(&p.pid).copied().flatten();
-            let pause_mnt = self.sandboxes[sb]
-                .pause
-                .as_ref()
-                .and_then(|pa| mnt_of.get(&pa.pid).copied().flatten());
-            let parent_mnt = mnt_of.get(&p.ppid).copied().flatten();
-            if mnt.is_none()
-                || mnt == pause_mnt
-                || mnt == parent_mnt
-                || mnt.as_ref().is_some_and(|m| self.ns.is_host(m))
-            {
-                continue;
-            }
-            let (joined, missing) = self.compare_pod(sb, set);
-            let c = self.containers.push(|c| Container {
-                id: c,
-                sandbox: sb,
-                pid: p.pid,
-                comm: p.comm.clone(),
-                argv: p.argv.clone(),
-                joined_ns: None,
-                started_ns: None,
-                left_ns: None,
-                exit: None,
-                joined,
-                missing,
-                existing: true,
-                cgroup: p.cgroup.clone(),
-                mnt,
-                execs: Vec::new(),
-            });
-            self.sandboxes[sb].containers.push(c);
-            if let Some(proc) = self.procs.get_mut(&p.pid) {
-                proc.container = Some(c);
-            }
-        }
     }
 
     /// The process, added if this is the first we hear of it: with the
@@ -1062,85 +783,6 @@ impl Model {
         }
     }
 
-    /// Fold sandboxes that ended longer than the retention ago into the
-    /// summary, and forget namespaces idle as long outside any sandbox.
-    pub fn maintain(&mut self, now: u64) {
-        let cutoff = now.saturating_sub(self.retention_ns);
-        let old: BTreeSet<usize> = self
-            .sandboxes
-            .values()
-            .filter(|s| s.ended_ns.is_some_and(|e| e < cutoff))
-            .map(|s| s.id)
-            .collect();
-        if !old.is_empty() {
-            self.summarise(&old);
-        }
-        let by_ns = &self.by_ns;
-        let idle_since = |k: &NsKey, info: &NsInfo| {
-            (info.members.is_empty() && !by_ns.contains_key(k))
-                .then(|| info.emptied_ns.unwrap_or(info.first_seen_ns))
-        };
-        let mut idle: Vec<u64> = self
-            .ns
-            .info
-            .iter()
-            .filter_map(|(k, i)| idle_since(k, i))
-            .collect();
-        // Keep idle namespaces newer than the cutoff, and at most the newest IDLE_NS_CAP.
-        let mut keep_after = cutoff;
-        if idle.len() > IDLE_NS_CAP {
-            let nth = idle.len() - IDLE_NS_CAP;
-            keep_after = keep_after.max(*idle.select_nth_unstable(nth).1);
-        }
-        self.ns
-            .prune(|k, info| idle_since(k, info).is_none_or(|t| t >= keep_after));
-    }
-
-    /// Fold these sandboxes into the summary and drop every reference to them.
-    fn summarise(&mut self, old: &BTreeSet<usize>) {
-        let mut gone_containers = BTreeSet::new();
-        for &sb in old {
-            let d = self.durations(sb);
-            let Some(s) = self.sandboxes.remove(sb) else {
-                continue;
-            };
-            let sum = &mut self.summary;
-            sum.sandboxes += 1;
-            for (stat, v) in [
-                (&mut sum.namespaces_to_pause, d.namespaces_to_pause_ns),
-                (&mut sum.pause_to_first_join, d.pause_to_first_join_ns),
-                (&mut sum.lifetime, d.lifetime_ns),
-            ] {
-                if let Some(v) = v {
-                    stat.add(v);
-                }
-            }
-            for &c in &s.containers {
-                if let Some(c) = self.containers.remove(c) {
-                    sum.containers += 1;
-                    sum.exec_sessions += c.execs.len() as u64;
-                    sum.partial_joins += u64::from(!c.missing.is_empty());
-                    gone_containers.insert(c.id);
-                }
-            }
-        }
-        // Nothing may hold the removed ids (one pass over each index).
-        self.by_ns.retain(|_, sb| !old.contains(sb));
-        let gone = |c: &mut Option<usize>, set: &BTreeSet<usize>| {
-            if c.is_some_and(|c| set.contains(&c)) {
-                *c = None;
-            }
-        };
-        for p in self.procs.values_mut() {
-            gone(&mut p.pause_of, old);
-            gone(&mut p.container, &gone_containers);
-            gone(&mut p.exec_into, &gone_containers);
-        }
-        for j in self.joins.values_mut() {
-            gone(&mut j.sandbox, old);
-        }
-    }
-
     /// Feed a note (cgroup ids, pins) learned beside the kernel events.
     pub fn note(&mut self, n: &Note) {
         match n {
@@ -1208,28 +850,6 @@ impl Model {
                 _ => None,
             })
             .collect()
-    }
-}
-
-/// The host's namespaces: pid 1's, or — where pid 1's are hidden (inside
-/// some sandboxes even root cannot read them) — the first process's that
-/// can be read, which is the tracer's own parent chain in practice.
-pub fn host_namespaces(snapshot: &[ProcSnapshot], own_pid: u32) -> NsSet {
-    let readable = |p: &&ProcSnapshot| p.ns_inum[Ns::Net as usize] != 0;
-    snapshot
-        .iter()
-        .find(|p| p.pid == 1)
-        .filter(readable)
-        .or_else(|| snapshot.iter().find(|p| p.pid == own_pid).filter(readable))
-        .map(snapshot_set)
-        .unwrap_or_default()
-}
-
-pub fn snapshot_set(p: &ProcSnapshot) -> NsSet {
-    NsSet {
-        inum: p.ns_inum,
-        _pad: 0,
-        id: p.ns_id,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::*;
 use crate::event::Event;
 use crate::make::Maker;
+use crate::procscan::ProcSnapshot;
 use tracer_common::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, Kind as EvKind,
 };

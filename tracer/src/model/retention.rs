@@ -1,0 +1,88 @@
+//! Bounded state: ended sandboxes and idle namespaces are folded into a
+//! summary once they are older than the retention.
+
+use std::collections::BTreeSet;
+
+use super::ns::{NsInfo, NsKey};
+use super::{IDLE_NS_CAP, Model};
+
+impl Model {
+    /// Fold sandboxes that ended longer than the retention ago into the
+    /// summary, and forget namespaces idle as long outside any sandbox.
+    pub fn maintain(&mut self, now: u64) {
+        let cutoff = now.saturating_sub(self.retention_ns);
+        let old: BTreeSet<usize> = self
+            .sandboxes
+            .values()
+            .filter(|s| s.ended_ns.is_some_and(|e| e < cutoff))
+            .map(|s| s.id)
+            .collect();
+        if !old.is_empty() {
+            self.summarise(&old);
+        }
+        let by_ns = &self.by_ns;
+        let idle_since = |k: &NsKey, info: &NsInfo| {
+            (info.members.is_empty() && !by_ns.contains_key(k))
+                .then(|| info.emptied_ns.unwrap_or(info.first_seen_ns))
+        };
+        let mut idle: Vec<u64> = self
+            .ns
+            .info
+            .iter()
+            .filter_map(|(k, i)| idle_since(k, i))
+            .collect();
+        // Keep idle namespaces newer than the cutoff, and at most the newest IDLE_NS_CAP.
+        let mut keep_after = cutoff;
+        if idle.len() > IDLE_NS_CAP {
+            let nth = idle.len() - IDLE_NS_CAP;
+            keep_after = keep_after.max(*idle.select_nth_unstable(nth).1);
+        }
+        self.ns
+            .prune(|k, info| idle_since(k, info).is_none_or(|t| t >= keep_after));
+    }
+
+    /// Fold these sandboxes into the summary and drop every reference to them.
+    fn summarise(&mut self, old: &BTreeSet<usize>) {
+        let mut gone_containers = BTreeSet::new();
+        for &sb in old {
+            let d = self.durations(sb);
+            let Some(s) = self.sandboxes.remove(sb) else {
+                continue;
+            };
+            let sum = &mut self.summary;
+            sum.sandboxes += 1;
+            for (stat, v) in [
+                (&mut sum.namespaces_to_pause, d.namespaces_to_pause_ns),
+                (&mut sum.pause_to_first_join, d.pause_to_first_join_ns),
+                (&mut sum.lifetime, d.lifetime_ns),
+            ] {
+                if let Some(v) = v {
+                    stat.add(v);
+                }
+            }
+            for &c in &s.containers {
+                if let Some(c) = self.containers.remove(c) {
+                    sum.containers += 1;
+                    sum.exec_sessions += c.execs.len() as u64;
+                    sum.partial_joins += u64::from(!c.missing.is_empty());
+                    gone_containers.insert(c.id);
+                }
+            }
+        }
+        // Nothing may hold the removed ids (one pass over each index).
+        self.by_ns.retain(|_, sb| !old.contains(sb));
+        let gone = |c: &mut Option<usize>, set: &BTreeSet<usize>| {
+            if c.is_some_and(|c| set.contains(&c)) {
+                *c = None;
+            }
+        };
+        for p in self.procs.values_mut() {
+            gone(&mut p.pause_of, old);
+            gone(&mut p.container, &gone_containers);
+            gone(&mut p.exec_into, &gone_containers);
+        }
+        for j in self.joins.values_mut() {
+            gone(&mut j.sandbox, old);
+        }
+    }
+}

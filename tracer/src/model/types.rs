@@ -1,0 +1,188 @@
+//! The model's public vocabulary: lifecycle steps, sandboxes, pauses,
+//! containers, and the notes userspace adds beside kernel events.
+
+use serde::{Deserialize, Serialize};
+
+use super::ns::{Creation, Kind, NsKey};
+use crate::cgroup::CgroupIds;
+
+/// What userspace learned beside the kernel's events; recorded with them
+/// so a replay rebuilds exactly what the live run did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// `/proc/<pid>/cgroup` of a pause or container process, read right after its exec.
+    Cgroup { pid: u32, ids: CgroupIds },
+    /// nsfs bind mounts holding a namespace whose last member left.
+    Pins {
+        kind: Kind,
+        inum: u32,
+        paths: Vec<String>,
+    },
+}
+
+/// A process reference in lifecycle events and reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Task {
+    pub pid: u32,
+    pub comm: String,
+}
+
+/// What happened to a sandbox, in time order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
+    pub ts_ns: u64,
+    pub sandbox: usize,
+    #[serde(flatten)]
+    pub what: What,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum What {
+    /// One of the sandbox's namespaces was created (reported once the
+    /// sandbox is recognised, with the creation's own time).
+    NamespaceCreated {
+        kind: Kind,
+        inum: u32,
+        by: Task,
+        syscall: &'static str,
+    },
+    /// A pause/infra process started (its exec).
+    PauseStarted {
+        pause: Task,
+        argv: Vec<String>,
+    },
+    /// A sandbox without a pause process was recognised (CRI-O's pinned namespaces).
+    SandboxWithoutPause {
+        by: Task,
+    },
+    /// A container's runtime task joined the sandbox; its entrypoint started.
+    ContainerJoined {
+        container: usize,
+        task: Task,
+        argv: Vec<String>,
+        joined: Vec<Kind>,
+        /// Pod namespaces the container is not in: a partial join.
+        missing: Vec<Kind>,
+        joined_ns: u64,
+    },
+    /// An exec session (`podman exec`, `kubectl exec`) entered a container.
+    ExecJoined {
+        container: usize,
+        task: Task,
+        argv: Vec<String>,
+    },
+    /// A container's main process or an exec session ended, or moved away.
+    Left {
+        container: usize,
+        task: Task,
+        exec_session: bool,
+        /// Exit status (0-255) or the killing signal as 128+n; `None` when it moved away.
+        exit: Option<i32>,
+        /// `exit`, `setns`, `unshare`.
+        how: &'static str,
+    },
+    PauseExited {
+        pause: Task,
+        exit: i32,
+    },
+    /// The last member of one of the sandbox's namespaces left.
+    NamespaceEmpty {
+        kind: Kind,
+        inum: u32,
+        pinned_by: Vec<String>,
+    },
+    /// The pause is gone and every container has left.
+    SandboxEnded,
+}
+
+/// The durations that matter for one sandbox (see [`Model::durations`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Durations {
+    /// First namespace created → pause exec.
+    pub namespaces_to_pause_ns: Option<u64>,
+    /// Pause exec → first container's setns.
+    pub pause_to_first_join_ns: Option<u64>,
+    /// First namespace created → first container's setns.
+    pub namespaces_to_first_join_ns: Option<u64>,
+    /// First namespace created (or pause exec) → sandbox ended.
+    pub lifetime_ns: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Container {
+    #[serde(skip)]
+    pub id: usize,
+    #[serde(skip)]
+    pub sandbox: usize,
+    pub pid: u32,
+    pub comm: String,
+    pub argv: Vec<String>,
+    /// The runtime task's first setns into the pod (None: existed before the trace).
+    pub joined_ns: Option<u64>,
+    pub started_ns: Option<u64>,
+    pub left_ns: Option<u64>,
+    pub exit: Option<i32>,
+    pub joined: Vec<Kind>,
+    pub missing: Vec<Kind>,
+    pub existing: bool,
+    pub cgroup: Option<CgroupIds>,
+    #[serde(skip)]
+    pub(super) mnt: Option<NsKey>,
+    /// Exec sessions into it: (pid, argv, start, end).
+    pub execs: Vec<ExecSession>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExecSession {
+    pub pid: u32,
+    pub argv: Vec<String>,
+    pub started_ns: u64,
+    pub left_ns: Option<u64>,
+    pub exit: Option<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pause {
+    pub pid: u32,
+    pub comm: String,
+    pub argv: Vec<String>,
+    /// Its exec (None: existed before the trace).
+    pub started_ns: Option<u64>,
+    /// Fork of the pause by its creator (runc stage 1 under runc).
+    pub forked_ns: Option<u64>,
+    pub forked_by: Option<Task>,
+    pub exited_ns: Option<u64>,
+    pub exit: Option<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SandboxNs {
+    pub kind: Kind,
+    pub inum: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub id: u64,
+    pub created: Option<Creation>,
+    pub existing: bool,
+    pub emptied_ns: Option<u64>,
+    pub pinned_by: Vec<String>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Sandbox {
+    pub id: usize,
+    /// Older than the trace (found by the start-up /proc walk).
+    pub existing: bool,
+    pub detected_ns: u64,
+    pub pause: Option<Pause>,
+    pub cgroup: Option<CgroupIds>,
+    pub containers: Vec<usize>,
+    pub ended_ns: Option<u64>,
+    #[serde(skip)]
+    pub(super) ns: std::collections::BTreeMap<Kind, NsKey>,
+}
