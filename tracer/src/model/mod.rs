@@ -261,10 +261,12 @@ impl Model {
         let mut out = Vec::new();
         let h = ev.header();
         let ts = h.ts_ns;
-        // Every so many events, and at most ten times per retention period.
+        // Every so many events: at most ten times per retention period,
+        // unless idle namespaces pile up faster than that.
         self.since_maintain += 1;
         if self.since_maintain >= MAINTAIN_EVERY
-            && ts >= self.last_maintain_ns + self.retention_ns / 10
+            && (ts >= self.last_maintain_ns + self.retention_ns / 10
+                || self.ns.info.len() > 4 * IDLE_NS_CAP)
         {
             self.since_maintain = 0;
             self.last_maintain_ns = ts;

@@ -918,9 +918,9 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
 #[test]
 fn a_namespace_churn_does_not_grow_the_table() {
     let mut w = W::filtered();
-    // 20,000 unshare(CLONE_NEWUTS) + setns back by one host process, within a second.
-    w.make.step_ns = 10_000;
-    for i in 0..20_000u32 {
+    // 60,000 unshare(CLONE_NEWUTS) + setns back by one host process, within a second.
+    w.make.step_ns = 5_000;
+    for i in 0..60_000u32 {
         let own = S {
             uts: 1_000_000 + i,
             ..HOST
