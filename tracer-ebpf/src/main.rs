@@ -16,7 +16,7 @@ use aya_ebpf::{
         bpf_probe_read_user,
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, PerCpuArray, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
     EbpfContext,
 };
@@ -26,7 +26,9 @@ use tracer_common::{
     EVENTS_BYTES, PENDING_ENTRIES, STAT_COUNT,
 };
 
-use crate::task::{copy_ns, fill_header, filtered_out, read_args, read_exit, read_ns, Task};
+use crate::task::{
+    copy_ns, fill_header, filter_enabled, filtered_out, read_args, read_exit, read_ns, Task,
+};
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
@@ -34,13 +36,14 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 
-/// unshare/setns in flight, by thread id.
+/// unshare/setns in flight, by thread id. Every entry is removed at the
+/// syscall's exit, so a plain hash (cheaper than an LRU) cannot fill up.
 #[map]
-static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(PENDING_ENTRIES, 0);
+static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(PENDING_ENTRIES, 0);
 
 /// clone/clone3 in flight, by thread id: read at `sched_process_fork`.
 #[map]
-static CLONES: LruHashMap<u32, CloneArgs> = LruHashMap::with_max_entries(PENDING_ENTRIES, 0);
+static CLONES: HashMap<u32, CloneArgs> = HashMap::with_max_entries(PENDING_ENTRIES, 0);
 
 /// Per-CPU room to build a `Pending` (too large for the 512-byte stack with the rest).
 #[map]
@@ -133,6 +136,11 @@ pub fn sys_enter_clone3(ctx: TracePointContext) -> u32 {
 }
 
 fn remember_clone(flags: u64, syscall: u32) {
+    // With the filter on, only what the model needs: clones that make
+    // namespaces (every fork pays for this program, so it must be cheap).
+    if flags & CLONE_NEW_MASK == 0 && filter_enabled() {
+        return;
+    }
     let args = CloneArgs {
         flags,
         syscall,
@@ -158,13 +166,16 @@ pub fn sys_exit_clone3(ctx: TracePointContext) -> u32 {
 /// Forget the clone; a failed namespace-creating clone gets its own record
 /// (a success is reported by `sched_process_fork`).
 fn clone_exit(ctx: &TracePointContext) {
+    let ret = unsafe { ctx.read_at::<i64>(SYSCALL_RET) }.unwrap_or(0);
+    // The new child returns through here too, with 0: it has no entry.
+    if ret == 0 {
+        return;
+    }
     let tid = current_tid();
-    // The new child also returns through sys_exit (with 0) but has no entry.
     let Some(args) = (unsafe { CLONES.get(tid) }).copied() else {
         return;
     };
     let _ = CLONES.remove(tid);
-    let ret = unsafe { ctx.read_at::<i64>(SYSCALL_RET) }.unwrap_or(0);
     if ret >= 0 || args.flags & CLONE_NEW_MASK == 0 {
         return;
     }

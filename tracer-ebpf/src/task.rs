@@ -104,12 +104,17 @@ pub fn read_ns(task: Task, out: &mut NsSet) {
     }
 }
 
+#[inline(always)]
+pub fn filter_enabled() -> bool {
+    (unsafe { core::ptr::read_volatile(&raw const FILTER.enabled) }) != 0
+}
+
 /// Does the filter keep this task's fork/exec/exit in the kernel? True
 /// when the filter is on and the task's net, ipc, uts, pid and
 /// pid_for_children namespaces are all the host's.
 #[inline(always)]
 pub fn filtered_out(task: Task) -> bool {
-    if unsafe { core::ptr::read_volatile(&raw const FILTER.enabled) } == 0 {
+    if !filter_enabled() {
         return false;
     }
     let t = task.0;

@@ -3,6 +3,7 @@
 //! Builds always run as the invoking user (under `sudo`, as `$SUDO_USER`);
 //! only the tracer and the end-to-end tests run with privilege.
 
+mod bench;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(about = "Build, run and test the sandbox lifecycle tracer")]
+#[command(about = "Build, run, test and benchmark the sandbox lifecycle tracer")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -39,6 +40,22 @@ enum Cmd {
         /// Extra arguments for the end-to-end test harness (a test name filter, say).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Measure the tracer's cost beside no tracer and bpftrace (root; ~6 min,
+    /// --quick ~2 min); writes target/bench/bench.md and bench.json.
+    Bench {
+        /// A ~2-minute smoke run: 3 rounds, small workloads, 1 pod.
+        #[arg(long)]
+        quick: bool,
+        /// Rounds per workload (default: 5, or 3 with --quick).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Only these workloads (fork-exit, fork-exec, ns-churn, netns-churn, pods).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Use the binaries already built (target/release).
+        #[arg(long, hide = true)]
+        no_build: bool,
     },
 }
 
@@ -135,6 +152,34 @@ fn main() -> Result<()> {
                 );
             }
             run(&mut c)?;
+        }
+        Cmd::Bench {
+            quick,
+            rounds,
+            only,
+            no_build,
+        } => {
+            let release = workspace().join("target/release");
+            if !no_build {
+                let obj = toolchain::build_ebpf()?;
+                build(&obj)?;
+                run(cargo(&obj).args([
+                    "build",
+                    "--release",
+                    "--package",
+                    "tracer-tests",
+                    "--bin",
+                    "bench-workload",
+                ]))?;
+            }
+            bench::run(bench::Options {
+                quick,
+                rounds,
+                only,
+                tracer: release.join("tracer"),
+                workload: release.join("bench-workload"),
+                out_dir: workspace().join("target/bench"),
+            })?;
         }
     }
     Ok(())

@@ -130,7 +130,7 @@ fn ns_churn() -> Result<impl FnMut() -> Result<()>> {
             "unshare(CLONE_NEWUTS)",
         )?;
         check(unsafe { libc::setns(fd, libc::CLONE_NEWUTS) }, "setns back")?;
-        if done % 1024 == 0 {
+        if done.is_multiple_of(1024) {
             let now = uts_inode("/proc/thread-self/ns/uts")?;
             if now != original_ino {
                 bail!("setns did not return to uts {original_ino} (in {now})");
