@@ -85,6 +85,8 @@ pub struct Model {
     /// Events since the last [`Model::maintain`], and its time.
     since_maintain: u32,
     last_maintain_ns: u64,
+    /// Namespaces known right after it: growth past this calls it early.
+    ns_after_maintain: usize,
 }
 
 /// Default for [`Model::retention_ns`]: five minutes.
@@ -143,6 +145,7 @@ impl Default for Model {
             summary: Summary::default(),
             since_maintain: 0,
             last_maintain_ns: 0,
+            ns_after_maintain: 0,
         }
     }
 }
@@ -266,11 +269,12 @@ impl Model {
         self.since_maintain += 1;
         if self.since_maintain >= MAINTAIN_EVERY
             && (ts >= self.last_maintain_ns + self.retention_ns / 10
-                || self.ns.info.len() > 4 * IDLE_NS_CAP)
+                || self.ns.info.len() > self.ns_after_maintain + 2 * IDLE_NS_CAP)
         {
             self.since_maintain = 0;
             self.last_maintain_ns = ts;
             self.maintain(ts);
+            self.ns_after_maintain = self.ns.info.len();
         }
         match ev {
             Event::Fork(e) => {
