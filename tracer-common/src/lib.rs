@@ -20,6 +20,8 @@ pub const PENDING_MAP: &str = "PENDING";
 pub const OFFSETS_GLOBAL: &str = "OFFSETS";
 /// Global holding the in-kernel [`Filter`].
 pub const FILTER_GLOBAL: &str = "FILTER";
+/// One-slot array: the tracer's own `nsproxy` pointer (see [`Filter::self_tgid`]).
+pub const HOST_NSPROXY_MAP: &str = "HOST_NSPROXY";
 /// Default ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 22;
 /// Threads that can be inside a traced syscall at once.
@@ -389,7 +391,12 @@ pub struct Filter {
     pub host_ipc: u32,
     pub host_uts: u32,
     pub host_pid: u32,
-    pub _pad: u32,
+    /// The tracer's own pid when it lives in the host's namespaces and the
+    /// root pid namespace (0 otherwise): its self-test `unshare(0)` then
+    /// stores its `nsproxy` in [`HOST_NSPROXY_MAP`], a fast path for the
+    /// filter (most host tasks share that very nsproxy; it cannot be freed
+    /// and reused while the tracer holds it).
+    pub self_tgid: u32,
 }
 
 impl Filter {
@@ -400,7 +407,7 @@ impl Filter {
             host_ipc: 0,
             host_uts: 0,
             host_pid: 0,
-            _pad: 0,
+            self_tgid: 0,
         }
     }
 }

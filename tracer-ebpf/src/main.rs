@@ -16,7 +16,7 @@ use aya_ebpf::{
         bpf_probe_read_user,
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
     EbpfContext,
 };
@@ -27,7 +27,8 @@ use tracer_common::{
 };
 
 use crate::task::{
-    copy_ns, fill_header, filter_enabled, filtered_out, read_args, read_exit, read_ns, Task,
+    copy_ns, fill_header, filter_enabled, filtered_out, is_self, read_args, read_exit, read_ns,
+    remember_host_nsproxy, Task,
 };
 
 #[map]
@@ -44,6 +45,10 @@ static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(PENDING_ENTRIE
 /// clone/clone3 in flight, by thread id: read at `sched_process_fork`.
 #[map]
 static CLONES: HashMap<u32, CloneArgs> = HashMap::with_max_entries(PENDING_ENTRIES, 0);
+
+/// The tracer's own nsproxy, a fast path for the filter (see `Filter::self_tgid`).
+#[map]
+static HOST_NSPROXY: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Per-CPU room to build a `Pending` (too large for the 512-byte stack with the rest).
 #[map]
@@ -359,6 +364,9 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
     unsafe {
         fill_header(&mut (*e).hdr, kind, task);
         read_ns(task, &mut (*e).ns);
+        if kind == Kind::Unshare && ret == 0 && (*pending).flags == 0 && is_self((*e).hdr.tgid) {
+            remember_host_nsproxy(task);
+        }
         (*e).flags = (*pending).flags;
         (*e).fd = (*pending).fd;
         (*e).syscall = (*pending).syscall;

@@ -104,6 +104,22 @@ pub fn read_ns(task: Task, out: &mut NsSet) {
     }
 }
 
+/// The tracer itself, when it may serve as the filter's host reference.
+#[inline(always)]
+pub fn is_self(tgid: u32) -> bool {
+    let me = unsafe { core::ptr::read_volatile(&raw const FILTER.self_tgid) };
+    me != 0 && me == tgid
+}
+
+/// Keep the tracer's nsproxy for the filter's fast path.
+#[inline(always)]
+pub fn remember_host_nsproxy(task: Task) {
+    let nsproxy = read::<u64>(task.0, off!(task_nsproxy));
+    if let Some(slot) = crate::HOST_NSPROXY.get_ptr_mut(0) {
+        unsafe { *slot = nsproxy };
+    }
+}
+
 #[inline(always)]
 pub fn filter_enabled() -> bool {
     (unsafe { core::ptr::read_volatile(&raw const FILTER.enabled) }) != 0
@@ -119,6 +135,13 @@ pub fn filtered_out(task: Task) -> bool {
     }
     let t = task.0;
     let nsproxy = read_ptr(t, off!(task_nsproxy));
+    // Fast path: the tracer's own nsproxy, shared by most host tasks, is
+    // all host namespaces; then only the pid namespace is left to check
+    // (the tracer's is the root one: level 0).
+    let host = crate::HOST_NSPROXY.get(0).copied().unwrap_or(0);
+    if host != 0 && nsproxy as u64 == host {
+        return read::<u32>(read_ptr(t, off!(task_thread_pid)), off!(pid_level)) == 0;
+    }
     let inum_off = off!(ns_common_inum);
     let inum_of = |slot: Ns| {
         let ns = read_ptr(nsproxy, off!(nsproxy[slot as usize]));

@@ -42,6 +42,20 @@ fn filter(enabled: bool) -> Filter {
         host = crate::procscan::ns_set("/proc/self");
     }
     let inum = |ns: Ns| host.inum[ns as usize];
+    // The tracer's own nsproxy can stand for the host's only if it is in
+    // the host's namespaces and in the root pid namespace (one NSpid).
+    let me = crate::procscan::ns_set("/proc/self");
+    let same = [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
+        .iter()
+        .all(|&n| me.inum[n as usize] == inum(n) && inum(n) != 0);
+    let root_pid_ns = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .map(|v| v.split_whitespace().count() == 1)
+        })
+        .unwrap_or(false);
     Filter {
         // Without the host's namespaces nothing could be told apart: send all.
         enabled: u32::from(enabled && inum(Ns::Net) != 0),
@@ -49,7 +63,11 @@ fn filter(enabled: bool) -> Filter {
         host_ipc: inum(Ns::Ipc),
         host_uts: inum(Ns::Uts),
         host_pid: inum(Ns::Pid),
-        _pad: 0,
+        self_tgid: if same && root_pid_ns {
+            std::process::id()
+        } else {
+            0
+        },
     }
 }
 
