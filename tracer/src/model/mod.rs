@@ -230,14 +230,6 @@ impl Model {
         (joined, missing)
     }
 
-    fn emit(&self, ts_ns: u64, sandbox: usize, what: What) -> Lifecycle {
-        Lifecycle {
-            ts_ns,
-            sandbox,
-            what,
-        }
-    }
-
     /// Are all of a set's pod namespaces (net, ipc, uts, pid, pid_for_children) the host's?
     fn all_host(&self, set: &NsSet) -> bool {
         [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
@@ -399,7 +391,7 @@ impl Model {
                             pause.exited_ns = Some(ts);
                             pause.exit = Some(status);
                         }
-                        let l = self.emit(
+                        out.push(Lifecycle::new(
                             ts,
                             sb,
                             What::PauseExited {
@@ -409,8 +401,7 @@ impl Model {
                                 },
                                 exit: status,
                             },
-                        );
-                        out.push(l);
+                        ));
                     }
                     if let Some(c) = p.container
                         && self.containers[c].left_ns.is_none()
@@ -502,12 +493,11 @@ impl Model {
         }
         let sb = self.new_sandbox(&pod_set, j.first_ns, false);
         self.announce_namespaces(sb, out);
-        let l = self.emit(
+        out.push(Lifecycle::new(
             j.first_ns,
             sb,
             What::SandboxWithoutPause { by: j.by.clone() },
-        );
-        out.push(l);
+        ));
         j.sandbox = Some(sb);
     }
 
@@ -521,7 +511,7 @@ impl Model {
         made.sort_by_key(|(k, c)| (c.ts_ns, *k));
         for (k, c) in made {
             {
-                let l = self.emit(
+                out.push(Lifecycle::new(
                     c.ts_ns,
                     sb,
                     What::NamespaceCreated {
@@ -533,8 +523,7 @@ impl Model {
                         },
                         syscall: c.syscall,
                     },
-                );
-                out.push(l);
+                ));
             }
         }
     }
@@ -578,7 +567,7 @@ impl Model {
         if let Some(p) = self.procs.get_mut(&pid) {
             p.pause_of = Some(sb);
         }
-        let l = self.emit(
+        out.push(Lifecycle::new(
             ts,
             sb,
             What::PauseStarted {
@@ -588,8 +577,7 @@ impl Model {
                 },
                 argv: args,
             },
-        );
-        out.push(l);
+        ));
     }
 
     /// A joined task (or what it forked) exec'd its program: a new container
@@ -637,7 +625,7 @@ impl Model {
             if let Some(p) = self.procs.get_mut(&pid) {
                 p.exec_into = Some(c);
             }
-            let l = self.emit(
+            out.push(Lifecycle::new(
                 ts,
                 sb,
                 What::ExecJoined {
@@ -645,8 +633,7 @@ impl Model {
                     task,
                     argv: args,
                 },
-            );
-            out.push(l);
+            ));
             return;
         }
         let (joined, missing) = self.compare_pod(sb, set);
@@ -671,7 +658,7 @@ impl Model {
         if let Some(p) = self.procs.get_mut(&pid) {
             p.container = Some(c);
         }
-        let l = self.emit(
+        out.push(Lifecycle::new(
             ts,
             sb,
             What::ContainerJoined {
@@ -682,8 +669,7 @@ impl Model {
                 missing,
                 joined_ns: j.first_ns,
             },
-        );
-        out.push(l);
+        ));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -712,7 +698,7 @@ impl Model {
             self.containers[c].exit = exit;
         }
         let sb = self.containers[c].sandbox;
-        self.emit(
+        Lifecycle::new(
             ts,
             sb,
             What::Left {
@@ -737,8 +723,7 @@ impl Model {
             .all(|&c| self.containers[c].left_ns.is_some());
         if pause_gone && all_left {
             self.sandboxes[sb].ended_ns = Some(ts);
-            let l = self.emit(ts, sb, What::SandboxEnded);
-            out.push(l);
+            out.push(Lifecycle::new(ts, sb, What::SandboxEnded));
         }
     }
 
@@ -747,7 +732,7 @@ impl Model {
             if let Some(&sb) = self.by_ns.get(&k)
                 && self.sandboxes[sb].ns.get(&k.kind) == Some(&k)
             {
-                let l = self.emit(
+                out.push(Lifecycle::new(
                     ts,
                     sb,
                     What::NamespaceEmpty {
@@ -755,8 +740,7 @@ impl Model {
                         inum: k.inum,
                         pinned_by: Vec::new(),
                     },
-                );
-                out.push(l);
+                ));
             }
         }
     }

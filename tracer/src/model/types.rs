@@ -37,6 +37,16 @@ pub struct Lifecycle {
     pub what: What,
 }
 
+impl Lifecycle {
+    pub fn new(ts_ns: u64, sandbox: usize, what: What) -> Self {
+        Self {
+            ts_ns,
+            sandbox,
+            what,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum What {
