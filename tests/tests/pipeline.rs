@@ -47,15 +47,7 @@ fn find<'a>(evs: &[&'a Value], kind: &str, pid: u64, pred: impl Fn(&Value) -> bo
 #[test]
 fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
     let tracer = Tracer::start(&["--raw"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
-        .output()
-        .expect("run the workload");
-    assert!(
-        out.status.success(),
-        "workload failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let truth: Value = serde_json::from_slice(&out.stdout).expect("workload report");
+    let truth = common::workload(&[]);
     let lines = tracer.stop();
     assert_lossless(&lines);
     let evs = events(&lines);

@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use common::{Tracer, assert_lossless};
 use serde_json::Value;
@@ -36,16 +35,7 @@ fn a_hand_made_pod_is_rebuilt_the_same_without_the_kernel_filter() {
 
 fn hand_made_pod(args: &[&str]) {
     let tracer = Tracer::start(args);
-    let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
-        .arg("pod")
-        .output()
-        .expect("run the pod workload");
-    assert!(
-        out.status.success(),
-        "workload failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let truth: Value = serde_json::from_slice(&out.stdout).expect("workload report");
+    let truth = common::workload(&["pod"]);
     let lines = tracer.stop();
     assert_lossless(&lines);
 

@@ -92,6 +92,20 @@ impl Tracer {
     }
 }
 
+/// Run `ns-workload ARGS` and return its JSON report: the ground truth.
+pub fn workload(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
+        .args(args)
+        .output()
+        .expect("run the workload");
+    assert!(
+        out.status.success(),
+        "workload failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("workload report")
+}
+
 /// The `type: event` lines.
 pub fn events(lines: &[Value]) -> Vec<&Value> {
     lines.iter().filter(|v| v["type"] == "event").collect()
