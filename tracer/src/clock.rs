@@ -55,11 +55,9 @@ impl Clock {
         )
     }
 
-    /// RFC 3339 in UTC with nanoseconds, for JSON.
-    pub fn rfc3339(&self, boot_ns: u64) -> String {
-        self.wall(boot_ns)
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
+    /// RFC 3339 in UTC with nanoseconds, for JSON (formatted where it is written).
+    pub fn rfc3339(&self, boot_ns: u64) -> Rfc3339 {
+        Rfc3339(self.wall(boot_ns))
     }
 }
 
@@ -73,8 +71,39 @@ mod tests {
             realtime_minus_boottime_ns: 1_700_000_000_000_000_000,
         };
         assert_eq!(c.wall_ns(5), 1_700_000_000_000_000_005);
-        assert_eq!(c.rfc3339(123_456_789), "2023-11-14T22:13:20.123456789Z");
+        assert_eq!(
+            c.rfc3339(123_456_789).to_string(),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(
+            c.rfc3339(500_000_000).to_string(),
+            "2023-11-14T22:13:20.500000000Z"
+        );
         assert_eq!(c.hms(123_456_789), "22:13:20.123456");
+    }
+
+    #[test]
+    fn dates_agree_with_the_time_crate_across_leap_years() {
+        for secs in [
+            0i64,
+            951_782_400,
+            951_868_800,
+            1_709_208_000,
+            4_102_444_799,
+            1_795_851_189,
+        ] {
+            let t = OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            let want = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000000000Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            assert_eq!(Rfc3339(t).to_string(), want, "{secs}");
+        }
     }
 
     #[test]
@@ -83,5 +112,57 @@ mod tests {
         let wall = c.wall(boot_now_ns());
         let diff = (OffsetDateTime::now_utc() - wall).abs();
         assert!(diff < time::Duration::seconds(1), "{diff}");
+    }
+}
+
+/// A time as RFC 3339 in UTC with nanoseconds (`2026-11-28T07:29:16.561110688Z`),
+/// formatted on the stack: it is written for every JSON event.
+pub struct Rfc3339(pub OffsetDateTime);
+
+impl Rfc3339 {
+    fn bytes(&self) -> [u8; 30] {
+        let ns = self.0.unix_timestamp_nanos();
+        let secs = ns.div_euclid(1_000_000_000) as i64;
+        let nanos = ns.rem_euclid(1_000_000_000) as u32;
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+        // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)).clamp(0, 9999) as u32;
+        let mut b = *b"0000-00-00T00:00:00.000000000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, sod / 3600);
+        put(14, 2, sod / 60 % 60);
+        put(17, 2, sod % 60);
+        put(20, 9, nanos);
+        b
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.bytes();
+        f.write_str(std::str::from_utf8(&b).unwrap_or("invalid time"))
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.bytes();
+        s.serialize_str(std::str::from_utf8(&b).unwrap_or("invalid time"))
     }
 }

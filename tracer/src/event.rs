@@ -113,8 +113,13 @@ impl Event {
 
 /// Bytes up to the first NUL, as text.
 pub fn c_str(bytes: &[u8]) -> String {
+    c_str_ref(bytes).into_owned()
+}
+
+/// [`c_str`] without a copy when the bytes are valid UTF-8.
+pub fn c_str_ref(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    String::from_utf8_lossy(&bytes[..end])
 }
 
 /// argv from an exec record: NUL-separated, `args_len` bytes long.

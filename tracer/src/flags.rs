@@ -1,5 +1,7 @@
 //! Names for clone/unshare flags and setns' nstype.
 
+use std::borrow::Cow;
+
 use tracer_common::syscall;
 
 const NAMES: &[(u64, &str)] = &[
@@ -38,8 +40,8 @@ const CSIGNAL: u64 = 0xff;
 
 /// Names of the flags set in `flags` as the given syscall reads them, in
 /// bit order; bits without a name come last as hex, and clone()'s exit
-/// signal as `SIG<n>` (SIGCHLD for 17).
-pub fn names(flags: u64, syscall: u32) -> Vec<String> {
+/// signal as `SIG<n>` (SIGCHLD for 17). Known names are not allocated.
+pub fn names(flags: u64, syscall: u32) -> Vec<Cow<'static, str>> {
     let mut rest = flags;
     let mut out = Vec::new();
     if syscall == syscall::CLONE || syscall == syscall::UNKNOWN {
@@ -47,18 +49,18 @@ pub fn names(flags: u64, syscall: u32) -> Vec<String> {
         rest &= !CSIGNAL;
         match sig {
             0 => {}
-            17 => out.push("SIGCHLD".to_string()),
-            n => out.push(format!("SIG{n}")),
+            17 => out.push(Cow::Borrowed("SIGCHLD")),
+            n => out.push(Cow::Owned(format!("SIG{n}"))),
         }
     }
     for &(bit, name) in NAMES {
         if rest & bit != 0 {
-            out.push(name.to_string());
+            out.push(Cow::Borrowed(name));
             rest &= !bit;
         }
     }
     if rest != 0 {
-        out.push(format!("{rest:#x}"));
+        out.push(Cow::Owned(format!("{rest:#x}")));
     }
     out
 }

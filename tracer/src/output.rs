@@ -2,14 +2,15 @@
 //! JSON object per line (schema in docs/json.md). Every JSON line has a
 //! `type`: `ready`, `event`, `decode_error`, `stats`.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use tracer_common::{NS_COUNT, Ns, NsSet};
 
-use crate::clock::Clock;
-use crate::event::{Event, argv, c_str, ns_in_mask, unread};
+use crate::clock::{Clock, Rfc3339};
+use crate::event::{Event, argv, c_str, c_str_ref, ns_in_mask, unread};
 use crate::flags;
 use crate::stats::{ProgStat, Stats};
 
@@ -50,12 +51,17 @@ impl Serialize for NsMap<'_> {
     }
 }
 
-fn has_ids(ns: &NsSet) -> bool {
-    ns.id[..NS_COUNT].iter().any(|&i| i != 0)
+/// Namespace names of a mask, serialised as a list without a `Vec`.
+struct NsNames(u32);
+
+impl Serialize for NsNames {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(ns_in_mask(self.0).map(Ns::proc_name))
+    }
 }
 
-fn ns_names(mask: u32) -> Vec<&'static str> {
-    ns_in_mask(mask).map(Ns::proc_name).collect()
+fn has_ids(ns: &NsSet) -> bool {
+    ns.id[..NS_COUNT].iter().any(|&i| i != 0)
 }
 
 fn syscall_name(s: u32) -> &'static str {
@@ -75,12 +81,12 @@ struct JsonEvent<'a> {
     #[serde(rename = "type")]
     ty: &'static str,
     event: &'static str,
-    time: String,
+    time: Rfc3339,
     ts_ns: u64,
     pid: u32,
     tid: u32,
     ppid: u32,
-    comm: String,
+    comm: Cow<'a, str>,
     cgroup_id: u64,
     /// Fields the kernel could not read (left 0): namespace names, "task".
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -90,7 +96,7 @@ struct JsonEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     flags: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    flag_names: Option<Vec<String>>,
+    flag_names: Option<Vec<Cow<'static, str>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fd: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +106,7 @@ struct JsonEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     caller_tid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    filename: Option<String>,
+    filename: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     argv: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,7 +117,7 @@ struct JsonEvent<'a> {
     group_dead: Option<bool>,
     /// Namespaces that differ from before (the caller's, for fork).
     #[serde(skip_serializing_if = "Option::is_none")]
-    changed: Option<Vec<&'static str>>,
+    changed: Option<NsNames>,
     ns: NsMap<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ns_id: Option<NsMap<'a>>,
@@ -133,7 +139,7 @@ impl<'a> JsonEvent<'a> {
             pid: h.tgid,
             tid: h.pid,
             ppid: h.ppid,
-            comm: c_str(&h.comm),
+            comm: c_str_ref(&h.comm),
             cgroup_id: h.cgroup_id,
             unread: unread(ev, supported),
             syscall: None,
@@ -161,10 +167,10 @@ impl<'a> JsonEvent<'a> {
                 j.flag_names = Some(flags::names(e.flags, e.syscall));
                 j.caller_pid = Some(e.caller_tgid);
                 j.caller_tid = Some(e.caller_pid);
-                j.changed = Some(ns_names(e.changed));
+                j.changed = Some(NsNames(e.changed));
             }
             Event::Exec(e) => {
-                j.filename = Some(c_str(&e.filename));
+                j.filename = Some(c_str_ref(&e.filename));
                 j.argv = Some(argv(e));
                 j.old_tid = Some(e.old_pid);
             }
@@ -180,7 +186,7 @@ impl<'a> JsonEvent<'a> {
                     j.fd = Some(e.fd);
                 }
                 j.ret = Some(e.ret);
-                j.changed = Some(ns_names(e.ns.diff(&e.ns_before)));
+                j.changed = Some(NsNames(e.ns.diff(&e.ns_before)));
                 j.ns_before = Some(NsMap {
                     ns: &e.ns_before,
                     ids: false,
