@@ -284,6 +284,9 @@ pub struct Report {
     pub anomalies: Vec<String>,
 }
 
+/// How long containers may outlive their pause before it is an anomaly.
+const PAUSE_GRACE_NS: u64 = 5_000_000_000;
+
 pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
     let sandboxes = m
         .sandboxes
@@ -312,15 +315,18 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
                     ));
                 }
             }
+            // Runtimes that stop a pod all at once (podman) kill the pause a
+            // moment before the apps; a pause gone for long while they run
+            // (or still running at the end of the trace) is a crashed infra.
             if let Some(exited) = s.pause.as_ref().and_then(|p| p.exited_ns) {
                 let running: Vec<&str> = containers
                     .iter()
-                    .filter(|c| c.container.left_ns.is_none_or(|l| l > exited))
+                    .filter(|c| c.container.left_ns.is_none_or(|l| l > exited + PAUSE_GRACE_NS))
                     .map(|c| c.name.as_str())
                     .collect();
                 if !running.is_empty() {
                     anomalies.push(format!(
-                        "the pause exited while {} still ran",
+                        "the pause exited while {} still ran (more than 5 s on, or to the end of the trace)",
                         running.join(", ")
                     ));
                 }
@@ -541,6 +547,78 @@ pub fn render_text(r: &Report, m: &Model, clock: &Clock) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::make::Maker;
+    use tracer_common::{Ns, NsSet};
+
+    fn set(net: u32, mnt: u32) -> NsSet {
+        let mut n = NsSet::default();
+        for (i, v) in n.inum.iter_mut().enumerate() {
+            *v = 100 + i as u32;
+        }
+        n.inum[Ns::Net as usize] = net;
+        n.inum[Ns::Ipc as usize] = net + 1;
+        n.inum[Ns::Uts as usize] = net + 2;
+        n.inum[Ns::Mnt as usize] = mnt;
+        n
+    }
+
+    /// A pause and one container; the pause exits `gap_s` seconds before
+    /// the container leaves (`None`: the container is still running).
+    fn pause_first(gap_s: Option<u64>) -> Vec<String> {
+        let host = set(100, 103);
+        let pod = set(200, 300);
+        let app = set(200, 400);
+        let mut m = Model::new();
+        m.seed(&[], &host, 0);
+        let mut mk = Maker::new(1_000_000_000, 1_000_000);
+        let mut evs = vec![
+            mk.exec(10, "pause", "/pause", &["/pause"], &pod),
+            mk.ns_change(true, 20, 20, "runc:[1:CHILD]", 0, &host, &set(200, 103)),
+            mk.ns_change(
+                false,
+                20,
+                20,
+                "runc:[1:CHILD]",
+                0x20000,
+                &set(200, 103),
+                &app,
+            ),
+            mk.exec(20, "app", "/app", &["/app"], &app),
+            mk.exit(10, "pause", 9, &pod),
+        ];
+        if let Some(gap) = gap_s {
+            mk.ts_ns += gap * 1_000_000_000;
+            evs.push(mk.exit(20, "app", 0, &app));
+        }
+        for e in &evs {
+            m.event(e);
+        }
+        let r = build(
+            &m,
+            &Stats::default(),
+            &Clock {
+                realtime_minus_boottime_ns: 0,
+            },
+        );
+        assert_eq!(r.sandboxes.len(), 1);
+        assert_eq!(r.sandboxes[0].containers.len(), 1);
+        r.sandboxes[0].anomalies.clone()
+    }
+
+    #[test]
+    fn a_pause_gone_long_before_its_containers_is_an_anomaly() {
+        assert!(
+            pause_first(Some(1)).is_empty(),
+            "a runtime stopping all at once is no anomaly"
+        );
+        assert_eq!(pause_first(Some(10)).len(), 1);
+        let a = pause_first(None);
+        assert!(
+            a.len() == 1 && a[0].starts_with("the pause exited while c1 still ran"),
+            "{a:?}"
+        );
+    }
 
     #[test]
     fn durations_read_well() {
