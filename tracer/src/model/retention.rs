@@ -20,6 +20,15 @@ impl Model {
         if !old.is_empty() {
             self.summarise(&old);
         }
+        // Processes with no role whose main thread is in the host's
+        // namespaces: their exit may never arrive (the in-kernel filter).
+        let threads = &self.threads;
+        self.procs.retain(|pid, p| {
+            p.pause_of.is_some()
+                || p.container.is_some()
+                || p.exec_into.is_some()
+                || threads.contains_key(pid)
+        });
         let by_ns = &self.by_ns;
         let idle_since = |k: &NsKey, info: &NsInfo| {
             (info.members.is_empty() && !by_ns.contains_key(k))
