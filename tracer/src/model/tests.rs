@@ -312,22 +312,21 @@ fn containerd_pod_with_the_kernel_filter_on() {
     containerd_pod(W::filtered());
 }
 
-fn containerd_pod(mut w: W) {
-    // containerd's CRI thread 501 makes the netns, bind-mounts it, and goes back.
+/// A runtime's thread `tid` of `pid` makes the pod's netns, bind-mounts it
+/// and goes back to the host's (containerd's CRI, podman). Returns the host
+/// namespaces with that netns.
+fn runtime_makes_netns(w: &mut W, tid: u32, pid: u32, comm: &str) -> S {
     let t = S {
         net: POD.net,
         ..HOST
     };
-    w.change(
-        EvKind::Unshare,
-        501,
-        500,
-        "containerd",
-        CLONE_NEWNET,
-        HOST,
-        t,
-    );
-    w.change(EvKind::Setns, 501, 500, "containerd", CLONE_NEWNET, t, HOST);
+    w.change(EvKind::Unshare, tid, pid, comm, CLONE_NEWNET, HOST, t);
+    w.change(EvKind::Setns, tid, pid, comm, CLONE_NEWNET, t, HOST);
+    t
+}
+
+fn containerd_pod(mut w: W) {
+    runtime_makes_netns(&mut w, 501, 500, "containerd");
     // The pause: stage 1 joins that netns, unshares ipc/uts/mnt/pid; stage 2 execs /pause.
     let pause = runc(
         &mut w,
@@ -479,12 +478,7 @@ fn podman_pod_with_the_kernel_filter_on() {
 }
 
 fn podman_pod(mut w: W) {
-    let t = S {
-        net: POD.net,
-        ..HOST
-    };
-    w.change(EvKind::Unshare, 1501, 1500, "podman", CLONE_NEWNET, HOST, t);
-    w.change(EvKind::Setns, 1501, 1500, "podman", CLONE_NEWNET, t, HOST);
+    let t = runtime_makes_netns(&mut w, 1501, 1500, "podman");
     let pause = runc(
         &mut w,
         710,
