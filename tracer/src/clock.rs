@@ -66,7 +66,7 @@ impl Clock {
 pub struct Rfc3339(pub OffsetDateTime);
 
 impl Rfc3339 {
-    fn bytes(&self) -> [u8; 30] {
+    pub fn bytes(&self) -> [u8; 30] {
         let ns = self.0.unix_timestamp_nanos();
         let secs = ns.div_euclid(1_000_000_000) as i64;
         let nanos = ns.rem_euclid(1_000_000_000) as u32;

@@ -2,14 +2,12 @@
 //! JSON object per line (schema in docs/json.md). Every JSON line has a
 //! `type`: `ready`, `event`, `decode_error`, `stats`.
 
-use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use serde::ser::SerializeMap;
 use tracer_common::{NS_COUNT, Ns, NsSet};
 
-use crate::clock::{Clock, Rfc3339};
+use crate::clock::Clock;
 use crate::event::{Event, argv, c_str, c_str_ref, ns_in_mask, unread};
 use crate::flags;
 use crate::stats::{ProgStat, Stats};
@@ -28,38 +26,6 @@ pub struct Printer<W: Write> {
     supported: u32,
 }
 
-/// Namespace inode numbers (or ids) by `/proc/<pid>/ns` name; zeros left out.
-struct NsMap<'a> {
-    ns: &'a NsSet,
-    ids: bool,
-}
-
-impl Serialize for NsMap<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        for ns in Ns::ALL {
-            let i = ns as usize;
-            if self.ids {
-                if self.ns.id[i] != 0 {
-                    m.serialize_entry(ns.proc_name(), &self.ns.id[i])?;
-                }
-            } else if self.ns.inum[i] != 0 {
-                m.serialize_entry(ns.proc_name(), &self.ns.inum[i])?;
-            }
-        }
-        m.end()
-    }
-}
-
-/// Namespace names of a mask, serialised as a list without a `Vec`.
-struct NsNames(u32);
-
-impl Serialize for NsNames {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(ns_in_mask(self.0).map(Ns::proc_name))
-    }
-}
-
 fn has_ids(ns: &NsSet) -> bool {
     ns.id[..NS_COUNT].iter().any(|&i| i != 0)
 }
@@ -75,130 +41,131 @@ fn syscall_name(s: u32) -> &'static str {
     }
 }
 
-/// A JSON `event` line. Fields that do not apply to a kind are left out.
-#[derive(Serialize)]
-struct JsonEvent<'a> {
-    #[serde(rename = "type")]
-    ty: &'static str,
-    event: &'static str,
-    time: Rfc3339,
-    ts_ns: u64,
-    pid: u32,
-    tid: u32,
-    ppid: u32,
-    comm: Cow<'a, str>,
-    cgroup_id: u64,
-    /// Fields the kernel could not read (left 0): namespace names, "task".
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    unread: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    syscall: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    flags: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    flag_names: Option<Vec<Cow<'static, str>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fd: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ret: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    caller_pid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    caller_tid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    filename: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    argv: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    old_tid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exit_code: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group_dead: Option<bool>,
-    /// Namespaces that differ from before (the caller's, for fork).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    changed: Option<NsNames>,
-    ns: NsMap<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ns_id: Option<NsMap<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ns_before: Option<NsMap<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ns_id_before: Option<NsMap<'a>>,
+/// One raw event as a JSON line (schema: docs/json.md), written by hand:
+/// this runs for every event with `--raw --json`, and serde's generic path
+/// (escaping every key, building strings) cost more than all the rest.
+/// Fields that do not apply to a kind are left out.
+fn write_event_json<W: Write>(
+    w: &mut W,
+    ev: &Event,
+    clock: &Clock,
+    supported: u32,
+) -> io::Result<()> {
+    let h = ev.header();
+    let mut n = itoa::Buffer::new();
+    macro_rules! num {
+        ($key:literal, $v:expr) => {{
+            w.write_all(concat!(",\"", $key, "\":").as_bytes())?;
+            w.write_all(n.format($v).as_bytes())?;
+        }};
+    }
+    w.write_all(b"{\"type\":\"event\",\"event\":\"")?;
+    w.write_all(ev.name().as_bytes())?;
+    w.write_all(b"\",\"time\":\"")?;
+    w.write_all(&clock.rfc3339(h.ts_ns).bytes())?;
+    w.write_all(b"\"")?;
+    num!("ts_ns", h.ts_ns);
+    num!("pid", h.tgid);
+    num!("tid", h.pid);
+    num!("ppid", h.ppid);
+    w.write_all(b",\"comm\":")?;
+    json_str(w, &c_str_ref(&h.comm))?;
+    num!("cgroup_id", h.cgroup_id);
+    let missing = unread(ev, supported);
+    if !missing.is_empty() {
+        w.write_all(b",\"unread\":")?;
+        name_list(w, missing.iter().copied())?;
+    }
+    let flags = |w: &mut W, flags: u64, syscall: u32| -> io::Result<()> {
+        w.write_all(b",\"syscall\":\"")?;
+        w.write_all(syscall_name(syscall).as_bytes())?;
+        w.write_all(b"\",\"flags\":")?;
+        w.write_all(itoa::Buffer::new().format(flags).as_bytes())?;
+        w.write_all(b",\"flag_names\":")?;
+        let names = flags::names(flags, syscall);
+        name_list(w, names.iter().map(|n| n.as_ref()))
+    };
+    match ev {
+        Event::Fork(e) => {
+            flags(w, e.flags, e.syscall)?;
+            num!("caller_pid", e.caller_tgid);
+            num!("caller_tid", e.caller_pid);
+            w.write_all(b",\"changed\":")?;
+            name_list(w, ns_in_mask(e.changed).map(Ns::proc_name))?;
+        }
+        Event::Exec(e) => {
+            w.write_all(b",\"filename\":")?;
+            json_str(w, &c_str_ref(&e.filename))?;
+            w.write_all(b",\"argv\":")?;
+            serde_json::to_writer(&mut *w, &argv(e))?;
+            num!("old_tid", e.old_pid);
+        }
+        Event::Exit(e) => {
+            num!("exit_code", e.exit_code);
+            w.write_all(if e.group_dead != 0 {
+                b",\"group_dead\":true"
+            } else {
+                b",\"group_dead\":false"
+            })?;
+        }
+        Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => {
+            flags(w, e.flags, e.syscall)?;
+            if matches!(ev, Event::Setns(_)) {
+                num!("fd", e.fd);
+            }
+            num!("ret", e.ret);
+            w.write_all(b",\"changed\":")?;
+            name_list(w, ns_in_mask(e.ns.diff(&e.ns_before)).map(Ns::proc_name))?;
+        }
+    }
+    ns_maps(w, "ns", "ns_id", ev.ns())?;
+    if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
+        ns_maps(w, "ns_before", "ns_id_before", &e.ns_before)?;
+    }
+    w.write_all(b"}\n")
 }
 
-impl<'a> JsonEvent<'a> {
-    fn new(ev: &'a Event, clock: &Clock, supported: u32) -> Self {
-        let h = ev.header();
-        let ns = ev.ns();
-        let mut j = JsonEvent {
-            ty: "event",
-            event: ev.name(),
-            time: clock.rfc3339(h.ts_ns),
-            ts_ns: h.ts_ns,
-            pid: h.tgid,
-            tid: h.pid,
-            ppid: h.ppid,
-            comm: c_str_ref(&h.comm),
-            cgroup_id: h.cgroup_id,
-            unread: unread(ev, supported),
-            syscall: None,
-            flags: None,
-            flag_names: None,
-            fd: None,
-            ret: None,
-            caller_pid: None,
-            caller_tid: None,
-            filename: None,
-            argv: None,
-            old_tid: None,
-            exit_code: None,
-            group_dead: None,
-            changed: None,
-            ns: NsMap { ns, ids: false },
-            ns_id: has_ids(ns).then_some(NsMap { ns, ids: true }),
-            ns_before: None,
-            ns_id_before: None,
-        };
-        match ev {
-            Event::Fork(e) => {
-                j.syscall = Some(syscall_name(e.syscall));
-                j.flags = Some(e.flags);
-                j.flag_names = Some(flags::names(e.flags, e.syscall));
-                j.caller_pid = Some(e.caller_tgid);
-                j.caller_tid = Some(e.caller_pid);
-                j.changed = Some(NsNames(e.changed));
-            }
-            Event::Exec(e) => {
-                j.filename = Some(c_str_ref(&e.filename));
-                j.argv = Some(argv(e));
-                j.old_tid = Some(e.old_pid);
-            }
-            Event::Exit(e) => {
-                j.exit_code = Some(e.exit_code);
-                j.group_dead = Some(e.group_dead != 0);
-            }
-            Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => {
-                j.syscall = Some(syscall_name(e.syscall));
-                j.flags = Some(e.flags);
-                j.flag_names = Some(flags::names(e.flags, e.syscall));
-                if matches!(ev, Event::Setns(_)) {
-                    j.fd = Some(e.fd);
-                }
-                j.ret = Some(e.ret);
-                j.changed = Some(NsNames(e.ns.diff(&e.ns_before)));
-                j.ns_before = Some(NsMap {
-                    ns: &e.ns_before,
-                    ids: false,
-                });
-                j.ns_id_before = has_ids(&e.ns_before).then_some(NsMap {
-                    ns: &e.ns_before,
-                    ids: true,
-                });
-            }
-        }
-        j
+/// A string, JSON-escaped.
+fn json_str<W: Write>(w: &mut W, s: &str) -> io::Result<()> {
+    Ok(serde_json::to_writer(w, s)?)
+}
+
+/// A list of names that need no escaping (namespace and flag names).
+fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> io::Result<()> {
+    w.write_all(b"[")?;
+    for (i, name) in names.enumerate() {
+        w.write_all(if i == 0 { b"\"" } else { b",\"" })?;
+        w.write_all(name.as_bytes())?;
+        w.write_all(b"\"")?;
     }
+    w.write_all(b"]")
+}
+
+/// `,"ns":{"mnt":…,…}` and, where the kernel has them, `,"ns_id":{…}`;
+/// zeros (namespaces this kernel lacks) left out.
+fn ns_maps<W: Write>(w: &mut W, key: &str, id_key: &str, ns: &NsSet) -> io::Result<()> {
+    let mut n = itoa::Buffer::new();
+    let mut map = |w: &mut W, key: &str, value: &dyn Fn(usize) -> u64| -> io::Result<()> {
+        write!(w, ",\"{key}\":{{")?;
+        let mut first = true;
+        for slot in Ns::ALL {
+            let v = value(slot as usize);
+            if v == 0 {
+                continue;
+            }
+            w.write_all(if first { b"\"" } else { b",\"" })?;
+            first = false;
+            w.write_all(slot.proc_name().as_bytes())?;
+            w.write_all(b"\":")?;
+            w.write_all(n.format(v).as_bytes())?;
+        }
+        w.write_all(b"}")
+    };
+    map(w, key, &|i| u64::from(ns.inum[i]))?;
+    if has_ids(ns) {
+        map(w, id_key, &|i| ns.id[i])?;
+    }
+    Ok(())
 }
 
 /// `-22 (EINVAL)` for the errnos namespace syscalls return.
@@ -323,13 +290,7 @@ impl<W: Write> Printer<W> {
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
         match self.format {
             Format::Text => writeln!(self.out, "{}", text_line(ev, &self.clock, self.supported)),
-            Format::Json => {
-                serde_json::to_writer(
-                    &mut self.out,
-                    &JsonEvent::new(ev, &self.clock, self.supported),
-                )?;
-                self.out.write_all(b"\n")
-            }
+            Format::Json => write_event_json(&mut self.out, ev, &self.clock, self.supported),
         }
     }
 
@@ -454,6 +415,18 @@ mod tests {
 
     const ALL: u32 = (1 << NS_COUNT) - 1;
 
+    /// The event's JSON line, parsed back (it must be exactly one valid line).
+    fn json(ev: &Event, supported: u32) -> serde_json::Value {
+        let mut out = Vec::new();
+        write_event_json(&mut out, ev, &clock(), supported).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with('\n') && text.matches('\n').count() == 1,
+            "{text}"
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
     fn clock() -> Clock {
         Clock {
             realtime_minus_boottime_ns: 1_700_000_000_000_000_000,
@@ -482,8 +455,7 @@ mod tests {
         let Event::Unshare(e) = &ev else {
             unreachable!()
         };
-        let v: serde_json::Value =
-            serde_json::to_value(JsonEvent::new(&ev, &clock(), ALL)).unwrap();
+        let v = json(&ev, ALL);
         assert_eq!(v["flag_names"], serde_json::json!(["CLONE_NEWNET"]));
         // Every slot differs in the sample, so every slot is "changed".
         assert_eq!(v["changed"].as_array().unwrap().len(), NS_COUNT);
@@ -522,7 +494,7 @@ mod tests {
         let ev = Event::Exit(e);
         let no_time = ALL & !Ns::Time.bit();
         assert!(text_line(&ev, &clock(), no_time).ends_with("(unread: net)"));
-        let v = serde_json::to_value(JsonEvent::new(&ev, &clock(), ALL)).unwrap();
+        let v = json(&ev, ALL);
         assert_eq!(v["unread"], serde_json::json!(["net", "time"]));
     }
 }
