@@ -1,0 +1,289 @@
+//! bench.md and bench.json: the one place that formats the results.
+
+use super::*;
+
+// ---- output: the one place that formats -----------------------------------------------
+
+pub(super) fn write_outputs(ctx: &Ctx, s: &Summary) -> Result<()> {
+    let md = markdown(s);
+    let md_path = ctx.opts.out_dir.join("bench.md");
+    let json_path = ctx.opts.out_dir.join("bench.json");
+    fs::write(&md_path, &md).with_context(|| format!("write {}", md_path.display()))?;
+    let json = serde_json::to_string_pretty(s).context("serialise the results")?;
+    fs::write(&json_path, json).with_context(|| format!("write {}", json_path.display()))?;
+    println!("{md}");
+    println!("written: {} and {}", md_path.display(), json_path.display());
+    if !s.stray_processes.is_empty() {
+        bail!("tracer processes left running: {:?}", s.stray_processes);
+    }
+    Ok(())
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or("–".into(), |x| format!("{x:.prec$}"))
+}
+
+fn mark(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "✓",
+        Some(false) => "✗",
+        None => "n/a",
+    }
+}
+
+fn rate(w: &Workload, ops_per_s: f64) -> String {
+    match w.kind {
+        Kind::Pods => format!("{:.1}", ops_per_s * 60.0),
+        Kind::Bin => format!("{ops_per_s:.0}"),
+    }
+}
+
+fn markdown(s: &Summary) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# Tracer benchmark ({} mode)\n", s.mode);
+    let _ = writeln!(
+        m,
+        "Kernel {}, {} CPUs; {} rounds per workload, configurations interleaved per round; took {:.0} s. \
+         Slowdown: 1 − median over rounds of (ops/s ÷ the same round's `none`). \
+         CPU: the tracer's (or bpftrace's) CPU time (all threads, /proc schedstat) from ready until it went quiet after \
+         the workload, median of the rounds (start-up excluded); in brackets the CPU from SIGINT to its end (final drain, \
+         report, detach; from `wait4`); per event = the first ÷ events delivered (only with ≥ {MIN_EVENTS_PER_EVENT_FIGURE} events). \
+         RSS: the process's VmRSS once it caught up after the workload / its peak (VmHWM, reached at start-up while the kernel's BTF is parsed), largest of the rounds.\n",
+        s.kernel, s.cpus, s.rounds, s.elapsed_s
+    );
+    let _ = writeln!(
+        m,
+        "{}Load average before/after: {} / {}.\n",
+        if s.pinned {
+            "Workloads pinned to CPU 0, tracers, bpftrace and this harness to CPU 1 (podman unpinned). "
+        } else {
+            ""
+        },
+        s.load[0],
+        s.load[1]
+    );
+    let foreign: Vec<&Run> = s.runs.iter().filter(|r| !r.foreign.is_empty()).collect();
+    if !foreign.is_empty() {
+        let _ = writeln!(
+            m,
+            "**Other tracers were running during {} of {} runs** (e.g. {}): their in-kernel cost is in every column of those rounds.\n",
+            foreign.len(),
+            s.runs.len(),
+            foreign[0].foreign.join(", ")
+        );
+    }
+    let _ = writeln!(m, "| config | what |\n|---|---|");
+    for c in CONFIGS {
+        let _ = writeln!(m, "| `{}` | {} |", c.name, c.what);
+    }
+    m.push('\n');
+    for w in WORKLOADS {
+        let cells: Vec<&Cell> = s.cells.iter().filter(|c| c.workload == w.name).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        let unit = if w.kind == Kind::Pods {
+            "pods/min"
+        } else {
+            "ops/s"
+        };
+        let what = if w.kind == Kind::Pods { "pods" } else { "ops" };
+        let _ = writeln!(m, "## {} ({} {what} per run)\n", w.name, cells[0].ops);
+        let _ = writeln!(
+            m,
+            "| config | {unit} median (min–max) | slowdown | events/op (expected) | drops | CPU ms (stop) | CPU µs/event | RSS MiB after / peak |"
+        );
+        let _ = writeln!(m, "|---|---|---|---|---|---|---|---|");
+        for c in cells {
+            if let Some(na) = &c.na {
+                let _ = writeln!(m, "| `{}` | n/a ({na}) | | | | | | |", c.config);
+                continue;
+            }
+            let _ = writeln!(
+                m,
+                "| `{}` | {} ({}–{}) | {} | {} ({}) | {} | {} | {} | {} / {} |",
+                c.config,
+                rate(w, c.ops_per_s_median),
+                rate(w, c.ops_per_s_min),
+                rate(w, c.ops_per_s_max),
+                c.slowdown_pct.map_or("–".into(), |v| format!("{v:.1} %")),
+                opt(c.events_per_op, 2),
+                opt(c.expected_per_op, 0),
+                c.drops.map_or("–".into(), |d| d.to_string()),
+                match (c.cpu_ms_median, c.cpu_stop_ms_median) {
+                    (Some(run), Some(stop)) => format!("{run:.1} ({stop:.1})"),
+                    _ => "–".into(),
+                },
+                opt(c.cpu_us_per_event, 2),
+                opt(c.rss_mib, 1),
+                opt(c.peak_rss_mib, 1),
+            );
+        }
+        let ratio = find(&s.cells, w.name, "all")
+            .zip(find(&s.cells, w.name, "bpftrace"))
+            .and_then(|(a, b)| Some(b.cpu_us_per_event? / a.cpu_us_per_event?));
+        if let Some(r) = ratio {
+            let _ = writeln!(
+                m,
+                "\nbpftrace CPU per event ÷ tracer (`all`) CPU per event: **{r:.1}×**"
+            );
+        }
+        m.push('\n');
+    }
+    let _ = writeln!(m, "## Targets\n\n| target | measured | |\n|---|---|---|");
+    for t in &s.targets {
+        let _ = writeln!(m, "| {} | {} | {} |", t.target, t.measured, mark(t.ok));
+    }
+    m.push('\n');
+    markdown_extras(&mut m, s);
+    markdown_notes(&mut m, s);
+    m
+}
+
+fn markdown_extras(m: &mut String, s: &Summary) {
+    markdown_bpf_stats(m, &s.bpf_stats, &s.cells);
+    let _ = writeln!(
+        m,
+        "\n## Drop-counter proof (fork-exec, `--ring-kib {STALL_RING_KIB} --debug-stall-ms {STALL_MS}`, `--all`)\n"
+    );
+    match (s.stall["delivered"].as_u64(), s.stall["dropped"].as_u64()) {
+        (Some(d), Some(x)) => {
+            let _ = writeln!(
+                m,
+                "| ops | expected events (3/op) | delivered | dropped | delivered + dropped |\n|---|---|---|---|---|\n| {} | {} | {d} | {x} | {} |",
+                s.stall["ops"],
+                s.stall["expected"],
+                d + x
+            );
+        }
+        _ => {
+            let _ = writeln!(m, "n/a: {}", s.stall["error"].as_str().unwrap_or("?"));
+        }
+    }
+    let _ = writeln!(
+        m,
+        "\n## Replay (`tracer bench-recording --sandboxes {REPLAY_SANDBOXES} --events {REPLAY_EVENTS} --live {REPLAY_LIVE}`, then `tracer report FILE --json`)\n"
+    );
+    match s.replay["events_per_s"].as_f64() {
+        Some(eps) => {
+            let f = |k: &str| s.replay[k].as_f64().unwrap_or(0.0);
+            let _ = writeln!(
+                m,
+                "| events | file MiB | wall s | events/s | CPU s | peak RSS MiB |\n|---|---|---|---|---|---|\n| {} | {:.1} | {:.2} | {eps:.0} | {:.2} | {:.1} |",
+                s.replay["events"],
+                f("file_mib"),
+                f("seconds"),
+                f("cpu_s"),
+                f("peak_rss_mib")
+            );
+        }
+        None => {
+            let _ = writeln!(m, "n/a: {}", s.replay["error"].as_str().unwrap_or("?"));
+        }
+    }
+    m.push('\n');
+}
+
+fn markdown_bpf_stats(m: &mut String, b: &Value, cells: &[Cell]) {
+    let _ = writeln!(m, "## BPF run time (`kernel.bpf_stats_enabled=1`)\n");
+    let Some(passes) = b.as_array() else {
+        let _ = writeln!(m, "n/a: {}\n", b["error"].as_str().unwrap_or("?"));
+        return;
+    };
+    let _ = writeln!(
+        m,
+        "All programs together, over the workload only (fdinfo before/after); share = BPF time ÷ the time \
+         of one op under `none` (median above): the in-kernel part of the slowdown, free of run-to-run noise.\n\n\
+         | workload | ops | config | program runs/op | BPF ns/op | share of a `none` op |\n|---|---|---|---|---|---|"
+    );
+    for p in passes {
+        let workload = p["workload"].as_str().unwrap_or("?");
+        let ns = p["ns_per_op"].as_f64().unwrap_or(0.0);
+        let share = find(cells, workload, "none").map(|c| ns * c.ops_per_s_median / 1e7);
+        let _ = writeln!(
+            m,
+            "| {workload} | {} | `{}` | {:.1} | {ns:.0} | {} |",
+            p["ops"],
+            p["config"].as_str().unwrap_or("?"),
+            p["runs_per_op"].as_f64().unwrap_or(0.0),
+            share.map_or("–".into(), |v| format!("{v:.2} %"))
+        );
+    }
+    // Per program: one column per tracer pass, "ns/run (runs)".
+    let tracer_passes: Vec<&Value> = passes
+        .iter()
+        .filter(|p| p["programs"].as_array().is_some_and(|a| !a.is_empty()))
+        .collect();
+    let mut names: Vec<&str> = tracer_passes
+        .iter()
+        .flat_map(|p| p["programs"].as_array().into_iter().flatten())
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let _ = write!(
+        m,
+        "\nThe tracer's programs, ns per run (runs), whole run from its final stats line:\n\n| program |"
+    );
+    for p in &tracer_passes {
+        let _ = write!(
+            m,
+            " {} `{}` |",
+            p["workload"].as_str().unwrap_or("?"),
+            p["config"].as_str().unwrap_or("?")
+        );
+    }
+    let _ = writeln!(m, "\n|---|{}", "---|".repeat(tracer_passes.len()));
+    for name in names {
+        let _ = write!(m, "| {name} |");
+        for p in &tracer_passes {
+            let row = p["programs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["name"].as_str() == Some(name));
+            let cell = match row {
+                Some(r) if r["run_count"].as_u64().unwrap_or(0) > 0 => format!(
+                    "{:.0} ({})",
+                    r["ns_per_run"].as_f64().unwrap_or(0.0),
+                    r["run_count"]
+                ),
+                _ => "–".into(),
+            };
+            let _ = write!(m, " {cell} |");
+        }
+        m.push('\n');
+    }
+}
+
+fn markdown_notes(m: &mut String, s: &Summary) {
+    let _ = writeln!(
+        m,
+        "## Notes\n\n\
+         - Expected events per op. fork-exit: the fork and the exit (2) with `--all`; 0 with the filter, \
+         the child never leaves the host namespaces. fork-exec: fork + exec + exit (3) with `--all`, 0 filtered. \
+         ns-churn: one unshare and one setns per op (2), never filtered (namespace changes always come). \
+         netns-churn: the child's unshare(CLONE_NEWNET) and its exit in a non-host netns (2) with the filter, \
+         plus its fork from the host (3) with `--all`. bpftrace prints one line per sched fork/exec/exit and one per \
+         *paired* clone/unshare/setns exit (the child's return from clone has no entry: not printed): \
+         fork-exit 3, fork-exec 4, ns-churn 2, netns-churn 4. Measured events include whatever else ran on the \
+         machine during the run, hence slightly above expected.\n\
+         - ns-churn is an artificial storm: ~1 µs per unshare+setns pair untraced, ~2 M events/s offered. \
+         Its slowdown is mostly the programs' own run time (BPF table: more BPF ns per op than the op itself).\n\
+         - Run-to-run spread (the `none` min–max) is a few %: a slowdown inside it, negative ones included, is noise. \
+         The BPF table's share column measures the in-kernel cost directly.\n\
+         - bpftrace runs with its default (line-buffered) output; its lines are counted through a pipe; \
+         its start-up (LLVM) CPU and its exit (≈ 0.2 s) are excluded like the tracer's.\n\
+         - Every tracer and bpftrace writes into a 1 MiB pipe read by this harness in 1 MiB chunks (only the line \
+         count and the last lines kept), on CPU 1 beside them. Peak RSS is the process's own `VmHWM`, polled until \
+         it exits; `ru_maxrss` (in bench.json) is never below the harness's RSS at fork ({:.1} MiB here).\n",
+        s.harness_peak_rss_mib
+    );
+    if !s.stray_processes.is_empty() {
+        let _ = writeln!(
+            m,
+            "- **tracer processes left running:** {:?}\n",
+            s.stray_processes
+        );
+    }
+}
