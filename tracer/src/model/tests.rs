@@ -312,6 +312,22 @@ fn containerd_pod_with_the_kernel_filter_on() {
     containerd_pod(W::filtered());
 }
 
+/// runc alone makes the whole pod (dockershim's way): stage 1 (710)
+/// unshares net, mnt, uts, ipc and pid; stage 2 execs /pause. Returns its pid.
+fn runc_pause(w: &mut W) -> u32 {
+    runc(
+        w,
+        710,
+        &[],
+        Some((
+            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
+            POD,
+        )),
+        &["/pause"],
+        "pause",
+    )
+}
+
 /// A runtime's thread `tid` of `pid` makes the pod's netns, bind-mounts it
 /// and goes back to the host's (containerd's CRI, podman). Returns the host
 /// namespaces with that netns.
@@ -445,17 +461,7 @@ fn containerd_pod(mut w: W) {
 #[test]
 fn dockershim_pause_runc_creates_everything() {
     let mut w = W::new();
-    let pause = runc(
-        &mut w,
-        710,
-        &[],
-        Some((
-            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
-            POD,
-        )),
-        &["/pause"],
-        "pause",
-    );
+    let pause = runc_pause(&mut w);
     let app = app_container(&mut w, 810, &["/app"]);
     for kind in [Kind::Net, Kind::Ipc, Kind::Uts] {
         assert_eq!(
@@ -602,17 +608,7 @@ fn crio_with_infra_pause_joins_the_pins() {
 #[test]
 fn a_container_that_joins_only_the_netns_is_a_partial_join() {
     let mut w = W::new();
-    runc(
-        &mut w,
-        710,
-        &[],
-        Some((
-            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
-            POD,
-        )),
-        &["/pause"],
-        "pause",
-    );
+    runc_pause(&mut w);
     let j1 = S {
         net: POD.net,
         ..HOST
@@ -674,17 +670,7 @@ fn host_processes_make_no_sandboxes() {
 #[test]
 fn a_reused_pid_is_never_its_predecessor() {
     let mut w = W::new();
-    runc(
-        &mut w,
-        710,
-        &[],
-        Some((
-            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
-            POD,
-        )),
-        &["/pause"],
-        "pause",
-    );
+    runc_pause(&mut w);
     let app = app_container(&mut w, 810, &["/app"]);
     // The app's exit was lost (say, a full ring buffer); its pid comes back on the host.
     w.fork(1, app, "bash", SIGCHLD, HOST, HOST);
@@ -774,17 +760,7 @@ fn host_namespaces_fall_back_to_our_own_when_pid_1_is_hidden() {
 #[test]
 fn visiting_a_pods_netns_from_the_host_is_no_container() {
     let mut w = W::new();
-    runc(
-        &mut w,
-        710,
-        &[],
-        Some((
-            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
-            POD,
-        )),
-        &["/pause"],
-        "pause",
-    );
+    runc_pause(&mut w);
     // netavark (podman's network tool) enters the pod's netns by fd, runs
     // iptables there from the host's mount namespace, and goes back.
     let inside = S {
