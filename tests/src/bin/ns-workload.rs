@@ -12,13 +12,12 @@
 //! unshare a mount namespace and exec: `sh -c "exit 3"` (ends early) and
 //! `sleep 30` (killed); then the pause is stopped.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use tracer_tests::workload::{HandMadeContainer, HandMadePod, NsInodes, Steps};
 
 const NAMESPACES: [&str; 9] = [
     "mnt",
@@ -33,30 +32,12 @@ const NAMESPACES: [&str; 9] = [
 ];
 pub const CHILD_EXIT: i32 = 7;
 
-#[derive(Serialize)]
-struct Report {
-    pid: u32,
-    ns_start: BTreeMap<&'static str, u64>,
-    clone_flags: u64,
-    clone_child: u32,
-    clone_child_ns: BTreeMap<&'static str, u64>,
-    unshare_flags: u64,
-    ns_after_unshare: BTreeMap<&'static str, u64>,
-    setns_fd: i32,
-    setns_nstype: u64,
-    ns_after_setns: BTreeMap<&'static str, u64>,
-    exec_pid: u32,
-    exec_path: &'static str,
-    exec_status: i32,
-    clone_child_status: i32,
-}
-
-fn ns_of(pid: &str) -> Result<BTreeMap<&'static str, u64>> {
-    let mut m = BTreeMap::new();
+fn ns_of(pid: &str) -> Result<NsInodes> {
+    let mut m = NsInodes::new();
     for n in NAMESPACES {
         let md = std::fs::metadata(format!("/proc/{pid}/ns/{n}"))
             .with_context(|| format!("reading /proc/{pid}/ns/{n}"))?;
-        m.insert(n, md.ino());
+        m.insert(n.to_string(), md.ino());
     }
     Ok(m)
 }
@@ -117,28 +98,6 @@ fn boot_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-#[derive(Serialize)]
-struct PodContainer {
-    pid: u32,
-    argv: Vec<&'static str>,
-    /// CLOCK_BOOTTIME around its spawn: its join and exec fall inside.
-    spawn_from_ns: u64,
-    spawn_to_ns: u64,
-    /// Shell-style exit status.
-    exit: i32,
-    ns: BTreeMap<&'static str, u64>,
-}
-
-#[derive(Serialize)]
-struct PodReport {
-    pause_pid: u32,
-    pause_path: String,
-    pause_ns: BTreeMap<&'static str, u64>,
-    pause_from_ns: u64,
-    pause_exit: i32,
-    containers: Vec<PodContainer>,
-}
-
 fn shell_status(s: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
@@ -146,7 +105,7 @@ fn shell_status(s: std::process::ExitStatus) -> i32 {
 
 /// Spawn `argv` inside the pause's net, ipc and uts namespaces, with a
 /// mount namespace of its own — what a runtime does for a container.
-fn container(pause: u32, argv: &[&'static str]) -> Result<(std::process::Child, PodContainer)> {
+fn container(pause: u32, argv: &[&str]) -> Result<(std::process::Child, HandMadeContainer)> {
     use std::os::unix::process::CommandExt;
     let fds: Vec<File> = ["net", "ipc", "uts"]
         .iter()
@@ -177,9 +136,9 @@ fn container(pause: u32, argv: &[&'static str]) -> Result<(std::process::Child, 
     let ns = ns_of(&pid.to_string()).unwrap_or_default();
     Ok((
         child,
-        PodContainer {
+        HandMadeContainer {
             pid,
-            argv: argv.to_vec(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
             spawn_from_ns: from,
             spawn_to_ns: to,
             exit: 0,
@@ -233,7 +192,7 @@ fn pod() -> Result<()> {
     let pause_exit = shell_status(pause.wait()?);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let report = PodReport {
+    let report = HandMadePod {
         pause_pid,
         pause_path: pause_path.display().to_string(),
         pause_ns,
@@ -306,7 +265,7 @@ fn steps() -> Result<()> {
     let clone_child_status = wait_status(child)?;
     drop(stack);
 
-    let report = Report {
+    let report = Steps {
         pid: me,
         ns_start,
         clone_flags,
@@ -318,7 +277,7 @@ fn steps() -> Result<()> {
         setns_nstype,
         ns_after_setns,
         exec_pid,
-        exec_path,
+        exec_path: exec_path.to_string(),
         exec_status,
         clone_child_status,
     };

@@ -1,14 +1,17 @@
 //! Drive the real tracer binary: start it, wait until its programs are
-//! attached, stop it with a signal, and hand back every JSON line.
-#![allow(dead_code)]
+//! attached, stop it with a signal, and hand back every JSON line, typed.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use serde_json::Value;
+use super::json::{Lines, Ready};
+
+/// `nobody`/`nogroup`.
+pub const NOBODY: u32 = 65534;
 
 /// The tracer under test; `cargo xtask test` builds it and says where.
 pub fn tracer_bin() -> String {
@@ -26,10 +29,11 @@ pub fn require_root() {
     );
 }
 
+/// A running `tracer ... --json`.
 pub struct Tracer {
     child: Child,
     lines: mpsc::Receiver<String>,
-    pub ready: Value,
+    pub ready: Ready,
 }
 
 impl Tracer {
@@ -63,8 +67,10 @@ impl Tracer {
         let first = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the tracer printed no ready line within 30 s");
-        let ready: Value = serde_json::from_str(&first).expect("ready line is JSON");
-        assert_eq!(ready["type"], "ready", "first line: {first}");
+        let ready = Ready::parse(&first);
+        assert_eq!(ready.pid, child.id(), "`ready` names the tracer's own pid");
+        assert_eq!(ready.version, env!("CARGO_PKG_VERSION"), "{first}");
+        assert!(ready.probes > 0 && !ready.kernel.is_empty(), "{first}");
         Tracer {
             child,
             lines: rx,
@@ -73,7 +79,7 @@ impl Tracer {
     }
 
     /// SIGINT, wait for a clean exit, return every line after `ready`.
-    pub fn stop(self) -> Vec<Value> {
+    pub fn stop(self) -> Lines {
         // Let the reader catch up with the workload's last events.
         thread::sleep(Duration::from_millis(300));
         // SAFETY: signalling our own child.
@@ -82,52 +88,21 @@ impl Tracer {
     }
 
     /// Wait for the tracer to exit by itself (e.g. `--duration`).
-    pub fn finish(mut self) -> Vec<Value> {
+    pub fn finish(mut self) -> Lines {
         let status = self.child.wait().expect("wait for the tracer");
         assert!(status.success(), "tracer exited with {status}");
-        self.lines
-            .iter()
-            .map(|l| serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
+        Lines::parse(self.lines.iter())
     }
 }
 
-/// Run `ns-workload ARGS` and return its JSON report: the ground truth.
-pub fn workload(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
+/// Run `tracer ARGS` as nobody:nogroup (std drops root's groups too), from `/`.
+pub fn tracer_unprivileged(args: &[&str]) -> Output {
+    require_root();
+    Command::new(tracer_bin())
         .args(args)
+        .current_dir("/")
+        .uid(NOBODY)
+        .gid(NOBODY)
         .output()
-        .expect("run the workload");
-    assert!(
-        out.status.success(),
-        "workload failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("workload report")
+        .expect("run the tracer as nobody")
 }
-
-/// The `type: event` lines.
-pub fn events(lines: &[Value]) -> Vec<&Value> {
-    lines.iter().filter(|v| v["type"] == "event").collect()
-}
-
-/// The final `stats` line.
-pub fn final_stats(lines: &[Value]) -> &Value {
-    lines
-        .iter()
-        .rev()
-        .find(|v| v["type"] == "stats" && v["final"] == true)
-        .expect("the tracer printed final stats")
-}
-
-/// Every line says the kernel lost nothing and everything decoded.
-pub fn assert_lossless(lines: &[Value]) {
-    let st = final_stats(lines);
-    assert_eq!(st["kernel"]["ringbuf_full"], 0, "drops: {st}");
-    assert_eq!(st["decode_errors"], 0, "undecodable records: {st}");
-    assert!(
-        !lines.iter().any(|v| v["type"] == "decode_error"),
-        "decode errors reported"
-    );
-}
-pub mod podman;

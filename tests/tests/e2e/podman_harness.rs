@@ -1,111 +1,12 @@
-//! The podman harness (`common::podman`) on a real pod: what it reports as
-//! ground truth must hang together. Needs root and podman (run by `cargo
-//! xtask test`, or `cargo test --release -p tracer-tests --test
-//! podman_harness` as root); the timestamp parser tests need neither.
-
-mod common;
+//! The podman harness (`support::podman`) on a real pod: what it reports
+//! as ground truth must hang together before other tests trust it.
 
 use std::collections::BTreeSet;
 
-use common::podman::{
-    ContainerTruth, Podman, now_unix_ns, ns_inodes, parse_ns_link, parse_rfc3339_ns, podman_time,
-    unique_name,
-};
-
-const S: i128 = 1_000_000_000;
-
-#[test]
-fn parses_podman_timestamps() {
-    assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00Z"), Ok(0));
-    // What podman 4.3 prints here (9 digits, `Z`).
-    assert_eq!(
-        parse_rfc3339_ns("2026-11-28T07:33:09.946303039Z"),
-        Ok(1_795_851_189 * S + 946_303_039)
-    );
-    // Go's RFC3339Nano drops trailing zeros of the fraction.
-    assert_eq!(
-        parse_rfc3339_ns("2026-11-28T07:33:10.0618044Z"),
-        Ok(1_795_851_190 * S + 61_804_400)
-    );
-    assert_eq!(
-        parse_rfc3339_ns("2026-11-28T07:33:10.5Z"),
-        Ok(1_795_851_190 * S + 500_000_000)
-    );
-    // Offsets.
-    assert_eq!(
-        parse_rfc3339_ns("2026-11-28T07:33:09.946303039+00:00"),
-        parse_rfc3339_ns("2026-11-28T07:33:09.946303039Z")
-    );
-    assert_eq!(
-        parse_rfc3339_ns("2026-11-28T09:03:09.1+01:30"),
-        parse_rfc3339_ns("2026-11-28T07:33:09.1Z")
-    );
-    assert_eq!(
-        parse_rfc3339_ns("2026-11-27T23:33:09-08:00"),
-        parse_rfc3339_ns("2026-11-28T07:33:09Z")
-    );
-    // Leap days and year ends.
-    assert_eq!(
-        parse_rfc3339_ns("2000-03-01T00:00:00Z"),
-        Ok(951_868_800 * S)
-    );
-    assert_eq!(
-        parse_rfc3339_ns("2024-02-29T12:00:00Z"),
-        Ok(1_709_208_000 * S)
-    );
-    assert_eq!(
-        parse_rfc3339_ns("1999-12-31T23:59:59.999999999Z"),
-        Ok(946_684_800 * S - 1)
-    );
-    // Go's zero time (year 1): "never", e.g. FinishedAt of a running container.
-    assert_eq!(
-        parse_rfc3339_ns("0001-01-01T00:00:00Z"),
-        Ok(-62_135_596_800 * S)
-    );
-    assert_eq!(podman_time("0001-01-01T00:00:00Z", "x", "FinishedAt"), None);
-    assert_eq!(
-        podman_time("2026-11-28T07:33:09.946303039Z", "x", "StartedAt"),
-        Some(1_795_851_189_946_303_039)
-    );
-}
-
-#[test]
-fn rejects_what_is_not_rfc3339() {
-    for bad in [
-        "",
-        "2026-11-28",
-        "2026-11-28T07:33:09",
-        "2026-11-28T07:33:09.Z",
-        "2026-11-28T07:33:09.1234567890Z",
-        "2026-13-28T07:33:09Z",
-        "2026-02-29T07:33:09Z",
-        "2026-11-28T24:33:09Z",
-        "2026-11-28T07:33:09+0100",
-        "2026-11-28T07:33:09 UTC",
-        "2026-11-28T07:33:09.12x4Z",
-        "+026-11-28T07:33:09Z",
-    ] {
-        assert!(parse_rfc3339_ns(bad).is_err(), "accepted {bad:?}");
-    }
-}
-
-#[test]
-fn parses_ns_links() {
-    assert_eq!(parse_ns_link("net:[4026532177]"), Some(4_026_532_177));
-    assert_eq!(
-        parse_ns_link("pid_for_children:[4026531836]"),
-        Some(4_026_531_836)
-    );
-    assert_eq!(parse_ns_link("net:4026532177"), None);
-    assert_eq!(parse_ns_link("net:[x]"), None);
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_else(|e| panic!("comm of {pid}: {e}"))
-        .trim()
-        .to_string()
-}
+use crate::support::clock::{S, now_unix_ns};
+use crate::support::podman::{ContainerTruth, Podman};
+use crate::support::procfs::{comm, ns_inodes, parse_ns_link};
+use crate::support::unique_name;
 
 fn assert_started_recently(c: &ContainerTruth) {
     let started = c
@@ -115,7 +16,7 @@ fn assert_started_recently(c: &ContainerTruth) {
     assert!(created <= started, "created after started: {c:?}");
     let age = now_unix_ns() - started;
     assert!(
-        (0..120 * 1_000_000_000).contains(&age),
+        (0..120 * S).contains(&age),
         "StartedAt is {age} ns ago: {c:?}"
     );
 }
@@ -136,12 +37,19 @@ fn a_real_pod_gives_consistent_ground_truth() {
     let pt = pod.inspect();
     assert_eq!(pt.id, pod.id);
     assert_eq!(pt.name, name);
+    assert_eq!(pt.state, "Running", "{pt:?}");
+    assert!(pt.cgroup_path.is_some(), "{pt:?}");
     let shared: BTreeSet<&str> = pt.shared_namespaces.iter().map(String::as_str).collect();
     assert_eq!(shared, BTreeSet::from(["ipc", "net", "uts"]), "{pt:?}");
     let infra = pm.inspect_container(&pt.infra_container_id);
     assert!(infra.is_infra && infra.running, "{infra:?}");
+    assert_eq!(infra.status, "running", "{infra:?}");
     assert_eq!(infra.pod_id, pod.id);
     assert!(infra.pid > 0 && infra.conmon_pid > 0, "{infra:?}");
+    assert!(
+        infra.cgroup_path.is_some(),
+        "running, yet no cgroup: {infra:?}"
+    );
     assert_eq!(
         (infra.path.as_str(), infra.args.as_slice()),
         ("/catatonit", &["-P".to_string()][..])
@@ -151,6 +59,14 @@ fn a_real_pod_gives_consistent_ground_truth() {
         infra.finished_at_ns, None,
         "running, yet finished: {infra:?}"
     );
+    // The pod lists its infra container as a running member.
+    let member = pt
+        .containers
+        .iter()
+        .find(|m| m.id == infra.id)
+        .unwrap_or_else(|| panic!("the infra is not a member: {pt:?}"));
+    assert_eq!(member.name, infra.name, "{pt:?}");
+    assert_eq!(member.state, "running", "{pt:?}");
     assert_started_recently(&infra);
     let infra_ns = ns_inodes(infra.pid);
     let host_ns = ns_inodes(std::process::id());
@@ -165,6 +81,7 @@ fn a_real_pod_gives_consistent_ground_truth() {
     // A short-lived container that exits with 3.
     let exited = pm.run_to_exit(&name, &format!("{name}-exit3"), &["sh", "-c", "exit 3"]);
     assert_eq!(exited.code, 3);
+    assert_eq!(exited.stdout, "", "exit 3 prints nothing");
 
     // Two long-running ones.
     let names = [format!("{name}-a"), format!("{name}-b")];
@@ -234,7 +151,7 @@ fn a_real_pod_gives_consistent_ground_truth() {
     // can thus "finish" before it "started" (seen here under load): only
     // require the two to be close.
     let (started, finished) = e.lifetime_ns();
-    assert!((finished - started).abs() < 5_000_000_000, "{e:?}");
+    assert!((finished - started).abs() < 5 * S, "{e:?}");
     assert!(e.started_at_ns >= infra.started_at_ns);
     assert!(e.started_at_ns <= apps[0].started_at_ns);
     assert_started_recently(&e);

@@ -1,0 +1,57 @@
+//! The ground truth `ns-workload` prints on stdout (one JSON object): what
+//! it did, to whom, and the namespaces `/proc/<pid>/ns` showed at each step.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Namespace inodes by `/proc/<pid>/ns` name (`net` → 4026532177, ...).
+pub type NsInodes = BTreeMap<String, u64>;
+
+/// `ns-workload` (no argument): clone, unshare, setns, exec, exit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Steps {
+    /// The workload's own pid: it unshares and setns's itself.
+    pub pid: u32,
+    pub ns_start: NsInodes,
+    /// CLONE_NEW* flags of the clone.
+    pub clone_flags: u64,
+    pub clone_child: u32,
+    pub clone_child_ns: NsInodes,
+    pub unshare_flags: u64,
+    pub ns_after_unshare: NsInodes,
+    pub setns_fd: i32,
+    pub setns_nstype: u64,
+    pub ns_after_setns: NsInodes,
+    pub exec_pid: u32,
+    pub exec_path: String,
+    pub exec_status: i32,
+    /// The clone child's wait status.
+    pub clone_child_status: i32,
+}
+
+/// `ns-workload pod`: a pod made by hand.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HandMadePod {
+    pub pause_pid: u32,
+    pub pause_path: String,
+    pub pause_ns: NsInodes,
+    /// CLOCK_BOOTTIME just before the pause was spawned.
+    pub pause_from_ns: u64,
+    /// Shell-style exit status of the pause.
+    pub pause_exit: i32,
+    pub containers: Vec<HandMadeContainer>,
+}
+
+/// One "container" of [`HandMadePod`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HandMadeContainer {
+    pub pid: u32,
+    pub argv: Vec<String>,
+    /// CLOCK_BOOTTIME around its spawn: its join and exec fall inside.
+    pub spawn_from_ns: u64,
+    pub spawn_to_ns: u64,
+    /// Shell-style exit status.
+    pub exit: i32,
+    pub ns: NsInodes,
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: the real eBPF programs on the running kernel, driven
+//! by real workloads, checked against ground truth from /proc and from the
+//! runtimes themselves. Root; run by `cargo xtask test` (which builds the
+//! tracer and passes it in `TRACER_BIN`).
+//!
+//! One crate, one module per area; the shared harness is in `support/`,
+//! compiled once. A new area is a module here and one `mod` line below.
+
+mod support;
+
+mod pipeline;
+mod podman_harness;
+mod podman_pods;
+mod sandbox;

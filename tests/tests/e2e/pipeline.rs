@@ -1,0 +1,283 @@
+//! The raw event pipeline: the real eBPF programs on the running kernel,
+//! driven by a workload with known ground truth (`ns-workload`); the
+//! tracer's start, stop, losses and errors.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::clock::{S, now_unix_ns, rfc3339_ns};
+use crate::support::json::{Event, EventKind, NsMap};
+use crate::support::tracer::{Tracer, require_root, tracer_bin, tracer_unprivileged};
+use crate::support::workload;
+
+const CLONE_NEWNET: u64 = 0x4000_0000;
+const CLONE_NEWUTS: u64 = 0x0400_0000;
+const CLONE_NEWIPC: u64 = 0x0800_0000;
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// The one event named `name` of process `pid` for which `pred` holds.
+fn find<'a>(evs: &[&'a Event], name: &str, pid: u32, pred: impl Fn(&Event) -> bool) -> &'a Event {
+    let hits: Vec<&Event> = evs
+        .iter()
+        .copied()
+        .filter(|e| e.name() == name && e.pid == pid && pred(e))
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected one {name} event of pid {pid}, got {hits:?}"
+    );
+    hits[0]
+}
+
+fn group_exit(e: &Event) -> Option<u32> {
+    match e.kind {
+        EventKind::Exit {
+            exit_code,
+            group_dead: true,
+        } => Some(exit_code),
+        _ => None,
+    }
+}
+
+#[test]
+fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
+    let tracer = Tracer::start(&["--raw"]);
+    let ns_ids = tracer.ready.ns_id;
+    let truth = workload::steps();
+    let lines = tracer.stop();
+    lines.assert_lossless();
+    let evs: Vec<&Event> = lines.events().collect();
+    let (pid, child, exec_pid) = (truth.pid, truth.clone_child, truth.exec_pid);
+
+    // 1. clone: the fork event names the child, its caller, the flags, and
+    // exactly the namespaces the clone created, with the child's inodes.
+    let fork = find(&evs, "fork", child, |_| true);
+    let EventKind::Fork {
+        syscall,
+        flags,
+        flag_names,
+        caller_pid,
+        caller_tid,
+        changed,
+        ..
+    } = &fork.kind
+    else {
+        unreachable!("find matched a fork")
+    };
+    assert_eq!(*caller_pid, pid);
+    assert_eq!(*caller_tid, pid, "the workload clones from its main thread");
+    assert_eq!(fork.tid, child);
+    assert_eq!(fork.ppid, pid, "the clone child's parent");
+    assert_eq!(syscall, "clone");
+    assert_eq!(
+        flags & (CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC),
+        truth.clone_flags
+    );
+    for f in ["CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWUTS"] {
+        assert!(flag_names.iter().any(|n| n == f), "{f}: {flag_names:?}");
+    }
+    assert_eq!(sorted(changed), ["ipc", "net", "uts"]);
+    for n in ["net", "uts", "ipc", "mnt", "pid", "user"] {
+        assert_eq!(fork.ns(n), truth.clone_child_ns[n], "fork ns {n}");
+    }
+
+    // 2. unshare(CLONE_NEWNET): before = where we started, after = the new netns.
+    let unshare = find(&evs, "unshare", pid, |e| e.change().flags == CLONE_NEWNET);
+    let u = unshare.change();
+    assert_eq!(u.syscall, "unshare");
+    assert_eq!(u.ret, 0);
+    assert_eq!(sorted(&u.flag_names), ["CLONE_NEWNET"]);
+    assert_eq!(sorted(&u.changed), ["net"]);
+    assert_eq!(u.ns_before("net"), truth.ns_start["net"]);
+    assert_eq!(unshare.ns("net"), truth.ns_after_unshare["net"]);
+    assert_ne!(unshare.ns("net"), truth.ns_start["net"]);
+
+    // 3. setns into the child's netns, with the fd and nstype we passed.
+    let setns = find(&evs, "setns", pid, |_| true);
+    let s = setns.change();
+    assert_eq!(s.syscall, "setns");
+    assert_eq!(s.fd, Some(i64::from(truth.setns_fd)));
+    assert_eq!(s.flags, truth.setns_nstype);
+    assert_eq!(s.ret, 0);
+    assert_eq!(sorted(&s.changed), ["net"]);
+    assert_eq!(s.ns_before("net"), truth.ns_after_unshare["net"]);
+    assert_eq!(setns.ns("net"), truth.clone_child_ns["net"]);
+    assert_eq!(setns.ns("net"), truth.ns_after_setns["net"]);
+
+    // 4. exec of /bin/true in a child that inherited the child's netns, then its exit.
+    let exec = find(&evs, "exec", exec_pid, |_| true);
+    let EventKind::Exec {
+        filename,
+        argv,
+        old_tid,
+    } = &exec.kind
+    else {
+        unreachable!("find matched an exec")
+    };
+    assert_eq!(filename, &truth.exec_path);
+    assert_eq!(argv[0], truth.exec_path);
+    assert_eq!(*old_tid, exec_pid, "a single-threaded exec keeps its tid");
+    assert_eq!(exec.comm, "true");
+    assert_eq!(exec.ns("net"), truth.ns_after_setns["net"]);
+    let exec_exit = find(&evs, "exit", exec_pid, |e| group_exit(e).is_some());
+    assert_eq!(group_exit(exec_exit), Some(0));
+    assert_eq!(truth.exec_status, 0);
+
+    // 5. the clone child exits with status 7 in its own namespaces.
+    let child_exit = find(&evs, "exit", child, |e| group_exit(e).is_some());
+    assert_eq!(group_exit(child_exit).map(|c| c >> 8), Some(7));
+    assert_eq!(truth.clone_child_status >> 8, 7);
+    assert_eq!(child_exit.ns("net"), truth.clone_child_ns["net"]);
+    assert_eq!(child_exit.ns("uts"), truth.clone_child_ns["uts"]);
+
+    // The steps came in the order the workload made them.
+    let order = [fork, unshare, setns, exec, exec_exit, child_exit];
+    for w in order.windows(2) {
+        assert!(
+            w[0].ts_ns < w[1].ts_ns,
+            "{} after {}",
+            w[0].name(),
+            w[1].name()
+        );
+    }
+    let now = i128::from(now_unix_ns());
+    for e in order {
+        assert!(e.unread.is_empty(), "unread fields: {e:?}");
+        assert!(e.cgroup_id > 0, "no cgroup id: {e:?}");
+        let wall = rfc3339_ns(&e.time).unwrap_or_else(|err| panic!("{err}: {e:?}"));
+        assert!((now - wall).abs() < 120 * i128::from(S), "{e:?}");
+    }
+    // And the kernel's never-reused ids came along where `ready` says it has them.
+    assert_eq!(evs.iter().any(|e| e.ns_id.is_some()), ns_ids);
+    if ns_ids {
+        let id = |m: &Option<NsMap>| m.as_ref().and_then(|m| m.get("net").copied());
+        let (after, before) = (id(&unshare.ns_id), id(&u.ns_id_before));
+        assert!(after.is_some_and(|a| a > 0), "{unshare:?}");
+        assert_ne!(after, before);
+    }
+}
+
+#[test]
+fn duration_stops_the_tracer_by_itself_with_final_counts() {
+    let start = Instant::now();
+    let tracer = Tracer::start(&["--duration", "1"]);
+    let lines = tracer.finish();
+    assert!(start.elapsed() < Duration::from_secs(20));
+    // A final stats line (its counters typed, `events` among them), nothing lost.
+    lines.assert_lossless();
+}
+
+#[test]
+fn text_output_shows_an_unshare_with_its_new_netns() {
+    require_root();
+    let mut tracer = Command::new(tracer_bin())
+        .args(["--raw", "--duration", "3"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the tracer");
+    // The text mode has no machine-readable ready line: wait for the banner.
+    let stdout = tracer.stdout.take().expect("piped stdout");
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut banner).expect("read the banner");
+    assert!(banner.starts_with("# tracing"), "{banner}");
+    let status = Command::new("unshare")
+        .args(["-n", "sh", "-c", "readlink /proc/self/ns/net"])
+        .output()
+        .expect("run unshare");
+    let netns = String::from_utf8_lossy(&status.stdout);
+    let inode = netns
+        .trim()
+        .trim_start_matches("net:[")
+        .trim_end_matches(']')
+        .to_string();
+    assert!(inode.parse::<u64>().is_ok(), "{netns}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).expect("read the tracer's output");
+    assert!(tracer.wait().expect("wait for the tracer").success());
+    let line = rest
+        .lines()
+        .find(|l| l.contains("UNSHARE") && l.contains("CLONE_NEWNET"))
+        .unwrap_or_else(|| panic!("no UNSHARE line in:\n{rest}"));
+    assert!(line.contains(&format!("→{inode}")), "{line}");
+    assert!(
+        rest.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("# done: events")),
+        "{rest}"
+    );
+}
+
+#[test]
+fn without_privileges_the_tracer_says_what_to_do() {
+    let out = tracer_unprivileged(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs root") && err.contains("sudo"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+}
+
+#[test]
+fn a_missing_btf_file_is_a_clear_error() {
+    require_root();
+    let out = Command::new(tracer_bin())
+        .args(["--btf", "/nonexistent/vmlinux"])
+        .output()
+        .expect("run the tracer");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/vmlinux") && err.contains("--btf"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stalled_reader_loses_events_and_says_how_many() {
+    // A one-page ring buffer, a reader that sleeps at first, and a burst of
+    // fork+exec+exit meanwhile (with --all, all of them are sent).
+    let tracer = Tracer::start(&[
+        "--all",
+        "--raw",
+        "--ring-kib",
+        "4",
+        "--debug-stall-ms",
+        "1500",
+    ]);
+    let started = Instant::now();
+    let mut runs = 0;
+    while started.elapsed() < Duration::from_millis(1000) && runs < 300 {
+        assert!(
+            Command::new("/bin/true")
+                .status()
+                .expect("run /bin/true")
+                .success()
+        );
+        runs += 1;
+    }
+    // Past the stall and a tick of the loss check, so the live line is due.
+    std::thread::sleep(Duration::from_millis(3000).saturating_sub(started.elapsed()));
+    let lines = tracer.stop();
+    let st = lines.final_stats();
+    let dropped = st.kernel.ringbuf_full;
+    let delivered = st.events;
+    assert!(dropped > 0, "a full ring buffer must be counted: {st:?}");
+    // Each /bin/true is at least a fork, an exec and an exit: all were either delivered or counted.
+    assert!(
+        delivered + dropped >= 3 * runs,
+        "{delivered} + {dropped} < 3 x {runs}"
+    );
+    // The loss was reported live, as soon as the tick saw it, not only at the end.
+    assert!(
+        lines
+            .stats()
+            .any(|l| !l.last && l.stats.kernel.ringbuf_full > 0),
+        "no live stats line reported the drops"
+    );
+}

@@ -1,0 +1,73 @@
+//! Ground truth from /proc: a process's namespaces and name.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+/// The namespaces `/proc/<pid>/ns` lists.
+pub const NS_NAMES: [&str; 10] = [
+    "cgroup",
+    "ipc",
+    "mnt",
+    "net",
+    "pid",
+    "pid_for_children",
+    "time",
+    "time_for_children",
+    "user",
+    "uts",
+];
+
+/// Inode numbers of `/proc/<pid>/ns/*` (`net` → 4026532177, ...), every
+/// name the kernel has. Panics if the process is gone: record them while
+/// it runs.
+pub fn ns_inodes(pid: u32) -> BTreeMap<String, u64> {
+    try_ns_inodes(pid).unwrap_or_else(|e| panic!("namespaces of pid {pid}: {e}"))
+}
+
+pub fn try_ns_inodes(pid: u32) -> Result<BTreeMap<String, u64>, String> {
+    if pid == 0 {
+        return Err("pid 0 (the container is not running)".into());
+    }
+    let mut m = BTreeMap::new();
+    for name in NS_NAMES {
+        let p = format!("/proc/{pid}/ns/{name}");
+        match fs::read_link(&p) {
+            Ok(target) => {
+                let t = target.to_string_lossy();
+                m.insert(
+                    name.to_string(),
+                    parse_ns_link(&t).ok_or_else(|| format!("{p} -> {t}"))?,
+                );
+            }
+            // An older kernel without this namespace type.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != "net" => {}
+            Err(e) => return Err(format!("{p}: {e}")),
+        }
+    }
+    Ok(m)
+}
+
+/// `net:[4026532177]` → 4026532177.
+pub fn parse_ns_link(s: &str) -> Option<u64> {
+    let open = s.find(":[")?;
+    s[open + 2..].strip_suffix(']')?.parse().ok()
+}
+
+/// `/proc/<pid>/comm`, trimmed.
+pub fn comm(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_else(|e| panic!("comm of {pid}: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn parses_ns_links() {
+    assert_eq!(parse_ns_link("net:[4026532177]"), Some(4_026_532_177));
+    assert_eq!(
+        parse_ns_link("pid_for_children:[4026531836]"),
+        Some(4_026_531_836)
+    );
+    assert_eq!(parse_ns_link("net:4026532177"), None);
+    assert_eq!(parse_ns_link("net:[x]"), None);
+}

@@ -1,0 +1,34 @@
+//! Run `ns-workload` (this crate's binary) and read its ground truth.
+
+use std::process::Command;
+
+use serde::de::DeserializeOwned;
+use tracer_tests::workload::{HandMadePod, Steps};
+
+fn run<T: DeserializeOwned>(args: &[&str]) -> T {
+    let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
+        .args(args)
+        .output()
+        .expect("run the workload");
+    assert!(
+        out.status.success(),
+        "workload failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "workload report ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Clone, unshare, setns, exec, exit: what it did, step by step.
+pub fn steps() -> Steps {
+    run(&[])
+}
+
+/// A pause and two containers made by hand.
+pub fn hand_made_pod() -> HandMadePod {
+    run(&["pod"])
+}
