@@ -1,16 +1,23 @@
-//! `cargo xtask`: everything between a fresh clone and a running tracer.
+//! `cargo xtask`: everything between a fresh clone and a running tracer,
+//! one file per job: `build` (build-ebpf, build), `run`, `test`, `bench/`;
+//! beside them `setup` (system packages), `toolchain` (nightly, rust-src,
+//! bpf-linker) and `command` (as the user, as root, where).
 //!
 //! Builds always run as the invoking user (under `sudo`, as `$SUDO_USER`);
 //! only the tracer and the end-to-end tests run with privilege.
 
 mod bench;
+mod build;
+mod command;
+mod run;
+mod setup;
+mod test;
 mod toolchain;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+
+use command::{run, workspace};
 
 #[derive(Parser)]
 #[command(about = "Build, run, test and benchmark the sandbox lifecycle tracer")]
@@ -32,7 +39,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Unit tests, then the privileged end-to-end tests against the real kernel.
+    /// Install what the tests need (as root on Debian/Ubuntu), then the unit
+    /// tests, then the privileged end-to-end tests against the real kernel.
     Test {
         /// Only the unit tests (no root needed).
         #[arg(long)]
@@ -59,100 +67,26 @@ enum Cmd {
     },
 }
 
-pub fn workspace() -> PathBuf {
-    // xtask lives one level below the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Run a command to completion; fail with its command line if it fails.
-pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
-}
-
-/// `cargo` with the eBPF object wired in, run as the invoking user.
-fn cargo(obj: &Path) -> Command {
-    let mut c = toolchain::as_invoking_user("cargo");
-    c.current_dir(workspace()).env("TRACER_EBPF_OBJ", obj);
-    c
-}
-
-fn build(obj: &Path) -> Result<PathBuf> {
-    run(cargo(obj).args(["build", "--release", "--package", "tracer"]))?;
-    Ok(workspace().join("target/release/tracer"))
-}
-
-/// Run `program` with root privileges: directly when root, else through `sudo -E`.
-fn privileged(program: &Path) -> Command {
-    if is_root() {
-        Command::new(program)
-    } else {
-        let mut c = Command::new("sudo");
-        c.arg("-E").arg(program);
-        c
+fn main() {
+    // One clear line on failure, never a backtrace.
+    if let Err(e) = dispatch(Cli::parse().cmd) {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
     }
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
-    match cli.cmd {
+fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
         Cmd::BuildEbpf => {
-            let obj = toolchain::build_ebpf()?;
+            let obj = build::ebpf()?;
             println!("eBPF object: {}", obj.display());
         }
         Cmd::Build => {
-            let obj = toolchain::build_ebpf()?;
-            let bin = build(&obj)?;
+            let bin = build::all()?;
             println!("tracer: {}", bin.display());
         }
-        Cmd::Run { args } => {
-            let obj = toolchain::build_ebpf()?;
-            let bin = build(&obj)?;
-            // The tracer's own exit code is ours: Ctrl-C ends both cleanly.
-            let status = privileged(&bin)
-                .args(&args)
-                .status()
-                .with_context(|| format!("cannot start {}", bin.display()))?;
-            std::process::exit(status.code().unwrap_or(1));
-        }
-        Cmd::Test { unit_only, args } => {
-            let obj = toolchain::build_ebpf()?;
-            run(cargo(&obj).args(["test", "--workspace", "--exclude", "tracer-tests"]))?;
-            if unit_only {
-                return Ok(());
-            }
-            let bin = build(&obj)?;
-            if !is_root() && Command::new("sudo").arg("-n").arg("true").status().is_err() {
-                bail!(
-                    "the end-to-end tests need root: run `cargo xtask test` as root or install sudo"
-                );
-            }
-            // Build as the user, run the test binaries as root.
-            let mut c = cargo(&obj);
-            c.args(["test", "--release", "--package", "tracer-tests", "--"])
-                .args(&args)
-                .env("TRACER_BIN", &bin);
-            if !is_root() {
-                c.env(
-                    format!("CARGO_TARGET_{}_RUNNER", toolchain::host_triple_env()?),
-                    "sudo -E",
-                );
-            }
-            run(&mut c)?;
-        }
+        Cmd::Run { args } => run::run(&args)?,
+        Cmd::Test { unit_only, args } => test::run_tests(unit_only, &args)?,
         Cmd::Bench {
             quick,
             rounds,
@@ -161,9 +95,10 @@ fn main() -> Result<()> {
         } => {
             let release = workspace().join("target/release");
             if !no_build {
-                let obj = toolchain::build_ebpf()?;
-                build(&obj)?;
-                run(cargo(&obj).args([
+                setup::ensure(setup::Job::Bench)?;
+                let obj = build::ebpf()?;
+                build::tracer(&obj)?;
+                run(build::cargo(&obj).args([
                     "build",
                     "--release",
                     "--package",

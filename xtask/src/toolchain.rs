@@ -3,70 +3,41 @@
 //! under `target/tools` so nothing global changes but rustup's component.
 
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use crate::{run, workspace};
+use crate::command::{as_invoking_user, output, run, workspace};
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
-const EBPF_TARGET: &str = "bpfel-unknown-none";
 
-/// A command run as the user who invoked us: under `sudo`, `$SUDO_USER`
-/// with their home, so builds never leave root-owned files in the checkout.
-pub fn as_invoking_user(program: &str) -> Command {
-    let mut c = Command::new(program);
-    // Variables cargo sets for `cargo xtask` itself must not leak into nested builds.
-    for v in [
-        "RUSTC",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTUP_TOOLCHAIN",
-        "CARGO_TARGET_DIR",
-    ] {
-        c.env_remove(v);
+/// What the eBPF build needs.
+pub struct Toolchain {
+    /// The nightly's sysroot (its lib/ holds the libLLVM bpf-linker uses).
+    pub sysroot: PathBuf,
+    linker: PathBuf,
+}
+
+impl Toolchain {
+    /// The directory to put first in PATH so that rustc finds bpf-linker.
+    pub fn linker_dir(&self) -> PathBuf {
+        self.linker
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
-    if crate::is_root()
-        && let (Some(uid), Some(gid)) = (env_u32("SUDO_UID"), env_u32("SUDO_GID"))
-        && uid != 0
-    {
-        c.uid(uid).gid(gid);
-        if let Some(home) = home_of(uid) {
-            c.env("HOME", home);
-        }
-    }
-    c
 }
 
-fn env_u32(name: &str) -> Option<u32> {
-    std::env::var(name).ok()?.parse().ok()
+/// Nightly with rust-src, and bpf-linker: installed or built when missing.
+pub fn ensure() -> Result<Toolchain> {
+    let sysroot = ensure_nightly()?;
+    let linker = ensure_bpf_linker(&sysroot)?;
+    Ok(Toolchain { sysroot, linker })
 }
 
-/// Home directory of `uid` from /etc/passwd.
-fn home_of(uid: u32) -> Option<String> {
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 5 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-    })
-}
-
-fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn nightly(program: &str) -> Command {
+/// `rustup run nightly PROGRAM`, as the invoking user.
+pub fn nightly(program: &str) -> Command {
     let mut c = as_invoking_user("rustup");
     c.args(["run", "nightly", program]);
     c
@@ -181,37 +152,4 @@ fn ensure_bpf_linker(sysroot: &Path) -> Result<PathBuf> {
         "cannot build bpf-linker: it needs crates.io and a C++ toolchain (Debian: apt-get install build-essential)",
     )?;
     Ok(linker)
-}
-
-/// Build the eBPF programs; returns the object's path.
-pub fn build_ebpf() -> Result<PathBuf> {
-    let sysroot = ensure_nightly()?;
-    let linker = ensure_bpf_linker(&sysroot)?;
-    let ws = workspace();
-    let target_dir = ws.join("target/ebpf");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![linker.parent().map(Path::to_path_buf).unwrap_or_default()];
-    dirs.extend(std::env::split_paths(&path));
-    let mut c = nightly("cargo");
-    c.current_dir(ws.join("tracer-ebpf"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            EBPF_TARGET,
-            "-Z",
-            "build-std=core",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env("PATH", std::env::join_paths(dirs)?)
-        .env("LD_LIBRARY_PATH", sysroot.join("lib"))
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    run(&mut c).context("building the eBPF programs failed")?;
-    let obj = target_dir.join(EBPF_TARGET).join("release/tracer");
-    if !obj.is_file() {
-        bail!("the eBPF build left no object at {}", obj.display());
-    }
-    Ok(obj)
 }

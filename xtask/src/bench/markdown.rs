@@ -1,13 +1,24 @@
 //! bench.md and bench.json: the one place that formats the results.
 
-use super::*;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
 
-// ---- output: the one place that formats -----------------------------------------------
+use anyhow::{Context, Result, bail};
 
-pub(super) fn write_outputs(ctx: &Ctx, s: &Summary) -> Result<()> {
+use super::passes::BpfPass;
+use super::plan::{
+    CONFIGS, Kind, REPLAY_EVENTS, REPLAY_LIVE, REPLAY_SANDBOXES, STALL_MS, STALL_RING_KIB,
+    WORKLOADS, Workload,
+};
+use super::results::{Cell, MIN_EVENTS_PER_EVENT_FIGURE, Outcome, Run, Summary, find};
+
+/// Write bench.md and bench.json into `out_dir`, print the markdown; fail
+/// if tracers were left running.
+pub fn write_outputs(out_dir: &Path, s: &Summary) -> Result<()> {
     let md = markdown(s);
-    let md_path = ctx.opts.out_dir.join("bench.md");
-    let json_path = ctx.opts.out_dir.join("bench.json");
+    let md_path = out_dir.join("bench.md");
+    let json_path = out_dir.join("bench.json");
     fs::write(&md_path, &md).with_context(|| format!("write {}", md_path.display()))?;
     let json = serde_json::to_string_pretty(s).context("serialise the results")?;
     fs::write(&json_path, json).with_context(|| format!("write {}", json_path.display()))?;
@@ -40,7 +51,7 @@ fn rate(w: &Workload, ops_per_s: f64) -> String {
 
 fn markdown(s: &Summary) -> String {
     let mut m = String::new();
-    let _ = writeln!(m, "# Tracer benchmark ({} mode)\n", s.mode);
+    let _ = writeln!(m, "# Tracer benchmark ({} mode)\n", s.meta.mode);
     let _ = writeln!(
         m,
         "Kernel {}, {} CPUs; {} rounds per workload, configurations interleaved per round; took {:.0} s. \
@@ -49,18 +60,18 @@ fn markdown(s: &Summary) -> String {
          the workload, median of the rounds (start-up excluded); in brackets the CPU from SIGINT to its end (final drain, \
          report, detach; from `wait4`); per event = the first ÷ events delivered (only with ≥ {MIN_EVENTS_PER_EVENT_FIGURE} events). \
          RSS: the process's VmRSS once it caught up after the workload / its peak (VmHWM, reached at start-up while the kernel's BTF is parsed), largest of the rounds.\n",
-        s.kernel, s.cpus, s.rounds, s.elapsed_s
+        s.meta.kernel, s.meta.cpus, s.meta.rounds, s.meta.elapsed_s
     );
     let _ = writeln!(
         m,
         "{}Load average before/after: {} / {}.\n",
-        if s.pinned {
+        if s.meta.pinned {
             "Workloads pinned to CPU 0, tracers, bpftrace and this harness to CPU 1 (podman unpinned). "
         } else {
             ""
         },
-        s.load[0],
-        s.load[1]
+        s.meta.load[0],
+        s.meta.load[1]
     );
     let foreign: Vec<&Run> = s.runs.iter().filter(|r| !r.foreign.is_empty()).collect();
     if !foreign.is_empty() {
@@ -146,49 +157,49 @@ fn markdown_extras(m: &mut String, s: &Summary) {
         m,
         "\n## Drop-counter proof (fork-exec, `--ring-kib {STALL_RING_KIB} --debug-stall-ms {STALL_MS}`, `--all`)\n"
     );
-    match (s.stall["delivered"].as_u64(), s.stall["dropped"].as_u64()) {
-        (Some(d), Some(x)) => {
+    match &s.stall {
+        Outcome::Done(st) => {
             let _ = writeln!(
                 m,
-                "| ops | expected events (3/op) | delivered | dropped | delivered + dropped |\n|---|---|---|---|---|\n| {} | {} | {d} | {x} | {} |",
-                s.stall["ops"],
-                s.stall["expected"],
-                d + x
+                "| ops | expected events (3/op) | delivered | dropped | delivered + dropped |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |",
+                st.ops,
+                st.expected,
+                st.delivered,
+                st.dropped,
+                st.delivered + st.dropped
             );
         }
-        _ => {
-            let _ = writeln!(m, "n/a: {}", s.stall["error"].as_str().unwrap_or("?"));
+        Outcome::Failed { error } => {
+            let _ = writeln!(m, "n/a: {error}");
         }
     }
     let _ = writeln!(
         m,
         "\n## Replay (`tracer bench-recording --sandboxes {REPLAY_SANDBOXES} --events {REPLAY_EVENTS} --live {REPLAY_LIVE}`, then `tracer report FILE --json`)\n"
     );
-    match s.replay["events_per_s"].as_f64() {
-        Some(eps) => {
-            let f = |k: &str| s.replay[k].as_f64().unwrap_or(0.0);
+    match &s.replay {
+        Outcome::Done(r) => {
             let _ = writeln!(
                 m,
-                "| events | file MiB | wall s | events/s | CPU s | peak RSS MiB |\n|---|---|---|---|---|---|\n| {} | {:.1} | {:.2} | {eps:.0} | {:.2} | {:.1} |",
-                s.replay["events"],
-                f("file_mib"),
-                f("seconds"),
-                f("cpu_s"),
-                f("peak_rss_mib")
+                "| events | file MiB | wall s | events/s | CPU s | peak RSS MiB |\n|---|---|---|---|---|---|\n| {} | {:.1} | {:.2} | {:.0} | {:.2} | {:.1} |",
+                r.events, r.file_mib, r.seconds, r.events_per_s, r.cpu_s, r.peak_rss_mib
             );
         }
-        None => {
-            let _ = writeln!(m, "n/a: {}", s.replay["error"].as_str().unwrap_or("?"));
+        Outcome::Failed { error } => {
+            let _ = writeln!(m, "n/a: {error}");
         }
     }
     m.push('\n');
 }
 
-fn markdown_bpf_stats(m: &mut String, b: &Value, cells: &[Cell]) {
+fn markdown_bpf_stats(m: &mut String, b: &Outcome<Vec<BpfPass>>, cells: &[Cell]) {
     let _ = writeln!(m, "## BPF run time (`kernel.bpf_stats_enabled=1`)\n");
-    let Some(passes) = b.as_array() else {
-        let _ = writeln!(m, "n/a: {}\n", b["error"].as_str().unwrap_or("?"));
-        return;
+    let passes = match b {
+        Outcome::Done(p) => p,
+        Outcome::Failed { error } => {
+            let _ = writeln!(m, "n/a: {error}\n");
+            return;
+        }
     };
     let _ = writeln!(
         m,
@@ -197,27 +208,23 @@ fn markdown_bpf_stats(m: &mut String, b: &Value, cells: &[Cell]) {
          | workload | ops | config | program runs/op | BPF ns/op | share of a `none` op |\n|---|---|---|---|---|---|"
     );
     for p in passes {
-        let workload = p["workload"].as_str().unwrap_or("?");
-        let ns = p["ns_per_op"].as_f64().unwrap_or(0.0);
-        let share = find(cells, workload, "none").map(|c| ns * c.ops_per_s_median / 1e7);
+        let share = find(cells, p.workload, "none").map(|c| p.ns_per_op * c.ops_per_s_median / 1e7);
         let _ = writeln!(
             m,
-            "| {workload} | {} | `{}` | {:.1} | {ns:.0} | {} |",
-            p["ops"],
-            p["config"].as_str().unwrap_or("?"),
-            p["runs_per_op"].as_f64().unwrap_or(0.0),
+            "| {} | {} | `{}` | {:.1} | {:.0} | {} |",
+            p.workload,
+            p.ops,
+            p.config,
+            p.runs_per_op,
+            p.ns_per_op,
             share.map_or("–".into(), |v| format!("{v:.2} %"))
         );
     }
     // Per program: one column per tracer pass, "ns/run (runs)".
-    let tracer_passes: Vec<&Value> = passes
-        .iter()
-        .filter(|p| p["programs"].as_array().is_some_and(|a| !a.is_empty()))
-        .collect();
+    let tracer_passes: Vec<&BpfPass> = passes.iter().filter(|p| !p.programs.is_empty()).collect();
     let mut names: Vec<&str> = tracer_passes
         .iter()
-        .flat_map(|p| p["programs"].as_array().into_iter().flatten())
-        .filter_map(|r| r["name"].as_str())
+        .flat_map(|p| p.programs.iter().map(|r| r.name.as_str()))
         .collect();
     names.sort_unstable();
     names.dedup();
@@ -226,28 +233,14 @@ fn markdown_bpf_stats(m: &mut String, b: &Value, cells: &[Cell]) {
         "\nThe tracer's programs, ns per run (runs), whole run from its final stats line:\n\n| program |"
     );
     for p in &tracer_passes {
-        let _ = write!(
-            m,
-            " {} `{}` |",
-            p["workload"].as_str().unwrap_or("?"),
-            p["config"].as_str().unwrap_or("?")
-        );
+        let _ = write!(m, " {} `{}` |", p.workload, p.config);
     }
     let _ = writeln!(m, "\n|---|{}", "---|".repeat(tracer_passes.len()));
     for name in names {
         let _ = write!(m, "| {name} |");
         for p in &tracer_passes {
-            let row = p["programs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["name"].as_str() == Some(name));
-            let cell = match row {
-                Some(r) if r["run_count"].as_u64().unwrap_or(0) > 0 => format!(
-                    "{:.0} ({})",
-                    r["ns_per_run"].as_f64().unwrap_or(0.0),
-                    r["run_count"]
-                ),
+            let cell = match p.programs.iter().find(|r| r.name == name) {
+                Some(r) if r.run_count > 0 => format!("{:.0} ({})", r.ns_per_run, r.run_count),
                 _ => "–".into(),
             };
             let _ = write!(m, " {cell} |");
@@ -277,7 +270,7 @@ fn markdown_notes(m: &mut String, s: &Summary) {
          - Every tracer and bpftrace writes into a 1 MiB pipe read by this harness in 1 MiB chunks (only the line \
          count and the last lines kept), on CPU 1 beside them. Peak RSS is the process's own `VmHWM`, polled until \
          it exits; `ru_maxrss` (in bench.json) is never below the harness's RSS at fork ({:.1} MiB here).\n",
-        s.harness_peak_rss_mib
+        s.meta.harness_peak_rss_mib
     );
     if !s.stray_processes.is_empty() {
         let _ = writeln!(

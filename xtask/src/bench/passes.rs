@@ -1,196 +1,113 @@
-//! Single passes: BPF run times per program, the drop-counter proof, the replay.
+//! Single passes beside the rounds: BPF run time per program, the
+//! drop-counter proof, and the replay of a synthetic recording.
 
-use super::*;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-// ---- single passes -----------------------------------------------------------------
+use anyhow::{Context, Result};
+use serde::Serialize;
 
-#[derive(Serialize, Clone)]
-pub(super) struct ProgRow {
-    pub(super) name: String,
-    pub(super) run_count: u64,
-    pub(super) run_time_ns: u64,
-    pub(super) ns_per_run: f64,
-}
+use super::SETTLE;
+use super::child::{Proc, check_interrupted};
+use super::host::{ProgCounts, SysctlGuard, prog_counts};
+use super::plan::{
+    BPF_STATS_CONFIGS, BPF_STATS_WORKLOADS, CONFIGS, Probe, REPLAY_EVENTS, REPLAY_LIVE,
+    REPLAY_SANDBOXES, STALL_MS, STALL_OPS, STALL_RING_KIB,
+};
+use super::probe::{Launcher, ProgRow, final_stats};
+use super::workloads::Runner;
 
 /// One workload under one configuration with `kernel.bpf_stats_enabled=1`.
 #[derive(Serialize)]
-pub(super) struct BpfPass {
-    pub(super) workload: &'static str,
-    pub(super) config: &'static str,
-    pub(super) ops: u64,
+pub struct BpfPass {
+    pub workload: &'static str,
+    pub config: &'static str,
+    pub ops: u64,
     /// All programs together over the workload only (fdinfo before/after).
-    pub(super) runs_per_op: f64,
-    pub(super) ns_per_op: f64,
+    pub runs_per_op: f64,
+    pub ns_per_op: f64,
     /// The tracer's own per-program figures (final stats line, whole run;
     /// fdinfo by prog id when the line has none); empty for bpftrace.
-    pub(super) programs: Vec<ProgRow>,
+    pub programs: Vec<ProgRow>,
 }
 
-/// The workloads of the BPF run-time pass: (name, ops full, ops quick).
-pub(super) const BPF_STATS_WORKLOADS: &[(&str, u64, u64)] = &[
-    ("fork-exit", 20_000, 3000),
-    ("fork-exec", 3000, 600),
-    ("ns-churn", 50_000, 20_000),
-];
-
-/// Restores `kernel.bpf_stats_enabled` when dropped.
-pub(super) struct SysctlGuard {
-    pub(super) path: &'static str,
-    pub(super) old: String,
-}
-
-impl SysctlGuard {
-    pub(super) fn set(path: &'static str, value: &str) -> Result<SysctlGuard> {
-        let old = fs::read_to_string(path).with_context(|| format!("read {path}"))?;
-        fs::write(path, value).with_context(|| format!("write {path}"))?;
-        Ok(SysctlGuard {
-            path,
-            old: old.trim().to_string(),
-        })
-    }
-}
-
-impl Drop for SysctlGuard {
-    fn drop(&mut self) {
-        if let Err(e) = fs::write(self.path, &self.old) {
-            eprintln!(
-                "bench: could not restore {} to {}: {e}",
-                self.path, self.old
-            );
-        }
-    }
-}
-
-/// BPF run time per program and per op: fork-exec and ns-churn under the
-/// tracer with and without the filter and under bpftrace.
-pub(super) fn bpf_stats_pass(ctx: &Ctx) -> Result<Vec<BpfPass>> {
+/// BPF run time per program and per op: each BPF_STATS_WORKLOADS under
+/// the tracer with and without the filter and under bpftrace.
+pub fn bpf_stats(
+    probes: &Launcher,
+    runner: &Runner,
+    quick: bool,
+    with_bpftrace: bool,
+) -> Result<Vec<BpfPass>> {
     check_interrupted()?;
     let _guard = SysctlGuard::set("/proc/sys/kernel/bpf_stats_enabled", "1")?;
     let mut passes = Vec::new();
-    for &(workload, full, quick) in BPF_STATS_WORKLOADS {
-        let ops = if ctx.opts.quick { quick } else { full };
+    for &(workload, full, quick_ops) in BPF_STATS_WORKLOADS {
+        let ops = if quick { quick_ops } else { full };
         for cfg in CONFIGS
             .iter()
-            .filter(|c| matches!(c.name, "live" | "all" | "bpftrace"))
+            .filter(|c| BPF_STATS_CONFIGS.contains(&c.name))
+            .filter(|c| with_bpftrace || c.probe != Probe::Bpftrace)
         {
-            if cfg.probe == Probe::Bpftrace && ctx.bpftrace_missing.is_some() {
+            let Some(mut t) = probes.start(cfg)? else {
                 continue;
-            }
-            if let Some(t) = start_config(ctx, cfg)? {
-                passes.push(bpf_pass(ctx, t, cfg, workload, ops)?);
-            }
+            };
+            std::thread::sleep(SETTLE);
+            let before = prog_counts(t.pid())?;
+            runner.bin(workload, ops)?;
+            t.quiesce();
+            let after = prog_counts(t.pid())?;
+            let result = t.finish()?;
+            let (runs, ns) = delta(&before, &after);
+            let programs = match cfg.probe {
+                Probe::Tracer => result.programs.unwrap_or_else(|| {
+                    after
+                        .iter()
+                        .map(|p| {
+                            ProgRow::new(format!("prog id {}", p.id), p.run_count, p.run_time_ns)
+                        })
+                        .collect()
+                }),
+                _ => Vec::new(),
+            };
+            passes.push(BpfPass {
+                workload,
+                config: cfg.name,
+                ops,
+                runs_per_op: runs as f64 / ops as f64,
+                ns_per_op: ns as f64 / ops as f64,
+                programs,
+            });
         }
     }
     eprintln!("bench: bpf_stats pass done");
     Ok(passes)
 }
 
-pub(super) fn bpf_pass(
-    ctx: &Ctx,
-    mut t: Traced,
-    cfg: &Config,
-    workload: &'static str,
-    ops: u64,
-) -> Result<BpfPass> {
-    std::thread::sleep(SETTLE);
-    let before = fdinfo_programs(t.proc.pid)?;
-    run_bin_workload(ctx, workload, ops)?;
-    t.quiesce();
-    let after = fdinfo_programs(t.proc.pid)?;
-    let result = t.finish(cfg.probe)?;
-    let (runs, ns) = after.iter().fold((0, 0), |(r, n), p| {
-        let b = before.iter().find(|b| b.name == p.name);
+/// Runs and run time of every program between two readings.
+fn delta(before: &[ProgCounts], after: &[ProgCounts]) -> (u64, u64) {
+    after.iter().fold((0, 0), |(r, n), p| {
+        let b = before.iter().find(|b| b.id == p.id);
         (
             r + p.run_count.saturating_sub(b.map_or(0, |b| b.run_count)),
             n + p.run_time_ns.saturating_sub(b.map_or(0, |b| b.run_time_ns)),
         )
-    });
-    let programs = match cfg.probe {
-        Probe::Tracer => result
-            .programs
-            .as_ref()
-            .and_then(programs_from_stats)
-            .unwrap_or(after),
-        _ => Vec::new(),
-    };
-    Ok(BpfPass {
-        workload,
-        config: cfg.name,
-        ops,
-        runs_per_op: runs as f64 / ops as f64,
-        ns_per_op: ns as f64 / ops as f64,
-        programs,
     })
 }
 
-pub(super) fn prog_row(name: String, run_count: u64, run_time_ns: u64) -> ProgRow {
-    ProgRow {
-        name,
-        run_count,
-        run_time_ns,
-        ns_per_run: if run_count > 0 {
-            run_time_ns as f64 / run_count as f64
-        } else {
-            0.0
-        },
-    }
-}
-
-pub(super) fn programs_from_stats(v: &Value) -> Option<Vec<ProgRow>> {
-    let rows: Vec<ProgRow> = v
-        .as_array()?
-        .iter()
-        .filter_map(|p| {
-            Some(prog_row(
-                p["name"].as_str()?.to_string(),
-                p["run_count"].as_u64()?,
-                p["run_time_ns"].as_u64()?,
-            ))
-        })
-        .collect();
-    (!rows.is_empty()).then_some(rows)
-}
-
-/// BPF programs held by `pid`, from its fdinfo (named by prog id: fdinfo has no names).
-pub(super) fn fdinfo_programs(pid: libc::pid_t) -> Result<Vec<ProgRow>> {
-    let dir = format!("/proc/{pid}/fdinfo");
-    let mut rows = Vec::new();
-    for e in fs::read_dir(&dir)
-        .with_context(|| format!("read {dir}"))?
-        .flatten()
-    {
-        let Ok(text) = fs::read_to_string(e.path()) else {
-            continue;
-        };
-        let field = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(|v| v.trim().to_string())
-        };
-        if let (Some(id), Some(cnt), Some(ns)) =
-            (field("prog_id:"), field("run_cnt:"), field("run_time_ns:"))
-        {
-            rows.push(prog_row(
-                format!("prog id {id}"),
-                cnt.parse().unwrap_or(0),
-                ns.parse().unwrap_or(0),
-            ));
-        }
-    }
-    Ok(rows)
-}
-
 #[derive(Serialize)]
-pub(super) struct Stall {
-    pub(super) ops: u64,
-    pub(super) expected: u64,
-    pub(super) delivered: u64,
-    pub(super) dropped: u64,
+pub struct Stall {
+    pub ops: u64,
+    pub expected: u64,
+    pub delivered: u64,
+    pub dropped: u64,
 }
 
-/// fork-exec into a 64 KiB ring whose reader sleeps 3 s: drops must be
+/// fork-exec into a small ring whose reader sleeps first: drops must be
 /// counted, and delivered + dropped must add up to what happened.
-pub(super) fn stall_pass(ctx: &Ctx) -> Result<Stall> {
+pub fn stall(probes: &Launcher, runner: &Runner) -> Result<Stall> {
     check_interrupted()?;
     let ring = STALL_RING_KIB.to_string();
     let stall = STALL_MS.to_string();
@@ -203,13 +120,13 @@ pub(super) fn stall_pass(ctx: &Ctx) -> Result<Stall> {
         "--debug-stall-ms",
         &stall,
     ];
-    let mut t = start_tracer(ctx, &args).context(
+    let mut t = probes.tracer(&args).context(
         "the tracer with --ring-kib and --debug-stall-ms (hidden flags; is this tracer too old?)",
     )?;
     // SIGINT during the stall would find no handler yet: stop after it.
-    t.stop_not_before = Some(Instant::now() + Duration::from_millis(STALL_MS + 1000));
-    run_bin_workload(ctx, "fork-exec", STALL_OPS)?;
-    let r = t.finish(Probe::Tracer)?;
+    t.hold_until(Instant::now() + Duration::from_millis(STALL_MS + 1000));
+    runner.bin("fork-exec", STALL_OPS)?;
+    let r = t.finish()?;
     eprintln!(
         "bench: stall pass: {} delivered, {} dropped",
         r.events, r.drops
@@ -223,24 +140,24 @@ pub(super) fn stall_pass(ctx: &Ctx) -> Result<Stall> {
 }
 
 #[derive(Serialize)]
-pub(super) struct Replay {
-    pub(super) events: u64,
-    pub(super) sandboxes: u64,
-    pub(super) seconds: f64,
-    pub(super) events_per_s: f64,
-    pub(super) cpu_s: f64,
-    pub(super) peak_rss_mib: f64,
-    pub(super) file_mib: f64,
+pub struct Replay {
+    pub events: u64,
+    pub sandboxes: u64,
+    pub seconds: f64,
+    pub events_per_s: f64,
+    pub cpu_s: f64,
+    pub peak_rss_mib: f64,
+    pub file_mib: f64,
 }
 
-/// `tracer bench-recording` writes a synthetic recording; `tracer report
-/// FILE --json` replays it.
-pub(super) fn replay_pass(ctx: &Ctx) -> Result<Replay> {
+/// `tracer bench-recording` writes a synthetic recording into `out_dir`;
+/// `tracer report FILE --json` replays it.
+pub fn replay(tracer: &Path, out_dir: &Path) -> Result<Replay> {
     check_interrupted()?;
-    let file = ctx.opts.out_dir.join("replay.trace");
+    let file = out_dir.join("replay.trace");
     let file_s = file.to_string_lossy().into_owned();
     let (sandboxes, events) = (REPLAY_SANDBOXES.to_string(), REPLAY_EVENTS.to_string());
-    crate::run(Command::new(&ctx.opts.tracer).args([
+    crate::command::run(Command::new(tracer).args([
         "bench-recording",
         "-o",
         &file_s,
@@ -255,13 +172,13 @@ pub(super) fn replay_pass(ctx: &Ctx) -> Result<Replay> {
     let file_mib = fs::metadata(&file)
         .map(|m| m.len() as f64 / (1 << 20) as f64)
         .unwrap_or(0.0);
-    let mut cmd = Command::new(&ctx.opts.tracer);
+    let mut cmd = Command::new(tracer);
     cmd.args(["report", &file_s, "--json"]);
     let mut proc = Proc::spawn(cmd, "tracer report", |_| false)?;
     let ended = proc.wait_exit(Duration::from_secs(600))?;
     ended.check_success("tracer report")?;
     let events = final_stats(&ended.stdout.last_lines())
-        .map(|s| s.0)
+        .map(|s| s.events)
         .unwrap_or(REPLAY_EVENTS);
     let seconds = ended.wall.as_secs_f64();
     eprintln!("bench: replay: {events} events in {seconds:.2} s");

@@ -1,27 +1,32 @@
 //! Per-run figures, their medians per workload × configuration, and the
-//! issue's targets with what was measured.
+//! targets with what was measured: the data bench.md and bench.json show.
 
-use super::*;
+use std::fmt::Write as _;
 
-// ---- results ------------------------------------------------------------------------
+use serde::Serialize;
 
+use super::passes::{BpfPass, Replay, Stall};
+use super::plan::{CONFIGS, Config, Probe, WORKLOADS, Workload};
+use super::probe::ProbeResult;
+
+/// One workload under one configuration in one round.
 #[derive(Serialize)]
-pub(super) struct Run {
-    pub(super) workload: &'static str,
-    pub(super) config: &'static str,
-    pub(super) round: usize,
-    pub(super) ops: u64,
-    pub(super) seconds: f64,
-    pub(super) ops_per_s: f64,
+pub struct Run {
+    pub workload: &'static str,
+    pub config: &'static str,
+    pub round: usize,
+    pub ops: u64,
+    pub seconds: f64,
+    pub ops_per_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) probe: Option<ProbeResult>,
+    pub probe: Option<ProbeResult>,
     /// Other tracers (not ours) running when this run started.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(super) foreign: Vec<String>,
+    pub foreign: Vec<String>,
 }
 
 impl Run {
-    pub(super) fn progress_line(&self) -> String {
+    pub fn progress_line(&self) -> String {
         let mut s = format!(
             "{:<11} {:<8} round {}: {:>10.1} ops/s",
             self.workload, self.config, self.round, self.ops_per_s
@@ -40,39 +45,52 @@ impl Run {
     }
 }
 
-pub(super) struct Extras {
-    pub(super) bpf_stats: Result<Vec<BpfPass>, String>,
-    pub(super) stall: Result<Stall, String>,
-    pub(super) replay: Result<Replay, String>,
+/// A single pass's result, or why it has none (`{"error": ...}` in JSON).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Outcome<T> {
+    Done(T),
+    Failed { error: String },
+}
+
+impl<T> From<anyhow::Result<T>> for Outcome<T> {
+    fn from(r: anyhow::Result<T>) -> Self {
+        match r {
+            Ok(v) => Outcome::Done(v),
+            Err(e) => Outcome::Failed {
+                error: format!("{e:#}"),
+            },
+        }
+    }
 }
 
 /// One workload × configuration over its rounds.
 #[derive(Serialize)]
-pub(super) struct Cell {
-    pub(super) workload: &'static str,
-    pub(super) config: &'static str,
-    pub(super) rounds: usize,
-    pub(super) ops: u64,
-    pub(super) ops_per_s_median: f64,
-    pub(super) ops_per_s_min: f64,
-    pub(super) ops_per_s_max: f64,
+pub struct Cell {
+    pub workload: &'static str,
+    pub config: &'static str,
+    pub rounds: usize,
+    pub ops: u64,
+    pub ops_per_s_median: f64,
+    pub ops_per_s_min: f64,
+    pub ops_per_s_max: f64,
     /// 100 × (1 − median over rounds of ops/s ÷ the same round's none).
-    pub(super) slowdown_pct: Option<f64>,
-    pub(super) events_per_op: Option<f64>,
-    pub(super) expected_per_op: Option<f64>,
-    pub(super) drops: Option<u64>,
-    pub(super) cpu_ms_median: Option<f64>,
-    pub(super) cpu_stop_ms_median: Option<f64>,
-    pub(super) cpu_us_per_event: Option<f64>,
-    pub(super) peak_rss_mib: Option<f64>,
+    pub slowdown_pct: Option<f64>,
+    pub events_per_op: Option<f64>,
+    pub expected_per_op: Option<f64>,
+    pub drops: Option<u64>,
+    pub cpu_ms_median: Option<f64>,
+    pub cpu_stop_ms_median: Option<f64>,
+    pub cpu_us_per_event: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
     /// Largest steady-state RSS of the rounds (after the workload).
-    pub(super) rss_mib: Option<f64>,
+    pub rss_mib: Option<f64>,
     /// Why the cell is empty.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) na: Option<String>,
+    pub na: Option<String>,
 }
 
-pub(super) fn median(v: &mut [f64]) -> Option<f64> {
+pub fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
@@ -86,9 +104,9 @@ pub(super) fn median(v: &mut [f64]) -> Option<f64> {
 }
 
 /// Too few events for a per-event figure to mean anything.
-pub(super) const MIN_EVENTS_PER_EVENT_FIGURE: u64 = 500;
+pub const MIN_EVENTS_PER_EVENT_FIGURE: u64 = 500;
 
-pub(super) fn cell(w: &Workload, cfg: &Config, runs: &[Run], na: Option<&String>) -> Cell {
+fn cell(w: &Workload, cfg: &Config, runs: &[Run], na: Option<String>) -> Cell {
     let mine: Vec<&Run> = runs
         .iter()
         .filter(|r| r.workload == w.name && r.config == cfg.name)
@@ -116,12 +134,6 @@ pub(super) fn cell(w: &Workload, cfg: &Config, runs: &[Run], na: Option<&String>
         .filter(|p| p.events >= MIN_EVENTS_PER_EVENT_FIGURE)
         .map(|p| p.cpu_ms * 1000.0 / p.events as f64)
         .collect();
-    let expected = w.per_op.and_then(|(f, a, b)| match cfg.expect {
-        Expect::Nothing => None,
-        Expect::Filtered => Some(f),
-        Expect::All => Some(a),
-        Expect::Bpftrace => Some(b),
-    });
     Cell {
         workload: w.name,
         config: cfg.name,
@@ -136,106 +148,76 @@ pub(super) fn cell(w: &Workload, cfg: &Config, runs: &[Run], na: Option<&String>
             median(&mut ratios).map(|m| (1.0 - m) * 100.0)
         },
         events_per_op: median(&mut per_op),
-        expected_per_op: expected,
+        expected_per_op: w.expected_per_op(cfg.expect),
         drops: has_probe.then(|| probes.iter().map(|p| p.drops).sum()),
         cpu_ms_median: median(&mut cpu),
         cpu_stop_ms_median: median(&mut cpu_stop),
         cpu_us_per_event: median(&mut cpu_per_event),
         peak_rss_mib: probes.iter().map(|p| p.peak_rss_mib).reduce(f64::max),
         rss_mib: probes.iter().filter_map(|p| p.rss_mib).reduce(f64::max),
-        na: if mine.is_empty() { na.cloned() } else { None },
+        na: if mine.is_empty() { na } else { None },
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct Target {
-    pub(super) target: String,
-    pub(super) measured: String,
-    /// None: could not be measured.
-    pub(super) ok: Option<bool>,
+/// A cell per workload × configuration; `na` says why one has no runs.
+pub fn cells(
+    workloads: &[&Workload],
+    runs: &[Run],
+    na: impl Fn(&Workload, &Config) -> Option<String>,
+) -> Vec<Cell> {
+    workloads
+        .iter()
+        .flat_map(|w| CONFIGS.iter().map(move |cfg| (w, cfg)))
+        .map(|(w, cfg)| cell(w, cfg, runs, na(w, cfg)))
+        .collect()
 }
 
-#[derive(Serialize)]
-pub(super) struct Summary {
-    pub(super) mode: &'static str,
-    pub(super) rounds: usize,
-    pub(super) elapsed_s: f64,
-    pub(super) kernel: String,
-    pub(super) cpus: usize,
-    pub(super) pinned: bool,
-    /// This harness's own peak RSS: `ru_maxrss` of a child is at least its
-    /// parent's RSS at fork, so tracer figures below this would be ours.
-    pub(super) harness_peak_rss_mib: f64,
-    /// /proc/loadavg before and after.
-    pub(super) load: [String; 2],
-    pub(super) cells: Vec<Cell>,
-    pub(super) targets: Vec<Target>,
-    pub(super) bpf_stats: Value,
-    pub(super) stall: Value,
-    pub(super) replay: Value,
-    pub(super) stray_processes: Vec<String>,
-    pub(super) runs: Vec<Run>,
-}
-
-pub(super) fn to_json<T: Serialize>(r: &Result<T, String>) -> Value {
-    match r {
-        Ok(v) => serde_json::to_value(v).unwrap_or(Value::Null),
-        Err(e) => serde_json::json!({ "error": e }),
-    }
-}
-
-impl Summary {
-    pub(super) fn new(
-        ctx: &Ctx,
-        workloads: &[&Workload],
-        rounds: usize,
-        runs: Vec<Run>,
-        extras: Extras,
-        elapsed: Duration,
-        strays: Vec<String>,
-    ) -> Summary {
-        let mut cells = Vec::new();
-        for w in workloads {
-            for cfg in CONFIGS {
-                let na = match (cfg.probe, w.kind) {
-                    (_, Kind::Pods) if ctx.podman_missing.is_some() => ctx.podman_missing.as_ref(),
-                    (Probe::Bpftrace, _) => ctx.bpftrace_missing.as_ref(),
-                    _ => None,
-                };
-                cells.push(cell(w, cfg, &runs, na));
-            }
-        }
-        let targets = targets(&cells, &extras);
-        Summary {
-            mode: if ctx.opts.quick { "quick" } else { "full" },
-            rounds,
-            elapsed_s: elapsed.as_secs_f64(),
-            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default(),
-            cpus: cpu_count(),
-            pinned: ctx.pinned,
-            harness_peak_rss_mib: own_peak_rss_mib(),
-            load: [ctx.load_at_start.clone(), loadavg()],
-            cells,
-            targets,
-            bpf_stats: to_json(&extras.bpf_stats),
-            stall: to_json(&extras.stall),
-            replay: to_json(&extras.replay),
-            stray_processes: strays,
-            runs,
-        }
-    }
-}
-
-pub(super) fn find<'a>(cells: &'a [Cell], w: &str, c: &str) -> Option<&'a Cell> {
+pub fn find<'a>(cells: &'a [Cell], w: &str, c: &str) -> Option<&'a Cell> {
     cells
         .iter()
         .find(|x| x.workload == w && x.config == c && x.rounds > 0)
 }
 
-/// The issue's targets, each with what was measured.
-pub(super) fn targets(cells: &[Cell], extras: &Extras) -> Vec<Target> {
+#[derive(Serialize)]
+pub struct Target {
+    pub target: String,
+    pub measured: String,
+    /// None: could not be measured.
+    pub ok: Option<bool>,
+}
+
+/// About the run as a whole.
+#[derive(Serialize)]
+pub struct Meta {
+    pub mode: &'static str,
+    pub rounds: usize,
+    pub elapsed_s: f64,
+    pub kernel: String,
+    pub cpus: usize,
+    pub pinned: bool,
+    /// This harness's own peak RSS: `ru_maxrss` of a child is at least its
+    /// parent's RSS at fork, so tracer figures below this would be ours.
+    pub harness_peak_rss_mib: f64,
+    /// /proc/loadavg before and after.
+    pub load: [String; 2],
+}
+
+/// Everything bench.json holds.
+#[derive(Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub meta: Meta,
+    pub cells: Vec<Cell>,
+    pub targets: Vec<Target>,
+    pub bpf_stats: Outcome<Vec<BpfPass>>,
+    pub stall: Outcome<Stall>,
+    pub replay: Outcome<Replay>,
+    pub stray_processes: Vec<String>,
+    pub runs: Vec<Run>,
+}
+
+/// The targets, each with what was measured.
+pub fn targets(cells: &[Cell], stall: &Outcome<Stall>, replay: &Outcome<Replay>) -> Vec<Target> {
     let mut t = Vec::new();
     for w in WORKLOADS.iter().filter(|w| w.storm) {
         for (cfg, limit) in [("live", 1.0), ("record", 1.0), ("all", 5.0)] {
@@ -315,8 +297,8 @@ pub(super) fn targets(cells: &[Cell], extras: &Extras) -> Vec<Target> {
         },
         ok: rss.first().map(|x| x.1 <= 25.0),
     });
-    t.push(match &extras.stall {
-        Ok(s) => {
+    t.push(match stall {
+        Outcome::Done(s) => {
             let sum = s.delivered + s.dropped;
             // Background tasks add a few events; none may be missing.
             let close = (sum as f64) >= s.expected as f64 * 0.98
@@ -330,23 +312,46 @@ pub(super) fn targets(cells: &[Cell], extras: &Extras) -> Vec<Target> {
                 ok: Some(s.dropped > 0 && close),
             }
         }
-        Err(e) => Target {
+        Outcome::Failed { error } => Target {
             target: "stall run: drops counted".into(),
-            measured: format!("n/a: {e}"),
+            measured: format!("n/a: {error}"),
             ok: None,
         },
     });
-    t.push(match &extras.replay {
-        Ok(r) => Target {
+    t.push(match replay {
+        Outcome::Done(r) => Target {
             target: "replay ≥ 1,000,000 events/s".into(),
             measured: format!("{:.0} events/s", r.events_per_s),
             ok: Some(r.events_per_s >= 1e6),
         },
-        Err(e) => Target {
+        Outcome::Failed { error } => Target {
             target: "replay ≥ 1,000,000 events/s".into(),
-            measured: format!("n/a: {e}"),
+            measured: format!("n/a: {error}"),
             ok: None,
         },
     });
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn a_failed_pass_is_an_error_object_in_json() {
+        let failed: Outcome<Stall> = Err(anyhow::anyhow!("no tracer")).into();
+        assert_eq!(
+            serde_json::to_string(&failed).ok().as_deref(),
+            Some(r#"{"error":"no tracer"}"#)
+        );
+        let done: Outcome<Vec<u8>> = Ok(vec![1]).into();
+        assert_eq!(serde_json::to_string(&done).ok().as_deref(), Some("[1]"));
+    }
 }
