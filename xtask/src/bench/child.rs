@@ -55,7 +55,9 @@ pub struct Tail {
     mid_line: bool,
 }
 
-const TAIL_LINES: usize = 3;
+/// Enough for the final stats and, while `kernel.bpf_stats_enabled=1`
+/// (whoever set it), the per-program lines the tracer prints after them.
+const TAIL_LINES: usize = 64;
 const TAIL_WINDOW: usize = 1 << 18;
 
 impl Tail {
@@ -407,7 +409,14 @@ mod tests {
         t.feed(b"b\nccc\nd");
         let t = t.finish();
         assert_eq!(t.lines, 5);
-        assert_eq!(t.last_lines(), vec!["bbb", "ccc", "d"]);
+        assert_eq!(t.last_lines(), vec!["x", "a", "bbb", "ccc", "d"]);
+        let mut t = Tail::default();
+        for i in 0..TAIL_LINES + 10 {
+            t.feed(format!("line {i}\n").as_bytes());
+        }
+        let last = t.finish().last_lines();
+        assert_eq!(last.len(), TAIL_LINES);
+        assert_eq!(last.last().map(String::as_str), Some("line 73"));
         let mut t = Tail::default();
         t.feed(b"Lost 5 events\nx\nLost 2 events\n");
         assert_eq!(t.lost, 7);

@@ -306,6 +306,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn final_stats_before_per_program_lines() {
+        let mut last = vec!["# done: events 9, dropped 0 (ring buffer full)".to_string()];
+        last.extend((0..12).map(|i| format!("# bpf prog{i}: 1 runs, 100 ns/run")));
+        assert_eq!(
+            final_stats(&last).map(|f| (f.events, f.drops)).ok(),
+            Some((9, 0))
+        );
+    }
+
+    #[test]
     fn final_stats_json_and_text() {
         let json = vec![
             r#"{"type":"report"}"#.to_string(),
