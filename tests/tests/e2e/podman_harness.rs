@@ -87,7 +87,12 @@ fn a_real_pod_gives_consistent_ground_truth() {
     let names = [format!("{name}-a"), format!("{name}-b")];
     let ids: Vec<String> = names
         .iter()
-        .map(|n| pm.run_detached(&name, n, &["sleep", "1000"]))
+        .map(|n| {
+            let id = pm.run_detached(&name, n, &["sleep", "1000"]);
+            // Its pid 1 (inspect's pid) execs `sleep`, soon if not yet.
+            pm.wait_exec(&id, "sleep");
+            id
+        })
         .collect();
     let apps: Vec<ContainerTruth> = ids.iter().map(|id| pm.inspect_container(id)).collect();
     let mut app_ns = Vec::new();

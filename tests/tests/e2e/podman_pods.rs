@@ -100,7 +100,12 @@ fn a_podman_pod_is_traced_as_podman_sees_it() {
     let mut app_ids = Vec::new();
     let mut w_apps = Vec::new();
     for n in &app_names {
-        let (id, w) = timed(|| pm.run_detached(&name, n, &["sleep", "1000"]));
+        // The window ends once the entrypoint has exec'd (see `wait_exec`).
+        let (id, w) = timed(|| {
+            let id = pm.run_detached(&name, n, &["sleep", "1000"]);
+            pm.wait_exec(&id, "sleep");
+            id
+        });
         app_ids.push(id);
         w_apps.push(w);
     }

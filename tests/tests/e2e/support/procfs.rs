@@ -55,10 +55,13 @@ pub fn parse_ns_link(s: &str) -> Option<u64> {
 
 /// `/proc/<pid>/comm`, trimmed.
 pub fn comm(pid: u32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_else(|e| panic!("comm of {pid}: {e}"))
+    try_comm(pid).unwrap_or_else(|e| panic!("comm of {pid}: {e}"))
+}
+
+pub fn try_comm(pid: u32) -> std::io::Result<String> {
+    Ok(fs::read_to_string(format!("/proc/{pid}/comm"))?
         .trim()
-        .to_string()
+        .to_string())
 }
 
 #[test]

@@ -18,9 +18,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use super::lock::FileLock;
-use super::{rootfs, shared_dir, tracer::require_root};
+use super::{procfs, rootfs, shared_dir, tracer::require_root};
 
 /// The test image: Debian's busybox-static, imported by [`Podman::setup`].
 pub const IMAGE: &str = "localhost/tracer-tests-busybox";
@@ -158,6 +159,21 @@ impl Podman {
         let mut a = vec!["run", "-d", "--pod", pod, "--name", name, &self.image];
         a.extend_from_slice(args);
         self.run(&a)
+    }
+
+    /// Wait until the container's pid 1 runs `comm`: `podman run -d` returns
+    /// once runc has told the container to exec its entrypoint, and the exec
+    /// itself may come a moment later. Panics after 10 s.
+    pub fn wait_exec(&self, id: &str, comm: &str) {
+        let pid = self.inspect_container(id).pid;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while procfs::try_comm(pid).ok().as_deref() != Some(comm) {
+            assert!(
+                Instant::now() < deadline,
+                "container {id} (pid {pid}) did not exec {comm} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// `podman run --pod POD --name NAME IMAGE ARGS...` in the foreground,
