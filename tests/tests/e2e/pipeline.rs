@@ -203,9 +203,10 @@ fn text_output_shows_an_unshare_with_its_new_netns() {
     assert!(tracer.wait().expect("wait for the tracer").success());
     let line = rest
         .lines()
-        .find(|l| l.contains("UNSHARE") && l.contains("CLONE_NEWNET"))
-        .unwrap_or_else(|| panic!("no UNSHARE line in:\n{rest}"));
-    assert!(line.contains(&format!("→{inode}")), "{line}");
+        // Other tests unshare netns at the same time: find ours by its inode.
+        .find(|l| l.contains("UNSHARE") && l.contains(&format!("→{inode}")))
+        .unwrap_or_else(|| panic!("no UNSHARE line into net {inode} in:\n{rest}"));
+    assert!(line.contains("CLONE_NEWNET"), "{line}");
     // The final counts close the output; only the programs' run times may
     // follow them (while anyone has `kernel.bpf_stats_enabled=1`, a bench say).
     let last = rest
