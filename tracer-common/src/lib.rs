@@ -21,8 +21,8 @@ pub use bytemuck::{Pod, Zeroable};
 
 pub use config::{ABSENT, Filter, Offsets};
 pub use mount::{
-    MOUNT_PROGRAMS, MountEvent, MountKind, NO_FD, PATH_LEN, mount_flags, open_tree_flags, path,
-    umount_flags,
+    MOUNT_PROGRAMS, MountEvent, MountKind, NO_FD, PATH_LEN, PIN_HEAD_LEN, mount_flags,
+    open_tree_flags, path, pin_candidate, umount_flags,
 };
 pub use ns::{
     CLONE_NEW_MASK, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,

@@ -3,9 +3,10 @@
 //! `umount2`, each with its return value and the caller's namespaces (the
 //! mount namespace is where the pin lives).
 //!
-//! The kernel keeps only candidates: a source under `/proc/` (the nsfs
-//! paths `/proc/<pid|self|thread-self>[/task/<tid>]/ns/<type>` and
-//! `/proc/self/fd/N`) or a relative one; userspace decides what was pinned.
+//! The kernel keeps only candidates ([`pin_candidate`]): a source under a
+//! task's /proc entry (the nsfs paths `.../[task/<tid>/]ns/<type>`,
+//! `.../fd/N`, but also runc's `/proc/self/exe` binds) or a relative one;
+//! userspace decides what was pinned.
 //! A pin made from another pin's path (`mount --bind /run/netns/a b`) is not
 //! seen here; reading mountinfo finds it.
 
@@ -62,6 +63,27 @@ impl TryFrom<u32> for MountKind {
 /// Bytes kept of each path, NUL included: longer paths are cut and flagged.
 pub const PATH_LEN: usize = 256;
 
+/// Bytes of a source path that [`pin_candidate`] looks at.
+pub const PIN_HEAD_LEN: usize = 8;
+
+/// Can a mount from a source starting with `head` (its first
+/// [`PIN_HEAD_LEN`] bytes or all of a shorter path) pin a namespace? Yes
+/// for a task's entries under /proc — `/proc/<pid>/`, `/proc/self/`,
+/// `/proc/thread-self/` (nsfs files, `fd/N`) — and for relative or empty
+/// paths (resolved against a dfd or the cwd); no for any other absolute
+/// path, runc's `/proc/sys`-style read-only binds among them. The eBPF
+/// side decides with this before it builds a record.
+#[inline(always)]
+pub fn pin_candidate(head: &[u8]) -> bool {
+    match head {
+        [b'/', b'p', b'r', b'o', b'c', b'/', next, ..] => {
+            next.is_ascii_digit() || head.starts_with(b"/proc/se") || head.starts_with(b"/proc/th")
+        }
+        [b'/', ..] => false,
+        _ => true,
+    }
+}
+
 /// `from_fd`/`to_fd` of a call that takes no such fd.
 pub const NO_FD: i32 = -1;
 
@@ -111,8 +133,9 @@ pub mod open_tree_flags {
 /// | MoveMount | from path (often empty) | to path | from_dfd | to_dfd | move_mount flags | 0 / -errno |
 ///
 /// Paths are read from the caller's memory at the syscall's exit (the
-/// kernel has faulted them in by then), NUL-padded, `*_len` bytes long;
-/// relative paths are relative to the fd or the caller's cwd.
+/// kernel has faulted them in by then): `*_len` bytes, then a NUL; the
+/// bytes after it are unspecified (left over in the ring buffer). Relative
+/// paths are relative to the fd or the caller's cwd.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct MountEvent {

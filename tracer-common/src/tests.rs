@@ -74,3 +74,33 @@ fn all_absent_is_what_zeroed_always_meant() {
     assert_eq!(Offsets::all_absent().task_pid, ABSENT);
     assert_eq!(<Offsets as Zeroable>::zeroed().task_pid, 0);
 }
+
+#[test]
+fn pin_candidates_are_task_proc_entries_and_relative_paths() {
+    let head = |p: &'static str| &p.as_bytes()[..p.len().min(PIN_HEAD_LEN)];
+    for yes in [
+        "/proc/self/ns/net",
+        "/proc/thread-self/ns/ipc",
+        "/proc/4242/task/4243/ns/net",
+        "/proc/1/ns/mnt",
+        "/proc/self/fd/7",
+        "/proc/self/exe",
+        "net",
+        "",
+    ] {
+        assert!(pin_candidate(head(yes)), "{yes}");
+    }
+    for no in [
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/proc/asound",
+        "/proc/bus",
+        "/proc/",
+        "/proc",
+        "/etc/hostname",
+        "/run/netns/x",
+        "/var/lib/containers/storage/overlay",
+    ] {
+        assert!(!pin_candidate(head(no)), "{no}");
+    }
+}

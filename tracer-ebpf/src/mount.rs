@@ -4,8 +4,8 @@
 //! the exit half, with the return value known and the paths faulted in by
 //! the kernel, filters and emits one [`MountEvent`]. The cost on other
 //! mounts stays near zero: a mount without `MS_BIND` (or a remount) stops
-//! at one flag test, a bind mount of an absolute source outside `/proc/`
-//! at one 8-byte string read; `move_mount` is followed only from an fd a
+//! at one flag test, a bind mount of any other absolute source at one
+//! short string read; `move_mount` is followed only from an fd a
 //! reported `open_tree` returned.
 
 use aya_ebpf::{
@@ -15,10 +15,10 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use tracer_common::{
-    MountEvent, MountKind, NO_FD, PATH_LEN, RET_UNREAD, Stat,
+    MountEvent, MountKind, NO_FD, PATH_LEN, PIN_HEAD_LEN, RET_UNREAD, Stat,
     mount_flags::{MS_BIND, MS_REMOUNT},
     open_tree_flags::OPEN_TREE_CLONE,
-    path,
+    path, pin_candidate,
 };
 
 use crate::{
@@ -189,7 +189,7 @@ fn mount_exit(ctx: &TracePointContext) {
     let _ = MOUNT_PENDING.remove(tid);
     let kind = call.kind;
     let from_source = kind == MountKind::Mount as u32 || kind == MountKind::OpenTree as u32;
-    if from_source && !pin_candidate(call.source) {
+    if from_source && !source_may_pin(call.source) {
         return;
     }
     let ret = arg::<i64>(ctx, SYSCALL_RET).unwrap_or(RET_UNREAD);
@@ -215,20 +215,20 @@ fn mount_exit(ctx: &TracePointContext) {
     });
 }
 
-/// Could a mount from this source pin a namespace? Yes for `/proc/...`
-/// (nsfs paths, `/proc/self/fd/N`) and relative paths (resolved against a
-/// dfd or the cwd); no for other absolute paths and for no path at all.
-/// A source unreadable here is kept: userspace sees it was unread.
+/// Could a mount from this source pin a namespace? Decided by
+/// [`pin_candidate`] on the path's first bytes; no path at all cannot, and
+/// a source unreadable here is kept (userspace sees it unread).
 #[inline(always)]
-fn pin_candidate(ptr: u64) -> bool {
+fn source_may_pin(ptr: u64) -> bool {
     if ptr == 0 {
         return false;
     }
-    let mut head = [0u8; 8];
+    // The head and the NUL the helper always writes.
+    let mut head = [0u8; PIN_HEAD_LEN + 1];
     // SAFETY: the helper checks the user source itself and writes at most
     // `head.len()` bytes into it.
     match unsafe { bpf_probe_read_user_str_bytes(ptr as *const u8, &mut head) } {
-        Ok(s) => s.first() != Some(&b'/') || s.starts_with(b"/proc/"),
+        Ok(s) => pin_candidate(s),
         Err(_) => true,
     }
 }
