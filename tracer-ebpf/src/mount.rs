@@ -33,7 +33,7 @@ const SYSCALL_ARG4: usize = SYSCALL_ARG3 + 8;
 
 /// Mount calls in flight, by thread id; every entry is removed at exit.
 #[map]
-static MOUNT_PENDING: HashMap<u32, MountCall> = HashMap::with_max_entries(4096, 0);
+static MOUNT_PENDING: HashMap<u32, MountCall> = HashMap::with_max_entries(1024, 0);
 
 /// fds of reported `open_tree` clones, by `tgid << 32 | fd`, so that the
 /// `move_mount` attaching one is reported too. LRU: a clone closed without
