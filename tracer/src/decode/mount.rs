@@ -148,6 +148,29 @@ impl MountEvent {
     pub fn pin_source(&self) -> Option<PinSource> {
         self.source.as_ref().and_then(|s| pin_source(&s.path))
     }
+
+    /// The pinned namespace, when the source names one of the calling
+    /// thread's own (`/proc/thread-self/ns/T`, `/proc/<tgid>/task/<tid>/ns/T`
+    /// with the caller's ids, or `/proc/self/ns/T` and `/proc/<tgid>/ns/T`
+    /// from the thread-group leader): then it is in the record itself, as
+    /// (slot, inode, ns_id). `/proc/self` is the leader's view, so from any
+    /// other thread (runtimes unshare in a locked thread) it is not the
+    /// caller's namespace: `None`, resolve it from the model instead.
+    pub fn callers_pinned_ns(&self) -> Option<(Ns, u32, u64)> {
+        let PinSource::Ns { task, tid, ns } = self.pin_source()? else {
+            return None;
+        };
+        let (me, leader) = (self.hdr.pid, self.hdr.tgid);
+        let callers = match (task, tid) {
+            (ProcTask::ThreadSelf, None) => true,
+            (ProcTask::SelfProcess, None) => me == leader,
+            (ProcTask::SelfProcess, Some(t)) => t == me,
+            (ProcTask::Pid(p), None) => p == leader && me == leader,
+            (ProcTask::Pid(p), Some(t)) => p == leader && t == me,
+            (ProcTask::ThreadSelf, Some(_)) => false,
+        };
+        callers.then(|| (ns, self.ns.inum[ns as usize], self.ns.id[ns as usize]))
+    }
 }
 
 /// Whose `/proc` entry a path goes through.
@@ -414,6 +437,37 @@ mod tests {
             }
             let _ = decode_mount(MountKind::Mount, &buf);
         }
+    }
+
+    #[test]
+    fn the_callers_own_namespace_is_read_from_the_record() {
+        let pinned = |source: &[u8], tid: u32, tgid: u32| {
+            let mut e = bind_mount();
+            e.source_len = 0;
+            set(&mut e.source, &mut e.source_len, source);
+            e.hdr.pid = tid;
+            e.hdr.tgid = tgid;
+            e.ns.inum[Ns::Net as usize] = 4_026_532_000;
+            e.ns.id[Ns::Net as usize] = 77;
+            decode_mount(MountKind::Mount, as_bytes(&e))
+                .expect("decodes")
+                .callers_pinned_ns()
+        };
+        let net = Some((Ns::Net, 4_026_532_000, 77));
+        assert_eq!(pinned(b"/proc/self/ns/net", 100, 100), net);
+        assert_eq!(pinned(b"/proc/thread-self/ns/net", 101, 100), net);
+        assert_eq!(pinned(b"/proc/100/task/101/ns/net", 101, 100), net);
+        assert_eq!(pinned(b"/proc/100/ns/net", 100, 100), net);
+        // From a non-leader thread, /proc/self is the leader's namespace.
+        assert_eq!(pinned(b"/proc/self/ns/net", 101, 100), None);
+        assert_eq!(pinned(b"/proc/100/ns/net", 101, 100), None);
+        // Another task's namespace, or not a namespace at all.
+        assert_eq!(pinned(b"/proc/200/task/201/ns/net", 101, 100), None);
+        assert_eq!(pinned(b"/proc/self/fd/3", 100, 100), None);
+        assert_eq!(
+            pinned(b"/proc/self/ns/uts", 100, 100).map(|(ns, ..)| ns),
+            Some(Ns::Uts)
+        );
     }
 
     #[test]
