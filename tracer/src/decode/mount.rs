@@ -150,8 +150,8 @@ impl MountEvent {
     }
 
     /// The pinned namespace, when the source names one of the calling
-    /// thread's own (`/proc/thread-self/ns/T`, `/proc/<tgid>/task/<tid>/ns/T`
-    /// with the caller's ids, or `/proc/self/ns/T` and `/proc/<tgid>/ns/T`
+    /// thread's own (`/proc/thread-self/ns/T`, `/proc/<pid>/task/<tid>/ns/T`
+    /// or `/proc/<tid>/ns/T` with the caller's thread id, `/proc/self/ns/T`
     /// from the thread-group leader): then it is in the record itself, as
     /// (slot, inode, ns_id). `/proc/self` is the leader's view, so from any
     /// other thread (runtimes unshare in a locked thread) it is not the
@@ -165,8 +165,9 @@ impl MountEvent {
             (ProcTask::ThreadSelf, None) => true,
             (ProcTask::SelfProcess, None) => me == leader,
             (ProcTask::SelfProcess, Some(t)) => t == me,
-            (ProcTask::Pid(p), None) => p == leader && me == leader,
-            (ProcTask::Pid(p), Some(t)) => p == leader && t == me,
+            // /proc/<tid> of any thread shows that thread's namespaces.
+            (ProcTask::Pid(p), None) => p == me,
+            (ProcTask::Pid(_), Some(t)) => t == me,
             (ProcTask::ThreadSelf, Some(_)) => false,
         };
         callers.then(|| (ns, self.ns.inum[ns as usize], self.ns.id[ns as usize]))
@@ -461,6 +462,7 @@ mod tests {
         // From a non-leader thread, /proc/self is the leader's namespace.
         assert_eq!(pinned(b"/proc/self/ns/net", 101, 100), None);
         assert_eq!(pinned(b"/proc/100/ns/net", 101, 100), None);
+        assert_eq!(pinned(b"/proc/101/ns/net", 101, 100), net);
         // Another task's namespace, or not a namespace at all.
         assert_eq!(pinned(b"/proc/200/task/201/ns/net", 101, 100), None);
         assert_eq!(pinned(b"/proc/self/fd/3", 100, 100), None);
