@@ -8,22 +8,30 @@ use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_task, bpf_ktime_get_boot_ns,
     bpf_probe_read_user_buf, generated as raw,
 };
-use tracer_common::{Filter, Header, Kind, Ns, NsSet, Offsets, ABSENT, ARGS_LEN, NS_COUNT};
+use tracer_common::{ABSENT, ARGS_LEN, Filter, Header, NS_COUNT, Ns, NsSet, Offsets};
 
 #[unsafe(no_mangle)]
-static OFFSETS: Offsets = Offsets::zeroed();
+static OFFSETS: Offsets = Offsets::all_absent();
 
 #[unsafe(no_mangle)]
 static FILTER: Filter = Filter::off();
 
-/// One field of the patched offsets. The volatile read keeps the compiler
-/// from folding in the placeholder value compiled into the object.
+/// A global's value as userspace patched it before load. The volatile read
+/// keeps the compiler from folding in the placeholder compiled into the object.
+#[inline(always)]
+pub fn global<T: Copy>(field: &T) -> T {
+    // SAFETY: a shared reference is valid and aligned for a read; the
+    // globals are only written by the loader, before any program runs.
+    unsafe { core::ptr::read_volatile(field) }
+}
+
+/// One field of the patched offsets.
 macro_rules! off {
     ($field:ident) => {
-        unsafe { core::ptr::read_volatile(&raw const OFFSETS.$field) }
+        global(&OFFSETS.$field)
     };
     ($field:ident[$i:expr]) => {
-        unsafe { core::ptr::read_volatile(&raw const OFFSETS.$field[$i]) }
+        global(&OFFSETS.$field[$i])
     };
 }
 
@@ -32,6 +40,7 @@ pub struct Task(pub *const u8);
 
 impl Task {
     pub fn current() -> Self {
+        // SAFETY: a helper without arguments, callable from any tracing program.
         Task(unsafe { bpf_get_current_task() } as *const u8)
     }
 }
@@ -48,6 +57,9 @@ fn read<T: Copy + Default>(base: *const u8, off: u32) -> T {
     let mut v = T::default();
     if off != ABSENT {
         // The verifier knows `off` (a frozen global), so this is no branch to it.
+        // SAFETY: the destination is a local of exactly `size_of::<T>()`
+        // bytes; the helper checks the (kernel) source itself and zeroes
+        // the destination if it faults, and `T` is a plain integer type.
         unsafe {
             raw::bpf_probe_read_kernel(
                 (&raw mut v).cast(),
@@ -65,10 +77,12 @@ fn read_ptr(base: *const u8, off: u32) -> *const u8 {
 
 /// Fill the header from `task`.
 #[inline(always)]
-pub fn fill_header(hdr: &mut Header, kind: Kind, task: Task) {
-    hdr.kind = kind as u32;
+pub fn fill_header(hdr: &mut Header, kind: u32, task: Task) {
+    hdr.kind = kind;
     hdr._reserved = 0;
+    // SAFETY: helpers without arguments, callable from any tracing program.
     hdr.ts_ns = unsafe { bpf_ktime_get_boot_ns() };
+    // SAFETY: as above.
     hdr.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     hdr._pad = 0;
     let t = task.0;
@@ -107,7 +121,7 @@ pub fn read_ns(task: Task, out: &mut NsSet) {
 /// The tracer itself, when it may serve as the filter's host reference.
 #[inline(always)]
 pub fn is_self(tgid: u32) -> bool {
-    let me = unsafe { core::ptr::read_volatile(&raw const FILTER.self_tgid) };
+    let me = global(&FILTER.self_tgid);
     me != 0 && me == tgid
 }
 
@@ -116,13 +130,15 @@ pub fn is_self(tgid: u32) -> bool {
 pub fn remember_host_nsproxy(task: Task) {
     let nsproxy = read::<u64>(task.0, off!(task_nsproxy));
     if let Some(slot) = crate::HOST_NSPROXY.get_ptr_mut(0) {
+        // SAFETY: the map gave a valid, aligned pointer to its one u64 slot;
+        // a racing writer could only store the same value.
         unsafe { *slot = nsproxy };
     }
 }
 
 #[inline(always)]
 pub fn filter_enabled() -> bool {
-    (unsafe { core::ptr::read_volatile(&raw const FILTER.enabled) }) != 0
+    global(&FILTER.enabled) != 0
 }
 
 /// Does the filter keep this task's fork/exec/exit in the kernel? True
@@ -145,15 +161,19 @@ pub fn filtered_out(task: Task) -> bool {
     let inum_off = off!(ns_common_inum);
     let inum_of = |slot: Ns| {
         let ns = read_ptr(nsproxy, off!(nsproxy[slot as usize]));
-        read::<u32>(ns.wrapping_add(off!(ns_common[slot as usize]) as usize), inum_off)
+        read::<u32>(
+            ns.wrapping_add(off!(ns_common[slot as usize]) as usize),
+            inum_off,
+        )
     };
-    let host = |field: &u32| unsafe { core::ptr::read_volatile(field) };
-    inum_of(Ns::Net) == host(&FILTER.host_net)
-        && inum_of(Ns::Ipc) == host(&FILTER.host_ipc)
-        && inum_of(Ns::Uts) == host(&FILTER.host_uts)
-        && inum_of(Ns::PidForChildren) == host(&FILTER.host_pid)
-        && read::<u32>(own_pid_ns(t).wrapping_add(off!(ns_common[Ns::Pid as usize]) as usize), inum_off)
-            == host(&FILTER.host_pid)
+    inum_of(Ns::Net) == global(&FILTER.host_net)
+        && inum_of(Ns::Ipc) == global(&FILTER.host_ipc)
+        && inum_of(Ns::Uts) == global(&FILTER.host_uts)
+        && inum_of(Ns::PidForChildren) == global(&FILTER.host_pid)
+        && read::<u32>(
+            own_pid_ns(t).wrapping_add(off!(ns_common[Ns::Pid as usize]) as usize),
+            inum_off,
+        ) == global(&FILTER.host_pid)
 }
 
 /// The pid namespace a task itself lives in:
@@ -176,7 +196,11 @@ pub fn read_exit(task: Task) -> (u32, bool) {
     let t = task.0;
     let code = read::<u32>(t, off!(task_exit_code));
     let signal = read_ptr(t, off!(task_signal));
-    let live = if signal.is_null() { 1 } else { read::<i32>(signal, off!(signal_live)) };
+    let live = if signal.is_null() {
+        1
+    } else {
+        read::<i32>(signal, off!(signal_live))
+    };
     (code, live == 0)
 }
 
@@ -196,6 +220,8 @@ pub fn read_args(task: Task, out: &mut [u8; ARGS_LEN]) -> u32 {
     }
     // Bounds the verifier can follow: 1..=ARGS_LEN.
     let len = ((len - 1) & (ARGS_LEN - 1)) + 1;
+    // SAFETY: the helper checks the user source itself; the destination
+    // is a slice of `out`.
     match unsafe { bpf_probe_read_user_buf(start as *const u8, &mut out[..len]) } {
         Ok(()) => len as u32,
         Err(_) => 0,
@@ -211,7 +237,8 @@ pub fn copy_ns(dst: &mut NsSet, src: &NsSet) {
     let s = (src as *const NsSet).cast::<u64>();
     let mut i = 0;
     while i < WORDS {
-        // SAFETY: both point to a whole, 8-byte aligned NsSet.
+        // SAFETY: both point to a whole, 8-byte aligned NsSet of WORDS u64s,
+        // and `i < WORDS`.
         unsafe { core::ptr::write_volatile(d.add(i), core::ptr::read_volatile(s.add(i))) };
         i += 1;
     }

@@ -1,0 +1,108 @@
+//! The one way a record leaves the kernel — filter → count → reserve →
+//! fill → submit — and the counters every program shares.
+
+use aya_ebpf::{EbpfContext, helpers::bpf_get_current_pid_tgid, programs::TracePointContext};
+use aya_log_ebpf::warn;
+use tracer_common::{Record, Stat};
+
+use crate::{
+    EVENTS, STATS,
+    task::{Task, fill_header, filtered_out},
+};
+
+/// Add one to a per-CPU counter.
+#[inline(always)]
+pub fn count(stat: Stat) {
+    if let Some(slot) = STATS.get_ptr_mut(stat as u32) {
+        // SAFETY: the map gave a valid, aligned pointer to this CPU's slot;
+        // no other writer runs on this CPU while this program does.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// A field of the tracepoint's record at `offset` (see its `format` file
+/// under /sys/kernel/tracing/events/), or `None` — counted — when it
+/// cannot be read. Callers choose the stand-in.
+#[inline(always)]
+pub fn arg<T: Copy>(ctx: &TracePointContext, offset: usize) -> Option<T> {
+    // SAFETY: `T` is a plain integer or pointer-sized value, valid for every
+    // bit pattern; the helper behind `read_at` checks the source itself.
+    match unsafe { ctx.read_at::<T>(offset) } {
+        Ok(v) => Some(v),
+        Err(_) => {
+            count(Stat::ArgReadFailed);
+            None
+        }
+    }
+}
+
+/// The current thread id (the kernel's `pid`).
+#[inline(always)]
+pub fn current_tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+/// The current thread group id (userspace's pid).
+#[inline(always)]
+pub fn current_tgid() -> u32 {
+    (bpf_get_current_pid_tgid() >> 32) as u32
+}
+
+/// Whether the in-kernel [`tracer_common::Filter`] may keep a record in the kernel.
+pub enum Gate {
+    /// Namespace changes and mounts: always sent.
+    Always,
+    /// fork/exec/exit: kept in the kernel (and counted as filtered) when
+    /// this task lives entirely in the host's namespaces.
+    UnlessHost(Task),
+}
+
+/// Wake the reader only once this much is waiting: userspace also drains
+/// the ring on a short timer, so a wakeup per event (a syscall and a
+/// context switch each) is not needed for a steady trickle.
+const WAKEUP_BYTES: u64 = 64 * 1024;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+fn wakeup() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
+/// Send one record: unless `gate` keeps it in the kernel, reserve it in the
+/// ring buffer (a full ring is counted and logged, never silent), fill its
+/// header from `task`, let `fill` write the rest in place, and submit.
+#[inline(always)]
+pub fn emit<T: Record, C: EbpfContext>(
+    ctx: &C,
+    gate: Gate,
+    kind: u32,
+    task: Task,
+    fill: impl FnOnce(&mut T),
+) {
+    if let Gate::UnlessHost(t) = gate
+        && filtered_out(t)
+    {
+        count(Stat::Filtered);
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<T>(0) else {
+        count(Stat::RingbufFull);
+        warn!(ctx, "ring buffer full: event lost");
+        return;
+    };
+    // SAFETY: the kernel handed out `size_of::<T>()` bytes, 8-byte aligned
+    // (enough for every record), that only this entry uses until it is
+    // submitted below. They hold bytes of earlier records or the zeroes
+    // the ring was created with, and `T: Pod` accepts any bytes, so a
+    // `&mut T` to them is a valid value (bytes a record leaves unwritten,
+    // such as a string's tail after its NUL, are documented as unspecified).
+    let record = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(record.header_mut(), kind, task);
+    fill(record);
+    entry.submit(wakeup());
+}

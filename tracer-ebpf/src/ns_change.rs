@@ -1,0 +1,90 @@
+//! unshare and setns: the namespaces before the call are kept at entry,
+//! one record with both states leaves at exit.
+
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use aya_log_ebpf::warn;
+use tracer_common::{Kind, NsChangeEvent, RET_UNREAD, Stat, syscall};
+
+use crate::{
+    PENDING, Pending, SCRATCH, SYSCALL_ARG0, SYSCALL_ARG1, SYSCALL_RET,
+    emit::{Gate, arg, count, current_tid, emit},
+    task::{Task, copy_ns, is_self, read_ns, remember_host_nsproxy},
+};
+
+#[tracepoint]
+pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
+    let flags = arg::<u64>(&ctx, SYSCALL_ARG0).unwrap_or(0);
+    remember_ns_change(&ctx, flags, -1, syscall::UNSHARE);
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
+    let fd = arg::<u64>(&ctx, SYSCALL_ARG0).unwrap_or(u64::MAX) as i32;
+    let nstype = arg::<u64>(&ctx, SYSCALL_ARG1).unwrap_or(0);
+    remember_ns_change(&ctx, nstype, fd, syscall::SETNS);
+    0
+}
+
+/// Store the arguments and the thread's namespaces before the call.
+fn remember_ns_change(ctx: &TracePointContext, flags: u64, fd: i32, syscall: u32) {
+    let Some(p) = SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: the map gave a valid, aligned pointer to this CPU's scratch
+    // slot, used by one program at a time.
+    let pending = unsafe { &mut *p };
+    pending.flags = flags;
+    pending.fd = fd;
+    pending.syscall = syscall;
+    read_ns(Task::current(), &mut pending.ns_before);
+    // By reference: a copy would take 136 of the stack's 512 bytes.
+    let pending: &Pending = pending;
+    if PENDING.insert(current_tid(), pending, 0).is_err() {
+        count(Stat::PendingFull);
+        warn!(ctx, "pending map full: namespaces before the call are lost");
+    }
+}
+
+#[tracepoint]
+pub fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
+    ns_change_exit(&ctx, Kind::Unshare);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_setns(ctx: TracePointContext) -> u32 {
+    ns_change_exit(&ctx, Kind::Setns);
+    0
+}
+
+fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
+    let tid = current_tid();
+    let Some(pending) = PENDING.get_ptr(tid) else {
+        count(Stat::PendingMissing);
+        return;
+    };
+    // SAFETY: a valid pointer into the map; the entry is this thread's,
+    // written at its sys_enter and removed only below.
+    let pending = unsafe { &*pending };
+    let ret = arg::<i64>(ctx, SYSCALL_RET).unwrap_or(RET_UNREAD);
+    let task = Task::current();
+    emit(
+        ctx,
+        Gate::Always,
+        kind as u32,
+        task,
+        |e: &mut NsChangeEvent| {
+            read_ns(task, &mut e.ns);
+            if kind == Kind::Unshare && ret == 0 && pending.flags == 0 && is_self(e.hdr.tgid) {
+                remember_host_nsproxy(task);
+            }
+            e.flags = pending.flags;
+            e.fd = pending.fd;
+            e.syscall = pending.syscall;
+            e.ret = ret;
+            copy_ns(&mut e.ns_before, &pending.ns_before);
+        },
+    );
+    let _ = PENDING.remove(tid);
+}

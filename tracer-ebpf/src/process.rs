@@ -1,0 +1,62 @@
+//! exec and exit, kept in the kernel for host tasks by the filter.
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::bpf_probe_read_kernel_str_bytes,
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use tracer_common::{ExecEvent, ExitEvent, Kind};
+
+use crate::{
+    emit::{Gate, arg, emit},
+    task::{Task, read_args, read_exit, read_ns},
+};
+
+/// `__data_loc char[] filename` in `sched:sched_process_exec`.
+const EXEC_FILENAME_LOC: usize = 8;
+const EXEC_OLD_PID: usize = 16;
+
+#[tracepoint]
+pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    let task = Task::current();
+    emit(
+        &ctx,
+        Gate::UnlessHost(task),
+        Kind::Exec as u32,
+        task,
+        |e: &mut ExecEvent| {
+            read_ns(task, &mut e.ns);
+            e.old_pid = arg::<u32>(&ctx, EXEC_OLD_PID).unwrap_or(0);
+            // An unreadable name stays empty, which userspace shows as unread.
+            e.filename[0] = 0;
+            if let Some(loc) = arg::<u32>(&ctx, EXEC_FILENAME_LOC) {
+                // The low 16 bits of a __data_loc are the offset in the record.
+                let src = (ctx.as_ptr() as *const u8).wrapping_add((loc & 0xffff) as usize);
+                // SAFETY: the helper checks the kernel source itself and
+                // writes at most `filename.len()` bytes.
+                let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, &mut e.filename) };
+            }
+            e.args_len = read_args(task, &mut e.args);
+        },
+    );
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
+    let task = Task::current();
+    emit(
+        &ctx,
+        Gate::UnlessHost(task),
+        Kind::Exit as u32,
+        task,
+        |e: &mut ExitEvent| {
+            read_ns(task, &mut e.ns);
+            let (code, group_dead) = read_exit(task);
+            e.exit_code = code;
+            e.group_dead = group_dead as u32;
+        },
+    );
+    0
+}
