@@ -1,28 +1,4 @@
-//! `tracer`: a pod sandbox lifecycle tracer for Kubernetes nodes.
-//!
-//! Pipeline: `loader` (BTF offsets, load, attach) → ring buffer →
-//! `session` (decode → `model` → enrich from /proc) → `pods` / `output`,
-//! driven live by `watch` or from a file by `report` (`record` format).
-
-mod btf;
-mod cgroup;
-mod clock;
-mod event;
-mod flags;
-mod loader;
-mod make;
-mod model;
-mod output;
-mod pins;
-mod pods;
-mod procscan;
-mod record;
-mod report;
-mod selftest;
-mod session;
-mod stats;
-mod synth;
-mod watch;
+//! The `tracer` command line: parse, then hand over to `tracer::cmd`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,8 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::Format;
-use crate::session::View;
+use tracer::cmd::{bench_recording, replay, watch};
+use tracer::kernel::loader;
+use tracer::model;
+use tracer::pipeline::View;
+use tracer::render::Format;
 
 /// Trace how pod sandboxes' namespaces are created, joined and left.
 ///
@@ -196,7 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             retention,
         }) => {
             init_logging(None);
-            return report::run(
+            return replay::run(
                 &file,
                 format(json),
                 lenient,
@@ -209,7 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             events,
             live,
         }) => {
-            let n = synth::write(&output, sandboxes, events, live)?;
+            let n = bench_recording::write(&output, sandboxes, events, live)?;
             eprintln!(
                 "tracer: wrote {n} events in {sandboxes} pods to {}",
                 output.display()

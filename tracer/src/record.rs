@@ -16,7 +16,7 @@ use std::io::{self, BufRead, Read, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::procscan::ProcSnapshot;
+use crate::host::proc::ProcSnapshot;
 
 pub const MAGIC: &[u8; 8] = b"SBXTRACE";
 pub const VERSION: u32 = 1;

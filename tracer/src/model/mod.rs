@@ -34,8 +34,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use tracer_common::{CLONE_NEW_MASK, Ns, NsSet};
 
-use crate::cgroup::CgroupIds;
-use crate::event::{Event, argv, c_str};
+use crate::decode::{Event, argv, c_str};
+use crate::host::cgroup::CgroupIds;
 use ns::{Creation, Kind, NsKey, NsTable, keys_of};
 pub use seed::host_namespaces;
 pub use table::{Summary, Table};
@@ -332,7 +332,7 @@ impl Model {
                 let is_unshare = matches!(ev, Event::Unshare(_));
                 self.proc_mut(h.tgid, &c_str(&h.comm));
                 if is_unshare {
-                    for slot in crate::event::ns_in_mask(changed) {
+                    for slot in crate::decode::ns_in_mask(changed) {
                         let kind = Kind::of(slot);
                         let (inum, id) = (e.ns.inum[slot as usize], e.ns.id[slot as usize]);
                         let k = self.ns.key(kind, inum, id, true);
@@ -448,7 +448,7 @@ impl Model {
 
     /// A setns by thread `tid`: remember which pod namespaces it entered.
     fn note_join(&mut self, tid: u32, pid: u32, comm: &str, set: &NsSet, changed: u32, ts: u64) {
-        for slot in crate::event::ns_in_mask(changed) {
+        for slot in crate::decode::ns_in_mask(changed) {
             let kind = Kind::of(slot);
             // setns(CLONE_NEWPID) moves pid_for_children, never the task's own pid ns.
             if slot == Ns::Pid

@@ -7,7 +7,7 @@ use tracer_common::{Ns, NsSet};
 
 use super::ns::{Kind, NsKey, keys_of};
 use super::{Container, Model, Pause, Proc, is_pause};
-use crate::procscan::ProcSnapshot;
+use crate::host::proc::ProcSnapshot;
 
 impl Model {
     /// Seed from the start-up /proc walk: the host's namespaces, every

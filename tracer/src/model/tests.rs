@@ -3,9 +3,9 @@
 //! netns handling, CRI-O's pinns and podman).
 
 use super::*;
-use crate::event::Event;
-use crate::make::Maker;
-use crate::procscan::ProcSnapshot;
+use crate::decode::Event;
+use crate::host::proc::ProcSnapshot;
+use crate::testkit::make::Maker;
 use tracer_common::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, Kind as EvKind,
 };

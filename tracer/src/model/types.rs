@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ns::{Creation, Kind, NsKey};
-use crate::cgroup::CgroupIds;
+use crate::host::cgroup::CgroupIds;
 
 /// What userspace learned beside the kernel's events; recorded with them
 /// so a replay rebuilds exactly what the live run did.

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::event::decode;
+use crate::decode::decode;
 use crate::model::{Model, Note};
-use crate::output::{Format, Printer};
+use crate::pipeline::{Session, View};
 use crate::record::{Frame, Reader};
-use crate::session::{Session, View};
+use crate::render::{Format, Printer};
 use crate::stats::Stats;
 
 pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> Result<()> {

@@ -8,8 +8,8 @@ use serde::Serialize;
 use tracer_common::{NS_COUNT, Ns, NsSet};
 
 use crate::clock::Clock;
-use crate::event::{Event, argv, c_str, c_str_ref, ns_in_mask, unread};
-use crate::flags;
+use crate::decode::flags;
+use crate::decode::{Event, argv, c_str, c_str_ref, ns_in_mask, unread};
 use crate::stats::{ProgStat, Stats};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Printer<W: Write> {
     out: W,
     format: Format,
     clock: Clock,
-    /// Namespace slots this kernel has (see [`crate::event::supported_slots`]).
+    /// Namespace slots this kernel has (see [`crate::decode::supported_slots`]).
     supported: u32,
 }
 
@@ -295,7 +295,7 @@ impl<W: Write> Printer<W> {
     }
 
     /// A record that could not be decoded: reported, counted, not fatal.
-    pub fn decode_error(&mut self, err: &crate::event::DecodeError, len: usize) -> io::Result<()> {
+    pub fn decode_error(&mut self, err: &crate::decode::DecodeError, len: usize) -> io::Result<()> {
         match self.format {
             Format::Text => writeln!(self.out, "# undecodable record ({len} bytes): {err}"),
             Format::Json => {
@@ -306,7 +306,7 @@ impl<W: Write> Printer<W> {
     }
 
     /// The programs are attached and the self-test passed.
-    pub fn ready(&mut self, info: &crate::loader::Info) -> io::Result<()> {
+    pub fn ready(&mut self, info: &crate::kernel::loader::Info) -> io::Result<()> {
         match self.format {
             Format::Text => writeln!(
                 self.out,
@@ -411,7 +411,7 @@ impl<W: Write> Printer<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::tests::samples;
+    use crate::decode::event::tests::samples;
 
     const ALL: u32 = (1 << NS_COUNT) - 1;
 

@@ -11,7 +11,7 @@ use std::os::unix::fs::MetadataExt;
 
 use tracer_common::{NS_COUNT, Ns};
 
-use crate::cgroup::{self, CgroupIds};
+use crate::host::cgroup::{self, CgroupIds};
 
 /// One process as `/proc` showed it during the scan.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -8,12 +8,13 @@
 use std::io::{self, Write};
 
 use crate::clock::Clock;
-use crate::event::{decode, unread};
+use crate::decode::{decode, unread};
+use crate::host::{cgroup, pins};
 use crate::model::{Lifecycle, Model, Note, What};
-use crate::output::{Format, Printer};
 use crate::record;
+use crate::render::{Format, Printer};
+use crate::report as pods;
 use crate::stats::{ProgStat, Stats};
-use crate::{cgroup, pins, pods};
 
 /// What the live output shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cgroup::CgroupIds;
 use crate::clock::Clock;
+use crate::host::cgroup::CgroupIds;
 use crate::model::ns::Kind;
 use crate::model::{Container, Durations, Lifecycle, Model, Pause, SandboxNs, Summary, What};
 use crate::stats::Stats;
@@ -548,7 +548,7 @@ pub fn render_text(r: &Report, m: &Model, clock: &Clock) -> String {
 mod tests {
     use super::*;
 
-    use crate::make::Maker;
+    use crate::testkit::make::Maker;
     use tracer_common::{Ns, NsSet};
 
     fn set(net: u32, mnt: u32) -> NsSet {

@@ -13,7 +13,7 @@ use tracer_common::{
     STATS_MAP,
 };
 
-use crate::btf::{BtfError, KernelBtf};
+use crate::kernel::btf::{BtfError, KernelBtf};
 
 #[cfg(ebpf_obj)]
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer.bpf.o"));
@@ -37,14 +37,14 @@ pub struct Options {
 /// The host's namespaces, for the filter: pid 1's, or ours where pid 1's
 /// are hidden (as `model::host_namespaces` decides for the model).
 fn filter(enabled: bool) -> Filter {
-    let mut host = crate::procscan::ns_set("/proc/1");
+    let mut host = crate::host::proc::ns_set("/proc/1");
     if host.inum[Ns::Net as usize] == 0 {
-        host = crate::procscan::ns_set("/proc/self");
+        host = crate::host::proc::ns_set("/proc/self");
     }
     let inum = |ns: Ns| host.inum[ns as usize];
     // The tracer's own nsproxy can stand for the host's only if it is in
     // the host's namespaces and in the root pid namespace (one NSpid).
-    let me = crate::procscan::ns_set("/proc/self");
+    let me = crate::host::proc::ns_set("/proc/self");
     let same = [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
         .iter()
         .all(|&n| me.inum[n as usize] == inum(n) && inum(n) != 0);

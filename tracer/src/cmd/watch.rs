@@ -14,14 +14,14 @@ use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::clock::{self, Clock};
-use crate::event::supported_slots;
-use crate::loader::{self, Loaded};
+use crate::decode::supported_slots;
+use crate::host::proc;
+use crate::kernel::loader::{self, Loaded};
+use crate::kernel::selftest;
 use crate::model::{self, Model};
-use crate::output::{Format, Printer};
-use crate::procscan;
+use crate::pipeline::{Session, View};
 use crate::record;
-use crate::selftest;
-use crate::session::{Session, View};
+use crate::render::{Format, Printer};
 use crate::stats;
 
 pub struct WatchOptions {
@@ -73,7 +73,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     // happens meanwhile is in the ring buffer, so nothing falls between.
     let clock = Clock::sample();
     let started = clock::boot_now_ns();
-    let snapshot = procscan::scan();
+    let snapshot = proc::scan();
     let host = model::host_namespaces(&snapshot, std::process::id());
     let mut model = Model::new();
     model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);

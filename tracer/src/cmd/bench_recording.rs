@@ -12,9 +12,9 @@ use tracer_common::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, Kind, NS_COUNT, Ns, NsSet,
 };
 
-use crate::event::{Event, encode};
-use crate::make::Maker;
+use crate::decode::{Event, encode};
 use crate::record::{self, Writer};
+use crate::testkit::make::Maker;
 
 const HOST: u32 = 4_026_531_800;
 const SIGCHLD: u64 = 17;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use aya::maps::{MapData, RingBuf};
 use tracer_common::{Ns, NsSet};
 
-use crate::event::{Event, decode};
-use crate::procscan::ns_set;
+use crate::decode::{Event, decode};
+use crate::host::proc::ns_set;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SelfTestError {

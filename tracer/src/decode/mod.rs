@@ -1,0 +1,6 @@
+//! Kernel records → typed events.
+
+pub mod event;
+pub mod flags;
+
+pub use event::*;

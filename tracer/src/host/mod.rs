@@ -1,0 +1,5 @@
+//! Everything read from /proc and /sys.
+
+pub mod cgroup;
+pub mod pins;
+pub mod proc;

@@ -1,0 +1,5 @@
+//! Output formats.
+
+mod raw;
+
+pub use raw::*;

@@ -1,0 +1,3 @@
+//! Events made by hand, for tests, benches and synthetic recordings.
+
+pub mod make;
