@@ -15,8 +15,12 @@ use std::io::{self, BufRead, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use tracer_common::NsSet;
+
 use crate::clock::Clock;
 use crate::host::proc::ProcSnapshot;
+use crate::host::system;
+use crate::pipeline::Source;
 
 pub const MAGIC: &[u8; 8] = b"SBXTRACE";
 pub const VERSION: u32 = 1;
@@ -54,8 +58,30 @@ impl Header {
         }
     }
 
-    pub fn host_ns(&self) -> tracer_common::NsSet {
-        tracer_common::NsSet {
+    /// The header of a live run's recording, with this host's identity.
+    pub fn live(
+        kernel: &str,
+        source: &Source,
+        started_boot_ns: u64,
+        host: &NsSet,
+        snapshot: Vec<ProcSnapshot>,
+    ) -> Self {
+        Self {
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            kernel: kernel.into(),
+            host: system::hostname(),
+            boot_id: system::boot_id(),
+            realtime_minus_boottime_ns: source.clock.realtime_minus_boottime_ns,
+            started_boot_ns,
+            supported_ns: source.supported,
+            host_ns_inum: host.inum,
+            host_ns_id: host.id,
+            snapshot,
+        }
+    }
+
+    pub fn host_ns(&self) -> NsSet {
+        NsSet {
             inum: self.host_ns_inum,
             _pad: 0,
             id: self.host_ns_id,

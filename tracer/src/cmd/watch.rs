@@ -1,5 +1,5 @@
 //! `tracer watch` and `tracer record`: load, self-test, take the state at
-//! start, then stream events through the session until Ctrl-C, SIGTERM or
+//! start, then stream events through the pipeline until Ctrl-C, SIGTERM or
 //! `--duration`, and end with the report.
 
 use std::fs::File;
@@ -15,14 +15,12 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
-use crate::host::proc;
-use crate::kernel::loader::{self, Loaded};
-use crate::kernel::selftest;
-use crate::model::{self, Model};
-use crate::pipeline::{Session, View};
+use crate::host::{ns, proc};
+use crate::kernel::{self, Loaded, counters, loader, selftest};
+use crate::model::Model;
+use crate::pipeline::{Output, Pipeline, Source, View};
 use crate::record;
-use crate::render::{Format, Printer};
-use crate::stats;
+use crate::render::{Format, renderer};
 
 pub struct WatchOptions {
     pub load: loader::Options,
@@ -41,7 +39,7 @@ pub struct WatchOptions {
 /// latency for a trickle of events.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
 
-type Live = Session<BufWriter<std::io::StdoutLock<'static>>, BufWriter<File>>;
+type Live = Pipeline<BufWriter<std::io::StdoutLock<'static>>, BufWriter<File>>;
 
 /// Stdout closed by the reader (`tracer | head`): stop quietly.
 fn closed(e: &anyhow::Error) -> bool {
@@ -58,6 +56,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         ),
         None => None,
     };
+    let host = ns::read_host_namespaces();
     let Loaded {
         ebpf,
         mut events,
@@ -65,7 +64,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         logger,
         info,
         offsets,
-    } = loader::load(&opts.load)?;
+    } = kernel::load(&opts.load, &host)?;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
 
@@ -74,34 +73,20 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     let clock = Clock::sample();
     let started = clock::boot_now_ns();
     let snapshot = proc::scan();
-    let host = model::host_namespaces(&snapshot, std::process::id());
     let mut model = Model::new();
     model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);
     model.seed(&snapshot, &host, started);
-    let supported = supported_slots(&offsets);
+    let source = Source {
+        clock,
+        supported: supported_slots(&offsets),
+        live: true,
+    };
     // Loading parsed the kernel's BTF twice (ours and aya's): give that back.
     // SAFETY: no arguments but a size; glibc's allocator is in use.
     unsafe { libc::malloc_trim(0) };
     let recorder = match file {
         Some(f) => {
-            let header = record::Header {
-                tool_version: env!("CARGO_PKG_VERSION").into(),
-                kernel: info.kernel.clone(),
-                host: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .unwrap_or_default()
-                    .trim()
-                    .into(),
-                boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-                    .unwrap_or_default()
-                    .trim()
-                    .into(),
-                realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
-                started_boot_ns: started,
-                supported_ns: supported,
-                host_ns_inum: host.inum,
-                host_ns_id: host.id,
-                snapshot,
-            };
+            let header = record::Header::live(&info.kernel, &source, started, &host, snapshot);
             Some(
                 record::Writer::new(BufWriter::with_capacity(1 << 20, f), &header)
                     .context("writing the recording")?,
@@ -109,14 +94,12 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         }
         None => None,
     };
-    let stdout = std::io::stdout().lock();
-    let out = Printer::new(
-        BufWriter::with_capacity(1 << 16, stdout),
-        opts.format,
-        clock,
-        supported,
-    );
-    let mut session: Live = Session::new(model, out, opts.view, recorder, true);
+    let out = Output {
+        render: renderer(opts.format, clock),
+        sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        view: opts.view,
+    };
+    let mut pipeline: Live = Pipeline::new(model, source, out, recorder);
 
     let result = stream(
         &opts,
@@ -125,17 +108,15 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         &stats_map,
         logger,
         backlog,
-        &mut session,
+        &mut pipeline,
     )
     .await;
     match result {
         Err(e) if closed(&e) => {}
         Err(e) => return Err(e),
         Ok(()) => {
-            session.stats.kernel = stats::read_kernel(&stats_map);
-            session.programs = stats::programs(&ebpf);
-            let (mut out, rec) = session.finish()?;
-            out.flush()?;
+            pipeline.set_kernel_stats(counters::read_kernel(&stats_map));
+            let (_, rec) = pipeline.finish(&counters::programs(&ebpf))?;
             if let (Some(mut rec), Some(path)) = (rec, &opts.output) {
                 rec.flush()?;
                 eprintln!(
@@ -158,19 +139,19 @@ async fn stream(
     stats_map: &PerCpuArray<MapData, u64>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     backlog: Vec<Vec<u8>>,
-    session: &mut Live,
+    pipeline: &mut Live,
 ) -> Result<()> {
     // Signals first: a Ctrl-C from now on stops cleanly.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    session.printer().ready(info)?;
+    pipeline.ready(info)?;
     if let Some(stall) = opts.stall {
         tokio::time::sleep(stall).await;
     }
     for rec in &backlog {
-        session.event(rec)?;
+        pipeline.event(rec)?;
     }
-    session.printer().flush()?;
+    pipeline.flush()?;
 
     // SAFETY: both own their map fd and never replace or close it while registered.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
@@ -192,7 +173,7 @@ async fn stream(
     // `wakeup`); a trickle is picked up by this timer instead.
     let mut drain = tokio::time::interval(DRAIN_EVERY);
     drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reported = session.stats.kernel;
+    let mut reported = pipeline.stats().kernel;
 
     loop {
         tokio::select! {
@@ -200,20 +181,20 @@ async fn stream(
                 let mut guard = guard.context("waiting on the ring buffer")?;
                 let rb = guard.get_inner_mut();
                 while let Some(item) = rb.next() {
-                    session.event(&item)?;
+                    pipeline.event(&item)?;
                 }
                 guard.clear_ready();
-                session.printer().flush()?;
+                pipeline.flush()?;
             }
             _ = drain.tick() => {
                 let rb = ring.get_mut();
                 let mut any = false;
                 while let Some(item) = rb.next() {
-                    session.event(&item)?;
+                    pipeline.event(&item)?;
                     any = true;
                 }
                 if any {
-                    session.printer().flush()?;
+                    pipeline.flush()?;
                 }
             }
             guard = async {
@@ -228,11 +209,11 @@ async fn stream(
             }
             _ = tick.tick() => {
                 // Say so as soon as the kernel reports a loss.
-                session.stats.kernel = stats::read_kernel(stats_map);
-                if session.stats.kernel != reported {
-                    let st = session.stats;
-                    session.printer().stats(&st, false, &[])?;
-                    reported = st.kernel;
+                let kernel = counters::read_kernel(stats_map);
+                pipeline.set_kernel_stats(kernel);
+                if kernel != reported {
+                    pipeline.stats_line()?;
+                    reported = kernel;
                 }
             }
             _ = sigint.recv() => break,
@@ -243,7 +224,7 @@ async fn stream(
     // Drain what arrived before the stop.
     let rb = ring.get_mut();
     while let Some(item) = rb.next() {
-        session.event(&item)?;
+        pipeline.event(&item)?;
     }
     Ok(())
 }

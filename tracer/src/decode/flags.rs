@@ -1,4 +1,4 @@
-//! Names for clone/unshare flags and setns' nstype.
+//! Names for clone/unshare flags, setns' nstype and the syscalls.
 
 use std::borrow::Cow;
 
@@ -33,6 +33,18 @@ const NAMES: &[(u64, &str)] = &[
     (0x1_0000_0000, "CLONE_CLEAR_SIGHAND"),
     (0x2_0000_0000, "CLONE_INTO_CGROUP"),
 ];
+
+/// `clone`, `clone3`, `unshare`, `setns` — or `fork` when the entry was not
+/// seen (fork, vfork, kernel threads, and clones the filter let through).
+pub fn syscall_name(s: u32) -> &'static str {
+    match s {
+        syscall::CLONE => "clone",
+        syscall::CLONE3 => "clone3",
+        syscall::UNSHARE => "unshare",
+        syscall::SETNS => "setns",
+        _ => "fork",
+    }
+}
 
 /// `clone()` keeps the exit signal in the low byte (CSIGNAL), where clone3
 /// and unshare have CLONE_NEWTIME.

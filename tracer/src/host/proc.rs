@@ -5,13 +5,12 @@
 //! or its pid be reused while it is read: such processes are skipped, as
 //! the race is normal and not an error.
 
-use std::fs::{self, File};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::fs;
 
-use tracer_common::{NS_COUNT, Ns};
+use tracer_common::NS_COUNT;
 
-use crate::host::cgroup::{self, CgroupIds};
+use super::cgroup::{self, CgroupIds};
+use super::ns::read_ns;
 
 /// One process as `/proc` showed it during the scan.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,9 +31,6 @@ pub struct ProcSnapshot {
     pub ns_id: [u64; NS_COUNT],
     pub cgroup: Option<CgroupIds>,
 }
-
-/// `NS_GET_ID` (Linux 6.18+): the never-reused 64-bit id of an nsfs file's namespace.
-const NS_GET_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d;
 
 /// Every process in `/proc`, sorted by pid.
 pub fn scan() -> Vec<ProcSnapshot> {
@@ -160,40 +156,12 @@ fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The namespaces of `dir` (`/proc/<pid>`, `/proc/thread-self`) as an `NsSet`.
-pub fn ns_set(dir: &str) -> tracer_common::NsSet {
-    let (inum, id) = read_ns(dir);
-    tracer_common::NsSet { inum, _pad: 0, id }
-}
-
-/// Inode numbers and ids of `/proc/<pid>/ns/*`, in `Ns::ALL` order.
-fn read_ns(dir: &str) -> ([u32; NS_COUNT], [u64; NS_COUNT]) {
-    let mut inum = [0; NS_COUNT];
-    let mut id = [0; NS_COUNT];
-    for ns in Ns::ALL {
-        let Ok(file) = File::open(format!("{dir}/ns/{}", ns.proc_name())) else {
-            continue;
-        };
-        if let Ok(meta) = file.metadata() {
-            inum[ns as usize] = u32::try_from(meta.ino()).unwrap_or(0);
-        }
-        id[ns as usize] = ns_get_id(&file).unwrap_or(0);
-    }
-    (inum, id)
-}
-
-/// `NS_GET_ID` on an nsfs file; `None` on kernels without it (ENOTTY).
-fn ns_get_id(file: &File) -> Option<u64> {
-    let mut id: u64 = 0;
-    // SAFETY: a valid fd and a valid u64 out-pointer, which is what NS_GET_ID writes.
-    let rc = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_ID, &mut id) };
-    (rc == 0).then_some(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
     use std::process::{Command, Stdio};
+    use tracer_common::Ns;
 
     /// pid 2 on this project's test machine.
     const KTHREADD_STAT: &str = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 22 0 0 \
@@ -345,8 +313,11 @@ mod tests {
             assert_ne!(want, 0, "{path} exists on this kernel");
         }
         // Same namespaces, same ids (0 on kernels without NS_GET_ID).
-        let file = File::open("/proc/self/ns/net").unwrap();
-        assert_eq!(me.ns_id[Ns::Net as usize], ns_get_id(&file).unwrap_or(0));
+        let file = fs::File::open("/proc/self/ns/net").unwrap();
+        assert_eq!(
+            me.ns_id[Ns::Net as usize],
+            crate::host::ns::ns_get_id(&file).unwrap_or(0)
+        );
     }
 
     #[test]

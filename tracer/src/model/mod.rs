@@ -36,13 +36,13 @@ use tracer_common::{CLONE_NEW_MASK, Ns, NsSet};
 
 use crate::decode::{Event, argv, c_str};
 use crate::host::cgroup::CgroupIds;
-use ns::{Creation, Kind, NsKey, NsTable, keys_of};
-pub use seed::host_namespaces;
-pub use table::{Summary, Table};
+pub use ns::{Creation, NsKind};
+use ns::{NsKey, NsTable, keys_of};
+pub use table::{DurStat, Summary, Table};
 pub use types::*;
 
 /// The namespaces that make a pod: shared by its containers.
-const POD_KINDS: [Kind; 3] = [Kind::Net, Kind::Ipc, Kind::Uts];
+const POD_KINDS: [NsKind; 3] = [NsKind::Net, NsKind::Ipc, NsKind::Uts];
 
 /// A runtime task's setns trail into a sandbox, carried to the task it
 /// forks (runc stage 1 → stage 2) until that one execs.
@@ -50,9 +50,9 @@ const POD_KINDS: [Kind; 3] = [Kind::Net, Kind::Ipc, Kind::Uts];
 struct Join {
     first_ns: u64,
     sandbox: Option<usize>,
-    kinds: BTreeSet<Kind>,
+    kinds: BTreeSet<NsKind>,
     /// Non-host pod namespaces it joined that no sandbox holds (yet).
-    unowned: BTreeMap<Kind, NsKey>,
+    unowned: BTreeMap<NsKind, NsKey>,
     by: Task,
 }
 
@@ -173,7 +173,7 @@ impl Model {
     }
 
     /// The pod namespaces (net/ipc/uts) of a set that are not the host's; None if all are.
-    fn pod_namespaces(&mut self, set: &NsSet) -> Option<BTreeMap<Kind, NsKey>> {
+    fn pod_namespaces(&mut self, set: &NsSet) -> Option<BTreeMap<NsKind, NsKey>> {
         let mut m = BTreeMap::new();
         for kind in POD_KINDS {
             if let Some(k) = self.ns.key_in(set, kind)
@@ -198,7 +198,7 @@ impl Model {
         let mut ns = keys_of(&mut self.ns, set);
         ns.retain(|_, k| !self.ns.is_host(k));
         for k in ns.values() {
-            if POD_KINDS.contains(&k.kind) || k.kind == Kind::Pid {
+            if POD_KINDS.contains(&k.kind) || k.kind == NsKind::Pid {
                 self.by_ns.insert(*k, id);
             }
         }
@@ -215,10 +215,10 @@ impl Model {
     }
 
     /// Which pod namespaces a task shares with its sandbox, and which it lacks.
-    fn compare_pod(&mut self, sb: usize, set: &NsSet) -> (Vec<Kind>, Vec<Kind>) {
+    fn compare_pod(&mut self, sb: usize, set: &NsSet) -> (Vec<NsKind>, Vec<NsKind>) {
         let mut joined = Vec::new();
         let mut missing = Vec::new();
-        let pod: Vec<(Kind, NsKey)> = self.sandboxes[sb]
+        let pod: Vec<(NsKind, NsKey)> = self.sandboxes[sb]
             .ns
             .iter()
             .filter(|(k, _)| POD_KINDS.contains(k))
@@ -239,7 +239,7 @@ impl Model {
         [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
             .into_iter()
             .all(|slot| {
-                self.ns.host.get(&Kind::of(slot)).map(|k| k.inum) == Some(set.inum[slot as usize])
+                self.ns.host.get(&NsKind::of(slot)).map(|k| k.inum) == Some(set.inum[slot as usize])
             })
     }
 
@@ -276,7 +276,7 @@ impl Model {
             Event::Fork(e) => {
                 // Creations: a namespace the clone flags asked for, where the child differs from its caller.
                 for slot in Ns::ALL {
-                    let kind = Kind::of(slot);
+                    let kind = NsKind::of(slot);
                     if slot == Ns::PidForChildren
                         || e.flags & CLONE_NEW_MASK & slot.clone_flag() == 0
                         || e.changed & slot.bit() == 0
@@ -333,7 +333,7 @@ impl Model {
                 self.proc_mut(h.tgid, &c_str(&h.comm));
                 if is_unshare {
                     for slot in crate::decode::ns_in_mask(changed) {
-                        let kind = Kind::of(slot);
+                        let kind = NsKind::of(slot);
                         let (inum, id) = (e.ns.inum[slot as usize], e.ns.id[slot as usize]);
                         let k = self.ns.key(kind, inum, id, true);
                         self.ns.created(
@@ -449,10 +449,10 @@ impl Model {
     /// A setns by thread `tid`: remember which pod namespaces it entered.
     fn note_join(&mut self, tid: u32, pid: u32, comm: &str, set: &NsSet, changed: u32, ts: u64) {
         for slot in crate::decode::ns_in_mask(changed) {
-            let kind = Kind::of(slot);
+            let kind = NsKind::of(slot);
             // setns(CLONE_NEWPID) moves pid_for_children, never the task's own pid ns.
             if slot == Ns::Pid
-                || !(POD_KINDS.contains(&kind) || kind == Kind::Pid || kind == Kind::Mnt)
+                || !(POD_KINDS.contains(&kind) || kind == NsKind::Pid || kind == NsKind::Mnt)
             {
                 continue;
             }
@@ -604,7 +604,7 @@ impl Model {
         // session, its container's). Tools that only visit a pod's netns
         // from the host — CNI plugins, netavark's iptables, `ip netns
         // exec` — run in the host's and are no container.
-        let mnt = self.ns.key_in(set, Kind::Mnt);
+        let mnt = self.ns.key_in(set, NsKind::Mnt);
         if mnt.is_none_or(|m| self.ns.is_host(&m)) || self.compare_pod(sb, set).0.is_empty() {
             return;
         }
@@ -742,7 +742,6 @@ impl Model {
                     What::NamespaceEmpty {
                         kind: k.kind,
                         inum: k.inum,
-                        pinned_by: Vec::new(),
                     },
                 ));
             }
@@ -829,19 +828,6 @@ impl Model {
                     emptied_ns: info.and_then(|i| i.emptied_ns),
                     pinned_by: info.map(|i| i.pinned_by.clone()).unwrap_or_default(),
                 }
-            })
-            .collect()
-    }
-
-    /// Pids whose cgroup is worth reading now (pause or container main
-    /// processes named by these lifecycle events).
-    pub fn cgroup_wanted(events: &[Lifecycle]) -> Vec<u32> {
-        events
-            .iter()
-            .filter_map(|l| match &l.what {
-                What::PauseStarted { pause, .. } => Some(pause.pid),
-                What::ContainerJoined { task, .. } => Some(task.pid),
-                _ => None,
             })
             .collect()
     }

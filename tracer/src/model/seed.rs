@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use tracer_common::{Ns, NsSet};
+use tracer_common::NsSet;
 
-use super::ns::{Kind, NsKey, keys_of};
+use super::ns::{NsKey, NsKind, keys_of};
 use super::{Container, Model, Pause, Proc, is_pause};
 use crate::host::proc::ProcSnapshot;
 
@@ -60,7 +60,7 @@ impl Model {
         // namespace of its own whose top process (parent elsewhere) is its main.
         let mnt_of: HashMap<u32, Option<NsKey>> = sets
             .iter()
-            .map(|(pid, s)| (*pid, self.ns.key_in(s, Kind::Mnt)))
+            .map(|(pid, s)| (*pid, self.ns.key_in(s, NsKind::Mnt)))
             .collect();
         for (p, (_, set)) in snapshot.iter().zip(&sets) {
             let Some(sb) = self.sandbox_of(set) else {
@@ -110,20 +110,6 @@ impl Model {
             }
         }
     }
-}
-
-/// The host's namespaces: pid 1's, or — where pid 1's are hidden (inside
-/// some sandboxes even root cannot read them) — the first process's that
-/// can be read, which is the tracer's own parent chain in practice.
-pub fn host_namespaces(snapshot: &[ProcSnapshot], own_pid: u32) -> NsSet {
-    let readable = |p: &&ProcSnapshot| p.ns_inum[Ns::Net as usize] != 0;
-    snapshot
-        .iter()
-        .find(|p| p.pid == 1)
-        .filter(readable)
-        .or_else(|| snapshot.iter().find(|p| p.pid == own_pid).filter(readable))
-        .map(snapshot_set)
-        .unwrap_or_default()
 }
 
 pub fn snapshot_set(p: &ProcSnapshot) -> NsSet {

@@ -291,7 +291,7 @@ fn app_container(w: &mut W, s1: u32, argv: &[&str]) -> u32 {
     )
 }
 
-fn creator(m: &Model, sb: usize, kind: Kind) -> (u32, String, &'static str) {
+fn creator(m: &Model, sb: usize, kind: NsKind) -> (u32, String, &'static str) {
     let n = m
         .sandbox_namespaces(sb)
         .into_iter()
@@ -429,23 +429,25 @@ fn containerd_pod(mut w: W) {
     assert!(sb.ended_ns.is_some());
     // Who created what: the netns by containerd's thread, the rest by stage 1.
     assert_eq!(
-        creator(&w.m, 0, Kind::Net),
+        creator(&w.m, 0, NsKind::Net),
         (500, "containerd".into(), "unshare")
     );
     assert_eq!(
-        creator(&w.m, 0, Kind::Ipc),
+        creator(&w.m, 0, NsKind::Ipc),
         (710, "runc:[1:CHILD]".into(), "unshare")
     );
     assert_eq!(
-        creator(&w.m, 0, Kind::Uts),
+        creator(&w.m, 0, NsKind::Uts),
         (710, "runc:[1:CHILD]".into(), "unshare")
     );
     let c = &w.m.containers[0];
     assert_eq!((c.pid, c.exit, c.existing), (app, Some(3), false));
-    let joined: BTreeSet<Kind> = c.joined.iter().copied().collect();
+    let joined: BTreeSet<NsKind> = c.joined.iter().copied().collect();
     assert_eq!(
         joined,
-        [Kind::Net, Kind::Ipc, Kind::Uts].into_iter().collect()
+        [NsKind::Net, NsKind::Ipc, NsKind::Uts]
+            .into_iter()
+            .collect()
     );
     assert!(c.missing.is_empty());
     assert!(c.joined_ns.unwrap() < c.started_ns.unwrap());
@@ -463,7 +465,7 @@ fn dockershim_pause_runc_creates_everything() {
     let mut w = W::new();
     let pause = runc_pause(&mut w);
     let app = app_container(&mut w, 810, &["/app"]);
-    for kind in [Kind::Net, Kind::Ipc, Kind::Uts] {
+    for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
         assert_eq!(
             creator(&w.m, 0, kind),
             (710, "runc:[1:CHILD]".into(), "unshare")
@@ -501,7 +503,7 @@ fn podman_pod(mut w: W) {
     assert_eq!(w.m.sandboxes.len(), 1);
     assert_eq!(w.m.sandboxes[0].pause.as_ref().unwrap().pid, pause);
     assert_eq!(
-        creator(&w.m, 0, Kind::Net),
+        creator(&w.m, 0, NsKind::Net),
         (1500, "podman".into(), "unshare")
     );
     assert_eq!(w.m.containers.len(), 2);
@@ -550,7 +552,7 @@ fn crio_without_infra(mut w: W) {
     assert_eq!(w.m.sandboxes.len(), 1);
     assert!(w.m.sandboxes[0].pause.is_none());
     assert!(w.names().contains(&"nopause"));
-    for kind in [Kind::Net, Kind::Ipc, Kind::Uts] {
+    for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
         assert_eq!(creator(&w.m, 0, kind), (1000, "pinns".into(), "unshare"));
     }
     assert_eq!(w.m.containers[0].pid, app);
@@ -599,7 +601,7 @@ fn crio_with_infra_pause_joins_the_pins() {
     assert_eq!(w.m.sandboxes.len(), 1);
     assert_eq!(w.m.sandboxes[0].pause.as_ref().unwrap().pid, pause);
     assert_eq!(
-        creator(&w.m, 0, Kind::Uts),
+        creator(&w.m, 0, NsKind::Uts),
         (1000, "pinns".into(), "unshare")
     );
     assert!(w.m.containers.is_empty());
@@ -629,8 +631,8 @@ fn a_container_that_joins_only_the_netns_is_a_partial_join() {
         "odd",
     );
     let c = &w.m.containers[0];
-    assert_eq!(c.joined, [Kind::Net]);
-    assert_eq!(c.missing, [Kind::Uts, Kind::Ipc]);
+    assert_eq!(c.joined, [NsKind::Net]);
+    assert_eq!(c.missing, [NsKind::Uts, NsKind::Ipc]);
     let Some(What::ContainerJoined { missing, .. }) = w
         .out
         .iter()
@@ -639,7 +641,7 @@ fn a_container_that_joins_only_the_netns_is_a_partial_join() {
     else {
         panic!("no join")
     };
-    assert_eq!(missing, &[Kind::Uts, Kind::Ipc]);
+    assert_eq!(missing, &[NsKind::Uts, NsKind::Ipc]);
 }
 
 #[test]
@@ -739,22 +741,6 @@ fn pause_recognition() {
         "catatonit as an init is no pause"
     );
     assert!(!is_pause("/bin/sh", &v(&["sh"])));
-}
-
-#[test]
-fn host_namespaces_fall_back_to_our_own_when_pid_1_is_hidden() {
-    let mut hidden = snap(1, 0, "init", &[], HOST);
-    hidden.ns_inum = [0; tracer_common::NS_COUNT];
-    let me = snap(77, 1, "tracer", &["tracer"], S { net: 555, ..HOST });
-    assert_eq!(
-        host_namespaces(&[hidden.clone(), me.clone()], 77).inum[Ns::Net as usize],
-        555
-    );
-    let visible = snap(1, 0, "init", &[], HOST);
-    assert_eq!(
-        host_namespaces(&[visible, me], 77).inum[Ns::Net as usize],
-        HOST.net
-    );
 }
 
 #[test]

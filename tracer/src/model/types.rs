@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ns::{Creation, Kind, NsKey};
+use super::ns::{Creation, NsKey, NsKind};
 use crate::host::cgroup::CgroupIds;
 
 /// What userspace learned beside the kernel's events; recorded with them
@@ -15,7 +15,7 @@ pub enum Note {
     Cgroup { pid: u32, ids: CgroupIds },
     /// nsfs bind mounts holding a namespace whose last member left.
     Pins {
-        kind: Kind,
+        kind: NsKind,
         inum: u32,
         paths: Vec<String>,
     },
@@ -28,12 +28,12 @@ pub struct Task {
     pub comm: String,
 }
 
-/// What happened to a sandbox, in time order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What happened to a sandbox, in time order: the model's own record, by
+/// table ids; `report::Step` is what leaves the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lifecycle {
     pub ts_ns: u64,
     pub sandbox: usize,
-    #[serde(flatten)]
     pub what: What,
 }
 
@@ -47,13 +47,12 @@ impl Lifecycle {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum What {
     /// One of the sandbox's namespaces was created (reported once the
     /// sandbox is recognised, with the creation's own time).
     NamespaceCreated {
-        kind: Kind,
+        kind: NsKind,
         inum: u32,
         by: Task,
         syscall: &'static str,
@@ -72,9 +71,9 @@ pub enum What {
         container: usize,
         task: Task,
         argv: Vec<String>,
-        joined: Vec<Kind>,
+        joined: Vec<NsKind>,
         /// Pod namespaces the container is not in: a partial join.
-        missing: Vec<Kind>,
+        missing: Vec<NsKind>,
         joined_ns: u64,
     },
     /// An exec session (`podman exec`, `kubectl exec`) entered a container.
@@ -99,9 +98,8 @@ pub enum What {
     },
     /// The last member of one of the sandbox's namespaces left.
     NamespaceEmpty {
-        kind: Kind,
+        kind: NsKind,
         inum: u32,
-        pinned_by: Vec<String>,
     },
     /// The pause is gone and every container has left.
     SandboxEnded,
@@ -134,8 +132,8 @@ pub struct Container {
     pub started_ns: Option<u64>,
     pub left_ns: Option<u64>,
     pub exit: Option<i32>,
-    pub joined: Vec<Kind>,
-    pub missing: Vec<Kind>,
+    pub joined: Vec<NsKind>,
+    pub missing: Vec<NsKind>,
     pub existing: bool,
     pub cgroup: Option<CgroupIds>,
     #[serde(skip)]
@@ -169,7 +167,7 @@ pub struct Pause {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SandboxNs {
-    pub kind: Kind,
+    pub kind: NsKind,
     pub inum: u32,
     #[serde(skip_serializing_if = "is_zero")]
     pub id: u64,
@@ -194,5 +192,5 @@ pub struct Sandbox {
     pub containers: Vec<usize>,
     pub ended_ns: Option<u64>,
     #[serde(skip)]
-    pub(super) ns: std::collections::BTreeMap<Kind, NsKey>,
+    pub(super) ns: std::collections::BTreeMap<NsKind, NsKey>,
 }
