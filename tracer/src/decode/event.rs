@@ -85,6 +85,16 @@ pub struct Who {
     pub pid: u32,
 }
 
+impl Who {
+    /// The task a record's header describes.
+    pub fn of(h: &Header) -> Self {
+        Self {
+            tid: h.pid,
+            pid: h.tgid,
+        }
+    }
+}
+
 /// Who called clone for a fork (not always the parent: `CLONE_PARENT`, threads).
 pub fn caller(e: &ForkEvent) -> Who {
     Who {
@@ -96,11 +106,7 @@ pub fn caller(e: &ForkEvent) -> Who {
 impl Event {
     /// The task the event is about (for a fork, the child).
     pub fn who(&self) -> Who {
-        let h = self.header();
-        Who {
-            tid: h.pid,
-            pid: h.tgid,
-        }
+        Who::of(self.header())
     }
 
     /// CLOCK_BOOTTIME of the event, in ns.

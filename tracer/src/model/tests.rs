@@ -6,9 +6,11 @@ use super::*;
 use crate::decode::Event;
 use crate::host::proc::ProcSnapshot;
 use crate::testkit::make::Maker;
+use std::collections::BTreeSet;
 use tracer_common::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, Kind as EvKind,
 };
+use tracer_common::{Ns, NsSet};
 
 const CLONE_PARENT: u64 = 0x8000;
 const SIGCHLD: u64 = 17;

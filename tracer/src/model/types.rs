@@ -28,6 +28,15 @@ pub struct Task {
     pub comm: String,
 }
 
+impl Task {
+    pub fn new(pid: u32, comm: impl Into<String>) -> Self {
+        Self {
+            pid,
+            comm: comm.into(),
+        }
+    }
+}
+
 /// What happened to a sandbox, in time order: the model's own record, by
 /// table ids; `report::Step` is what leaves the pipeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +151,36 @@ pub struct Container {
     pub execs: Vec<ExecSession>,
 }
 
+impl Container {
+    /// A container of sandbox `sandbox` whose main process is `task`;
+    /// times, joins and cgroup are filled in by who knows them.
+    pub(super) fn new(
+        id: usize,
+        sandbox: usize,
+        task: &Task,
+        argv: Vec<String>,
+        mnt: Option<NsKey>,
+    ) -> Self {
+        Self {
+            id,
+            sandbox,
+            pid: task.pid,
+            comm: task.comm.clone(),
+            argv,
+            joined_ns: None,
+            started_ns: None,
+            left_ns: None,
+            exit: None,
+            joined: Vec::new(),
+            missing: Vec::new(),
+            existing: false,
+            cgroup: None,
+            mnt,
+            execs: Vec::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExecSession {
     pub pid: u32,
@@ -163,6 +202,22 @@ pub struct Pause {
     pub forked_by: Option<Task>,
     pub exited_ns: Option<u64>,
     pub exit: Option<i32>,
+}
+
+impl Pause {
+    /// A pause seen running; its times are filled in by who knows them.
+    pub fn new(pid: u32, comm: &str, argv: Vec<String>) -> Self {
+        Self {
+            pid,
+            comm: comm.to_string(),
+            argv,
+            started_ns: None,
+            forked_ns: None,
+            forked_by: None,
+            exited_ns: None,
+            exit: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
