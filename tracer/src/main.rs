@@ -11,6 +11,7 @@ use tracer::kernel::loader;
 use tracer::model;
 use tracer::pipeline::View;
 use tracer::render::Format;
+use tracer::testkit::synthetic;
 
 /// Trace how pod sandboxes' namespaces are created, joined and left.
 ///
@@ -188,7 +189,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             events,
             live,
         }) => {
-            let n = bench_recording::write(&output, sandboxes, events, live)?;
+            let load = synthetic::Workload {
+                sandboxes,
+                events,
+                live,
+            };
+            let n = bench_recording::write(&output, load)?;
             eprintln!(
                 "tracer: wrote {n} events in {sandboxes} pods to {}",
                 output.display()

@@ -173,3 +173,6 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         Ok((out.sink, rec))
     }
 }
+
+#[cfg(test)]
+mod tests;

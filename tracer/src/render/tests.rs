@@ -95,3 +95,35 @@ fn zero_fields_are_reported_unread_where_the_kernel_has_them() {
     let v = json(&ev, ALL);
     assert_eq!(v["unread"], serde_json::json!(["net", "time"]));
 }
+
+/// Cgroup ids come from a recording as any text: a report of ids that are
+/// short or not ASCII renders (it used to slice bytes and panic).
+#[test]
+fn a_report_of_odd_cgroup_ids_renders() {
+    use crate::model::Note;
+    use crate::report::{CgroupIds, build};
+    use crate::testkit::{Driver, POD, app_container, runc_pause};
+
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    let app = app_container(&mut w, 810, POD, &["/app"]);
+    let ids = |pod: &str, container: Option<&str>| CgroupIds {
+        pod_uid: Some(pod.into()),
+        container_id: container.map(Into::into),
+        ..CgroupIds::default()
+    };
+    w.m.note(&Note::Cgroup {
+        pid: pause,
+        ids: ids("0123456789aé-pod", None),
+    });
+    w.m.note(&Note::Cgroup {
+        pid: app,
+        ids: ids("p", Some("0123456789aé-container")),
+    });
+    let report = build(&w.m, &Stats::default(), &clock());
+    let mut out = Vec::new();
+    Text::new(clock()).report(&mut out, &report).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Sandbox #1 pod 0123456789aé"), "{text}");
+    assert!(text.contains(" 0123456789aé "), "{text}");
+}

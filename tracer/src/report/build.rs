@@ -64,55 +64,21 @@ fn container(c: &Container) -> ContainerRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use crate::testkit::make::Maker;
-    use tracer_common::{Ns, NsSet};
-
-    fn set(net: u32, mnt: u32) -> NsSet {
-        let mut n = NsSet::default();
-        for (i, v) in n.inum.iter_mut().enumerate() {
-            *v = 100 + i as u32;
-        }
-        n.inum[Ns::Net as usize] = net;
-        n.inum[Ns::Ipc as usize] = net + 1;
-        n.inum[Ns::Uts as usize] = net + 2;
-        n.inum[Ns::Mnt as usize] = mnt;
-        n
-    }
+    use crate::testkit::{Driver, Feed, PAUSE_NS, POD, app_container, app_ns, runc_pause};
 
     /// A pause and one container; the pause exits `gap_s` seconds before
     /// the container leaves (`None`: the container is still running).
     fn pause_first(gap_s: Option<u64>) -> Vec<String> {
-        let host = set(100, 103);
-        let pod = set(200, 300);
-        let app = set(200, 400);
-        let mut m = Model::new();
-        m.seed(&[], &host, 0);
-        let mut mk = Maker::new(1_000_000_000, 1_000_000);
-        let mut evs = vec![
-            mk.exec(10, "pause", "/pause", &["/pause"], &pod),
-            mk.ns_change(true, 20, 20, "runc:[1:CHILD]", 0, &host, &set(200, 103)),
-            mk.ns_change(
-                false,
-                20,
-                20,
-                "runc:[1:CHILD]",
-                0x20000,
-                &set(200, 103),
-                &app,
-            ),
-            mk.exec(20, "app", "/app", &["/app"], &app),
-            mk.exit(10, "pause", 9, &pod),
-        ];
+        let mut w = Driver::new();
+        let pause = runc_pause(&mut w);
+        let app = app_container(&mut w, 810, POD, &["/app"]);
+        w.exit(pause, "pause", 9, PAUSE_NS);
         if let Some(gap) = gap_s {
-            mk.ts_ns += gap * 1_000_000_000;
-            evs.push(mk.exit(20, "app", 0, &app));
-        }
-        for e in &evs {
-            m.event(e);
+            w.make.ts_ns += gap * 1_000_000_000;
+            w.exit(app, "app", 0, app_ns(POD, 810));
         }
         let r = build(
-            &m,
+            &w.m,
             &Stats::default(),
             &Clock {
                 realtime_minus_boottime_ns: 0,
