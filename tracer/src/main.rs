@@ -1,5 +1,7 @@
 //! The `tracer` command line: parse, then hand over to `tracer::cmd`.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

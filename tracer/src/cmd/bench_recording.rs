@@ -43,6 +43,7 @@ pub fn write(path: &Path, load: synthetic::Workload) -> Result<u64> {
     let h = HOST.set();
     let header = record::Header {
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        byte_order: record::ByteOrder::NATIVE,
         kernel: "synthetic".into(),
         host: "synthetic".into(),
         boot_id: "synthetic".into(),

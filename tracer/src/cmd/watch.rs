@@ -13,13 +13,15 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 
+use tracer_common::{NsSet, Offsets};
+
+use super::record;
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
 use crate::host::{ns, proc};
-use crate::kernel::{self, Loaded, counters, loader, selftest};
+use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
 use crate::model::Model;
 use crate::pipeline::{Output, Pipeline, Source, View};
-use crate::record;
 use crate::render::{Format, renderer};
 
 pub struct WatchOptions {
@@ -48,14 +50,7 @@ fn closed(e: &anyhow::Error) -> bool {
 }
 
 pub async fn run(opts: WatchOptions) -> Result<()> {
-    // Open the output file before loading anything: a bad path fails fast.
-    let file = match &opts.output {
-        Some(path) => Some(
-            File::create(path)
-                .with_context(|| format!("cannot create the recording {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let file = opts.output.as_deref().map(record::create).transpose()?;
     let host = ns::read_host_namespaces();
     let Loaded {
         ebpf,
@@ -67,51 +62,13 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     } = kernel::load(&opts.load, &host)?;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
-
-    // The state at start, taken with the programs attached: whatever
-    // happens meanwhile is in the ring buffer, so nothing falls between.
-    let clock = Clock::sample();
-    let started = clock::boot_now_ns();
-    let snapshot = proc::scan();
-    let mut model = Model::new();
-    model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);
-    model.seed(&snapshot, &host, started);
-    let source = Source {
-        clock,
-        supported: supported_slots(&offsets),
-        live: true,
-    };
-    // Loading parsed the kernel's BTF twice (ours and aya's): give that back.
-    // SAFETY: no arguments but a size; glibc's allocator is in use.
-    unsafe { libc::malloc_trim(0) };
-    let recorder = match file {
-        Some(f) => {
-            let header = record::Header::live(&info.kernel, &source, started, &host, snapshot);
-            Some(
-                record::Writer::new(BufWriter::with_capacity(1 << 20, f), &header)
-                    .context("writing the recording")?,
-            )
-        }
-        None => None,
-    };
-    let out = Output {
-        render: renderer(opts.format, clock),
-        sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
-        view: opts.view,
-    };
-    let mut pipeline: Live = Pipeline::new(model, source, out, recorder);
-
-    let result = stream(
-        &opts,
-        &info,
+    let mut pipeline = start(&opts, &info, &offsets, &host, file)?;
+    let streams = Streams {
         events,
-        &stats_map,
+        stats: &stats_map,
         logger,
-        backlog,
-        &mut pipeline,
-    )
-    .await;
-    match result {
+    };
+    match stream(&opts, &info, streams, backlog, &mut pipeline).await {
         Err(e) if closed(&e) => {}
         Err(e) => return Err(e),
         Ok(()) => {
@@ -131,13 +88,71 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     Ok(())
 }
 
+/// The state at start, taken with the programs attached (whatever happens
+/// meanwhile is in the ring buffer, so nothing falls between), and the
+/// pipeline that goes on from it.
+fn start(
+    opts: &WatchOptions,
+    info: &Info,
+    offsets: &Offsets,
+    host: &NsSet,
+    file: Option<File>,
+) -> Result<Live> {
+    let clock = Clock::sample();
+    let started = clock::boot_now_ns();
+    let snapshot = proc::scan();
+    let mut model = Model::new();
+    model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);
+    model.seed(&snapshot, host, started);
+    let source = Source {
+        clock,
+        supported: supported_slots(offsets),
+        live: true,
+    };
+    // Loading parsed the kernel's BTF twice (ours and aya's): give that back.
+    // SAFETY: no arguments but a size; glibc's allocator is in use.
+    unsafe { libc::malloc_trim(0) };
+    let recorder = match file {
+        Some(f) => Some(record::start(
+            f,
+            &info.kernel,
+            &source,
+            started,
+            host,
+            snapshot,
+        )?),
+        None => None,
+    };
+    let out = Output {
+        render: renderer(opts.format, clock),
+        sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        view: opts.view,
+    };
+    Ok(Pipeline::new(model, source, out, recorder))
+}
+
+/// What the kernel side hands over while tracing.
+struct Streams<'a> {
+    events: RingBuf<MapData>,
+    stats: &'a PerCpuArray<MapData, u64>,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+/// Every record waiting in the ring buffer, through the pipeline; how many.
+fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Live) -> Result<usize> {
+    let mut n = 0;
+    while let Some(item) = ring.next() {
+        pipeline.event(&item)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// The event loop; ends after a final drain of the ring buffer.
 async fn stream(
     opts: &WatchOptions,
-    info: &loader::Info,
-    events: RingBuf<MapData>,
-    stats_map: &PerCpuArray<MapData, u64>,
-    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    info: &Info,
+    streams: Streams<'_>,
     backlog: Vec<Vec<u8>>,
     pipeline: &mut Live,
 ) -> Result<()> {
@@ -153,11 +168,13 @@ async fn stream(
     }
     pipeline.flush()?;
 
-    // SAFETY: both own their map fd and never replace or close it while registered.
-    let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("watching the ring buffer: {}", e.into_parts().1))?;
-    let mut logger = match logger {
+    // SAFETY: the ring buffer owns its map fd and never replaces or closes it while registered.
+    let mut ring =
+        unsafe { AsyncFd::register_with_interest(streams.events, Interest::READABLE) }
+            .map_err(|e| anyhow::anyhow!("watching the ring buffer: {}", e.into_parts().1))?;
+    let mut logger = match streams.logger {
         Some(l) => Some(
+            // SAFETY: the logger owns its map fd and never replaces or closes it while registered.
             unsafe { AsyncFd::register_with_interest(l, Interest::READABLE) }
                 .map_err(|e| anyhow::anyhow!("watching the eBPF log: {}", e.into_parts().1))?,
         ),
@@ -171,29 +188,20 @@ async fn stream(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // The programs wake us only when 64 KiB wait (see tracer-ebpf's
     // `wakeup`); a trickle is picked up by this timer instead.
-    let mut drain = tokio::time::interval(DRAIN_EVERY);
-    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut timer = tokio::time::interval(DRAIN_EVERY);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported = pipeline.stats().kernel;
 
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting on the ring buffer")?;
-                let rb = guard.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    pipeline.event(&item)?;
-                }
+                drain(guard.get_inner_mut(), pipeline)?;
                 guard.clear_ready();
                 pipeline.flush()?;
             }
-            _ = drain.tick() => {
-                let rb = ring.get_mut();
-                let mut any = false;
-                while let Some(item) = rb.next() {
-                    pipeline.event(&item)?;
-                    any = true;
-                }
-                if any {
+            _ = timer.tick() => {
+                if drain(ring.get_mut(), pipeline)? > 0 {
                     pipeline.flush()?;
                 }
             }
@@ -209,7 +217,7 @@ async fn stream(
             }
             _ = tick.tick() => {
                 // Say so as soon as the kernel reports a loss.
-                let kernel = counters::read_kernel(stats_map);
+                let kernel = counters::read_kernel(streams.stats);
                 pipeline.set_kernel_stats(kernel);
                 if kernel != reported {
                     pipeline.stats_line()?;
@@ -222,9 +230,6 @@ async fn stream(
         }
     }
     // Drain what arrived before the stop.
-    let rb = ring.get_mut();
-    while let Some(item) = rb.next() {
-        pipeline.event(&item)?;
-    }
+    drain(ring.get_mut(), pipeline)?;
     Ok(())
 }

@@ -12,16 +12,17 @@ const NS_GET_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d;
 
 /// The namespaces of `dir` (`/proc/<pid>`, `/proc/thread-self`) as an `NsSet`.
 pub fn ns_set(dir: &str) -> NsSet {
-    let (inum, id) = read_ns(dir);
+    let (inum, id) = read_ns(|name| File::open(format!("{dir}/ns/{name}")).ok());
     NsSet { inum, _pad: 0, id }
 }
 
-/// Inode numbers and ids of `/proc/<pid>/ns/*`, in `Ns::ALL` order.
-pub fn read_ns(dir: &str) -> ([u32; NS_COUNT], [u64; NS_COUNT]) {
+/// Inode numbers and ids of the nsfs files `open` opens by name
+/// (`/proc/<pid>/ns/<name>`), in `Ns::ALL` order.
+pub fn read_ns(open: impl Fn(&str) -> Option<File>) -> ([u32; NS_COUNT], [u64; NS_COUNT]) {
     let mut inum = [0; NS_COUNT];
     let mut id = [0; NS_COUNT];
     for ns in Ns::ALL {
-        let Ok(file) = File::open(format!("{dir}/ns/{}", ns.proc_name())) else {
+        let Some(file) = open(ns.proc_name()) else {
             continue;
         };
         if let Ok(meta) = file.metadata() {

@@ -189,6 +189,34 @@ pub fn offsets(btf: &Path) -> Result<Offsets, LoadError> {
     Ok(KernelBtf::open(btf)?.offsets()?)
 }
 
+/// Load every program and attach it to its tracepoint.
+fn attach(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    for p in PROGRAMS {
+        let err = |step, source| LoadError::Program {
+            name: p.program,
+            probe: describe(p),
+            step,
+            source: Box::new(source),
+        };
+        let prog = ebpf
+            .program_mut(p.program)
+            .ok_or(LoadError::NoProgram(p.program))?;
+        match p.category {
+            Some(cat) => {
+                let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
+                tp.load().map_err(|e| err("load", e))?;
+                tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
+            }
+            None => {
+                let tp: &mut RawTracePoint = prog.try_into().map_err(|e| err("load", e))?;
+                tp.load().map_err(|e| err("load", e))?;
+                tp.attach(p.name).map_err(|e| err("attach", e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Check, load, attach. `host` is the host's namespaces, for the in-kernel
 /// filter (see [`crate::host::ns::host_namespaces`]).
 pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
@@ -225,29 +253,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         None
     };
 
-    for p in PROGRAMS {
-        let err = |step, source| LoadError::Program {
-            name: p.program,
-            probe: describe(p),
-            step,
-            source: Box::new(source),
-        };
-        let prog = ebpf
-            .program_mut(p.program)
-            .ok_or(LoadError::NoProgram(p.program))?;
-        match p.category {
-            Some(cat) => {
-                let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
-                tp.load().map_err(|e| err("load", e))?;
-                tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
-            }
-            None => {
-                let tp: &mut RawTracePoint = prog.try_into().map_err(|e| err("load", e))?;
-                tp.load().map_err(|e| err("load", e))?;
-                tp.attach(p.name).map_err(|e| err("attach", e))?;
-            }
-        }
-    }
+    attach(&mut ebpf)?;
 
     let events = ebpf
         .take_map(EVENTS_MAP)

@@ -53,8 +53,9 @@ pub fn compare(kernel: &NsSet, proc: &NsSet) -> Option<String> {
 /// Run the check. Records read meanwhile that belong to others are kept in
 /// `backlog`, in order, for the caller to process: nothing is lost.
 pub fn run(ring: &mut RingBuf<MapData>, backlog: &mut Vec<Vec<u8>>) -> Result<(), SelfTestError> {
-    // SAFETY: plain syscalls without pointers.
+    // SAFETY: gettid takes no arguments.
     let tid = unsafe { libc::gettid() } as u32;
+    // SAFETY: unshare takes flags only; with none it changes nothing.
     if unsafe { libc::unshare(0) } != 0 {
         return Err(SelfTestError::Unshare(std::io::Error::last_os_error()));
     }

@@ -201,6 +201,7 @@ fn lifecycle_text_lines_give_the_context() {
 fn a_recording_replays_to_the_same_report() {
     let header = crate::record::Header {
         tool_version: "test".into(),
+        byte_order: crate::record::ByteOrder::NATIVE,
         kernel: "test".into(),
         host: "test".into(),
         boot_id: "test".into(),

@@ -127,3 +127,48 @@ fn a_report_of_odd_cgroup_ids_renders() {
     assert!(text.contains("Sandbox #1 pod 0123456789aé"), "{text}");
     assert!(text.contains(" 0123456789aé "), "{text}");
 }
+
+/// The report's text: a header line, then per sandbox its label, the
+/// namespaces and containers as tables with aligned columns.
+#[test]
+fn the_report_reads_as_tables() {
+    use crate::report::build;
+    use crate::testkit::{Driver, Feed, PAUSE_NS, POD, app_container, app_ns, runc_pause};
+
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    let app = app_container(&mut w, 810, POD, &["/app", "--serve"]);
+    w.exit(app, "app", 3 << 8, app_ns(POD, 810));
+    w.exit(pause, "pause", 9, PAUSE_NS);
+    let report = build(&w.m, &Stats::default(), &clock());
+    let mut out = Vec::new();
+    Text::new(clock()).report(&mut out, &report).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    println!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[1], "=== report: 1 sandbox(es), 0 events ===");
+    assert_eq!(lines[3], "Sandbox #1 net 200");
+    let ns_head = lines[4];
+    assert!(ns_head.starts_with("  namespaces   kind"), "{text}");
+    // Columns line up: each namespace's inode under "inode".
+    let inode_at = ns_head.find("inode").unwrap();
+    let net = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("net "))
+        .unwrap();
+    assert_eq!(net.find("200"), Some(inode_at), "{text}");
+    let c_head = lines
+        .iter()
+        .position(|l| l.starts_with("  containers"))
+        .unwrap();
+    assert!(lines[c_head + 1].contains(" c1 ") && lines[c_head + 1].ends_with("/app --serve"));
+    assert!(
+        text.contains("  pause        pid 711 /pause  forked"),
+        "{text}"
+    );
+    assert!(text.contains("  durations    namespaces→pause"), "{text}");
+    assert!(
+        lines.iter().all(|l| l.trim_end() == *l),
+        "no trailing spaces"
+    );
+}

@@ -110,97 +110,102 @@ impl Step {
     /// (`found`: cgroups, pins) went into the model.
     pub fn resolve(m: &Model, l: &Lifecycle, found: &[Note]) -> Step {
         let sb = l.sandbox;
-        let s = m.sandboxes.get(sb);
-        let pause_started = s.and_then(|s| s.pause.as_ref()).and_then(|p| p.started_ns);
-        let name = |c: usize| m.containers.get(c).map(container_name).unwrap_or_default();
-        let what = match &l.what {
-            What::NamespaceCreated {
-                kind,
-                inum,
-                by,
-                syscall,
-            } => StepWhat::NamespaceCreated {
-                kind: *kind,
-                inum: *inum,
-                by: by.clone(),
-                syscall,
-            },
-            What::PauseStarted { pause, argv } => StepWhat::PauseStarted {
-                pause: pause.clone(),
-                argv: argv.clone(),
-                after_namespaces_ns: since(l.ts_ns, m.first_creation(sb)),
-                forked_by: s
-                    .and_then(|s| s.pause.as_ref())
-                    .and_then(|p| p.forked_by.clone()),
-            },
-            What::SandboxWithoutPause { by } => StepWhat::SandboxWithoutPause { by: by.clone() },
-            What::ContainerJoined {
-                container,
-                task,
-                argv,
-                joined,
-                missing,
-                joined_ns,
-            } => StepWhat::ContainerJoined {
-                container: name(*container),
-                task: task.clone(),
-                argv: argv.clone(),
-                joined: joined.clone(),
-                missing: missing.clone(),
-                joined_ns: *joined_ns,
-                after_pause_ns: since(*joined_ns, pause_started),
-            },
-            What::ExecJoined {
-                container,
-                task,
-                argv,
-            } => StepWhat::ExecJoined {
-                container: name(*container),
-                task: task.clone(),
-                argv: argv.clone(),
-            },
-            What::Left {
-                container,
-                task,
-                exec_session,
-                exit,
-                how,
-            } => StepWhat::Left {
-                container: name(*container),
-                task: task.clone(),
-                exec_session: *exec_session,
-                exit: *exit,
-                how,
-                ran_for_ns: since(l.ts_ns, started(m, *container, *exec_session, task.pid)),
-            },
-            What::PauseExited { pause, exit } => StepWhat::PauseExited {
-                pause: pause.clone(),
-                exit: *exit,
-                ran_for_ns: since(l.ts_ns, pause_started),
-            },
-            What::NamespaceEmpty { kind, inum } => StepWhat::NamespaceEmpty {
-                kind: *kind,
-                inum: *inum,
-                pinned_by: pins_in(found, *kind, *inum),
-            },
-            What::SandboxEnded => {
-                let from = m
-                    .first_creation(sb)
-                    .or(pause_started)
-                    .or(s.and_then(|s| (!s.existing).then_some(s.detected_ns)));
-                StepWhat::SandboxEnded {
-                    lived_for_ns: since(l.ts_ns, from),
-                }
-            }
-        };
         Step {
             ts_ns: l.ts_ns,
             sandbox: sb + 1,
             label: label(m, sb),
-            pod: s
+            pod: m
+                .sandboxes
+                .get(sb)
                 .and_then(|s| s.cgroup.as_ref())
                 .and_then(|c| c.pod_uid.clone()),
-            what,
+            what: what(m, l, found),
+        }
+    }
+}
+
+/// The model's step with names and context resolved.
+fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
+    let s = m.sandboxes.get(l.sandbox);
+    let pause = s.and_then(|s| s.pause.as_ref());
+    let pause_started = pause.and_then(|p| p.started_ns);
+    let name = |c: usize| m.containers.get(c).map(container_name).unwrap_or_default();
+    match &l.what {
+        What::NamespaceCreated {
+            kind,
+            inum,
+            by,
+            syscall,
+        } => StepWhat::NamespaceCreated {
+            kind: *kind,
+            inum: *inum,
+            by: by.clone(),
+            syscall,
+        },
+        What::PauseStarted { pause: task, argv } => StepWhat::PauseStarted {
+            pause: task.clone(),
+            argv: argv.clone(),
+            after_namespaces_ns: since(l.ts_ns, m.first_creation(l.sandbox)),
+            forked_by: pause.and_then(|p| p.forked_by.clone()),
+        },
+        What::SandboxWithoutPause { by } => StepWhat::SandboxWithoutPause { by: by.clone() },
+        What::ContainerJoined {
+            container,
+            task,
+            argv,
+            joined,
+            missing,
+            joined_ns,
+        } => StepWhat::ContainerJoined {
+            container: name(*container),
+            task: task.clone(),
+            argv: argv.clone(),
+            joined: joined.clone(),
+            missing: missing.clone(),
+            joined_ns: *joined_ns,
+            after_pause_ns: since(*joined_ns, pause_started),
+        },
+        What::ExecJoined {
+            container,
+            task,
+            argv,
+        } => StepWhat::ExecJoined {
+            container: name(*container),
+            task: task.clone(),
+            argv: argv.clone(),
+        },
+        What::Left {
+            container,
+            task,
+            exec_session,
+            exit,
+            how,
+        } => StepWhat::Left {
+            container: name(*container),
+            task: task.clone(),
+            exec_session: *exec_session,
+            exit: *exit,
+            how,
+            ran_for_ns: since(l.ts_ns, started(m, *container, *exec_session, task.pid)),
+        },
+        What::PauseExited { pause, exit } => StepWhat::PauseExited {
+            pause: pause.clone(),
+            exit: *exit,
+            ran_for_ns: since(l.ts_ns, pause_started),
+        },
+        What::NamespaceEmpty { kind, inum } => StepWhat::NamespaceEmpty {
+            kind: *kind,
+            inum: *inum,
+            pinned_by: pins_in(found, *kind, *inum),
+        },
+        What::SandboxEnded => {
+            let from = m
+                .first_creation(l.sandbox)
+                .or(pause_started)
+                .or(s.and_then(|s| (!s.existing).then_some(s.detected_ns)));
+            StepWhat::SandboxEnded {
+                lived_for_ns: since(l.ts_ns, from),
+            }
         }
     }
 }

@@ -14,7 +14,17 @@ fn after(ns: Option<u64>) -> String {
 
 /// `07:43:35.411192 PAUSE      #1 pod 026b5dec75cd      pid 2985 …` (no newline).
 pub fn line(step: &Step, clock: &Clock) -> String {
-    let (tag, text) = match &step.what {
+    let (tag, text) = what(step);
+    format!(
+        "{} {tag:<10} {:<24} {text}",
+        clock.hms(step.ts_ns),
+        step.label
+    )
+}
+
+/// The tag and the words of a step.
+fn what(step: &Step) -> (&'static str, String) {
+    match &step.what {
         StepWhat::NamespaceCreated {
             kind,
             inum,
@@ -51,32 +61,7 @@ pub fn line(step: &Step, clock: &Clock) -> String {
                 by.pid, by.comm
             ),
         ),
-        StepWhat::ContainerJoined {
-            container,
-            task,
-            argv,
-            joined,
-            missing,
-            joined_ns,
-            after_pause_ns,
-        } => {
-            let mut t = format!(
-                "container {container} pid {} {}  joined {}",
-                task.pid,
-                argv.join(" "),
-                kinds(joined)
-            );
-            if !missing.is_empty() {
-                t += &format!("  PARTIAL: not in {}", kinds(missing));
-            }
-            if let Some(d) = step.ts_ns.checked_sub(*joined_ns) {
-                t += &format!("  (setns→exec {})", dur(d));
-            }
-            if let Some(d) = after_pause_ns {
-                t += &format!("  (+{} after pause)", dur(*d));
-            }
-            ("JOIN", t)
-        }
+        StepWhat::ContainerJoined { .. } => ("JOIN", joined(step)),
         StepWhat::ExecJoined {
             container,
             task,
@@ -85,31 +70,9 @@ pub fn line(step: &Step, clock: &Clock) -> String {
             "EXEC",
             format!("into {container} pid {} {}", task.pid, argv.join(" ")),
         ),
-        StepWhat::Left {
-            container,
-            task,
-            exec_session,
-            exit,
-            how,
-            ran_for_ns,
-        } => {
-            let outcome = match exit {
-                Some(code) => format!("exit {code}"),
-                None => format!("moved out by {how}"),
-            };
-            let (tag, what) = if *exec_session {
-                ("EXEC-END", "exec in")
-            } else {
-                ("LEAVE", "container")
-            };
-            (
-                tag,
-                format!(
-                    "{what} {container} pid {} {outcome}{}",
-                    task.pid,
-                    after(*ran_for_ns)
-                ),
-            )
+        StepWhat::Left { exec_session, .. } => {
+            let tag = if *exec_session { "EXEC-END" } else { "LEAVE" };
+            (tag, left(step))
         }
         StepWhat::PauseExited {
             pause,
@@ -140,10 +103,64 @@ pub fn line(step: &Step, clock: &Clock) -> String {
                 .map(|d| format!("sandbox lived {}", dur(d)))
                 .unwrap_or_else(|| "sandbox ended".into()),
         ),
+    }
+}
+
+fn joined(step: &Step) -> String {
+    let StepWhat::ContainerJoined {
+        container,
+        task,
+        argv,
+        joined,
+        missing,
+        joined_ns,
+        after_pause_ns,
+    } = &step.what
+    else {
+        return String::new();
+    };
+    let mut t = format!(
+        "container {container} pid {} {}  joined {}",
+        task.pid,
+        argv.join(" "),
+        kinds(joined)
+    );
+    if !missing.is_empty() {
+        t += &format!("  PARTIAL: not in {}", kinds(missing));
+    }
+    if let Some(d) = step.ts_ns.checked_sub(*joined_ns) {
+        t += &format!("  (setns→exec {})", dur(d));
+    }
+    if let Some(d) = after_pause_ns {
+        t += &format!("  (+{} after pause)", dur(*d));
+    }
+    t
+}
+
+fn left(step: &Step) -> String {
+    let StepWhat::Left {
+        container,
+        task,
+        exec_session,
+        exit,
+        how,
+        ran_for_ns,
+    } = &step.what
+    else {
+        return String::new();
+    };
+    let outcome = match exit {
+        Some(code) => format!("exit {code}"),
+        None => format!("moved out by {how}"),
+    };
+    let what = if *exec_session {
+        "exec in"
+    } else {
+        "container"
     };
     format!(
-        "{} {tag:<10} {:<24} {text}",
-        clock.hms(step.ts_ns),
-        step.label
+        "{what} {container} pid {} {outcome}{}",
+        task.pid,
+        after(*ran_for_ns)
     )
 }
