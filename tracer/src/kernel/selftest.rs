@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aya::maps::{MapData, RingBuf};
 use tracer_common::{Ns, NsSet};
 
-use crate::decode::{Event, decode};
+use crate::decode::{Event, Who, decode};
 use crate::host::ns::ns_set;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +65,7 @@ pub fn run(ring: &mut RingBuf<MapData>, backlog: &mut Vec<Vec<u8>>) -> Result<()
     while start.elapsed() < timeout {
         while let Some(item) = ring.next() {
             if let Ok(Event::Unshare(e)) = decode(&item)
-                && e.hdr.pid == tid
+                && Who::of(&e.hdr).tid == tid
                 && e.flags == 0
             {
                 if let Some(diff) = compare(&e.ns, &proc) {

@@ -41,7 +41,7 @@ fn json_lines_carry_type_and_kind_fields() {
         let v = json(&ev, ALL);
         assert_eq!(v["type"], "event");
         assert_eq!(v["event"], ev.name());
-        assert_eq!(v["tid"], ev.header().pid);
+        assert_eq!(v["tid"], ev.who().tid);
         assert_eq!(v["ns"]["net"], ev.ns().inum[Ns::Net as usize]);
         assert_eq!(v["ns_id"]["net"], ev.ns().id[Ns::Net as usize]);
     }

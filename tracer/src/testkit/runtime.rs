@@ -7,9 +7,10 @@ use tracer_common::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE
 use super::make::Maker;
 use super::spaces::{HOST, Spaces};
 use crate::decode::Event;
+pub use crate::decode::flags::CLONE_PARENT;
 
-pub const CLONE_PARENT: u64 = 0x8000;
-pub const SIGCHLD: u64 = 17;
+/// clone()'s exit signal in its flags' low byte (as `fork()` passes it).
+pub const SIGCHLD: u64 = libc::SIGCHLD as u64;
 
 /// The pod of the fixtures: its net, ipc, uts; the pause's mnt and pid
 /// namespace for its children. `pid` is the host's: stage 1 unshares pid
