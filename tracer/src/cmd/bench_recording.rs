@@ -1,5 +1,5 @@
 //! `tracer bench-recording` (hidden): a synthetic recording for the replay
-//! benchmark — the pods of [`testkit::synthetic`], made the way runc and
+//! benchmark — the pods of [`crate::testkit::synthetic`], made the way runc and
 //! podman make them.
 
 use std::fs::File;

@@ -135,7 +135,7 @@ fn start(
 struct Streams<'a> {
     events: RingBuf<MapData>,
     stats: &'a PerCpuArray<MapData, u64>,
-    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    logger: Option<Logger>,
 }
 
 /// Every record waiting in the ring buffer, through the pipeline; how many.
@@ -146,6 +146,28 @@ fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Live) -> Result<usize> {
         n += 1;
     }
     Ok(n)
+}
+
+type Logger = aya_log::EbpfLogger<&'static dyn log::Log>;
+type Ring = AsyncFd<RingBuf<MapData>>;
+
+/// The ring buffer and the eBPF log, watched by the async runtime.
+fn register(
+    events: RingBuf<MapData>,
+    logger: Option<Logger>,
+) -> Result<(Ring, Option<AsyncFd<Logger>>)> {
+    // SAFETY: the ring buffer owns its map fd and never replaces or closes it while registered.
+    let ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
+        .map_err(|e| anyhow::anyhow!("watching the ring buffer: {}", e.into_parts().1))?;
+    let logger = match logger {
+        Some(l) => Some(
+            // SAFETY: the logger owns its map fd and never replaces or closes it while registered.
+            unsafe { AsyncFd::register_with_interest(l, Interest::READABLE) }
+                .map_err(|e| anyhow::anyhow!("watching the eBPF log: {}", e.into_parts().1))?,
+        ),
+        None => None,
+    };
+    Ok((ring, logger))
 }
 
 /// The event loop; ends after a final drain of the ring buffer.
@@ -168,18 +190,7 @@ async fn stream(
     }
     pipeline.flush()?;
 
-    // SAFETY: the ring buffer owns its map fd and never replaces or closes it while registered.
-    let mut ring =
-        unsafe { AsyncFd::register_with_interest(streams.events, Interest::READABLE) }
-            .map_err(|e| anyhow::anyhow!("watching the ring buffer: {}", e.into_parts().1))?;
-    let mut logger = match streams.logger {
-        Some(l) => Some(
-            // SAFETY: the logger owns its map fd and never replaces or closes it while registered.
-            unsafe { AsyncFd::register_with_interest(l, Interest::READABLE) }
-                .map_err(|e| anyhow::anyhow!("watching the eBPF log: {}", e.into_parts().1))?,
-        ),
-        None => None,
-    };
+    let (mut ring, mut logger) = register(streams.events, streams.logger)?;
     let deadline = tokio::time::sleep(
         opts.duration
             .unwrap_or(Duration::from_secs(u32::MAX.into())),

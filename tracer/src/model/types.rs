@@ -114,7 +114,7 @@ pub enum What {
     SandboxEnded,
 }
 
-/// The durations that matter for one sandbox (see [`Model::durations`]).
+/// The durations that matter for one sandbox (see [`super::Model::durations`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Durations {
     /// First namespace created → pause exec.

@@ -198,16 +198,19 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
             inum: *inum,
             pinned_by: pins_in(found, *kind, *inum),
         },
-        What::SandboxEnded => {
-            let from = m
-                .first_creation(l.sandbox)
-                .or(pause_started)
-                .or(s.and_then(|s| (!s.existing).then_some(s.detected_ns)));
-            StepWhat::SandboxEnded {
-                lived_for_ns: since(l.ts_ns, from),
-            }
-        }
+        What::SandboxEnded => StepWhat::SandboxEnded {
+            lived_for_ns: since(l.ts_ns, born(m, l.sandbox)),
+        },
     }
+}
+
+/// When a sandbox began, as far as the trace saw: its first namespace,
+/// else its pause's exec, else when it was recognised (if during the trace).
+fn born(m: &Model, sb: usize) -> Option<u64> {
+    let s = m.sandboxes.get(sb)?;
+    m.first_creation(sb)
+        .or(s.pause.as_ref().and_then(|p| p.started_ns))
+        .or((!s.existing).then_some(s.detected_ns))
 }
 
 /// When a container (or one of its exec sessions, by pid) started.

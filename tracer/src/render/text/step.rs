@@ -86,17 +86,7 @@ fn what(step: &Step) -> (&'static str, String) {
             kind,
             inum,
             pinned_by,
-        } => {
-            let pin = if pinned_by.is_empty() {
-                "nothing pins it: freed".to_string()
-            } else {
-                format!("still pinned by {}", pinned_by.join(", "))
-            };
-            (
-                "NS-EMPTY",
-                format!("{} {inum} has no tasks left; {pin}", kind.name()),
-            )
-        }
+        } => ("NS-EMPTY", emptied(*kind, *inum, pinned_by)),
         StepWhat::SandboxEnded { lived_for_ns } => (
             "END",
             lived_for_ns
@@ -163,4 +153,13 @@ fn left(step: &Step) -> String {
         task.pid,
         after(*ran_for_ns)
     )
+}
+
+fn emptied(kind: NsKind, inum: u32, pinned_by: &[String]) -> String {
+    let pin = if pinned_by.is_empty() {
+        "nothing pins it: freed".to_string()
+    } else {
+        format!("still pinned by {}", pinned_by.join(", "))
+    };
+    format!("{} {inum} has no tasks left; {pin}", kind.name())
 }
