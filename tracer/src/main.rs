@@ -1,28 +1,6 @@
-//! `tracer`: a pod sandbox lifecycle tracer for Kubernetes nodes.
-//!
-//! Pipeline: `loader` (BTF offsets, load, attach) → ring buffer →
-//! `session` (decode → `model` → enrich from /proc) → `pods` / `output`,
-//! driven live by `watch` or from a file by `report` (`record` format).
+//! The `tracer` command line: parse, then hand over to `tracer::cmd`.
 
-mod btf;
-mod cgroup;
-mod clock;
-mod event;
-mod flags;
-mod loader;
-mod make;
-mod model;
-mod output;
-mod pins;
-mod pods;
-mod procscan;
-mod record;
-mod report;
-mod selftest;
-mod session;
-mod stats;
-mod synth;
-mod watch;
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,8 +8,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::Format;
-use crate::session::View;
+use tracer::cmd::{bench_recording, replay, watch};
+use tracer::kernel::loader;
+use tracer::model;
+use tracer::pipeline::View;
+use tracer::render::Format;
+use tracer::testkit::synthetic;
 
 /// Trace how pod sandboxes' namespaces are created, joined and left.
 ///
@@ -196,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             retention,
         }) => {
             init_logging(None);
-            return report::run(
+            return replay::run(
                 &file,
                 format(json),
                 lenient,
@@ -209,7 +191,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             events,
             live,
         }) => {
-            let n = synth::write(&output, sandboxes, events, live)?;
+            let load = synthetic::Workload {
+                sandboxes,
+                events,
+                live,
+            };
+            let n = bench_recording::write(&output, load)?;
             eprintln!(
                 "tracer: wrote {n} events in {sandboxes} pods to {}",
                 output.display()

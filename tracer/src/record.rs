@@ -1,7 +1,7 @@
 //! The recording format: everything a live run fed its model, so that
 //! `tracer report FILE` rebuilds the same report elsewhere, without root.
 //!
-//! Layout (integers little-endian):
+//! Layout (the file's own integers are little-endian):
 //! ```text
 //! magic "SBXTRACE" | u32 format version | u32 header length | header (JSON)
 //! frames: u16 kind | u16 reserved (0) | u32 length | payload
@@ -9,14 +9,19 @@
 //!   kind 2: a note (JSON): what userspace learned beside the events
 //!   kind 3: the end (JSON): the final counters; absent if the run was cut short
 //! ```
+//! An event's payload is the kernel's record unchanged: in the recording
+//! machine's native byte order, which the header's `byte_order` names. A
+//! reader of the other byte order refuses the file rather than misread it.
 //! Every error names the byte offset where the file stopped making sense.
 
 use std::io::{self, BufRead, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use tracer_common::NsSet;
+
 use crate::clock::Clock;
-use crate::procscan::ProcSnapshot;
+use crate::host::proc::ProcSnapshot;
 
 pub const MAGIC: &[u8; 8] = b"SBXTRACE";
 pub const VERSION: u32 = 1;
@@ -27,10 +32,33 @@ const FRAME_END: u16 = 3;
 const MAX_FRAME: u32 = 1 << 20;
 const MAX_HEADER: u32 = 256 << 20;
 
+/// Byte order of the kernel records in a recording.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ByteOrder {
+    /// Also what recordings from before the field hold: the eBPF
+    /// programs are built for little-endian kernels only (bpfel).
+    #[default]
+    Little,
+    Big,
+}
+
+impl ByteOrder {
+    /// This machine's.
+    pub const NATIVE: ByteOrder = if cfg!(target_endian = "big") {
+        ByteOrder::Big
+    } else {
+        ByteOrder::Little
+    };
+}
+
 /// Where and how a recording was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     pub tool_version: String,
+    /// Byte order of the event payloads (the recording machine's).
+    #[serde(default)]
+    pub byte_order: ByteOrder,
     pub kernel: String,
     pub host: String,
     pub boot_id: String,
@@ -54,8 +82,8 @@ impl Header {
         }
     }
 
-    pub fn host_ns(&self) -> tracer_common::NsSet {
-        tracer_common::NsSet {
+    pub fn host_ns(&self) -> NsSet {
+        NsSet {
             inum: self.host_ns_inum,
             _pad: 0,
             id: self.host_ns_id,
@@ -78,6 +106,13 @@ pub enum RecordError {
         "recording format version {0} is newer than this tracer reads ({VERSION}): update the tracer"
     )]
     Version(u32),
+    #[error(
+        "recorded on a {recorded:?}-endian machine: its kernel records cannot be read on this {here:?}-endian one"
+    )]
+    ByteOrder {
+        recorded: ByteOrder,
+        here: ByteOrder,
+    },
     #[error("byte {offset}: {what}")]
     At { offset: u64, what: String },
     #[error("reading the recording: {0}")]
@@ -196,6 +231,12 @@ impl<R: BufRead> Reader<R> {
                 format!("bad header JSON: {e}"),
             )
         })?;
+        if header.byte_order != ByteOrder::NATIVE {
+            return Err(RecordError::ByteOrder {
+                recorded: header.byte_order,
+                here: ByteOrder::NATIVE,
+            });
+        }
         Ok((
             header,
             Self {
@@ -255,6 +296,7 @@ mod tests {
     fn header() -> Header {
         Header {
             tool_version: "0.1.0".into(),
+            byte_order: ByteOrder::NATIVE,
             kernel: "6.18".into(),
             host: "node-1".into(),
             boot_id: "b".into(),
@@ -368,5 +410,36 @@ mod tests {
         assert!(
             matches!(read_all(&bytes), Err(RecordError::At { what, .. }) if what.contains("after the end"))
         );
+    }
+
+    #[test]
+    fn recordings_of_the_other_byte_order_are_refused() {
+        let other = match ByteOrder::NATIVE {
+            ByteOrder::Little => ByteOrder::Big,
+            ByteOrder::Big => ByteOrder::Little,
+        };
+        let mut w = Writer::new(
+            Vec::new(),
+            &Header {
+                byte_order: other,
+                ..header()
+            },
+        )
+        .unwrap();
+        w.event(&[1, 2, 3]).unwrap();
+        let bytes = w.end(&serde_json::json!({})).unwrap();
+        let Err(e) = read_all(&bytes) else {
+            panic!("read a recording of the other byte order")
+        };
+        assert!(matches!(e, RecordError::ByteOrder { .. }), "{e}");
+        assert!(e.to_string().contains("-endian machine"), "{e}");
+    }
+
+    #[test]
+    fn recordings_from_before_the_byte_order_field_are_little_endian() {
+        let mut json = serde_json::to_value(header()).unwrap();
+        json.as_object_mut().unwrap().remove("byte_order");
+        let old: Header = serde_json::from_value(json).unwrap();
+        assert_eq!(old.byte_order, ByteOrder::Little);
     }
 }

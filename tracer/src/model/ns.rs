@@ -19,7 +19,7 @@ use tracer_common::{NS_COUNT, Ns, NsSet};
 /// Namespace kinds as identities: `pid_for_children` is a pid namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub enum NsKind {
     Mnt,
     Uts,
     Ipc,
@@ -30,44 +30,44 @@ pub enum Kind {
     Time,
 }
 
-impl Kind {
-    pub fn of(slot: Ns) -> Kind {
+impl NsKind {
+    pub fn of(slot: Ns) -> NsKind {
         match slot {
-            Ns::Mnt => Kind::Mnt,
-            Ns::Uts => Kind::Uts,
-            Ns::Ipc => Kind::Ipc,
-            Ns::Pid | Ns::PidForChildren => Kind::Pid,
-            Ns::Net => Kind::Net,
-            Ns::User => Kind::User,
-            Ns::Cgroup => Kind::Cgroup,
-            Ns::Time => Kind::Time,
+            Ns::Mnt => NsKind::Mnt,
+            Ns::Uts => NsKind::Uts,
+            Ns::Ipc => NsKind::Ipc,
+            Ns::Pid | Ns::PidForChildren => NsKind::Pid,
+            Ns::Net => NsKind::Net,
+            Ns::User => NsKind::User,
+            Ns::Cgroup => NsKind::Cgroup,
+            Ns::Time => NsKind::Time,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            Kind::Mnt => "mnt",
-            Kind::Uts => "uts",
-            Kind::Ipc => "ipc",
-            Kind::Pid => "pid",
-            Kind::Net => "net",
-            Kind::User => "user",
-            Kind::Cgroup => "cgroup",
-            Kind::Time => "time",
+            NsKind::Mnt => "mnt",
+            NsKind::Uts => "uts",
+            NsKind::Ipc => "ipc",
+            NsKind::Pid => "pid",
+            NsKind::Net => "net",
+            NsKind::User => "user",
+            NsKind::Cgroup => "cgroup",
+            NsKind::Time => "time",
         }
     }
 
     /// The slot a task's own namespace of this kind is in.
     pub fn slot(self) -> Ns {
         match self {
-            Kind::Mnt => Ns::Mnt,
-            Kind::Uts => Ns::Uts,
-            Kind::Ipc => Ns::Ipc,
-            Kind::Pid => Ns::Pid,
-            Kind::Net => Ns::Net,
-            Kind::User => Ns::User,
-            Kind::Cgroup => Ns::Cgroup,
-            Kind::Time => Ns::Time,
+            NsKind::Mnt => Ns::Mnt,
+            NsKind::Uts => Ns::Uts,
+            NsKind::Ipc => Ns::Ipc,
+            NsKind::Pid => Ns::Pid,
+            NsKind::Net => Ns::Net,
+            NsKind::User => Ns::User,
+            NsKind::Cgroup => Ns::Cgroup,
+            NsKind::Time => Ns::Time,
         }
     }
 }
@@ -75,7 +75,7 @@ impl Kind {
 /// One namespace's identity: kind + `ns_id`, or kind + inode + generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NsKey {
-    pub kind: Kind,
+    pub kind: NsKind,
     pub inum: u32,
     /// `ns_id` where the kernel has it, else the inode's generation in this trace.
     pub ident: u64,
@@ -94,7 +94,7 @@ pub struct Creation {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NsInfo {
-    pub kind: Kind,
+    pub kind: NsKind,
     pub inum: u32,
     pub id: u64,
     pub created: Option<Creation>,
@@ -113,15 +113,15 @@ pub struct NsInfo {
 pub struct NsTable {
     pub info: HashMap<NsKey, NsInfo>,
     /// Current generation of an inode, per kind (inode-only kernels).
-    generation: HashMap<(Kind, u32), u64>,
+    generation: HashMap<(NsKind, u32), u64>,
     /// The host's namespaces (pid 1's at start).
-    pub host: BTreeMap<Kind, NsKey>,
+    pub host: BTreeMap<NsKind, NsKey>,
 }
 
 impl NsTable {
     /// The key for a namespace seen in an event; `fresh` when the event
     /// created it (starts a new generation on inode-only kernels).
-    pub fn key(&mut self, kind: Kind, inum: u32, id: u64, fresh: bool) -> NsKey {
+    pub fn key(&mut self, kind: NsKind, inum: u32, id: u64, fresh: bool) -> NsKey {
         let ident = if id != 0 {
             id
         } else {
@@ -141,7 +141,7 @@ impl NsTable {
     }
 
     /// Key of the namespace of `kind` in `set` (a task's own, not pid_for_children).
-    pub fn key_in(&mut self, set: &NsSet, kind: Kind) -> Option<NsKey> {
+    pub fn key_in(&mut self, set: &NsSet, kind: NsKind) -> Option<NsKey> {
         let slot = kind.slot() as usize;
         (set.inum[slot] != 0).then(|| self.key(kind, set.inum[slot], set.id[slot], false))
     }
@@ -190,7 +190,7 @@ impl NsTable {
             if slot == Ns::PidForChildren {
                 continue;
             }
-            let kind = Kind::of(slot);
+            let kind = NsKind::of(slot);
             let old = before.and_then(|s| self.key_in(s, kind));
             let new = after.and_then(|s| self.key_in(s, kind));
             if old == new {
@@ -230,13 +230,13 @@ impl NsTable {
 }
 
 /// All namespace keys of a set, by kind (own pid namespace, not pid_for_children).
-pub fn keys_of(table: &mut NsTable, set: &NsSet) -> BTreeMap<Kind, NsKey> {
+pub fn keys_of(table: &mut NsTable, set: &NsSet) -> BTreeMap<NsKind, NsKey> {
     let mut m = BTreeMap::new();
     for slot in Ns::ALL.iter().take(NS_COUNT) {
         if *slot == Ns::PidForChildren {
             continue;
         }
-        let kind = Kind::of(*slot);
+        let kind = NsKind::of(*slot);
         if let Some(k) = table.key_in(set, kind) {
             m.insert(kind, k);
         }
@@ -258,23 +258,23 @@ mod tests {
     #[test]
     fn reused_inodes_without_ids_are_different_namespaces() {
         let mut t = NsTable::default();
-        let a = t.key(Kind::Net, 4026532300, 0, true);
+        let a = t.key(NsKind::Net, 4026532300, 0, true);
         t.created(a, 0, creation(1));
         // The same inode created again later (after the first was freed).
-        let b = t.key(Kind::Net, 4026532300, 0, true);
+        let b = t.key(NsKind::Net, 4026532300, 0, true);
         assert_ne!(a, b);
         // Plain sightings refer to the newest generation.
-        assert_eq!(t.key(Kind::Net, 4026532300, 0, false), b);
+        assert_eq!(t.key(NsKind::Net, 4026532300, 0, false), b);
     }
 
     #[test]
     fn ids_name_namespaces_when_the_kernel_has_them() {
         let mut t = NsTable::default();
-        let a = t.key(Kind::Net, 4026532300, 77, true);
+        let a = t.key(NsKind::Net, 4026532300, 77, true);
         t.created(a, 77, creation(1));
-        let b = t.key(Kind::Net, 4026532300, 99, true);
+        let b = t.key(NsKind::Net, 4026532300, 99, true);
         assert_ne!(a, b, "same inode, different ns_id");
-        assert_eq!(t.key(Kind::Net, 4026532300, 77, false), a);
+        assert_eq!(t.key(NsKind::Net, 4026532300, 77, false), a);
     }
 
     #[test]
@@ -293,8 +293,8 @@ mod tests {
     fn host_namespaces_are_not_tracked() {
         let mut t = NsTable::default();
         let s = set(4026531833, 3);
-        let host = t.key(Kind::Net, 4026531833, 3, false);
-        t.host.insert(Kind::Net, host);
+        let host = t.key(NsKind::Net, 4026531833, 3, false);
+        t.host.insert(NsKind::Net, host);
         t.move_task(10, None, Some(&s), 1);
         assert!(!t.info.contains_key(&host));
     }

@@ -3,295 +3,14 @@
 //! netns handling, CRI-O's pinns and podman).
 
 use super::*;
-use crate::event::Event;
-use crate::make::Maker;
-use crate::procscan::ProcSnapshot;
-use tracer_common::{
-    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, Kind as EvKind,
+use crate::testkit::{
+    APP, Driver, Feed, HOST, Maker, PAUSE_NS, POD, SIGCHLD, Spaces, app_container, podman_pause,
+    runc, runc_pause, runtime_makes_netns, snapshot,
 };
+use std::collections::BTreeSet;
+use tracer_common::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS};
 
-const CLONE_PARENT: u64 = 0x8000;
-const SIGCHLD: u64 = 17;
-
-/// Namespaces of a task: (net, ipc, uts, mnt, pid, pid_for_children).
-#[derive(Clone, Copy)]
-struct S {
-    net: u32,
-    ipc: u32,
-    uts: u32,
-    mnt: u32,
-    pid: u32,
-    pfc: u32,
-}
-
-const HOST: S = S {
-    net: 100,
-    ipc: 101,
-    uts: 102,
-    mnt: 103,
-    pid: 104,
-    pfc: 104,
-};
-
-impl S {
-    fn set(self) -> NsSet {
-        let mut n = NsSet::default();
-        n.inum[Ns::Net as usize] = self.net;
-        n.inum[Ns::Ipc as usize] = self.ipc;
-        n.inum[Ns::Uts as usize] = self.uts;
-        n.inum[Ns::Mnt as usize] = self.mnt;
-        n.inum[Ns::Pid as usize] = self.pid;
-        n.inum[Ns::PidForChildren as usize] = self.pfc;
-        n.inum[Ns::User as usize] = 105;
-        n.inum[Ns::Cgroup as usize] = 106;
-        n.inum[Ns::Time as usize] = 107;
-        // ns_id as the kernel would have it: unique per namespace.
-        for i in 0..tracer_common::NS_COUNT {
-            n.id[i] = u64::from(n.inum[i]) + 10_000;
-        }
-        n
-    }
-}
-
-/// Builds events with rising timestamps (1 ms apart).
-struct W {
-    make: Maker,
-    m: Model,
-    out: Vec<Lifecycle>,
-    /// Drop what the in-kernel filter drops: fork/exec/exit of tasks in
-    /// the host's net, ipc, uts and pid namespaces (unless a fork made new ones).
-    filter: bool,
-}
-
-impl W {
-    fn new() -> W {
-        let mut m = Model::new();
-        m.seed(
-            &[snap(1, 0, "systemd", &["/sbin/init"], HOST)],
-            &HOST.set(),
-            0,
-        );
-        W {
-            make: Maker::new(1_000_000_000, 1_000_000),
-            m,
-            out: Vec::new(),
-            filter: false,
-        }
-    }
-
-    fn filtered() -> W {
-        W {
-            filter: true,
-            ..W::new()
-        }
-    }
-
-    fn feed(&mut self, ev: Event) {
-        let host = |n: &NsSet| {
-            [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
-                .iter()
-                .all(|&s| n.inum[s as usize] == HOST.set().inum[s as usize])
-        };
-        let dropped = match &ev {
-            Event::Fork(e) => e.flags & tracer_common::CLONE_NEW_MASK == 0 && host(&e.ns),
-            Event::Exec(e) => host(&e.ns),
-            Event::Exit(e) => host(&e.ns),
-            _ => false,
-        };
-        if self.filter && dropped {
-            return;
-        }
-        let out = self.m.event(&ev);
-        self.out.extend(out);
-    }
-
-    /// `caller` (tid = pid) clones `child` with `flags`; the child starts in `ns`.
-    fn fork(&mut self, caller: u32, child: u32, name: &str, flags: u64, caller_ns: S, ns: S) {
-        let ev = self
-            .make
-            .fork(caller, child, name, flags, &caller_ns.set(), &ns.set());
-        self.feed(ev);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn change(
-        &mut self,
-        kind: EvKind,
-        tid: u32,
-        tgid: u32,
-        name: &str,
-        flags: u64,
-        before: S,
-        after: S,
-    ) {
-        let ev = self.make.ns_change(
-            kind == EvKind::Setns,
-            tid,
-            tgid,
-            name,
-            flags,
-            &before.set(),
-            &after.set(),
-        );
-        self.feed(ev);
-    }
-
-    fn unshare(&mut self, pid: u32, name: &str, flags: u64, before: S, after: S) {
-        self.change(EvKind::Unshare, pid, pid, name, flags, before, after);
-    }
-
-    fn setns(&mut self, pid: u32, name: &str, nstype: u64, before: S, after: S) {
-        self.change(EvKind::Setns, pid, pid, name, nstype, before, after);
-    }
-
-    fn exec(&mut self, pid: u32, name: &str, file: &str, args: &[&str], ns: S) {
-        let ev = self.make.exec(pid, name, file, args, &ns.set());
-        self.feed(ev);
-    }
-
-    fn exit(&mut self, pid: u32, name: &str, status: u32, ns: S) {
-        let ev = self.make.exit(pid, name, status, &ns.set());
-        self.feed(ev);
-    }
-
-    fn names(&self) -> Vec<&'static str> {
-        self.out.iter().map(|l| what_name(&l.what)).collect()
-    }
-}
-
-fn what_name(w: &What) -> &'static str {
-    match w {
-        What::NamespaceCreated { .. } => "ns",
-        What::PauseStarted { .. } => "pause",
-        What::SandboxWithoutPause { .. } => "nopause",
-        What::ContainerJoined { .. } => "join",
-        What::ExecJoined { .. } => "exec",
-        What::Left {
-            exec_session: true, ..
-        } => "exec-left",
-        What::Left { .. } => "left",
-        What::PauseExited { .. } => "pause-exit",
-        What::NamespaceEmpty { .. } => "empty",
-        What::SandboxEnded => "end",
-    }
-}
-
-fn snap(pid: u32, ppid: u32, comm: &str, argv: &[&str], ns: S) -> ProcSnapshot {
-    let set = ns.set();
-    ProcSnapshot {
-        pid,
-        ppid,
-        start_boot_ns: 0,
-        comm: comm.into(),
-        argv: argv.iter().map(|s| s.to_string()).collect(),
-        exe: argv.first().map(|s| s.to_string()),
-        ns_inum: set.inum,
-        ns_id: set.id,
-        cgroup: None,
-    }
-}
-
-/// runc creates a container: stage 1 (`runc:[1:CHILD]`, pid `s1`) setns'es
-/// into `join` (pairs of nstype and the namespaces after), unshares
-/// `unshare` into `after`, clones stage 2 (`s1 + 1`, CLONE_PARENT) which
-/// execs `argv`. Returns the stage-2 pid.
-fn runc(
-    w: &mut W,
-    s1: u32,
-    joins: &[(u64, S)],
-    unshare: Option<(u64, S)>,
-    argv: &[&str],
-    comm: &str,
-) -> u32 {
-    let mut cur = HOST;
-    w.fork(
-        s1 - 1,
-        s1,
-        "runc:[1:CHILD]",
-        CLONE_PARENT | SIGCHLD,
-        HOST,
-        HOST,
-    );
-    for &(nstype, after) in joins {
-        w.setns(s1, "runc:[1:CHILD]", nstype, cur, after);
-        cur = after;
-    }
-    if let Some((flags, after)) = unshare {
-        w.unshare(s1, "runc:[1:CHILD]", flags, cur, after);
-        cur = after;
-    }
-    // Stage 2 lives in stage 1's pid_for_children.
-    let s2_ns = S {
-        pid: cur.pfc,
-        ..cur
-    };
-    w.fork(
-        s1,
-        s1 + 1,
-        "runc:[1:CHILD]",
-        CLONE_PARENT | SIGCHLD,
-        cur,
-        s2_ns,
-    );
-    w.exit(s1, "runc:[1:CHILD]", 0, cur);
-    w.exec(s1 + 1, comm, argv[0], argv, s2_ns);
-    s1 + 1
-}
-
-const POD: S = S {
-    net: 200,
-    ipc: 202,
-    uts: 201,
-    mnt: 300,
-    pid: 104,
-    pfc: 303,
-};
-const PAUSE_NS: S = S { pid: 303, ..POD };
-const APP: S = S {
-    mnt: 4810,
-    pid: 5810,
-    pfc: 5810,
-    ..POD
-};
-
-/// The namespaces of the app container whose stage 1 is `s1`: the pod's
-/// net, ipc, uts and a mount and pid namespace of its own.
-fn app_ns(s1: u32) -> S {
-    S {
-        mnt: 4000 + s1,
-        pid: 5000 + s1,
-        pfc: 5000 + s1,
-        ..POD
-    }
-}
-
-/// The app container's stage 1: join the pause's net, ipc, uts; unshare mnt and pid.
-fn app_container(w: &mut W, s1: u32, argv: &[&str]) -> u32 {
-    let own = app_ns(s1);
-    let j1 = S {
-        net: POD.net,
-        ..HOST
-    };
-    let j2 = S { ipc: POD.ipc, ..j1 };
-    let j3 = S { uts: POD.uts, ..j2 };
-    runc(
-        w,
-        s1,
-        &[(CLONE_NEWNET, j1), (CLONE_NEWIPC, j2), (CLONE_NEWUTS, j3)],
-        Some((
-            CLONE_NEWNS | CLONE_NEWPID,
-            S {
-                mnt: own.mnt,
-                pfc: own.pfc,
-                ..j3
-            },
-        )),
-        argv,
-        "app",
-    )
-}
-
-fn creator(m: &Model, sb: usize, kind: Kind) -> (u32, String, &'static str) {
+fn creator(m: &Model, sb: usize, kind: NsKind) -> (u32, String, &'static str) {
     let n = m
         .sandbox_namespaces(sb)
         .into_iter()
@@ -303,53 +22,24 @@ fn creator(m: &Model, sb: usize, kind: Kind) -> (u32, String, &'static str) {
 
 #[test]
 fn containerd_netns_by_a_thread_then_runc_pause_then_app_and_exec() {
-    containerd_pod(W::new());
+    containerd_pod(Driver::new());
 }
 
 #[test]
 fn containerd_pod_with_the_kernel_filter_on() {
     // The same story when host tasks' fork/exec/exit never arrive.
-    containerd_pod(W::filtered());
+    containerd_pod(Driver::filtered());
 }
 
-/// runc alone makes the whole pod (dockershim's way): stage 1 (710)
-/// unshares net, mnt, uts, ipc and pid; stage 2 execs /pause. Returns its pid.
-fn runc_pause(w: &mut W) -> u32 {
-    runc(
-        w,
-        710,
-        &[],
-        Some((
-            CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
-            POD,
-        )),
-        &["/pause"],
-        "pause",
-    )
-}
-
-/// A runtime's thread `tid` of `pid` makes the pod's netns, bind-mounts it
-/// and goes back to the host's (containerd's CRI, podman). Returns the host
-/// namespaces with that netns.
-fn runtime_makes_netns(w: &mut W, tid: u32, pid: u32, comm: &str) -> S {
-    let t = S {
-        net: POD.net,
-        ..HOST
-    };
-    w.change(EvKind::Unshare, tid, pid, comm, CLONE_NEWNET, HOST, t);
-    w.change(EvKind::Setns, tid, pid, comm, CLONE_NEWNET, t, HOST);
-    t
-}
-
-fn containerd_pod(mut w: W) {
-    runtime_makes_netns(&mut w, 501, 500, "containerd");
+fn containerd_pod(mut w: Driver) {
+    runtime_makes_netns(&mut w, (501, 500), "containerd", POD);
     // The pause: stage 1 joins that netns, unshares ipc/uts/mnt/pid; stage 2 execs /pause.
     let pause = runc(
         &mut w,
         710,
         &[(
             CLONE_NEWNET,
-            S {
+            Spaces {
                 net: POD.net,
                 ..HOST
             },
@@ -362,18 +52,18 @@ fn containerd_pod(mut w: W) {
         "pause",
     );
     assert_eq!(w.m.sandboxes.len(), 1);
-    let app = app_container(&mut w, 810, &["/bin/app", "--serve"]);
+    let app = app_container(&mut w, 810, POD, &["/bin/app", "--serve"]);
     // kubectl exec: stage 1 joins everything of the app, including mnt and pid.
-    let e1 = S {
+    let e1 = Spaces {
         net: POD.net,
         ..HOST
     };
-    let e2 = S {
+    let e2 = Spaces {
         ipc: POD.ipc,
         uts: POD.uts,
         ..e1
     };
-    let e3 = S {
+    let e3 = Spaces {
         mnt: APP.mnt,
         pfc: APP.pfc,
         ..e2
@@ -429,23 +119,25 @@ fn containerd_pod(mut w: W) {
     assert!(sb.ended_ns.is_some());
     // Who created what: the netns by containerd's thread, the rest by stage 1.
     assert_eq!(
-        creator(&w.m, 0, Kind::Net),
+        creator(&w.m, 0, NsKind::Net),
         (500, "containerd".into(), "unshare")
     );
     assert_eq!(
-        creator(&w.m, 0, Kind::Ipc),
+        creator(&w.m, 0, NsKind::Ipc),
         (710, "runc:[1:CHILD]".into(), "unshare")
     );
     assert_eq!(
-        creator(&w.m, 0, Kind::Uts),
+        creator(&w.m, 0, NsKind::Uts),
         (710, "runc:[1:CHILD]".into(), "unshare")
     );
     let c = &w.m.containers[0];
     assert_eq!((c.pid, c.exit, c.existing), (app, Some(3), false));
-    let joined: BTreeSet<Kind> = c.joined.iter().copied().collect();
+    let joined: BTreeSet<NsKind> = c.joined.iter().copied().collect();
     assert_eq!(
         joined,
-        [Kind::Net, Kind::Ipc, Kind::Uts].into_iter().collect()
+        [NsKind::Net, NsKind::Ipc, NsKind::Uts]
+            .into_iter()
+            .collect()
     );
     assert!(c.missing.is_empty());
     assert!(c.joined_ns.unwrap() < c.started_ns.unwrap());
@@ -460,10 +152,10 @@ fn containerd_pod(mut w: W) {
 
 #[test]
 fn dockershim_pause_runc_creates_everything() {
-    let mut w = W::new();
+    let mut w = Driver::new();
     let pause = runc_pause(&mut w);
-    let app = app_container(&mut w, 810, &["/app"]);
-    for kind in [Kind::Net, Kind::Ipc, Kind::Uts] {
+    let app = app_container(&mut w, 810, POD, &["/app"]);
+    for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
         assert_eq!(
             creator(&w.m, 0, kind),
             (710, "runc:[1:CHILD]".into(), "unshare")
@@ -475,33 +167,22 @@ fn dockershim_pause_runc_creates_everything() {
 
 #[test]
 fn podman_catatonit_infra_joins_podmans_netns() {
-    podman_pod(W::new());
+    podman_pod(Driver::new());
 }
 
 #[test]
 fn podman_pod_with_the_kernel_filter_on() {
-    podman_pod(W::filtered());
+    podman_pod(Driver::filtered());
 }
 
-fn podman_pod(mut w: W) {
-    let t = runtime_makes_netns(&mut w, 1501, 1500, "podman");
-    let pause = runc(
-        &mut w,
-        710,
-        &[(CLONE_NEWNET, t)],
-        Some((
-            CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID,
-            POD,
-        )),
-        &["/catatonit", "-P"],
-        "catatonit",
-    );
-    app_container(&mut w, 810, &["sleep", "1000"]);
-    app_container(&mut w, 820, &["sleep", "1000"]);
+fn podman_pod(mut w: Driver) {
+    let pause = podman_pause(&mut w, (1501, 1500), 710, POD);
+    app_container(&mut w, 810, POD, &["sleep", "1000"]);
+    app_container(&mut w, 820, POD, &["sleep", "1000"]);
     assert_eq!(w.m.sandboxes.len(), 1);
     assert_eq!(w.m.sandboxes[0].pause.as_ref().unwrap().pid, pause);
     assert_eq!(
-        creator(&w.m, 0, Kind::Net),
+        creator(&w.m, 0, NsKind::Net),
         (1500, "podman".into(), "unshare")
     );
     assert_eq!(w.m.containers.len(), 2);
@@ -510,21 +191,21 @@ fn podman_pod(mut w: W) {
 
 #[test]
 fn crio_without_infra_pinns_makes_a_sandbox_without_pause() {
-    crio_without_infra(W::new());
+    crio_without_infra(Driver::new());
 }
 
 #[test]
 fn crio_without_infra_with_the_kernel_filter_on() {
-    crio_without_infra(W::filtered());
+    crio_without_infra(Driver::filtered());
 }
 
-fn crio_without_infra(mut w: W) {
+fn crio_without_infra(mut w: Driver) {
     w.unshare(
         1000,
         "pinns",
         CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
         HOST,
-        S {
+        Spaces {
             net: POD.net,
             ipc: POD.ipc,
             uts: POD.uts,
@@ -535,7 +216,7 @@ fn crio_without_infra(mut w: W) {
         1000,
         "pinns",
         0,
-        S {
+        Spaces {
             net: POD.net,
             ipc: POD.ipc,
             uts: POD.uts,
@@ -546,25 +227,25 @@ fn crio_without_infra(mut w: W) {
         w.m.sandboxes.is_empty(),
         "namespaces alone are no sandbox yet"
     );
-    let app = app_container(&mut w, 810, &["/app"]);
+    let app = app_container(&mut w, 810, POD, &["/app"]);
     assert_eq!(w.m.sandboxes.len(), 1);
     assert!(w.m.sandboxes[0].pause.is_none());
     assert!(w.names().contains(&"nopause"));
-    for kind in [Kind::Net, Kind::Ipc, Kind::Uts] {
+    for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
         assert_eq!(creator(&w.m, 0, kind), (1000, "pinns".into(), "unshare"));
     }
     assert_eq!(w.m.containers[0].pid, app);
     assert!(w.m.containers[0].missing.is_empty());
     // A second container joins the same sandbox, not a new one.
-    app_container(&mut w, 820, &["/sidecar"]);
+    app_container(&mut w, 820, POD, &["/sidecar"]);
     assert_eq!(w.m.sandboxes.len(), 1);
     assert_eq!(w.m.sandboxes[0].containers, [0, 1]);
 }
 
 #[test]
 fn crio_with_infra_pause_joins_the_pins() {
-    let mut w = W::new();
-    let pinned = S {
+    let mut w = Driver::new();
+    let pinned = Spaces {
         net: POD.net,
         ipc: POD.ipc,
         uts: POD.uts,
@@ -578,11 +259,11 @@ fn crio_with_infra_pause_joins_the_pins() {
         pinned,
     );
     w.exit(1000, "pinns", 0, pinned);
-    let j1 = S {
+    let j1 = Spaces {
         net: POD.net,
         ..HOST
     };
-    let j2 = S { ipc: POD.ipc, ..j1 };
+    let j2 = Spaces { ipc: POD.ipc, ..j1 };
     let pause = runc(
         &mut w,
         710,
@@ -599,7 +280,7 @@ fn crio_with_infra_pause_joins_the_pins() {
     assert_eq!(w.m.sandboxes.len(), 1);
     assert_eq!(w.m.sandboxes[0].pause.as_ref().unwrap().pid, pause);
     assert_eq!(
-        creator(&w.m, 0, Kind::Uts),
+        creator(&w.m, 0, NsKind::Uts),
         (1000, "pinns".into(), "unshare")
     );
     assert!(w.m.containers.is_empty());
@@ -607,9 +288,9 @@ fn crio_with_infra_pause_joins_the_pins() {
 
 #[test]
 fn a_container_that_joins_only_the_netns_is_a_partial_join() {
-    let mut w = W::new();
+    let mut w = Driver::new();
     runc_pause(&mut w);
-    let j1 = S {
+    let j1 = Spaces {
         net: POD.net,
         ..HOST
     };
@@ -619,7 +300,7 @@ fn a_container_that_joins_only_the_netns_is_a_partial_join() {
         &[(CLONE_NEWNET, j1)],
         Some((
             CLONE_NEWNS | CLONE_NEWPID,
-            S {
+            Spaces {
                 mnt: 400,
                 pfc: 401,
                 ..j1
@@ -629,8 +310,8 @@ fn a_container_that_joins_only_the_netns_is_a_partial_join() {
         "odd",
     );
     let c = &w.m.containers[0];
-    assert_eq!(c.joined, [Kind::Net]);
-    assert_eq!(c.missing, [Kind::Uts, Kind::Ipc]);
+    assert_eq!(c.joined, [NsKind::Net]);
+    assert_eq!(c.missing, [NsKind::Uts, NsKind::Ipc]);
     let Some(What::ContainerJoined { missing, .. }) = w
         .out
         .iter()
@@ -639,26 +320,32 @@ fn a_container_that_joins_only_the_netns_is_a_partial_join() {
     else {
         panic!("no join")
     };
-    assert_eq!(missing, &[Kind::Uts, Kind::Ipc]);
+    assert_eq!(missing, &[NsKind::Uts, NsKind::Ipc]);
 }
 
 #[test]
 fn host_processes_make_no_sandboxes() {
-    let mut w = W::new();
+    let mut w = Driver::new();
     for pid in 2000..2050 {
         w.fork(1, pid, "bash", SIGCHLD, HOST, HOST);
         w.exec(pid, "ls", "/bin/ls", &["ls"], HOST);
         w.exit(pid, "ls", 0, HOST);
     }
     // `unshare -n true`, and `ip netns exec` into a named netns.
-    let own = S { net: 900, ..HOST };
+    let own = Spaces { net: 900, ..HOST };
     w.fork(1, 3000, "bash", SIGCHLD, HOST, HOST);
     w.unshare(3000, "unshare", CLONE_NEWNET, HOST, own);
     w.exec(3000, "true", "/bin/true", &["true"], own);
     w.exit(3000, "true", 0, own);
     w.fork(1, 3001, "ip", SIGCHLD, HOST, HOST);
-    w.setns(3001, "ip", CLONE_NEWNET, HOST, S { net: 901, ..HOST });
-    w.exec(3001, "ping", "/bin/ping", &["ping"], S { net: 901, ..HOST });
+    w.setns(3001, "ip", CLONE_NEWNET, HOST, Spaces { net: 901, ..HOST });
+    w.exec(
+        3001,
+        "ping",
+        "/bin/ping",
+        &["ping"],
+        Spaces { net: 901, ..HOST },
+    );
     // Even a process called pause in host namespaces is no pod.
     w.fork(1, 3002, "bash", SIGCHLD, HOST, HOST);
     w.exec(3002, "pause", "/usr/bin/pause", &["pause"], HOST);
@@ -669,9 +356,9 @@ fn host_processes_make_no_sandboxes() {
 
 #[test]
 fn a_reused_pid_is_never_its_predecessor() {
-    let mut w = W::new();
+    let mut w = Driver::new();
     runc_pause(&mut w);
-    let app = app_container(&mut w, 810, &["/app"]);
+    let app = app_container(&mut w, 810, POD, &["/app"]);
     // The app's exit was lost (say, a full ring buffer); its pid comes back on the host.
     w.fork(1, app, "bash", SIGCHLD, HOST, HOST);
     w.exec(app, "ls", "/bin/ls", &["ls"], HOST);
@@ -688,12 +375,12 @@ fn existing_pods_are_found_by_the_start_up_walk() {
     let mut m = Model::new();
     m.seed(
         &[
-            snap(1, 0, "systemd", &["/sbin/init"], HOST),
-            snap(50, 1, "conmon", &["/usr/bin/conmon"], HOST),
-            snap(51, 50, "catatonit", &["/catatonit", "-P"], PAUSE_NS),
-            snap(60, 1, "conmon", &["/usr/bin/conmon"], HOST),
-            snap(61, 60, "sleep", &["sleep", "1000"], APP),
-            snap(62, 61, "sh", &["sh"], APP),
+            snapshot(1, 0, "systemd", &["/sbin/init"], HOST),
+            snapshot(50, 1, "conmon", &["/usr/bin/conmon"], HOST),
+            snapshot(51, 50, "catatonit", &["/catatonit", "-P"], PAUSE_NS),
+            snapshot(60, 1, "conmon", &["/usr/bin/conmon"], HOST),
+            snapshot(61, 60, "sleep", &["sleep", "1000"], APP),
+            snapshot(62, 61, "sh", &["sh"], APP),
         ],
         &HOST.set(),
         5,
@@ -708,7 +395,7 @@ fn existing_pods_are_found_by_the_start_up_walk() {
     );
     assert_eq!((m.containers[0].pid, m.containers[0].existing), (61, true));
     // And the trace goes on from there: the existing container exits.
-    let mut w = W {
+    let mut w = Driver {
         make: Maker::new(10, 1_000_000),
         m,
         out: Vec::new(),
@@ -742,28 +429,12 @@ fn pause_recognition() {
 }
 
 #[test]
-fn host_namespaces_fall_back_to_our_own_when_pid_1_is_hidden() {
-    let mut hidden = snap(1, 0, "init", &[], HOST);
-    hidden.ns_inum = [0; tracer_common::NS_COUNT];
-    let me = snap(77, 1, "tracer", &["tracer"], S { net: 555, ..HOST });
-    assert_eq!(
-        host_namespaces(&[hidden.clone(), me.clone()], 77).inum[Ns::Net as usize],
-        555
-    );
-    let visible = snap(1, 0, "init", &[], HOST);
-    assert_eq!(
-        host_namespaces(&[visible, me], 77).inum[Ns::Net as usize],
-        HOST.net
-    );
-}
-
-#[test]
 fn visiting_a_pods_netns_from_the_host_is_no_container() {
-    let mut w = W::new();
+    let mut w = Driver::new();
     runc_pause(&mut w);
     // netavark (podman's network tool) enters the pod's netns by fd, runs
     // iptables there from the host's mount namespace, and goes back.
-    let inside = S {
+    let inside = Spaces {
         net: POD.net,
         ..HOST
     };
@@ -792,10 +463,10 @@ fn visiting_a_pods_netns_from_the_host_is_no_container() {
 
 #[test]
 fn ended_sandboxes_are_summarised_after_the_retention() {
-    let mut w = W::new();
+    let mut w = Driver::new();
     w.m.retention_ns = 50_000_000; // 50 ms of trace time (events are 1 ms apart)
     for i in 0..40u32 {
-        let pod = S {
+        let pod = Spaces {
             net: 10_000 + i * 10,
             ipc: 10_001 + i * 10,
             uts: 10_002 + i * 10,
@@ -815,7 +486,7 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
             &["/pause"],
             "pause",
         );
-        let j = S {
+        let j = Spaces {
             net: pod.net,
             ipc: pod.ipc,
             uts: pod.uts,
@@ -827,7 +498,7 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
             &[(0, j)],
             Some((
                 CLONE_NEWNS,
-                S {
+                Spaces {
                     mnt: 30_000 + i,
                     ..j
                 },
@@ -839,7 +510,7 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
             app,
             "app",
             0,
-            S {
+            Spaces {
                 mnt: 30_000 + i,
                 ..j
             },
@@ -848,7 +519,7 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
             pause,
             "pause",
             0,
-            S {
+            Spaces {
                 pid: pod.pfc,
                 ..pod
             },
@@ -878,7 +549,7 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
         20_011,
         "app",
         0,
-        S {
+        Spaces {
             net: 10_000,
             ..HOST
         },
@@ -887,11 +558,11 @@ fn ended_sandboxes_are_summarised_after_the_retention() {
 
 #[test]
 fn a_namespace_churn_does_not_grow_the_table() {
-    let mut w = W::filtered();
+    let mut w = Driver::filtered();
     // 60,000 unshare(CLONE_NEWUTS) + setns back by one host process, within a second.
     w.make.step_ns = 5_000;
     for i in 0..60_000u32 {
-        let own = S {
+        let own = Spaces {
             uts: 1_000_000 + i,
             ..HOST
         };

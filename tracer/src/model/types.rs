@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ns::{Creation, Kind, NsKey};
-use crate::cgroup::CgroupIds;
+use super::ns::{Creation, NsKey, NsKind};
+use crate::host::cgroup::CgroupIds;
 
 /// What userspace learned beside the kernel's events; recorded with them
 /// so a replay rebuilds exactly what the live run did.
@@ -15,7 +15,7 @@ pub enum Note {
     Cgroup { pid: u32, ids: CgroupIds },
     /// nsfs bind mounts holding a namespace whose last member left.
     Pins {
-        kind: Kind,
+        kind: NsKind,
         inum: u32,
         paths: Vec<String>,
     },
@@ -28,12 +28,21 @@ pub struct Task {
     pub comm: String,
 }
 
-/// What happened to a sandbox, in time order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+impl Task {
+    pub fn new(pid: u32, comm: impl Into<String>) -> Self {
+        Self {
+            pid,
+            comm: comm.into(),
+        }
+    }
+}
+
+/// What happened to a sandbox, in time order: the model's own record, by
+/// table ids; `report::Step` is what leaves the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lifecycle {
     pub ts_ns: u64,
     pub sandbox: usize,
-    #[serde(flatten)]
     pub what: What,
 }
 
@@ -47,13 +56,12 @@ impl Lifecycle {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum What {
     /// One of the sandbox's namespaces was created (reported once the
     /// sandbox is recognised, with the creation's own time).
     NamespaceCreated {
-        kind: Kind,
+        kind: NsKind,
         inum: u32,
         by: Task,
         syscall: &'static str,
@@ -72,9 +80,9 @@ pub enum What {
         container: usize,
         task: Task,
         argv: Vec<String>,
-        joined: Vec<Kind>,
+        joined: Vec<NsKind>,
         /// Pod namespaces the container is not in: a partial join.
-        missing: Vec<Kind>,
+        missing: Vec<NsKind>,
         joined_ns: u64,
     },
     /// An exec session (`podman exec`, `kubectl exec`) entered a container.
@@ -99,15 +107,14 @@ pub enum What {
     },
     /// The last member of one of the sandbox's namespaces left.
     NamespaceEmpty {
-        kind: Kind,
+        kind: NsKind,
         inum: u32,
-        pinned_by: Vec<String>,
     },
     /// The pause is gone and every container has left.
     SandboxEnded,
 }
 
-/// The durations that matter for one sandbox (see [`Model::durations`]).
+/// The durations that matter for one sandbox (see [`super::Model::durations`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Durations {
     /// First namespace created → pause exec.
@@ -134,14 +141,44 @@ pub struct Container {
     pub started_ns: Option<u64>,
     pub left_ns: Option<u64>,
     pub exit: Option<i32>,
-    pub joined: Vec<Kind>,
-    pub missing: Vec<Kind>,
+    pub joined: Vec<NsKind>,
+    pub missing: Vec<NsKind>,
     pub existing: bool,
     pub cgroup: Option<CgroupIds>,
     #[serde(skip)]
     pub(super) mnt: Option<NsKey>,
     /// Exec sessions into it: (pid, argv, start, end).
     pub execs: Vec<ExecSession>,
+}
+
+impl Container {
+    /// A container of sandbox `sandbox` whose main process is `task`;
+    /// times, joins and cgroup are filled in by who knows them.
+    pub(super) fn new(
+        id: usize,
+        sandbox: usize,
+        task: &Task,
+        argv: Vec<String>,
+        mnt: Option<NsKey>,
+    ) -> Self {
+        Self {
+            id,
+            sandbox,
+            pid: task.pid,
+            comm: task.comm.clone(),
+            argv,
+            joined_ns: None,
+            started_ns: None,
+            left_ns: None,
+            exit: None,
+            joined: Vec::new(),
+            missing: Vec::new(),
+            existing: false,
+            cgroup: None,
+            mnt,
+            execs: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -167,9 +204,25 @@ pub struct Pause {
     pub exit: Option<i32>,
 }
 
+impl Pause {
+    /// A pause seen running; its times are filled in by who knows them.
+    pub fn new(pid: u32, comm: &str, argv: Vec<String>) -> Self {
+        Self {
+            pid,
+            comm: comm.to_string(),
+            argv,
+            started_ns: None,
+            forked_ns: None,
+            forked_by: None,
+            exited_ns: None,
+            exit: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SandboxNs {
-    pub kind: Kind,
+    pub kind: NsKind,
     pub inum: u32,
     #[serde(skip_serializing_if = "is_zero")]
     pub id: u64,
@@ -194,5 +247,5 @@ pub struct Sandbox {
     pub containers: Vec<usize>,
     pub ended_ns: Option<u64>,
     #[serde(skip)]
-    pub(super) ns: std::collections::BTreeMap<Kind, NsKey>,
+    pub(super) ns: std::collections::BTreeMap<NsKind, NsKey>,
 }

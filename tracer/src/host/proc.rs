@@ -1,17 +1,20 @@
 //! The state at start: one pass over `/proc`, so that namespaces and
 //! containers created before the tracer attached are known too.
 //!
-//! Only thread-group leaders (`/proc/<pid>`) are read. A process may exit
-//! or its pid be reused while it is read: such processes are skipped, as
-//! the race is normal and not an error.
+//! Only thread-group leaders (`/proc/<pid>`) are read, each through its
+//! directory's fd (`procfs`), so all its files are one process's. A process
+//! may exit while it is read: such processes are skipped, as the race is
+//! normal and not an error. The parsers are ours: `procfs`' own ones panic
+//! on a truncated `stat` and drop empty or non-UTF-8 arguments.
 
-use std::fs::{self, File};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::io::Read;
 
-use tracer_common::{NS_COUNT, Ns};
+use procfs::process::Process;
 
-use crate::cgroup::{self, CgroupIds};
+use tracer_common::NS_COUNT;
+
+use super::cgroup::{self, CgroupIds};
+use super::ns::read_ns;
 
 /// One process as `/proc` showed it during the scan.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,19 +36,15 @@ pub struct ProcSnapshot {
     pub cgroup: Option<CgroupIds>,
 }
 
-/// `NS_GET_ID` (Linux 6.18+): the never-reused 64-bit id of an nsfs file's namespace.
-const NS_GET_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d;
-
 /// Every process in `/proc`, sorted by pid.
 pub fn scan() -> Vec<ProcSnapshot> {
-    let Ok(entries) = fs::read_dir("/proc") else {
+    let Ok(all) = procfs::process::all_processes() else {
         return Vec::new();
     };
     let hz = clock_ticks_per_sec();
-    let mut all: Vec<ProcSnapshot> = entries
+    let mut all: Vec<ProcSnapshot> = all
         .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| snapshot_with(pid, hz))
+        .filter_map(|p| snapshot_of(&p, hz))
         .collect();
     all.sort_unstable_by_key(|p| p.pid);
     all
@@ -54,36 +53,49 @@ pub fn scan() -> Vec<ProcSnapshot> {
 /// One process; `None` if it is gone (or went while it was read).
 #[cfg(test)]
 pub fn snapshot(pid: u32) -> Option<ProcSnapshot> {
-    snapshot_with(pid, clock_ticks_per_sec())
+    let p = Process::new(i32::try_from(pid).ok()?).ok()?;
+    snapshot_of(&p, clock_ticks_per_sec())
 }
 
-fn snapshot_with(pid: u32, hz: u64) -> Option<ProcSnapshot> {
-    let dir = format!("/proc/{pid}");
-    let stat = read_stat(&dir)?;
-    let (ns_inum, ns_id) = read_ns(&dir);
+/// A file of the process, read through its directory's fd: every file
+/// read is the same process's, even if its pid is reused meanwhile.
+fn read(p: &Process, name: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    p.open_relative(name).ok()?.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+fn read_stat(p: &Process) -> Option<Stat> {
+    parse_stat(&String::from_utf8_lossy(&read(p, "stat")?))
+}
+
+fn snapshot_of(p: &Process, hz: u64) -> Option<ProcSnapshot> {
+    let pid = u32::try_from(p.pid()).ok()?;
+    let stat = read_stat(p)?;
+    let (ns_inum, ns_id) = read_ns(|name| p.open_relative(format!("ns/{name}")).ok());
     let snap = ProcSnapshot {
         pid,
         ppid: stat.ppid,
         start_boot_ns: ticks_to_ns(stat.start_ticks, hz),
-        comm: read_comm(&dir).unwrap_or_else(|| stat.comm.clone()),
-        argv: fs::read(format!("{dir}/cmdline"))
+        comm: read(p, "comm")
+            .map(|c| parse_comm(&c))
+            .unwrap_or_else(|| stat.comm.clone()),
+        argv: read(p, "cmdline")
             .map(|b| parse_cmdline(&b))
             .unwrap_or_default(),
-        exe: fs::read_link(format!("{dir}/exe"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned()),
+        exe: p.exe().ok().map(|e| e.to_string_lossy().into_owned()),
         ns_inum,
         ns_id,
-        cgroup: cgroup::read(pid),
+        cgroup: read(p, "cgroup").map(|c| cgroup::parse_proc_cgroup(&String::from_utf8_lossy(&c))),
     };
-    still_there(&dir, &stat).then_some(snap)
+    still_there(p, &stat).then_some(snap)
 }
 
 /// Whether what was read belongs to one live process: not a reused pid
 /// (same start time), and not one that exited mid-read, which leaves empty
 /// fields behind (already a zombie at the start is kept: that is its state).
-fn still_there(dir: &str, before: &Stat) -> bool {
-    read_stat(dir).is_some_and(|after| {
+fn still_there(p: &Process, before: &Stat) -> bool {
+    read_stat(p).is_some_and(|after| {
         after.start_ticks == before.start_ticks && (!after.is_dead() || before.is_dead())
     })
 }
@@ -102,10 +114,6 @@ impl Stat {
     fn is_dead(&self) -> bool {
         matches!(self.state, 'Z' | 'X' | 'x')
     }
-}
-
-fn read_stat(dir: &str) -> Option<Stat> {
-    parse_stat(&fs::read_to_string(format!("{dir}/stat")).ok()?)
 }
 
 /// Parses `/proc/<pid>/stat`. The comm may hold spaces and parentheses, so
@@ -135,17 +143,17 @@ fn ticks_to_ns(ticks: u64, hz: u64) -> u64 {
         .map_or(0, |ns| u64::try_from(ns).unwrap_or(u64::MAX))
 }
 
-/// `sysconf(_SC_CLK_TCK)`; Linux's USER_HZ is 100 should it ever fail.
+/// Clock ticks per second (`_SC_CLK_TCK`); Linux's USER_HZ is 100 should it ever fail.
 fn clock_ticks_per_sec() -> u64 {
-    // SAFETY: sysconf takes no pointers.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(hz).ok().filter(|&hz| hz > 0).unwrap_or(100)
+    Some(procfs::ticks_per_second())
+        .filter(|&hz| hz > 0)
+        .unwrap_or(100)
 }
 
 /// `/proc/<pid>/comm` without its newline (other whitespace is part of the name).
-fn read_comm(dir: &str) -> Option<String> {
-    let comm = fs::read_to_string(format!("{dir}/comm")).ok()?;
-    Some(comm.strip_suffix('\n').unwrap_or(&comm).to_owned())
+fn parse_comm(bytes: &[u8]) -> String {
+    let comm = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    String::from_utf8_lossy(comm).into_owned()
 }
 
 /// `/proc/<pid>/cmdline`: NUL-terminated arguments (empty arguments kept).
@@ -160,40 +168,13 @@ fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The namespaces of `dir` (`/proc/<pid>`, `/proc/thread-self`) as an `NsSet`.
-pub fn ns_set(dir: &str) -> tracer_common::NsSet {
-    let (inum, id) = read_ns(dir);
-    tracer_common::NsSet { inum, _pad: 0, id }
-}
-
-/// Inode numbers and ids of `/proc/<pid>/ns/*`, in `Ns::ALL` order.
-fn read_ns(dir: &str) -> ([u32; NS_COUNT], [u64; NS_COUNT]) {
-    let mut inum = [0; NS_COUNT];
-    let mut id = [0; NS_COUNT];
-    for ns in Ns::ALL {
-        let Ok(file) = File::open(format!("{dir}/ns/{}", ns.proc_name())) else {
-            continue;
-        };
-        if let Ok(meta) = file.metadata() {
-            inum[ns as usize] = u32::try_from(meta.ino()).unwrap_or(0);
-        }
-        id[ns as usize] = ns_get_id(&file).unwrap_or(0);
-    }
-    (inum, id)
-}
-
-/// `NS_GET_ID` on an nsfs file; `None` on kernels without it (ENOTTY).
-fn ns_get_id(file: &File) -> Option<u64> {
-    let mut id: u64 = 0;
-    // SAFETY: a valid fd and a valid u64 out-pointer, which is what NS_GET_ID writes.
-    let rc = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_ID, &mut id) };
-    (rc == 0).then_some(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
     use std::process::{Command, Stdio};
+    use tracer_common::Ns;
 
     /// pid 2 on this project's test machine.
     const KTHREADD_STAT: &str = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 22 0 0 \
@@ -211,10 +192,8 @@ mod tests {
             tv_nsec: 0,
         };
         // SAFETY: a valid clock id and out-pointer.
-        assert_eq!(
-            unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) },
-            0
-        );
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        assert_eq!(rc, 0);
         u64::try_from(ts.tv_sec).unwrap() * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap()
     }
 
@@ -345,8 +324,11 @@ mod tests {
             assert_ne!(want, 0, "{path} exists on this kernel");
         }
         // Same namespaces, same ids (0 on kernels without NS_GET_ID).
-        let file = File::open("/proc/self/ns/net").unwrap();
-        assert_eq!(me.ns_id[Ns::Net as usize], ns_get_id(&file).unwrap_or(0));
+        let file = fs::File::open("/proc/self/ns/net").unwrap();
+        assert_eq!(
+            me.ns_id[Ns::Net as usize],
+            crate::host::ns::ns_get_id(&file).unwrap_or(0)
+        );
     }
 
     #[test]

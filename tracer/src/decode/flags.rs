@@ -1,11 +1,17 @@
-//! Names for clone/unshare flags and setns' nstype.
+//! Names for clone/unshare flags, setns' nstype and the syscalls.
 
 use std::borrow::Cow;
 
-use tracer_common::syscall;
+use tracer_common::{
+    CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME,
+    CLONE_NEWUSER, CLONE_NEWUTS, syscall,
+};
+
+/// The new task's parent is the caller's parent (runc's stage 2 is forked so).
+pub const CLONE_PARENT: u64 = 0x0000_8000;
 
 const NAMES: &[(u64, &str)] = &[
-    (0x0000_0080, "CLONE_NEWTIME"),
+    (CLONE_NEWTIME, "CLONE_NEWTIME"),
     (0x0000_0100, "CLONE_VM"),
     (0x0000_0200, "CLONE_FS"),
     (0x0000_0400, "CLONE_FILES"),
@@ -13,9 +19,9 @@ const NAMES: &[(u64, &str)] = &[
     (0x0000_1000, "CLONE_PIDFD"),
     (0x0000_2000, "CLONE_PTRACE"),
     (0x0000_4000, "CLONE_VFORK"),
-    (0x0000_8000, "CLONE_PARENT"),
+    (CLONE_PARENT, "CLONE_PARENT"),
     (0x0001_0000, "CLONE_THREAD"),
-    (0x0002_0000, "CLONE_NEWNS"),
+    (CLONE_NEWNS, "CLONE_NEWNS"),
     (0x0004_0000, "CLONE_SYSVSEM"),
     (0x0008_0000, "CLONE_SETTLS"),
     (0x0010_0000, "CLONE_PARENT_SETTID"),
@@ -23,16 +29,28 @@ const NAMES: &[(u64, &str)] = &[
     (0x0040_0000, "CLONE_DETACHED"),
     (0x0080_0000, "CLONE_UNTRACED"),
     (0x0100_0000, "CLONE_CHILD_SETTID"),
-    (0x0200_0000, "CLONE_NEWCGROUP"),
-    (0x0400_0000, "CLONE_NEWUTS"),
-    (0x0800_0000, "CLONE_NEWIPC"),
-    (0x1000_0000, "CLONE_NEWUSER"),
-    (0x2000_0000, "CLONE_NEWPID"),
-    (0x4000_0000, "CLONE_NEWNET"),
+    (CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
+    (CLONE_NEWUTS, "CLONE_NEWUTS"),
+    (CLONE_NEWIPC, "CLONE_NEWIPC"),
+    (CLONE_NEWUSER, "CLONE_NEWUSER"),
+    (CLONE_NEWPID, "CLONE_NEWPID"),
+    (CLONE_NEWNET, "CLONE_NEWNET"),
     (0x8000_0000, "CLONE_IO"),
     (0x1_0000_0000, "CLONE_CLEAR_SIGHAND"),
     (0x2_0000_0000, "CLONE_INTO_CGROUP"),
 ];
+
+/// `clone`, `clone3`, `unshare`, `setns` — or `fork` when the entry was not
+/// seen (fork, vfork, kernel threads, and clones the filter let through).
+pub fn syscall_name(s: u32) -> &'static str {
+    match s {
+        syscall::CLONE => "clone",
+        syscall::CLONE3 => "clone3",
+        syscall::UNSHARE => "unshare",
+        syscall::SETNS => "setns",
+        _ => "fork",
+    }
+}
 
 /// `clone()` keeps the exit signal in the low byte (CSIGNAL), where clone3
 /// and unshare have CLONE_NEWTIME.
@@ -78,7 +96,6 @@ pub fn render(flags: u64, syscall: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracer_common::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWTIME};
 
     #[test]
     fn namespace_flags_are_named() {

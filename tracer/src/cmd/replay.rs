@@ -1,5 +1,5 @@
 //! `tracer report FILE`: rebuild the report of a recorded run, offline
-//! and without root, through the same session a live run uses.
+//! and without root, through the same pipeline a live run uses.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::event::decode;
+use crate::decode::decode;
 use crate::model::{Model, Note};
-use crate::output::{Format, Printer};
+use crate::pipeline::{Output, Pipeline, Source, View};
 use crate::record::{Frame, Reader};
-use crate::session::{Session, View};
+use crate::render::{Format, renderer};
 use crate::stats::Stats;
 
 pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> Result<()> {
@@ -23,14 +23,18 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
     let mut model = Model::new();
     model.retention_ns = retention.as_nanos().try_into().unwrap_or(u64::MAX);
     model.seed(&header.snapshot, &header.host_ns(), header.started_boot_ns);
-    let stdout = std::io::stdout().lock();
-    let out = Printer::new(
-        BufWriter::with_capacity(1 << 16, stdout),
-        format,
-        header.clock(),
-        header.supported_ns,
-    );
-    let mut session: Session<_, std::io::Sink> = Session::new(model, out, View::Quiet, None, false);
+    let clock = header.clock();
+    let out = Output {
+        render: renderer(format, clock),
+        sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        view: View::Quiet,
+    };
+    let source = Source {
+        clock,
+        supported: header.supported_ns,
+        live: false,
+    };
+    let mut pipeline: Pipeline<_, std::io::Sink> = Pipeline::new(model, source, out, None);
 
     let problem = loop {
         let at = reader.offset();
@@ -48,16 +52,16 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
                 if let Err(e) = decode(&bytes) {
                     break Some(format!("{name}: byte {}: undecodable event: {e}", at + 8));
                 }
-                session.event(&bytes)?;
+                pipeline.event(&bytes)?;
             }
             Frame::Note(bytes) => match serde_json::from_slice::<Note>(&bytes) {
-                Ok(n) => session.note(&n)?,
+                Ok(n) => pipeline.note(&n)?,
                 Err(e) => break Some(format!("{name}: byte {}: bad note: {e}", at + 8)),
             },
             Frame::End(bytes) => {
                 // The live run's final counters: drops are part of the report.
                 if let Ok(st) = serde_json::from_slice::<Stats>(&bytes) {
-                    session.stats.kernel = st.kernel;
+                    pipeline.set_kernel_stats(st.kernel);
                 }
             }
         }
@@ -68,7 +72,6 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
         }
         eprintln!("tracer: warning: {p}; reporting what came before");
     }
-    let (mut out, _) = session.finish()?;
-    out.flush()?;
+    pipeline.finish(&[])?;
     Ok(())
 }

@@ -9,11 +9,12 @@ use aya::{
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
 use tracer_common::{
-    ABSENT, EVENTS_MAP, FILTER_GLOBAL, Filter, Ns, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe,
+    ABSENT, EVENTS_MAP, FILTER_GLOBAL, Filter, Ns, NsSet, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe,
     STATS_MAP,
 };
 
-use crate::btf::{BtfError, KernelBtf};
+use super::btf::{BtfError, KernelBtf};
+use crate::host::{ns, system};
 
 #[cfg(ebpf_obj)]
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer.bpf.o"));
@@ -34,28 +35,15 @@ pub struct Options {
     pub ring_bytes: u32,
 }
 
-/// The host's namespaces, for the filter: pid 1's, or ours where pid 1's
-/// are hidden (as `model::host_namespaces` decides for the model).
-fn filter(enabled: bool) -> Filter {
-    let mut host = crate::procscan::ns_set("/proc/1");
-    if host.inum[Ns::Net as usize] == 0 {
-        host = crate::procscan::ns_set("/proc/self");
-    }
+/// The in-kernel filter for these host namespaces (see [`Filter`]).
+fn filter(enabled: bool, host: &NsSet) -> Filter {
     let inum = |ns: Ns| host.inum[ns as usize];
     // The tracer's own nsproxy can stand for the host's only if it is in
     // the host's namespaces and in the root pid namespace (one NSpid).
-    let me = crate::procscan::ns_set("/proc/self");
+    let me = ns::ns_set("/proc/self");
     let same = [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
         .iter()
         .all(|&n| me.inum[n as usize] == inum(n) && inum(n) != 0);
-    let root_pid_ns = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("NSpid:"))
-                .map(|v| v.split_whitespace().count() == 1)
-        })
-        .unwrap_or(false);
     Filter {
         // Without the host's namespaces nothing could be told apart: send all.
         enabled: u32::from(enabled && inum(Ns::Net) != 0),
@@ -63,7 +51,7 @@ fn filter(enabled: bool) -> Filter {
         host_ipc: inum(Ns::Ipc),
         host_uts: inum(Ns::Uts),
         host_pid: inum(Ns::Pid),
-        self_tgid: if same && root_pid_ns {
+        self_tgid: if same && system::in_root_pid_ns() {
             std::process::id()
         } else {
             0
@@ -139,23 +127,11 @@ fn describe(p: &Probe) -> String {
     }
 }
 
-/// Effective capabilities of this process, from /proc/self/status.
-fn effective_caps() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(0)
-}
-
 fn check_privileges() -> Result<(), LoadError> {
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
-    let caps = effective_caps();
+    let caps = system::effective_caps();
     let has = |c: u32| caps & (1 << c) != 0;
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());
@@ -208,51 +184,13 @@ fn bump_memlock() {
     }
 }
 
-pub fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// Resolve offsets from BTF (also used without root, e.g. by tests).
 pub fn offsets(btf: &Path) -> Result<Offsets, LoadError> {
     Ok(KernelBtf::open(btf)?.offsets()?)
 }
 
-pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
-    if OBJECT.is_empty() {
-        return Err(LoadError::NoObject);
-    }
-    check_privileges()?;
-    let offsets = offsets(&opts.btf)?;
-    let tracefs = tracefs()?;
-    for p in PROGRAMS {
-        if let Some(cat) = p.category
-            && !tracefs.join("events").join(cat).join(p.name).is_dir()
-        {
-            return Err(LoadError::MissingTracepoint(describe(p)));
-        }
-    }
-    bump_memlock();
-
-    // aya-log level: 0 keeps every log statement a single cheap compare.
-    let log_level: u8 = match opts.ebpf_log {
-        None | Some(log::LevelFilter::Off) => 0,
-        Some(l) => l as u8,
-    };
-    let filter = filter(opts.filter);
-    let mut ebpf = EbpfLoader::new()
-        .override_global(OFFSETS_GLOBAL, &offsets, true)
-        .override_global(FILTER_GLOBAL, &filter, true)
-        .map_max_entries(EVENTS_MAP, opts.ring_bytes)
-        .override_global(aya_log::LEVEL, &log_level, false)
-        .load(OBJECT)?;
-    let logger = if log_level > 0 {
-        Some(aya_log::EbpfLogger::init(&mut ebpf)?)
-    } else {
-        None
-    };
-
+/// Load every program and attach it to its tracepoint.
+fn attach(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     for p in PROGRAMS {
         let err = |step, source| LoadError::Program {
             name: p.program,
@@ -276,6 +214,46 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
             }
         }
     }
+    Ok(())
+}
+
+/// Check, load, attach. `host` is the host's namespaces, for the in-kernel
+/// filter (see [`crate::host::ns::host_namespaces`]).
+pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
+    if OBJECT.is_empty() {
+        return Err(LoadError::NoObject);
+    }
+    check_privileges()?;
+    let offsets = offsets(&opts.btf)?;
+    let tracefs = tracefs()?;
+    for p in PROGRAMS {
+        if let Some(cat) = p.category
+            && !tracefs.join("events").join(cat).join(p.name).is_dir()
+        {
+            return Err(LoadError::MissingTracepoint(describe(p)));
+        }
+    }
+    bump_memlock();
+
+    // aya-log level: 0 keeps every log statement a single cheap compare.
+    let log_level: u8 = match opts.ebpf_log {
+        None | Some(log::LevelFilter::Off) => 0,
+        Some(l) => l as u8,
+    };
+    let filter = filter(opts.filter, host);
+    let mut ebpf = EbpfLoader::new()
+        .override_global(OFFSETS_GLOBAL, &offsets, true)
+        .override_global(FILTER_GLOBAL, &filter, true)
+        .map_max_entries(EVENTS_MAP, opts.ring_bytes)
+        .override_global(aya_log::LEVEL, &log_level, false)
+        .load(OBJECT)?;
+    let logger = if log_level > 0 {
+        Some(aya_log::EbpfLogger::init(&mut ebpf)?)
+    } else {
+        None
+    };
+
+    attach(&mut ebpf)?;
 
     let events = ebpf
         .take_map(EVENTS_MAP)
@@ -292,7 +270,7 @@ pub fn load(opts: &Options) -> Result<Loaded, LoadError> {
         stats,
         logger,
         info: Info {
-            kernel: kernel_release(),
+            kernel: system::kernel_release(),
             probes: PROGRAMS.len(),
             ns_id: offsets.ns_common_ns_id != ABSENT,
             filter: filter.enabled != 0,

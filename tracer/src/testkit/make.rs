@@ -3,7 +3,7 @@
 
 use tracer_common::{ExecEvent, ExitEvent, ForkEvent, Header, Kind, NsChangeEvent, NsSet, syscall};
 
-use crate::event::Event;
+use crate::decode::Event;
 
 pub struct Maker {
     /// Timestamp of the last event made (CLOCK_BOOTTIME ns).

@@ -1,9 +1,7 @@
 //! Decoded kernel events, and the pure, bounds-checked decoder that makes
 //! them from ring-buffer (or recorded) bytes.
 
-use tracer_common::{
-    ABSENT, ExecEvent, ExitEvent, ForkEvent, Header, Kind, Ns, NsChangeEvent, NsSet, Offsets, Plain,
-};
+use tracer_common::{ExecEvent, ExitEvent, ForkEvent, Header, Kind, NsChangeEvent, NsSet, Plain};
 
 /// One record from the kernel, checked and typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +76,44 @@ pub fn encode(ev: &Event) -> Vec<u8> {
     }
 }
 
+/// A task as userspace names it. The kernel's `pid` (and so
+/// [`Header::pid`]) is the thread id; its `tgid` is what userspace calls
+/// the pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Who {
+    pub tid: u32,
+    pub pid: u32,
+}
+
+impl Who {
+    /// The task a record's header describes.
+    pub fn of(h: &Header) -> Self {
+        Self {
+            tid: h.pid,
+            pid: h.tgid,
+        }
+    }
+}
+
+/// Who called clone for a fork (not always the parent: `CLONE_PARENT`, threads).
+pub fn caller(e: &ForkEvent) -> Who {
+    Who {
+        tid: e.caller_pid,
+        pid: e.caller_tgid,
+    }
+}
+
 impl Event {
+    /// The task the event is about (for a fork, the child).
+    pub fn who(&self) -> Who {
+        Who::of(self.header())
+    }
+
+    /// CLOCK_BOOTTIME of the event, in ns.
+    pub fn ts_ns(&self) -> u64 {
+        self.header().ts_ns
+    }
+
     pub fn header(&self) -> &Header {
         match self {
             Event::Fork(e) => &e.hdr,
@@ -111,146 +146,10 @@ impl Event {
     }
 }
 
-/// Bytes up to the first NUL, as text.
-pub fn c_str(bytes: &[u8]) -> String {
-    c_str_ref(bytes).into_owned()
-}
-
-/// [`c_str`] without a copy when the bytes are valid UTF-8.
-pub fn c_str_ref(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end])
-}
-
-/// argv from an exec record: NUL-separated, `args_len` bytes long.
-pub fn argv(e: &ExecEvent) -> Vec<String> {
-    let len = (e.args_len as usize).min(e.args.len());
-    let mut args: Vec<String> = e.args[..len]
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    // The final NUL leaves one empty piece behind.
-    if args.last().is_some_and(String::is_empty) {
-        args.pop();
-    }
-    args
-}
-
-/// Namespace slots whose bit is set in `mask`.
-pub fn ns_in_mask(mask: u32) -> impl Iterator<Item = Ns> {
-    Ns::ALL.into_iter().filter(move |ns| mask & ns.bit() != 0)
-}
-
-/// Mask of the namespace slots this kernel has, from the BTF offsets.
-pub fn supported_slots(o: &Offsets) -> u32 {
-    Ns::ALL
-        .into_iter()
-        .filter(|&ns| {
-            let reached = matches!(ns, Ns::Pid | Ns::User) || o.nsproxy[ns as usize] != ABSENT;
-            reached && o.ns_common[ns as usize] != ABSENT
-        })
-        .fold(0, |m, ns| m | ns.bit())
-}
-
-/// What the kernel could not read for this event (it leaves such fields
-/// 0, which no real inode or pid is): namespace names, and "task" for the
-/// task's identity. `supported` is [`supported_slots`].
-pub fn unread(ev: &Event, supported: u32) -> Vec<&'static str> {
-    let ns = ev.ns();
-    let mut v: Vec<&'static str> = ns_in_mask(supported)
-        .filter(|&n| ns.inum[n as usize] == 0)
-        .map(Ns::proc_name)
-        .collect();
-    if ev.header().pid == 0 {
-        v.push("task");
-    }
-    v
-}
-
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use super::*;
-    use tracer_common::{CLONE_NEWNET, NS_COUNT, syscall};
-
-    pub fn header(kind: Kind, pid: u32) -> Header {
-        let mut comm = [0u8; 16];
-        comm[..4].copy_from_slice(b"runc");
-        Header {
-            kind: kind as u32,
-            _reserved: 0,
-            ts_ns: 1_000_000 + u64::from(pid),
-            cgroup_id: 7,
-            pid,
-            tgid: pid,
-            ppid: 1,
-            _pad: 0,
-            comm,
-        }
-    }
-
-    pub fn ns_set(base: u32) -> NsSet {
-        let mut ns = NsSet::default();
-        for i in 0..NS_COUNT {
-            ns.inum[i] = base + i as u32;
-            ns.id[i] = u64::from(base) * 100 + i as u64;
-        }
-        ns
-    }
-
-    pub fn samples() -> Vec<Event> {
-        let mut exec = ExecEvent {
-            hdr: header(Kind::Exec, 42),
-            old_pid: 42,
-            args_len: 0,
-            ns: ns_set(4_026_531_000),
-            filename: [0; 256],
-            args: [0; 256],
-        };
-        exec.filename[..6].copy_from_slice(b"/pause");
-        exec.args[..10].copy_from_slice(b"/pause\0-P\0");
-        exec.args_len = 10;
-        let change = NsChangeEvent {
-            hdr: header(Kind::Unshare, 43),
-            flags: CLONE_NEWNET,
-            fd: -1,
-            syscall: syscall::UNSHARE,
-            ret: 0,
-            ns_before: ns_set(4_026_531_000),
-            ns: ns_set(4_026_532_000),
-        };
-        vec![
-            Event::Fork(ForkEvent {
-                hdr: header(Kind::Fork, 44),
-                caller_pid: 40,
-                caller_tgid: 40,
-                flags: CLONE_NEWNET | 17,
-                syscall: syscall::CLONE,
-                changed: Ns::Net.bit(),
-                ns: ns_set(4_026_533_000),
-            }),
-            Event::Exec(Box::new(exec)),
-            Event::Exit(ExitEvent {
-                hdr: header(Kind::Exit, 45),
-                exit_code: 256,
-                group_dead: 1,
-                ns: ns_set(4_026_531_000),
-            }),
-            Event::Unshare(change),
-            Event::Setns(NsChangeEvent {
-                hdr: header(Kind::Setns, 46),
-                fd: 5,
-                syscall: syscall::SETNS,
-                ret: -22,
-                ..change
-            }),
-            Event::CloneFailed(NsChangeEvent {
-                hdr: header(Kind::CloneFailed, 47),
-                ret: -1,
-                syscall: syscall::CLONE3,
-                ..change
-            }),
-        ]
-    }
+    use crate::testkit::samples;
 
     #[test]
     fn every_kind_round_trips() {
@@ -310,19 +209,5 @@ pub mod tests {
             }
             let _ = decode(&buf);
         }
-    }
-
-    #[test]
-    fn exec_strings_are_cut_at_nul_and_args_len() {
-        let Event::Exec(e) = samples()[1].clone() else {
-            unreachable!()
-        };
-        assert_eq!(c_str(&e.filename), "/pause");
-        assert_eq!(argv(&e), ["/pause", "-P"]);
-        let mut e2 = *e;
-        e2.args_len = 7;
-        assert_eq!(argv(&e2), ["/pause"]);
-        e2.args_len = 9999; // corrupt length: clamped, not a panic
-        assert_eq!(argv(&e2).first().map(String::as_str), Some("/pause"));
     }
 }

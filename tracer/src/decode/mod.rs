@@ -1,0 +1,17 @@
+//! Kernel records → typed events: pure, bounds-checked, never panics.
+//!
+//! The first stage after the ring buffer (or a recording): [`decode`]
+//! turns one record's bytes into an [`Event`]; nothing here does I/O.
+//!
+//! A new record kind: its struct and `Kind` number in `tracer-common`, a
+//! variant of [`Event`] and its arm in [`decode`] — with its own helpers in
+//! a sibling module here (one `mod` line) — then its handler in `model`.
+
+mod event;
+pub mod flags;
+mod ns;
+mod strings;
+
+pub use event::{DecodeError, Event, Who, caller, decode, encode};
+pub use ns::{Unread, ns_in_mask, supported_slots};
+pub use strings::{argv, c_str, c_str_ref};

@@ -1,0 +1,9 @@
+//! The kernel side, seen from userspace: BTF offsets, pre-flight checks,
+//! load and attach, the start-up self-test, and the kernel's counters.
+
+pub mod btf;
+pub mod counters;
+pub mod loader;
+pub mod selftest;
+
+pub use loader::{Info, Loaded, Options, load};

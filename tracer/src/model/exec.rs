@@ -1,0 +1,187 @@
+//! Exec: a pause starts, or a joined task's program starts — a new
+//! container, or an exec session into a running one.
+
+use tracer_common::{ExecEvent, NsSet};
+
+use super::procs::Join;
+use super::{Container, ExecSession, Lifecycle, Model, NsKind, Pause, Task, What};
+use crate::decode::{Who, argv, c_str};
+
+/// Is this exec a pod's pause/infra process? k8s' `/pause`, podman's and
+/// CRI-O's `catatonit -P`, docker's `/pause`.
+pub fn is_pause(filename: &str, argv: &[String]) -> bool {
+    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let name = base(filename);
+    let arg0 = argv.first().map(|a| base(a)).unwrap_or_default();
+    name == "pause"
+        || arg0 == "pause"
+        || ((name == "catatonit" || arg0 == "catatonit") && argv.iter().any(|a| a == "-P"))
+}
+
+/// Runtime helpers that exec on the way to a container's entrypoint:
+/// runc re-execs itself (`/proc/self/exe`, then a sealed copy as
+/// `/dev/fd/N`) before its stages run.
+fn is_runtime_step(filename: &str, comm: &str) -> bool {
+    let base = filename.rsplit('/').next().unwrap_or(filename);
+    comm.starts_with("runc:[")
+        || comm == "runc"
+        || filename.starts_with("/dev/fd/")
+        || filename.starts_with("/proc/self/fd/")
+        || matches!(base, "runc" | "crun" | "youki" | "runsc" | "conmon" | "exe")
+}
+
+impl Model {
+    pub(super) fn on_exec(&mut self, e: &ExecEvent, out: &mut Vec<Lifecycle>) {
+        let who = Who::of(&e.hdr);
+        let ts = e.hdr.ts_ns;
+        let filename = c_str(&e.filename);
+        let args = argv(e);
+        let comm = c_str(&e.hdr.comm);
+        self.proc_mut(who.pid, &comm).comm.clone_from(&comm);
+        let task = Task::new(who.pid, comm);
+        if is_pause(&filename, &args) && self.pod_namespaces(&e.ns).is_some() {
+            self.pause_started(task, args, &e.ns, ts, out);
+        } else if !is_runtime_step(&filename, &task.comm)
+            && let Some(mut j) = self.joins.remove(&who.tid)
+        {
+            self.sandbox_without_pause(&mut j, out);
+            self.entered(task, args, &e.ns, j, ts, out);
+        }
+    }
+
+    fn pause_started(
+        &mut self,
+        task: Task,
+        args: Vec<String>,
+        set: &NsSet,
+        ts: u64,
+        out: &mut Vec<Lifecycle>,
+    ) {
+        let sb = match self.sandbox_of(set) {
+            Some(sb)
+                if self.sandboxes[sb]
+                    .pause
+                    .as_ref()
+                    .is_some_and(|p| p.exited_ns.is_none()) =>
+            {
+                return;
+            }
+            Some(sb) => sb,
+            None => {
+                let sb = self.new_sandbox(set, ts, false);
+                self.announce_namespaces(sb, out);
+                sb
+            }
+        };
+        let forked = self.procs.get(&task.pid).and_then(|p| p.forked.clone());
+        let mut pause = Pause::new(task.pid, &task.comm, args.clone());
+        pause.started_ns = Some(ts);
+        pause.forked_ns = forked.as_ref().map(|f| f.1);
+        pause.forked_by = forked.map(|f| f.0);
+        self.sandboxes[sb].pause = Some(pause);
+        if let Some(p) = self.procs.get_mut(&task.pid) {
+            p.pause_of = Some(sb);
+        }
+        out.push(Lifecycle::new(
+            ts,
+            sb,
+            What::PauseStarted {
+                pause: task,
+                argv: args,
+            },
+        ));
+    }
+
+    /// No pause holds the pod namespaces this join entered: with two or more
+    /// of them (CRI-O's pins), they make a sandbox of their own.
+    fn sandbox_without_pause(&mut self, j: &mut Join, out: &mut Vec<Lifecycle>) {
+        if j.sandbox.is_some() || j.unowned.len() < 2 {
+            return;
+        }
+        let mut pod_set = NsSet::default();
+        for (kind, k) in &j.unowned {
+            let i = kind.slot() as usize;
+            pod_set.inum[i] = k.inum;
+            pod_set.id[i] = self.ns.info.get(k).map(|n| n.id).unwrap_or(0);
+        }
+        let sb = self.new_sandbox(&pod_set, j.first_ns, false);
+        self.announce_namespaces(sb, out);
+        out.push(Lifecycle::new(
+            j.first_ns,
+            sb,
+            What::SandboxWithoutPause { by: j.by.clone() },
+        ));
+        j.sandbox = Some(sb);
+    }
+
+    /// A joined task (or what it forked) exec'd its program: a new container
+    /// or an exec session into a running one.
+    fn entered(
+        &mut self,
+        task: Task,
+        args: Vec<String>,
+        set: &NsSet,
+        j: Join,
+        ts: u64,
+        out: &mut Vec<Lifecycle>,
+    ) {
+        let Some(sb) = j.sandbox.or_else(|| self.sandbox_of(set)) else {
+            return;
+        };
+        // A container has a mount namespace of its own (or, for an exec
+        // session, its container's). Tools that only visit a pod's netns
+        // from the host — CNI plugins, netavark's iptables, `ip netns
+        // exec` — run in the host's and are no container.
+        let mnt = self.ns.key_in(set, NsKind::Mnt);
+        if mnt.is_none_or(|m| self.ns.is_host(&m)) || self.compare_pod(sb, set).0.is_empty() {
+            return;
+        }
+        // Inside a running container's mount namespace: an exec session.
+        let target = self.sandboxes[sb].containers.iter().copied().find(|&c| {
+            self.containers[c].left_ns.is_none()
+                && self.containers[c].mnt.is_some()
+                && self.containers[c].mnt == mnt
+        });
+        if let Some(c) = target {
+            self.containers[c].execs.push(ExecSession {
+                pid: task.pid,
+                argv: args.clone(),
+                started_ns: ts,
+                left_ns: None,
+                exit: None,
+            });
+            if let Some(p) = self.procs.get_mut(&task.pid) {
+                p.exec_into = Some(c);
+            }
+            let what = What::ExecJoined {
+                container: c,
+                task,
+                argv: args,
+            };
+            out.push(Lifecycle::new(ts, sb, what));
+            return;
+        }
+        let (joined, missing) = self.compare_pod(sb, set);
+        let c = self.containers.push(|c| {
+            let mut new = Container::new(c, sb, &task, args.clone(), mnt);
+            new.joined_ns = Some(j.first_ns);
+            new.started_ns = Some(ts);
+            new.joined.clone_from(&joined);
+            new.missing.clone_from(&missing);
+            new
+        });
+        self.sandboxes[sb].containers.push(c);
+        if let Some(p) = self.procs.get_mut(&task.pid) {
+            p.container = Some(c);
+        }
+        let what = What::ContainerJoined {
+            container: c,
+            task,
+            argv: args,
+            joined,
+            missing,
+            joined_ns: j.first_ns,
+        };
+        out.push(Lifecycle::new(ts, sb, what));
+    }
+}

@@ -1,0 +1,114 @@
+//! Exit: a thread leaves its namespaces; when it was the last of its
+//! process, the pause, container or exec session it was ends, and maybe
+//! its sandbox.
+
+use tracer_common::ExitEvent;
+
+use super::{Lifecycle, Model, Task, What};
+use crate::decode::Who;
+
+/// Exit status as a shell shows it: the code, or 128 + the killing signal.
+pub fn exit_status(wait_status: u32) -> i32 {
+    let sig = (wait_status & 0x7f) as i32;
+    if sig == 0 {
+        ((wait_status >> 8) & 0xff) as i32
+    } else {
+        128 + sig
+    }
+}
+
+impl Model {
+    pub(super) fn on_exit(&mut self, e: &ExitEvent, out: &mut Vec<Lifecycle>) {
+        let who = Who::of(&e.hdr);
+        let ts = e.hdr.ts_ns;
+        self.joins.remove(&who.tid);
+        let before = self.threads.remove(&who.tid).unwrap_or(e.ns);
+        let emptied = self.ns.move_task(who.tid, Some(&before), None, ts);
+        if e.group_dead != 0
+            && let Some(p) = self.procs.remove(&who.pid)
+        {
+            let status = exit_status(e.exit_code);
+            let task = Task::new(who.pid, &p.comm);
+            if let Some(sb) = p.pause_of {
+                if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
+                    pause.exited_ns = Some(ts);
+                    pause.exit = Some(status);
+                }
+                let what = What::PauseExited {
+                    pause: task.clone(),
+                    exit: status,
+                };
+                out.push(Lifecycle::new(ts, sb, what));
+            }
+            if let Some(c) = p.container
+                && self.containers[c].left_ns.is_none()
+            {
+                out.push(self.leave(c, false, Some(status), "exit", ts, task.clone()));
+            }
+            if let Some(c) = p.exec_into {
+                out.push(self.leave(c, true, Some(status), "exit", ts, task));
+            }
+            for sb in p
+                .pause_of
+                .into_iter()
+                .chain(p.container.map(|c| self.containers[c].sandbox))
+            {
+                self.maybe_end(sb, ts, out);
+            }
+        }
+        self.namespaces_emptied(emptied, ts, out);
+    }
+
+    /// Container `c`'s main process (or, with `exec_session`, one of its
+    /// exec sessions) left: it exited, or moved away (`how`).
+    pub(super) fn leave(
+        &mut self,
+        c: usize,
+        exec_session: bool,
+        exit: Option<i32>,
+        how: &'static str,
+        ts: u64,
+        task: Task,
+    ) -> Lifecycle {
+        if exec_session {
+            let e = self.containers[c]
+                .execs
+                .iter_mut()
+                .rev()
+                .find(|e| e.pid == task.pid && e.left_ns.is_none());
+            if let Some(e) = e {
+                e.left_ns = Some(ts);
+                e.exit = exit;
+            }
+        } else {
+            self.containers[c].left_ns = Some(ts);
+            self.containers[c].exit = exit;
+        }
+        let sb = self.containers[c].sandbox;
+        let what = What::Left {
+            container: c,
+            task,
+            exec_session,
+            exit,
+            how,
+        };
+        Lifecycle::new(ts, sb, what)
+    }
+
+    /// The sandbox ends once its pause is gone and every container has left.
+    fn maybe_end(&mut self, sb: usize, ts: u64, out: &mut Vec<Lifecycle>) {
+        let s = &self.sandboxes[sb];
+        if s.ended_ns.is_some() {
+            return;
+        }
+        let pause_gone = s.pause.as_ref().is_none_or(|p| p.exited_ns.is_some());
+        let all_left = s
+            .containers
+            .iter()
+            .all(|&c| self.containers[c].left_ns.is_some());
+        if pause_gone && all_left {
+            self.sandboxes[sb].ended_ns = Some(ts);
+            out.push(Lifecycle::new(ts, sb, What::SandboxEnded));
+        }
+    }
+}

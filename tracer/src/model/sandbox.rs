@@ -1,0 +1,127 @@
+//! Sandboxes and their namespaces: which namespaces make a pod, which
+//! sandbox holds a set, who created what, and which namespaces emptied.
+
+use std::collections::BTreeMap;
+
+use tracer_common::{Ns, NsSet};
+
+use super::ns::{Creation, NsKey, keys_of};
+use super::{Lifecycle, Model, NsKind, POD_KINDS, Sandbox, Task, What};
+
+impl Model {
+    /// The pod namespaces (net/ipc/uts) of a set that are not the host's; None if all are.
+    pub(super) fn pod_namespaces(&mut self, set: &NsSet) -> Option<BTreeMap<NsKind, NsKey>> {
+        let mut m = BTreeMap::new();
+        for kind in POD_KINDS {
+            if let Some(k) = self.ns.key_in(set, kind)
+                && !self.ns.is_host(&k)
+            {
+                m.insert(kind, k);
+            }
+        }
+        (!m.is_empty()).then_some(m)
+    }
+
+    /// The live sandbox that holds one of this set's pod namespaces.
+    pub(super) fn sandbox_of(&mut self, set: &NsSet) -> Option<usize> {
+        POD_KINDS.into_iter().find_map(|kind| {
+            let k = self.ns.key_in(set, kind)?;
+            self.by_ns.get(&k).copied()
+        })
+    }
+
+    pub(super) fn new_sandbox(&mut self, set: &NsSet, ts: u64, existing: bool) -> usize {
+        let id = self.sandboxes.next_id();
+        let mut ns = keys_of(&mut self.ns, set);
+        ns.retain(|_, k| !self.ns.is_host(k));
+        for k in ns.values() {
+            if POD_KINDS.contains(&k.kind) || k.kind == NsKind::Pid {
+                self.by_ns.insert(*k, id);
+            }
+        }
+        self.sandboxes.push(|id| Sandbox {
+            id,
+            existing,
+            detected_ns: ts,
+            pause: None,
+            cgroup: None,
+            containers: Vec::new(),
+            ended_ns: None,
+            ns,
+        })
+    }
+
+    /// Which pod namespaces a task shares with its sandbox, and which it lacks.
+    pub(super) fn compare_pod(&mut self, sb: usize, set: &NsSet) -> (Vec<NsKind>, Vec<NsKind>) {
+        let mut joined = Vec::new();
+        let mut missing = Vec::new();
+        let pod: Vec<(NsKind, NsKey)> = self.sandboxes[sb]
+            .ns
+            .iter()
+            .filter(|(k, _)| POD_KINDS.contains(k))
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (kind, key) in pod {
+            if self.ns.key_in(set, kind) == Some(key) {
+                joined.push(kind);
+            } else {
+                missing.push(kind);
+            }
+        }
+        (joined, missing)
+    }
+
+    /// Record `by` as the creator of `set`'s namespaces in these slots
+    /// (each a fresh key: a new generation on inode-only kernels).
+    pub(super) fn created(&mut self, set: &NsSet, slots: impl Iterator<Item = Ns>, by: &Creation) {
+        for slot in slots {
+            let (inum, id) = (set.inum[slot as usize], set.id[slot as usize]);
+            let k = self.ns.key(NsKind::of(slot), inum, id, true);
+            self.ns.created(k, id, by.clone());
+        }
+    }
+
+    /// One `NamespaceCreated` per sandbox namespace whose creation we saw, in time order.
+    pub(super) fn announce_namespaces(&mut self, sb: usize, out: &mut Vec<Lifecycle>) {
+        let mut made: Vec<(NsKey, Creation)> = self.sandboxes[sb]
+            .ns
+            .values()
+            .filter_map(|k| Some((*k, self.ns.info.get(k)?.created.clone()?)))
+            .collect();
+        made.sort_by_key(|(k, c)| (c.ts_ns, *k));
+        for (k, c) in made {
+            out.push(Lifecycle::new(
+                c.ts_ns,
+                sb,
+                What::NamespaceCreated {
+                    kind: k.kind,
+                    inum: k.inum,
+                    by: Task::new(c.pid, &c.comm),
+                    syscall: c.syscall,
+                },
+            ));
+        }
+    }
+
+    pub(super) fn namespaces_emptied(
+        &mut self,
+        emptied: Vec<NsKey>,
+        ts: u64,
+        out: &mut Vec<Lifecycle>,
+    ) {
+        for k in emptied {
+            if let Some(&sb) = self.by_ns.get(&k)
+                && self.sandboxes[sb].ns.get(&k.kind) == Some(&k)
+            {
+                out.push(Lifecycle::new(
+                    ts,
+                    sb,
+                    What::NamespaceEmpty {
+                        kind: k.kind,
+                        inum: k.inum,
+                    },
+                ));
+            }
+        }
+    }
+}

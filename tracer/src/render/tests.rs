@@ -1,0 +1,174 @@
+//! Raw events through both renderers.
+
+use tracer_common::{NS_COUNT, Ns};
+
+use super::*;
+use crate::testkit::samples;
+
+const ALL: u32 = (1 << NS_COUNT) - 1;
+
+fn clock() -> Clock {
+    Clock {
+        realtime_minus_boottime_ns: 1_700_000_000_000_000_000,
+    }
+}
+
+fn rendered(r: &mut dyn Render<Vec<u8>>, ev: &Event, supported: u32) -> String {
+    let mut out = Vec::new();
+    r.event(&mut out, ev, Unread::of(ev, supported)).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.ends_with('\n') && text.matches('\n').count() == 1,
+        "{text}"
+    );
+    text
+}
+
+/// The event's JSON line, parsed back (it must be exactly one valid line).
+fn json(ev: &Event, supported: u32) -> serde_json::Value {
+    serde_json::from_str(&rendered(&mut Json::new(clock()), ev, supported)).unwrap()
+}
+
+fn text_line(ev: &Event, supported: u32) -> String {
+    rendered(&mut Text::new(clock()), ev, supported)
+        .trim_end()
+        .to_string()
+}
+
+#[test]
+fn json_lines_carry_type_and_kind_fields() {
+    for ev in samples() {
+        let v = json(&ev, ALL);
+        assert_eq!(v["type"], "event");
+        assert_eq!(v["event"], ev.name());
+        assert_eq!(v["tid"], ev.who().tid);
+        assert_eq!(v["ns"]["net"], ev.ns().inum[Ns::Net as usize]);
+        assert_eq!(v["ns_id"]["net"], ev.ns().id[Ns::Net as usize]);
+    }
+}
+
+#[test]
+fn json_unshare_names_flags_and_changes() {
+    let ev = samples()[3].clone();
+    let Event::Unshare(e) = &ev else {
+        unreachable!()
+    };
+    let v = json(&ev, ALL);
+    assert_eq!(v["flag_names"], serde_json::json!(["CLONE_NEWNET"]));
+    // Every slot differs in the sample, so every slot is "changed".
+    assert_eq!(v["changed"].as_array().unwrap().len(), NS_COUNT);
+    assert_eq!(v["ns_before"]["net"], e.ns_before.inum[Ns::Net as usize]);
+    assert_eq!(v["ret"], 0);
+    assert!(v.get("fd").is_none());
+}
+
+#[test]
+fn text_lines_say_what_changed() {
+    let evs = samples();
+    let fork = text_line(&evs[0], ALL);
+    assert!(fork.contains("FORK"), "{fork}");
+    assert!(fork.contains("via clone SIGCHLD|CLONE_NEWNET"), "{fork}");
+    assert!(fork.contains("new net=4026533005"), "{fork}");
+    let exec = text_line(&evs[1], ALL);
+    assert!(exec.contains("/pause  [/pause -P]"), "{exec}");
+    let exit = text_line(&evs[2], ALL);
+    assert!(exit.contains("exit 1"), "{exit}");
+    let setns = text_line(&evs[4], ALL);
+    assert!(
+        setns.contains("fd=5 CLONE_NEWNET ret=-22 (EINVAL)"),
+        "{setns}"
+    );
+    assert!(setns.contains("net 4026531005→4026532005"), "{setns}");
+    assert!(!setns.contains("unread"), "{setns}");
+}
+
+#[test]
+fn zero_fields_are_reported_unread_where_the_kernel_has_them() {
+    let Event::Exit(mut e) = samples()[2].clone() else {
+        unreachable!()
+    };
+    e.ns.inum[Ns::Net as usize] = 0;
+    e.ns.inum[Ns::Time as usize] = 0;
+    let ev = Event::Exit(e);
+    let no_time = ALL & !Ns::Time.bit();
+    assert!(text_line(&ev, no_time).ends_with("(unread: net)"));
+    let v = json(&ev, ALL);
+    assert_eq!(v["unread"], serde_json::json!(["net", "time"]));
+}
+
+/// Cgroup ids come from a recording as any text: a report of ids that are
+/// short or not ASCII renders (it used to slice bytes and panic).
+#[test]
+fn a_report_of_odd_cgroup_ids_renders() {
+    use crate::model::Note;
+    use crate::report::{CgroupIds, build};
+    use crate::testkit::{Driver, POD, app_container, runc_pause};
+
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    let app = app_container(&mut w, 810, POD, &["/app"]);
+    let ids = |pod: &str, container: Option<&str>| CgroupIds {
+        pod_uid: Some(pod.into()),
+        container_id: container.map(Into::into),
+        ..CgroupIds::default()
+    };
+    w.m.note(&Note::Cgroup {
+        pid: pause,
+        ids: ids("0123456789aé-pod", None),
+    });
+    w.m.note(&Note::Cgroup {
+        pid: app,
+        ids: ids("p", Some("0123456789aé-container")),
+    });
+    let report = build(&w.m, &Stats::default(), &clock());
+    let mut out = Vec::new();
+    Text::new(clock()).report(&mut out, &report).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Sandbox #1 pod 0123456789aé"), "{text}");
+    assert!(text.contains(" 0123456789aé "), "{text}");
+}
+
+/// The report's text: a header line, then per sandbox its label, the
+/// namespaces and containers as tables with aligned columns.
+#[test]
+fn the_report_reads_as_tables() {
+    use crate::report::build;
+    use crate::testkit::{Driver, Feed, PAUSE_NS, POD, app_container, app_ns, runc_pause};
+
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    let app = app_container(&mut w, 810, POD, &["/app", "--serve"]);
+    w.exit(app, "app", 3 << 8, app_ns(POD, 810));
+    w.exit(pause, "pause", 9, PAUSE_NS);
+    let report = build(&w.m, &Stats::default(), &clock());
+    let mut out = Vec::new();
+    Text::new(clock()).report(&mut out, &report).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    println!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[1], "=== report: 1 sandbox(es), 0 events ===");
+    assert_eq!(lines[3], "Sandbox #1 net 200");
+    let ns_head = lines[4];
+    assert!(ns_head.starts_with("  namespaces   kind"), "{text}");
+    // Columns line up: each namespace's inode under "inode".
+    let inode_at = ns_head.find("inode").unwrap();
+    let net = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("net "))
+        .unwrap();
+    assert_eq!(net.find("200"), Some(inode_at), "{text}");
+    let c_head = lines
+        .iter()
+        .position(|l| l.starts_with("  containers"))
+        .unwrap();
+    assert!(lines[c_head + 1].contains(" c1 ") && lines[c_head + 1].ends_with("/app --serve"));
+    assert!(
+        text.contains("  pause        pid 711 /pause  forked"),
+        "{text}"
+    );
+    assert!(text.contains("  durations    namespaces→pause"), "{text}");
+    assert!(
+        lines.iter().all(|l| l.trim_end() == *l),
+        "no trailing spaces"
+    );
+}

@@ -1,0 +1,120 @@
+//! Raw events as readable lines: one per event.
+
+use tracer_common::NsSet;
+
+use crate::clock::Clock;
+use crate::decode::flags::{self, syscall_name};
+use crate::decode::{Event, Unread, argv, c_str, caller, ns_in_mask};
+
+/// `-22 (EINVAL)` for the errnos namespace syscalls return.
+fn errno(ret: i64) -> String {
+    let name = match -ret {
+        1 => "EPERM",
+        2 => "ENOENT",
+        9 => "EBADF",
+        11 => "EAGAIN",
+        12 => "ENOMEM",
+        22 => "EINVAL",
+        28 => "ENOSPC",
+        87 => "EUSERS",
+        _ => return ret.to_string(),
+    };
+    format!("{ret} ({name})")
+}
+
+/// `net 4026531840→4026532301 uts …` for every slot in `mask`.
+fn ns_changes(before: &NsSet, after: &NsSet, mask: u32) -> String {
+    ns_in_mask(mask)
+        .map(|ns| {
+            let i = ns as usize;
+            format!("{} {}→{}", ns.proc_name(), before.inum[i], after.inum[i])
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn ns_values(ns: &NsSet, mask: u32) -> String {
+    ns_in_mask(mask)
+        .map(|n| format!("{}={}", n.proc_name(), ns.inum[n as usize]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Wait status to words: `exit 0`, `killed by signal 9`.
+fn exit_words(code: u32) -> String {
+    let sig = code & 0x7f;
+    if sig == 0 {
+        format!("exit {}", (code >> 8) & 0xff)
+    } else {
+        format!("killed by signal {sig}")
+    }
+}
+
+/// One human-readable line (no newline).
+pub fn text_line(ev: &Event, unread: Unread, clock: &Clock) -> String {
+    let h = ev.header();
+    let w = ev.who();
+    let who = if w.tid == w.pid {
+        format!("{}", w.pid)
+    } else {
+        format!("{}:{}", w.pid, w.tid)
+    };
+    let what = match ev {
+        Event::Fork(e) => {
+            let new = if e.changed == 0 {
+                String::new()
+            } else {
+                format!("  new {}", ns_values(&e.ns, e.changed))
+            };
+            let by = caller(e);
+            let caller = if by.pid == by.tid {
+                format!("{}", by.pid)
+            } else {
+                format!("{}:{}", by.pid, by.tid)
+            };
+            format!(
+                "by {caller} via {} {}{new}",
+                syscall_name(e.syscall),
+                flags::render(e.flags, e.syscall)
+            )
+        }
+        Event::Exec(e) => format!("{}  [{}]", c_str(&e.filename), argv(e).join(" ")),
+        Event::Exit(e) => {
+            let scope = if e.group_dead != 0 { "" } else { " (thread)" };
+            format!("{}{scope}", exit_words(e.exit_code))
+        }
+        Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => {
+            let fd = if matches!(ev, Event::Setns(_)) {
+                format!("fd={} ", e.fd)
+            } else {
+                String::new()
+            };
+            let changed = e.ns.diff(&e.ns_before);
+            let changes = if changed == 0 {
+                String::new()
+            } else {
+                format!("  {}", ns_changes(&e.ns_before, &e.ns, changed))
+            };
+            format!(
+                "{fd}{} ret={}{changes}",
+                flags::render(e.flags, e.syscall),
+                errno(e.ret)
+            )
+        }
+    };
+    let failed = if unread.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "  (unread: {})",
+            unread.names().collect::<Vec<_>>().join(",")
+        )
+    };
+    format!(
+        "{} {:<12} {:<9} {:<16} {what}{failed}",
+        clock.hms(h.ts_ns),
+        ev.name().to_uppercase(),
+        who,
+        c_str(&h.comm)
+    )
+}

@@ -1,0 +1,86 @@
+//! What leaves the pipeline: lifecycle [`Step`]s while tracing and the
+//! [`Report`] at the end — self-contained values with names and times
+//! resolved, built from the model here and nowhere else. Renderers read
+//! these values and never the model.
+
+mod anomalies;
+mod build;
+mod names;
+mod step;
+
+use serde::Serialize;
+
+use crate::clock::Clock;
+pub use crate::host::cgroup::{CgroupIds, Runtime};
+pub use crate::model::{
+    Creation, DurStat, Durations, ExecSession, NsKind, Pause, SandboxNs, Summary, Task,
+};
+use crate::stats::Stats;
+pub use build::build;
+pub use names::short;
+pub use step::{Step, StepWhat};
+
+/// The report at the end of a trace (`type: report` in JSON).
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Report {
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    /// Add to any `*_ns` time here (CLOCK_BOOTTIME) for wall-clock Unix ns.
+    pub realtime_minus_boottime_ns: i128,
+    pub sandboxes: Vec<SandboxReport>,
+    /// Sandboxes that ended longer than the retention before the end of the trace.
+    pub summarised: Summary,
+    pub stats: Stats,
+    /// Node-wide problems (lost events make every timeline suspect).
+    pub anomalies: Vec<String>,
+}
+
+impl Report {
+    /// The clock that turns this report's `*_ns` times into wall-clock time.
+    pub fn clock(&self) -> Clock {
+        Clock {
+            realtime_minus_boottime_ns: self.realtime_minus_boottime_ns,
+        }
+    }
+}
+
+/// One sandbox: its namespaces, pause, containers, durations, anomalies.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct SandboxReport {
+    /// Its number, as lifecycle lines give it (1-based).
+    pub sandbox: usize,
+    /// `#1 pod d69444909b3b`, or `#1 net 4026532301` when no pod id is known.
+    #[serde(skip)]
+    pub label: String,
+    pub pod: Option<String>,
+    pub cgroup: Option<CgroupIds>,
+    pub existing: bool,
+    pub detected_ns: u64,
+    pub ended_ns: Option<u64>,
+    pub namespaces: Vec<SandboxNs>,
+    pub pause: Option<Pause>,
+    pub containers: Vec<ContainerRow>,
+    pub durations: Durations,
+    pub anomalies: Vec<String>,
+}
+
+/// One container of a sandbox, by the name the report gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContainerRow {
+    /// Its runtime id (12 characters) where the cgroup gave one, else `c<n>`.
+    pub name: String,
+    pub pid: u32,
+    pub comm: String,
+    pub argv: Vec<String>,
+    /// The runtime task's first setns into the pod (None: existed before the trace).
+    pub joined_ns: Option<u64>,
+    pub started_ns: Option<u64>,
+    pub left_ns: Option<u64>,
+    pub exit: Option<i32>,
+    pub joined: Vec<NsKind>,
+    pub missing: Vec<NsKind>,
+    pub existing: bool,
+    pub cgroup: Option<CgroupIds>,
+    /// Exec sessions into it.
+    pub execs: Vec<ExecSession>,
+}

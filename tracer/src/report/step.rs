@@ -1,0 +1,239 @@
+//! Lifecycle steps as they leave the pipeline: the model's [`Lifecycle`]
+//! (by table ids) resolved into a self-contained [`Step`].
+
+use serde::Serialize;
+
+use super::names::{container_name, label};
+use super::{NsKind, Task};
+use crate::model::{Lifecycle, Model, Note, What};
+
+/// One step of a sandbox's life, with the sandbox's label, container
+/// names and the intervals that give it context already worked out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub ts_ns: u64,
+    /// The sandbox's number, as in the report (1-based).
+    pub sandbox: usize,
+    /// `#1 pod d69444909b3b`, or `#1 net 4026532301` when no pod id is known.
+    pub label: String,
+    /// Pod id from the cgroup path.
+    pub pod: Option<String>,
+    pub what: StepWhat,
+}
+
+/// What happened. Serialised as the JSON `lifecycle` line's `event` and its
+/// fields; the `*_for_ns` context is for text and is not serialised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StepWhat {
+    /// One of the sandbox's namespaces was created (reported once the
+    /// sandbox is recognised, with the creation's own time).
+    NamespaceCreated {
+        kind: NsKind,
+        inum: u32,
+        by: Task,
+        syscall: &'static str,
+    },
+    /// A pause/infra process started (its exec).
+    PauseStarted {
+        pause: Task,
+        argv: Vec<String>,
+        /// Since the sandbox's first namespace was made.
+        #[serde(skip)]
+        after_namespaces_ns: Option<u64>,
+        /// Who forked it (runc's stage 1).
+        #[serde(skip)]
+        forked_by: Option<Task>,
+    },
+    /// A sandbox without a pause process was recognised (CRI-O's pinned namespaces).
+    SandboxWithoutPause { by: Task },
+    /// A container's runtime task joined the sandbox; its entrypoint started.
+    ContainerJoined {
+        /// Its name in the report.
+        container: String,
+        task: Task,
+        argv: Vec<String>,
+        joined: Vec<NsKind>,
+        /// Pod namespaces the container is not in: a partial join.
+        missing: Vec<NsKind>,
+        /// The runtime task's first setns into the pod.
+        joined_ns: u64,
+        /// From the pause's exec to this join.
+        #[serde(skip)]
+        after_pause_ns: Option<u64>,
+    },
+    /// An exec session (`podman exec`, `kubectl exec`) entered a container.
+    ExecJoined {
+        container: String,
+        task: Task,
+        argv: Vec<String>,
+    },
+    /// A container's main process or an exec session ended, or moved away.
+    Left {
+        container: String,
+        task: Task,
+        exec_session: bool,
+        /// Exit status (0-255) or the killing signal as 128+n; `None` when it moved away.
+        exit: Option<i32>,
+        /// `exit`, `setns`, `unshare`.
+        how: &'static str,
+        /// How long it ran.
+        #[serde(skip)]
+        ran_for_ns: Option<u64>,
+    },
+    PauseExited {
+        pause: Task,
+        exit: i32,
+        #[serde(skip)]
+        ran_for_ns: Option<u64>,
+    },
+    /// The last member of one of the sandbox's namespaces left.
+    NamespaceEmpty {
+        kind: NsKind,
+        inum: u32,
+        /// nsfs bind mounts that still hold it: empty means freed.
+        pinned_by: Vec<String>,
+    },
+    /// The pause is gone and every container has left.
+    SandboxEnded {
+        #[serde(skip)]
+        lived_for_ns: Option<u64>,
+    },
+}
+
+fn since(later: u64, earlier: Option<u64>) -> Option<u64> {
+    earlier.and_then(|e| later.checked_sub(e))
+}
+
+impl Step {
+    /// Resolve a step the model just returned, after the notes read for it
+    /// (`found`: cgroups, pins) went into the model.
+    pub fn resolve(m: &Model, l: &Lifecycle, found: &[Note]) -> Step {
+        let sb = l.sandbox;
+        Step {
+            ts_ns: l.ts_ns,
+            sandbox: sb + 1,
+            label: label(m, sb),
+            pod: m
+                .sandboxes
+                .get(sb)
+                .and_then(|s| s.cgroup.as_ref())
+                .and_then(|c| c.pod_uid.clone()),
+            what: what(m, l, found),
+        }
+    }
+}
+
+/// The model's step with names and context resolved.
+fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
+    let s = m.sandboxes.get(l.sandbox);
+    let pause = s.and_then(|s| s.pause.as_ref());
+    let pause_started = pause.and_then(|p| p.started_ns);
+    let name = |c: usize| m.containers.get(c).map(container_name).unwrap_or_default();
+    match &l.what {
+        What::NamespaceCreated {
+            kind,
+            inum,
+            by,
+            syscall,
+        } => StepWhat::NamespaceCreated {
+            kind: *kind,
+            inum: *inum,
+            by: by.clone(),
+            syscall,
+        },
+        What::PauseStarted { pause: task, argv } => StepWhat::PauseStarted {
+            pause: task.clone(),
+            argv: argv.clone(),
+            after_namespaces_ns: since(l.ts_ns, m.first_creation(l.sandbox)),
+            forked_by: pause.and_then(|p| p.forked_by.clone()),
+        },
+        What::SandboxWithoutPause { by } => StepWhat::SandboxWithoutPause { by: by.clone() },
+        What::ContainerJoined {
+            container,
+            task,
+            argv,
+            joined,
+            missing,
+            joined_ns,
+        } => StepWhat::ContainerJoined {
+            container: name(*container),
+            task: task.clone(),
+            argv: argv.clone(),
+            joined: joined.clone(),
+            missing: missing.clone(),
+            joined_ns: *joined_ns,
+            after_pause_ns: since(*joined_ns, pause_started),
+        },
+        What::ExecJoined {
+            container,
+            task,
+            argv,
+        } => StepWhat::ExecJoined {
+            container: name(*container),
+            task: task.clone(),
+            argv: argv.clone(),
+        },
+        What::Left {
+            container,
+            task,
+            exec_session,
+            exit,
+            how,
+        } => StepWhat::Left {
+            container: name(*container),
+            task: task.clone(),
+            exec_session: *exec_session,
+            exit: *exit,
+            how,
+            ran_for_ns: since(l.ts_ns, started(m, *container, *exec_session, task.pid)),
+        },
+        What::PauseExited { pause, exit } => StepWhat::PauseExited {
+            pause: pause.clone(),
+            exit: *exit,
+            ran_for_ns: since(l.ts_ns, pause_started),
+        },
+        What::NamespaceEmpty { kind, inum } => StepWhat::NamespaceEmpty {
+            kind: *kind,
+            inum: *inum,
+            pinned_by: pins_in(found, *kind, *inum),
+        },
+        What::SandboxEnded => StepWhat::SandboxEnded {
+            lived_for_ns: since(l.ts_ns, born(m, l.sandbox)),
+        },
+    }
+}
+
+/// When a sandbox began, as far as the trace saw: its first namespace,
+/// else its pause's exec, else when it was recognised (if during the trace).
+fn born(m: &Model, sb: usize) -> Option<u64> {
+    let s = m.sandboxes.get(sb)?;
+    m.first_creation(sb)
+        .or(s.pause.as_ref().and_then(|p| p.started_ns))
+        .or((!s.existing).then_some(s.detected_ns))
+}
+
+/// When a container (or one of its exec sessions, by pid) started.
+fn started(m: &Model, c: usize, exec_session: bool, pid: u32) -> Option<u64> {
+    let c = m.containers.get(c)?;
+    if exec_session {
+        c.execs.iter().find(|e| e.pid == pid).map(|e| e.started_ns)
+    } else {
+        c.started_ns.or(c.joined_ns)
+    }
+}
+
+/// The pins just read for a namespace that emptied (none: freed).
+fn pins_in(found: &[Note], kind: NsKind, inum: u32) -> Vec<String> {
+    found
+        .iter()
+        .find_map(|n| match n {
+            Note::Pins {
+                kind: k,
+                inum: i,
+                paths,
+            } if *k == kind && *i == inum => Some(paths.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
