@@ -23,6 +23,7 @@
 mod exec;
 mod exit;
 mod fork;
+pub mod identity;
 mod note;
 pub mod ns;
 mod ns_change;
@@ -42,6 +43,7 @@ use tracer_common::NsSet;
 
 use crate::decode::Event;
 pub use exec::is_pause;
+pub use identity::{Identity, IdentityRole};
 pub use exit::exit_status;
 pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};

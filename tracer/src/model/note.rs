@@ -38,6 +38,8 @@ impl Model {
                     info.pinned_by = paths.clone();
                 }
             }
+            // Kept until the identity work lands (issue 9): names are not in the model yet.
+            Note::Identity(_) => {}
         }
     }
 }

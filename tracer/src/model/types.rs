@@ -19,6 +19,8 @@ pub enum Note {
         inum: u32,
         paths: Vec<String>,
     },
+    /// A runtime's word on who a sandbox or container is (CRI, Docker, a bundle's labels).
+    Identity(super::Identity),
 }
 
 /// A process reference in lifecycle events and reports.
