@@ -4,9 +4,8 @@
 //! command that installs them, and xtask stops.
 //!
 //! To add a package: one `Package` line in `PACKAGES`, with a comment
-//! saying which tests need it. The containerd and docker ones wait for
-//! their tests: flip `CONTAINERD_TESTS` or `DOCKER_TESTS` to `Need::E2e`
-//! in the change that adds those tests.
+//! saying which tests need it. The containerd ones wait for their tests:
+//! flip `CONTAINERD_TESTS` to `Need::E2e` in the change that adds them.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -69,8 +68,9 @@ impl Need {
 /// `tests/tests/e2e/containerd.rs` lands. (Make `protobuf-compiler`
 /// `Need::Build` instead if the tracer itself links the CRI protos.)
 const CONTAINERD_TESTS: Need = Need::Later;
-/// The docker (dockerd over its own containerd) end-to-end tests.
-const DOCKER_TESTS: Need = Need::Later;
+/// The docker (dockerd over its own containerd) end-to-end tests
+/// (`tests/tests/e2e/docker.rs`).
+const DOCKER_TESTS: Need = Need::E2e;
 
 /// A Debian/Ubuntu package.
 #[derive(Debug, PartialEq, Eq)]
@@ -273,7 +273,10 @@ mod tests {
 
     #[test]
     fn missing_packages_from_dpkg() {
-        assert_eq!(missing_names(Job::Test, &Installed::Dpkg(DPKG)), ["runc"]);
+        assert_eq!(
+            missing_names(Job::Test, &Installed::Dpkg(DPKG)),
+            ["runc", "docker.io"]
+        );
         assert_eq!(
             missing_names(Job::Bench, &Installed::Dpkg(DPKG)),
             ["runc", "bpftrace"]
@@ -290,7 +293,14 @@ mod tests {
         let exists = |what: &str| matches!(what, "g++" | "update-ca-certificates" | "podman");
         assert_eq!(
             missing_names(Job::Test, &Installed::Files(&exists)),
-            ["catatonit", "runc", "busybox-static", "uidmap", "iproute2"]
+            [
+                "catatonit",
+                "runc",
+                "busybox-static",
+                "uidmap",
+                "iproute2",
+                "docker.io"
+            ]
         );
     }
 
@@ -301,8 +311,7 @@ mod tests {
             assert!(w.iter().any(|p| p.name == "build-essential"), "{job}");
             assert_eq!(w.iter().any(|p| p.name == "bpftrace"), job == Job::Bench);
             assert_eq!(w.iter().any(|p| p.name == "podman"), job != Job::Build);
-            // Not before their tests exist.
-            assert!(!w.iter().any(|p| p.name == "docker.io"), "{job}");
+            assert_eq!(w.iter().any(|p| p.name == "docker.io"), job == Job::Test);
         }
         let names: BTreeSet<&str> = PACKAGES.iter().map(|p| p.name).collect();
         assert_eq!(names.len(), PACKAGES.len(), "a package listed twice");

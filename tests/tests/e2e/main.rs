@@ -8,6 +8,7 @@
 
 mod support;
 
+mod docker;
 mod pipeline;
 mod podman_harness;
 mod podman_pods;

@@ -6,6 +6,7 @@
 //! beside `podman`; a new test module is one `mod` line in `main.rs`.
 
 pub mod clock;
+pub mod docker;
 pub mod json;
 pub mod lock;
 pub mod podman;
