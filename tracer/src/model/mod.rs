@@ -30,6 +30,7 @@ mod ns_change;
 mod procs;
 mod query;
 mod retention;
+pub mod runtime;
 mod sandbox;
 mod seed;
 pub mod table;

@@ -69,11 +69,14 @@ impl Model {
                     stat.add(v);
                 }
             }
+            let sandbox_runtime = s.cgroup.as_ref().and_then(|g| g.runtime);
             for &c in &s.containers {
                 if let Some(c) = self.containers.remove(c) {
                     sum.containers += 1;
                     sum.exec_sessions += c.execs.len() as u64;
-                    sum.partial_joins += u64::from(!c.missing.is_empty());
+                    let rt = c.cgroup.as_ref().and_then(|g| g.runtime);
+                    let partial = super::runtime::partial(rt.or(sandbox_runtime), &c.missing);
+                    sum.partial_joins += u64::from(!partial.is_empty());
                     gone_containers.insert(c.id);
                 }
             }

@@ -1,28 +1,34 @@
 //! What does not fit the model: the anomaly policy, per sandbox and node-wide.
 
 use super::names::kinds;
-use super::{ContainerRow, Pause, SandboxNs};
+use super::{ContainerRow, Pause, Runtime, SandboxNs};
+use crate::model::runtime;
 use crate::stats::Stats;
 
 /// How long containers may outlive their pause before it is an anomaly.
 const PAUSE_GRACE_NS: u64 = 5_000_000_000;
 
-/// A sandbox's anomalies: partial joins, a pause gone while its containers
-/// ran on, namespaces that emptied but are still pinned.
+/// A sandbox's anomalies: partial joins (by what its runtime shares, see
+/// [`runtime`]), a pause gone while its containers ran on, namespaces that
+/// emptied but are still pinned. `runtime`: the sandbox's, from its cgroup.
 pub fn of_sandbox(
     containers: &[ContainerRow],
     pause: Option<&Pause>,
     namespaces: &[SandboxNs],
+    runtime: Option<Runtime>,
 ) -> Vec<String> {
     let mut anomalies = Vec::new();
     for c in containers {
-        if !c.missing.is_empty() {
+        // A container that exited at once may have no cgroup of its own.
+        let rt = c.cgroup.as_ref().and_then(|g| g.runtime).or(runtime);
+        let partial = runtime::partial(rt, &c.missing);
+        if !partial.is_empty() {
             anomalies.push(format!(
                 "container {} (pid {}) is in the pod's {} but not its {}: a partial join",
                 c.name,
                 c.pid,
                 kinds(&c.joined),
-                kinds(&c.missing)
+                kinds(&partial)
             ));
         }
     }

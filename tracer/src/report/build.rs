@@ -26,7 +26,8 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
         .iter()
         .map(|&c| container(&m.containers[c]))
         .collect();
-    let anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), &namespaces);
+    let runtime = s.cgroup.as_ref().and_then(|c| c.runtime);
+    let anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), &namespaces, runtime);
     SandboxReport {
         sandbox: sb + 1,
         label: label(m, sb),
@@ -64,7 +65,90 @@ fn container(c: &Container) -> ContainerRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{Driver, Feed, PAUSE_NS, POD, app_container, app_ns, runc_pause};
+    use crate::host::cgroup::{CgroupIds, Runtime};
+    use crate::model::{Note, NsKind, What};
+    use crate::report::{Step, StepWhat};
+    use crate::testkit::{
+        Driver, Feed, PAUSE_NS, POD, app_container, app_ns, docker_container, runc_pause,
+    };
+
+    fn report(w: &Driver) -> Report {
+        build(
+            &w.m,
+            &Stats::default(),
+            &Clock {
+                realtime_minus_boottime_ns: 0,
+            },
+        )
+    }
+
+    /// `/proc/<pid>/cgroup` as read for a pause or container of `runtime`.
+    fn cgroup(w: &mut Driver, pid: u32, runtime: Runtime) {
+        w.m.note(&Note::Cgroup {
+            pid,
+            ids: CgroupIds {
+                runtime: Some(runtime),
+                container_id: Some(format!("{pid:012x}")),
+                ..CgroupIds::default()
+            },
+        });
+    }
+
+    /// A pod made by `runtime`'s runc: the pause, a container that joins
+    /// ipc and net only (Docker's way) and exits before its cgroup is read,
+    /// and one that runs on.
+    fn ipc_and_net_only(runtime: Runtime) -> (Driver, Report) {
+        let mut w = Driver::new();
+        let pause = runc_pause(&mut w);
+        cgroup(&mut w, pause, runtime);
+        let quick = docker_container(&mut w, 810, POD, &["sh", "-c", "exit 3"]);
+        w.exit(quick, "sh", 3, app_ns(POD, 810));
+        let app = docker_container(&mut w, 820, POD, &["sleep", "1000"]);
+        cgroup(&mut w, app, runtime);
+        let r = report(&w);
+        assert_eq!(r.sandboxes.len(), 1);
+        let containers = &r.sandboxes[0].containers;
+        assert_eq!(containers.len(), 2);
+        for c in containers {
+            assert_eq!(c.joined, [NsKind::Ipc, NsKind::Net], "{c:?}");
+            // The fact stays, whatever the runtime.
+            assert_eq!(c.missing, [NsKind::Uts], "{c:?}");
+        }
+        (w, r)
+    }
+
+    #[test]
+    fn a_docker_pods_containers_without_its_uts_are_no_anomaly() {
+        let (w, r) = ipc_and_net_only(Runtime::Docker);
+        assert_eq!(r.sandboxes[0].anomalies, Vec::<String>::new());
+        // Nor are they PARTIAL as they join.
+        let joins: Vec<Step> = w
+            .out
+            .iter()
+            .filter(|l| matches!(l.what, What::ContainerJoined { .. }))
+            .map(|l| Step::resolve(&w.m, l, &[]))
+            .collect();
+        assert_eq!(joins.len(), 2);
+        for s in &joins {
+            let StepWhat::ContainerJoined { partial, .. } = &s.what else {
+                unreachable!("filtered on joins")
+            };
+            assert!(partial.is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_containerd_pods_containers_without_its_uts_are_partial_joins() {
+        let (_, r) = ipc_and_net_only(Runtime::Containerd);
+        let a = &r.sandboxes[0].anomalies;
+        assert_eq!(a.len(), 2, "{a:?}");
+        for a in a {
+            assert!(
+                a.ends_with("is in the pod's ipc,net but not its uts: a partial join"),
+                "{a}"
+            );
+        }
+    }
 
     /// A pause and one container; the pause exits `gap_s` seconds before
     /// the container leaves (`None`: the container is still running).
@@ -77,13 +161,7 @@ mod tests {
             w.make.ts_ns += gap * 1_000_000_000;
             w.exit(app, "app", 0, app_ns(POD, 810));
         }
-        let r = build(
-            &w.m,
-            &Stats::default(),
-            &Clock {
-                realtime_minus_boottime_ns: 0,
-            },
-        );
+        let r = report(&w);
         assert_eq!(r.sandboxes.len(), 1);
         assert_eq!(r.sandboxes[0].containers.len(), 1);
         r.sandboxes[0].anomalies.clone()

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::names::{container_name, label};
-use super::{NsKind, Task};
-use crate::model::{Lifecycle, Model, Note, What};
+use super::{NsKind, Runtime, Task};
+use crate::model::{Lifecycle, Model, Note, What, runtime};
 
 /// One step of a sandbox's life, with the sandbox's label, container
 /// names and the intervals that give it context already worked out.
@@ -54,8 +54,11 @@ pub enum StepWhat {
         task: Task,
         argv: Vec<String>,
         joined: Vec<NsKind>,
-        /// Pod namespaces the container is not in: a partial join.
+        /// Pod namespaces the container is not in.
         missing: Vec<NsKind>,
+        /// Those of `missing` its runtime shares: a partial join (see [`crate::model::runtime`]).
+        #[serde(skip)]
+        partial: Vec<NsKind>,
         /// The runtime task's first setns into the pod.
         joined_ns: u64,
         /// From the pause's exec to this join.
@@ -99,6 +102,17 @@ pub enum StepWhat {
         #[serde(skip)]
         lived_for_ns: Option<u64>,
     },
+}
+
+/// A container's runtime by its cgroup, or its sandbox's (a container
+/// that exited at once may have none of its own).
+fn runtime_of(m: &Model, c: usize) -> Option<Runtime> {
+    let c = m.containers.get(c)?;
+    let own = c.cgroup.as_ref().and_then(|g| g.runtime);
+    own.or_else(|| {
+        let s = m.sandboxes.get(c.sandbox)?;
+        s.cgroup.as_ref().and_then(|g| g.runtime)
+    })
 }
 
 fn since(later: u64, earlier: Option<u64>) -> Option<u64> {
@@ -162,6 +176,7 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
             argv: argv.clone(),
             joined: joined.clone(),
             missing: missing.clone(),
+            partial: runtime::partial(runtime_of(m, *container), missing),
             joined_ns: *joined_ns,
             after_pause_ns: since(*joined_ns, pause_started),
         },

@@ -16,8 +16,8 @@ pub mod synthetic;
 pub use driver::{Driver, snapshot};
 pub use make::Maker;
 pub use runtime::{
-    APP, CLONE_PARENT, Feed, PAUSE_NS, POD, SIGCHLD, app_container, app_ns, podman_pause, runc,
-    runc_pause, runtime_makes_netns,
+    APP, CLONE_PARENT, Feed, PAUSE_NS, POD, SIGCHLD, app_container, app_ns, docker_container,
+    podman_pause, runc, runc_pause, runtime_makes_netns,
 };
 pub use samples::{numbered, samples};
 pub use spaces::{HOST, Spaces};

@@ -186,6 +186,33 @@ pub fn app_container(w: &mut impl Feed, s1: u32, pod: Spaces, argv: &[&str]) -> 
     )
 }
 
+/// A Docker container's stage 1, as cri-dockerd asks for it
+/// (`--net=container:<pause> --ipc=container:<pause>`; Docker has no
+/// `--uts=container:`): join `pod`'s ipc and net, unshare mnt, uts and
+/// pid. Returns its pid.
+pub fn docker_container(w: &mut impl Feed, s1: u32, pod: Spaces, argv: &[&str]) -> u32 {
+    let own = app_ns(pod, s1);
+    let j1 = Spaces {
+        ipc: pod.ipc,
+        ..HOST
+    };
+    let j2 = Spaces { net: pod.net, ..j1 };
+    let unshared = Spaces {
+        mnt: own.mnt,
+        pfc: own.pfc,
+        uts: 6000 + s1,
+        ..j2
+    };
+    runc(
+        w,
+        s1,
+        &[(CLONE_NEWIPC, j1), (CLONE_NEWNET, j2)],
+        Some((CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID, unshared)),
+        argv,
+        "app",
+    )
+}
+
 /// A podman pod: `podman` = (tid, pid) of podman's thread that makes the
 /// netns; runc's stage 1 `s1` joins it and makes the rest, its stage 2
 /// execs `catatonit -P`. Returns the pause's pid.

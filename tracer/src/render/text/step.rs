@@ -102,9 +102,10 @@ fn joined(step: &Step) -> String {
         task,
         argv,
         joined,
-        missing,
+        partial,
         joined_ns,
         after_pause_ns,
+        ..
     } = &step.what
     else {
         return String::new();
@@ -115,8 +116,8 @@ fn joined(step: &Step) -> String {
         argv.join(" "),
         kinds(joined)
     );
-    if !missing.is_empty() {
-        t += &format!("  PARTIAL: not in {}", kinds(missing));
+    if !partial.is_empty() {
+        t += &format!("  PARTIAL: not in {}", kinds(partial));
     }
     if let Some(d) = step.ts_ns.checked_sub(*joined_ns) {
         t += &format!("  (setns→exec {})", dur(d));
