@@ -107,6 +107,11 @@ struct WatchArgs {
     /// report; older ones are summarised, so memory stays bounded.
     #[arg(long, value_name = "SECONDS", default_value_t = RETENTION_S)]
     retention: f64,
+    /// Ask the Docker API at this socket who Docker's containers are (the
+    /// kubelet's labels: pod namespace/name/uid, container names). Default:
+    /// /run/docker.sock where it exists.
+    #[arg(long, value_name = "PATH")]
+    docker_socket: Option<PathBuf>,
     /// Ring buffer size in KiB: a power of two, at least the page size.
     /// Bigger rides out longer bursts; drops are always counted.
     #[arg(long, value_name = "KIB", default_value_t = tracer_common::EVENTS_BYTES / 1024, value_parser = ring_kib)]
@@ -223,6 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         output,
         stall: args.debug_stall_ms.map(Duration::from_millis),
         retention: seconds(args.retention, "--retention")?,
+        docker_socket: args.docker_socket,
     })
     .await
 }

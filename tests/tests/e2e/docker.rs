@@ -22,6 +22,7 @@ use crate::support::clock::{MS, S, Window, timed};
 use crate::support::docker::{ContainerTruth, Docker, KubePod};
 use crate::support::json::{Container, Lines, Sandbox, Step};
 use crate::support::procfs::{ns_inodes, try_comm};
+use crate::support::recording;
 use crate::support::tracer::{Tracer, tracer_unprivileged};
 use crate::support::unique_name;
 
@@ -32,6 +33,8 @@ struct Run {
     lines: Lines,
     /// `tracer report` of the recording, as nobody.
     replayed: Lines,
+    /// The recording's notes (cgroups, pins, identities).
+    notes: Vec<Value>,
     /// The pause while it ran, then after `docker stop`.
     pause: ContainerTruth,
     pause_after: ContainerTruth,
@@ -101,7 +104,20 @@ fn workload() -> Run {
     let trace = docker.dir.join("docker.trace");
     let trace_s = trace.to_str().expect("a UTF-8 temp dir").to_string();
     // --duration: a safety net, should the test die with the tracer running.
-    let tracer = Tracer::start_cmd(&["record", "-o", &trace_s, "--duration", "120"]);
+    let socket = docker
+        .socket
+        .to_str()
+        .expect("a UTF-8 temp dir")
+        .to_string();
+    let tracer = Tracer::start_cmd(&[
+        "record",
+        "-o",
+        &trace_s,
+        "--duration",
+        "120",
+        "--docker-socket",
+        &socket,
+    ]);
 
     let n = unique_name("web");
     let pod = KubePod {
@@ -224,7 +240,9 @@ fn workload() -> Run {
         String::from_utf8_lossy(&out.stderr)
     );
     let replayed = Lines::from_output(&out.stdout);
+    let notes = recording::notes(&trace);
     Run {
+        notes,
         pod,
         lines,
         replayed,
@@ -634,8 +652,52 @@ fn docker_dockerd_visitors_are_listed() {
     );
 }
 
+/// The Docker API's word on the pause and the app (the kubelet's labels),
+/// recorded as identity notes: a replay has them without the socket.
+#[test]
+fn docker_api_identities_are_recorded_as_notes() {
+    let r = run();
+    let identity = |id: &str| {
+        let all: Vec<&Value> = r
+            .notes
+            .iter()
+            .filter(|n| n["note"] == "identity" && n["id"] == id)
+            .collect();
+        assert_eq!(all.len(), 1, "identity notes of {id}: {all:?}");
+        all[0]
+    };
+    let pod = |n: &Value| {
+        assert_eq!(n["pod_namespace"], r.pod.namespace.as_str(), "{n}");
+        assert_eq!(n["pod_name"], r.pod.name.as_str(), "{n}");
+        assert_eq!(n["pod_uid"], r.pod.uid.as_str(), "{n}");
+        assert_eq!(n["source"], "docker", "{n}");
+        assert!(
+            n["runtime"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("docker 20.10")),
+            "{n}"
+        );
+    };
+    let sandbox = identity(&r.pause.id);
+    pod(sandbox);
+    assert_eq!(sandbox["role"], "sandbox", "{sandbox}");
+    assert_eq!(sandbox["attempt"], 0, "{sandbox}");
+    let app = identity(&r.app.id);
+    pod(app);
+    assert_eq!(app["role"], "container", "{app}");
+    assert_eq!(app["container_name"], "app", "{app}");
+    assert_eq!(app["sandbox_id"], r.pause.id.as_str(), "{app}");
+    // The one that exited at once is asked about only if its cgroup was read.
+    let (exit3, _) = r.containers();
+    if exit3.cgroup.is_some() {
+        assert_eq!(identity(&r.exit3.id)["container_name"], "exit3");
+    }
+}
+
 /// The kubelet's labels (and dockershim's names) say who the pod and its
-/// containers are: the report shows them, from the Docker API.
+/// containers are: the report shows them, from the Docker API. (Names are
+/// keyed by container id: one that exited before its cgroup was read has
+/// none to be named by.)
 #[test]
 fn docker_pod_and_container_names_are_shown() {
     let r = run();
@@ -652,7 +714,12 @@ fn docker_pod_and_container_names_are_shown() {
         );
     }
     let containers = array(&sb["containers"]);
-    for (pid_or_argv, name) in [(None, "exit3"), (Some(r.app.pid), "app")] {
+    let (exit3, _) = r.containers();
+    let mut named = vec![(Some(r.app.pid), "app")];
+    if exit3.cgroup.is_some() {
+        named.push((None, "exit3"));
+    }
+    for (pid_or_argv, name) in named {
         let c = containers
             .iter()
             .find(|c| match pid_or_argv {

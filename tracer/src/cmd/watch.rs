@@ -18,6 +18,7 @@ use tracer_common::{NsSet, Offsets};
 use super::record;
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
+use crate::host::docker::DockerNames;
 use crate::host::{ns, proc};
 use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
 use crate::model::Model;
@@ -35,11 +36,15 @@ pub struct WatchOptions {
     pub stall: Option<Duration>,
     /// Keep ended sandboxes in full this long, then summarise them.
     pub retention: Duration,
+    /// The Docker API's socket for names (`None`: the default, where it exists).
+    pub docker_socket: Option<PathBuf>,
 }
 
 /// How often the ring buffer is read without a wakeup: the live view's
 /// latency for a trickle of events.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
+/// At the end, how long names still being asked for are waited for.
+const NAMES_GRACE: Duration = Duration::from_millis(500);
 
 type Live = Pipeline<BufWriter<std::io::StdoutLock<'static>>, BufWriter<File>>;
 
@@ -128,7 +133,11 @@ fn start(
         sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
         view: opts.view,
     };
-    Ok(Pipeline::new(model, source, out, recorder))
+    let mut pipeline = Pipeline::new(model, source, out, recorder);
+    if let Some(docker) = DockerNames::open(opts.docker_socket.clone()) {
+        pipeline.set_docker(docker);
+    }
+    Ok(pipeline)
 }
 
 /// What the kernel side hands over while tracing.
@@ -215,6 +224,7 @@ async fn stream(
                 if drain(ring.get_mut(), pipeline)? > 0 {
                     pipeline.flush()?;
                 }
+                pipeline.identities()?;
             }
             guard = async {
                 match logger.as_mut() {
@@ -240,7 +250,8 @@ async fn stream(
             _ = &mut deadline => break,
         }
     }
-    // Drain what arrived before the stop.
+    // Drain what arrived before the stop, and the names asked for.
     drain(ring.get_mut(), pipeline)?;
+    pipeline.settle_identities(NAMES_GRACE).await?;
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Everything read from the host's /proc: the start-up walk of every
 //! process, namespaces (nsfs inodes, `NS_GET_ID`), cgroups, the nsfs bind
 //! mounts that pin a namespace, and facts about the system. The one place
-//! that reads /proc; parsers are pure functions tested on text.
+//! that reads /proc; parsers are pure functions tested on text. Also the
+//! runtimes' own word on names (`docker`: the Docker API).
 
 pub mod cgroup;
+pub mod docker;
 pub mod ns;
 pub mod pins;
 pub mod proc;

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 
 use crate::clock::Clock;
 use crate::decode::{Unread, decode};
+use crate::host::docker::DockerNames;
 use crate::kernel::Info;
 use crate::model::{Model, Note};
 use crate::record;
@@ -53,6 +54,8 @@ pub struct Pipeline<W: Write, R: Write> {
     source: Source,
     out: Output<W>,
     recorder: Option<record::Writer<R>>,
+    /// Names from the Docker API (live runs with a socket).
+    docker: Option<DockerNames>,
 }
 
 impl<W: Write, R: Write> Pipeline<W, R> {
@@ -68,7 +71,48 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             source,
             out,
             recorder,
+            docker: None,
         }
+    }
+
+    /// Ask the Docker API who the pauses and containers are (live runs):
+    /// those known now at once, new ones as their cgroups are read.
+    pub fn set_docker(&mut self, mut docker: DockerNames) {
+        let known = self
+            .model
+            .sandboxes
+            .values()
+            .filter_map(|s| s.cgroup.as_ref());
+        let containers = self
+            .model
+            .containers
+            .values()
+            .filter_map(|c| c.cgroup.as_ref());
+        for ids in known.chain(containers) {
+            docker.ask(ids);
+        }
+        self.docker = Some(docker);
+    }
+
+    /// The names answered since the last call, as notes (never waits).
+    pub fn identities(&mut self) -> io::Result<()> {
+        let answered = self.docker.as_mut().map(DockerNames::answers);
+        for id in answered.unwrap_or_default() {
+            self.note(&Note::Identity(id))?;
+        }
+        Ok(())
+    }
+
+    /// At the end of a trace: the names still on their way (bounded wait).
+    pub async fn settle_identities(&mut self, within: std::time::Duration) -> io::Result<()> {
+        let answered = match self.docker.as_mut() {
+            Some(d) => d.settle(within).await,
+            None => Vec::new(),
+        };
+        for id in answered {
+            self.note(&Note::Identity(id))?;
+        }
+        Ok(())
     }
 
     /// Tracing has begun.
@@ -105,13 +149,14 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             return Ok(());
         }
         let found = if self.source.live {
-            enrich::notes(&changes)
+            enrich::notes(&changes, self.docker.as_mut())
         } else {
             Vec::new()
         };
         for n in &found {
             self.note(n)?;
         }
+        self.identities()?;
         if self.out.view == View::Pods {
             for l in &changes {
                 let step = Step::resolve(&self.model, l, &found);
@@ -161,6 +206,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             source,
             mut out,
             recorder,
+            docker: _,
         } = self;
         let report = report::build(&model, &stats, &source.clock);
         out.render.report(&mut out.sink, &report)?;

@@ -11,6 +11,7 @@ pub mod json;
 pub mod lock;
 pub mod podman;
 pub mod procfs;
+pub mod recording;
 pub mod rootfs;
 pub mod tracer;
 pub mod workload;
