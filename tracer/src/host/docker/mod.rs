@@ -211,8 +211,10 @@ mod tests {
     }
 
     fn scratch(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("tracer-docker-names-{}-{name}", std::process::id()));
+        let d = std::env::temp_dir().join(format!(
+            "tracer-unit-docker-names-{}-{name}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -222,6 +224,7 @@ mod tests {
     fn no_socket_is_no_source() {
         let dir = scratch("absent");
         assert!(DockerNames::open(Some(dir.join("docker.sock"))).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A socket that accepts and never answers: the question times out,
