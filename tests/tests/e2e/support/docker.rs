@@ -91,9 +91,11 @@ impl Docker {
         );
         let socket = dir.join("docker.sock");
         let exec_root = dir.join("exec");
-        // Our own (empty) daemon.json: the machine's /etc/docker/daemon.json is not ours.
+        // Our own daemon.json: the machine's /etc/docker/daemon.json is not
+        // ours, and dockerd 20.10 would write its trust key to /etc/docker.
         let daemon_json = dir.join("daemon.json");
-        write(&daemon_json, "{}\n");
+        let config = serde_json::json!({"deprecated-key-path": dir.join("key.json")});
+        write(&daemon_json, &format!("{config}\n"));
         // Until dockerd runs, this guard stops containerd should we panic.
         let mut half = HalfStarted {
             containerd: Some(containerd),
