@@ -8,7 +8,7 @@
 //! unmounted the netns pin, the report must say the netns was freed, not
 //! that `/run/netns/cni-…` still pins it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -248,14 +248,23 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     // ---- the kubelet's calls, with their ground truth -------------------
     let (sandbox_id, w_run) = timed(|| ok!(cri.run_pod_sandbox(&sandbox_config)));
     let sb_truth: SandboxTruth = ok!(cri.pod_sandbox_status(&sandbox_id));
-    require(sb_truth.ready && sb_truth.pid > 0, "sandbox ready", &sb_truth);
+    require(
+        sb_truth.ready && sb_truth.pid > 0,
+        "sandbox ready",
+        &sb_truth,
+    );
     require(
         sb_truth.netns_path.contains("/netns/cni-"),
         "netns path",
         &sb_truth,
     );
     let pause_pid = sb_truth.pid;
-    let pause_ns = |k: &str| ns_inode(&format!("/proc/{pause_pid}/ns/{k}"));
+    // Read now: the pause is gone by the time the report is checked.
+    let pause_inodes: BTreeMap<&str, u64> = ["net", "ipc", "uts", "pid", "mnt"]
+        .into_iter()
+        .map(|k| (k, ns_inode(&format!("/proc/{pause_pid}/ns/{k}"))))
+        .collect();
+    let pause_ns = |k: &str| pause_inodes[k];
     let netns_inode = ns_inode(&sb_truth.netns_path);
     assert_eq!(
         pause_ns("net"),
@@ -290,8 +299,10 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
         id
     });
     let job: ContainerTruth = ok!(cri.container_status(&job_id));
+    // containerd forgets the pid of an exited task (0): the job is known
+    // by its cgroup below.
     require(
-        job.exit_code == 3 && job.pid > 0 && job.name == "job",
+        job.exit_code == 3 && job.name == "job",
         "job exited 3",
         &job,
     );
@@ -326,9 +337,9 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
         &ps,
     );
 
-    // SIGTERM, SIGKILL after 2 s: sleep is pid 1 of its pid namespace and
+    // SIGTERM, SIGKILL after 1 s: sleep is pid 1 of its pid namespace and
     // has no SIGTERM handler, so the kernel drops SIGTERM: only SIGKILL ends it.
-    let ((), w_stop_app) = timed(|| ok!(cri.stop_container(&app_id, 2)));
+    let ((), w_stop_app) = timed(|| ok!(cri.stop_container(&app_id, 1)));
     let app_after: ContainerTruth = ok!(cri.container_status(&app_id));
     require(
         app_after.state == ContainerState::ContainerExited && app_after.exit_code == 137,
@@ -336,25 +347,29 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
         &app_after,
     );
 
+    // StopPodSandbox SIGKILLs the pause, runs CNI DEL through the pin and
+    // then unmounts and removes the pin (containerd's sandbox_stop.go).
     let ((), w_stop_sb) = timed(|| ok!(cri.stop_pod_sandbox(&sandbox_id)));
     let sb_stopped = ok!(cri.pod_sandbox_status(&sandbox_id));
-    require(!sb_stopped.ready, "sandbox not ready", &sb_stopped);
-    let ((), w_remove) = timed(|| {
-        ok!(cri.remove_container(&job_id));
-        ok!(cri.remove_container(&app_id));
-        ok!(cri.remove_pod_sandbox(&sandbox_id));
-    });
+    require(
+        !sb_stopped.ready && sb_stopped.netns_closed,
+        "sandbox stopped, its netns closed",
+        &sb_stopped,
+    );
     // Ground truth of the holders issue: no pin is left anywhere we can see.
     assert!(
         !Path::new(&sb_truth.netns_path).exists(),
-        "{} still exists after RemovePodSandbox",
+        "{} still exists after StopPodSandbox",
         sb_truth.netns_path
     );
     assert_eq!(
         host_mounts_named(&pin_name),
         Vec::<String>::new(),
-        "the netns pin is still mounted on the host after RemovePodSandbox"
+        "the netns pin is still mounted on the host after StopPodSandbox"
     );
+    ok!(cri.remove_container(&job_id));
+    ok!(cri.remove_container(&app_id));
+    ok!(cri.remove_pod_sandbox(&sandbox_id));
     let workload = t_traced.elapsed();
     let lines = tracer.stop();
     eprintln!(
@@ -377,7 +392,6 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
         .collect();
     assert_eq!(ours.len(), 1, "sandboxes of pod {uid}: {ours:#?}");
     let sb = ours[0];
-    eprintln!("the sandbox: {sb:#?}");
     assert!(!sb.existing, "{sb:?}");
     let cg = sb.cgroup.as_ref().expect("the sandbox's cgroup");
     assert_eq!(cg.pod_uid.as_deref(), Some(uid.as_str()), "{cg:?}");
@@ -444,7 +458,9 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     let (cj, ca) = (&sb.containers[0], &sb.containers[1]);
     for (c, truth, w_join, w_leave) in [(cj, &job, w_job, w_job), (ca, &app, w_app, w_stop_app)] {
         let who = &truth.name;
-        assert_eq!(c.pid, truth.pid, "{who}: {c:?}");
+        if truth.pid != 0 {
+            assert_eq!(c.pid, truth.pid, "{who}: {c:?}");
+        }
         assert_eq!(
             kinds(&c.joined),
             BTreeSet::from(["ipc", "net", "uts"]),
@@ -452,18 +468,26 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
         );
         assert!(c.missing.is_empty(), "{who}: {c:?}");
         assert!(!c.existing, "{who}: {c:?}");
-        let cg = c.cgroup.as_ref().expect("a container's cgroup");
-        assert_eq!(cg.container_id.as_deref(), Some(truth.id.as_str()), "{who}");
-        assert_eq!(cg.pod_uid.as_deref(), Some(uid.as_str()), "{who}");
+        // (The job's cgroup is checked last: today it is missing.)
+        if let Some(cg) = &c.cgroup {
+            assert_eq!(cg.container_id.as_deref(), Some(truth.id.as_str()), "{who}");
+            assert_eq!(cg.pod_uid.as_deref(), Some(uid.as_str()), "{who}");
+        }
         w_join.contains(c.joined_ns, &format!("{who} joined"));
         w_join.contains(c.started_ns, &format!("{who} started"));
         w_leave.contains(c.left_ns, &format!("{who} left"));
-        assert_near(truth.started_at_ns, c.started_ns, offset, &format!("{who} started"));
+        assert_near(
+            truth.started_at_ns,
+            c.started_ns,
+            offset,
+            &format!("{who} started"),
+        );
     }
     assert_eq!(cj.argv, argv(&job_cmd), "{cj:?}");
     assert_eq!(cj.exit, Some(3), "{cj:?}");
     assert_near(job.finished_at_ns, cj.left_ns, offset, "job finished");
     assert_eq!(ca.argv, argv(&app_cmd), "{ca:?}");
+    assert!(ca.cgroup.is_some(), "app's cgroup: {ca:?}");
     assert_eq!(ca.exit, Some(app_after.exit_code), "{ca:?}");
     assert_near(app_after.finished_at_ns, ca.left_ns, offset, "app finished");
 
@@ -498,18 +522,60 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     );
     let _ = fs::remove_file(&trace);
 
-    // ---- the holders issue: the netns was freed, nothing pins it --------
-    // RemovePodSandbox unmounted the pin (checked above on the host); the
-    // report must not keep a stale one (today it does: pins are read from
-    // mountinfo when the pause's exit is processed and never cleared).
+    // ---- what fails on today's code ---------------------------------------
+    // The holders issue (#8): StopPodSandbox unmounted the pin (checked on
+    // the host above), so the netns was freed then; the report and the live
+    // view must say so. Today the report keeps the stale pin, with an
+    // anomaly: pins are read from the tracer's mountinfo when an event is
+    // processed, kept only when non-empty, and never cleared.
     w_stop_sb.contains(net.emptied_ns, "netns emptied");
     assert!(sb.ended_ns.is_some(), "the sandbox ended: {sb:?}");
     assert_eq!(
         net.pinned_by,
         Vec::<String>::new(),
-        "the report says the netns is still pinned after RemovePodSandbox unmounted {} (in {w_remove:?})",
+        "report: the netns is still pinned by {} though StopPodSandbox unmounted it (in {w_stop_sb:?})",
         sb_truth.netns_path
     );
-    assert_eq!(sb.anomalies, Vec::<String>::new(), "the sandbox's anomalies");
+    // Live: "freed" is said once, last, within StopPodSandbox (today the
+    // lines say "still pinned" after the unmount, or "freed" too early,
+    // before a CNI plugin re-enters through the pin, depending on when the
+    // tracer happens to read mountinfo).
+    let net_empty: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| {
+            v["type"] == "lifecycle"
+                && v["event"] == "namespace_empty"
+                && v["inum"].as_u64() == Some(netns_inode)
+        })
+        .collect();
+    assert!(!net_empty.is_empty(), "no NS-EMPTY line for the netns");
+    let freed: Vec<usize> = net_empty
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v["pinned_by"] == serde_json::json!([]))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        freed,
+        [net_empty.len() - 1],
+        "live: the netns must be said freed once, by its last NS-EMPTY: {net_empty:#?}"
+    );
+    w_stop_sb.contains(
+        net_empty[net_empty.len() - 1]["ts_ns"].as_i64(),
+        "the netns freed (live)",
+    );
+    assert_eq!(
+        sb.anomalies,
+        Vec::<String>::new(),
+        "the sandbox's anomalies"
+    );
+    // Found here: a container that lives under a millisecond (the job) has
+    // no cgroup in the report: the tracer reads /proc/<pid>/cgroup when it
+    // processes the event, after the task is gone; the event's cgroup id
+    // would tell. Without it the container has no id, so no CRI name.
+    let cg = cj.cgroup.as_ref().unwrap_or_else(|| {
+        panic!("the job container has no cgroup (its CRI id is {job_id}): {cj:?}")
+    });
+    assert_eq!(cg.container_id.as_deref(), Some(job_id.as_str()), "{cj:?}");
     eprintln!("whole test: {:?}", t0.elapsed());
 }

@@ -151,7 +151,13 @@ fn oci_archive(rootfs: &Path, name: &str, config: serde_json::Value, out: &Path)
         .with_context(|| format!("mkdir {}", layout.display()))?;
     let layer_tar = work.join("layer.tar");
     run(Command::new("tar")
-        .args(["--owner=0", "--group=0", "--numeric-owner", "--sort=name", "--mtime=@0"])
+        .args([
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "--sort=name",
+            "--mtime=@0",
+        ])
         .arg("-C")
         .arg(rootfs)
         .arg("-cf")
@@ -302,7 +308,8 @@ impl Containerd {
         let config = dir.join("config.toml");
         write(&config, &config_toml(&dir, &socket))?;
         let log = dir.join("containerd.log");
-        let log_file = fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let log_file =
+            fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
         let child = Command::new("containerd")
             .arg("--config")
             .arg(&config)
@@ -353,7 +360,10 @@ impl Containerd {
             uid: uid.into(),
             attempt: 0,
             cgroup_parent,
-            log_directory: self.dir.join("pods").join(format!("{namespace}_{name}_{uid}")),
+            log_directory: self
+                .dir
+                .join("pods")
+                .join(format!("{namespace}_{name}_{uid}")),
         }
     }
 
@@ -362,7 +372,14 @@ impl Containerd {
         run(Command::new("ctr")
             .arg("--address")
             .arg(&self.socket)
-            .args(["-n", "k8s.io", "images", "import", "--snapshotter", "overlayfs"])
+            .args([
+                "-n",
+                "k8s.io",
+                "images",
+                "import",
+                "--snapshotter",
+                "overlayfs",
+            ])
             .arg(archive))
         .with_context(|| self.log_tail())
         .map(|_| ())

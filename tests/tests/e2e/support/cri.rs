@@ -63,10 +63,7 @@ impl PodSpec {
                 ("io.kubernetes.pod.namespace".into(), self.namespace.clone()),
                 ("io.kubernetes.pod.uid".into(), self.uid.clone()),
             ]),
-            annotations: HashMap::from([(
-                "kubernetes.io/config.source".into(),
-                "api".into(),
-            )]),
+            annotations: HashMap::from([("kubernetes.io/config.source".into(), "api".into())]),
             linux: Some(cri::LinuxPodSandboxConfig {
                 cgroup_parent: self.cgroup_parent.clone(),
                 security_context: Some(cri::LinuxSandboxSecurityContext {
@@ -235,7 +232,9 @@ impl Cri {
                 .connect_timeout(Duration::from_secs(5))
                 .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
                     let path = path.clone();
-                    async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
+                    }
                 }))
         };
         Ok(Cri {
@@ -251,7 +250,11 @@ impl Cri {
         F: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let socket = self.socket.display();
-        match self.rt.block_on(tokio::time::timeout(CALL_TIMEOUT, f)) {
+        // The timer is made inside the runtime: it needs its clock.
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(CALL_TIMEOUT, f).await })
+        {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => Err(anyhow!(
                 "CRI {what} on {socket}: {:?}: {}",
