@@ -12,6 +12,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -310,12 +311,24 @@ impl Containerd {
         let log = dir.join("containerd.log");
         let log_file =
             fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
-        let child = Command::new("containerd")
-            .arg("--config")
+        let mut cmd = Command::new("containerd");
+        cmd.arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().context("dup the log file")?)
-            .stderr(log_file)
+            .stderr(log_file);
+        // SAFETY: prctl is async-signal-safe. Should the test process die
+        // without unwinding (abort, SIGKILL), containerd goes too.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+        };
+        let child = cmd
             .spawn()
             .context("start containerd (apt-get install containerd)")?;
         let mut ctrd = Containerd {
