@@ -140,6 +140,17 @@ pub struct SandboxTruth {
     pub cgroups_path: String,
 }
 
+impl SandboxTruth {
+    /// The pin's file name, `cni-<uuid>`.
+    pub fn netns_path_name(&self) -> String {
+        self.netns_path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
 /// A container as `ContainerStatus(verbose)` reports it.
 #[derive(Clone, Debug)]
 pub struct ContainerTruth {
