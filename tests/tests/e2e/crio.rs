@@ -326,11 +326,10 @@ fn pins_ledger(c: &mut Checks, sb: &Value, lines: &[Value], t: &CrioPodTruth) {
             &ns["pins"],
         );
         if let Some(e) = entry {
-            // util-linux unshare: a child of the creator mounts it.
             c.eq(
-                &format!("[issue 8] {kind}: pin made by unshare"),
-                e["made"]["comm"].as_str(),
-                Some("unshare"),
+                &format!("[issue 8] {kind}: pin made by the pinns-like unshare"),
+                (u(&e["made"]["pid"]), e["made"]["comm"].as_str()),
+                (Some(u64::from(t.creator_pid)), Some("unshare")),
             );
             c.check(
                 &format!("[issue 8] {kind}: pin made while the pins were made"),

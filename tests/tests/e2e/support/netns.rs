@@ -1,10 +1,17 @@
 //! Holders of a pod's netns other than its tasks, with real tools:
-//! `ip netns add / exec / del` (iproute2: `ip` unshares the netns itself and
-//! bind-mounts `/proc/self/ns/net` on `/run/netns/<name>`, as containerd and
-//! podman pin theirs), the private-propagation leak (a process that entered
+//! `ip netns add / exec / del`, the private-propagation leak (a process that entered
 //! a mount namespace of its own after the pin existed keeps a copy of it;
 //! the runtime's host unmount does not reach that copy), and `nsenter`
 //! visitors into a pod.
+//!
+//! What iproute2 6.1 does (strace): `ip netns add` makes /run/netns a
+//! shared mount (`mount("", "/run/netns", MS_REC|MS_SHARED)`),
+//! `unshare(CLONE_NEWNET)`, `mount("/proc/self/ns/net", "/run/netns/<name>",
+//! MS_BIND)`, `setns` back (containerd's sequence); `ip netns exec` does
+//! `setns(CLONE_NEWNET)`, `unshare(CLONE_NEWNS)`, makes / rslave,
+//! `umount2("/sys", MNT_DETACH)` and mounts a fresh sysfs (an unmount that is
+//! no pin removal), then execs; `ip netns del` does `umount2(MNT_DETACH)` and
+//! `unlink`.
 //!
 //! Kernel fact this relies on (checked here, Linux 6.18): unlinking the pin
 //! *file* detaches the copies in other mount namespaces too (since 3.18), so

@@ -102,7 +102,10 @@ pub fn strings(v: &Value) -> Vec<String> {
 //   `last_holder` {`kind`: "pin"|"pause"|"container", `path`, `mnt_ns` (pins),
 //                 `pid`, `comm` (tasks)}: the holder whose going ended it
 // Lifecycle `event`s (with `sandbox`, `ts_ns` as every lifecycle line):
-//   `pin_added` / `pin_removed`  {`kind`, `inum`, `path`, `mnt_ns`, `by` {`pid`, `comm`}}
+//   `pin_added` / `pin_removed`  {`kind`, `inum`, `path`, `mnt_ns`, `by` {`pid`, `comm`}};
+//                                a pin made before its sandbox is recognised is
+//                                printed then, with its own `ts_ns` (as
+//                                `namespace_created`)
 //   `visit`                      {`task` {`pid`, `comm`}, `argv`, `joined`}
 //   `leak`                       {`kind`, `inum`, `path`, `mnt_ns`,
 //                                 `holder` {`pid`, `comm`}, `made` {`ts_ns`, `pid`, `comm`}}

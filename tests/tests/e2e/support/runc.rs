@@ -1,8 +1,10 @@
 //! CRI-O's way with real runc (Debian's `runc`), as issue 8 measured it:
 //! a pinns-like step makes the pod's net/ipc/uts namespaces and bind-mounts
-//! each onto a file (util-linux `unshare --net=FILE --ipc=FILE --uts=FILE
-//! true`: it unshares, a child of it mounts `/proc/<pid>/ns/<type>` onto the
-//! files, both exit); containers are runc bundles (busybox-static rootfs,
+//! each onto a file (util-linux 2.38 `unshare --net=FILE --ipc=FILE
+//! --uts=FILE true`, traced with strace: one process does
+//! `unshare(CLONE_NEWIPC|CLONE_NEWNET|CLONE_NEWUTS)`, then
+//! `mount("/proc/<its pid>/ns/<type>", FILE, NULL, MS_BIND)` per kind, and
+//! exits); containers are runc bundles (busybox-static rootfs,
 //! `config.json` written here) whose `linux.namespaces` join those paths and
 //! make mnt and pid anew; at pod removal the pins are unmounted
 //! (`umount2(MNT_DETACH)`) and removed, as CRI-O does.
@@ -318,7 +320,7 @@ pub struct PinTruth {
 
 /// The pod's pins, made like CRI-O's `pinns`, unmounted as at pod removal.
 pub struct Pins {
-    /// The `unshare` process: it made the namespaces (its child mounted them).
+    /// The `unshare` process: it made the namespaces and mounted them.
     pub creator_pid: u32,
     /// Around the whole `unshare --net=… --ipc=… --uts=… true` run.
     pub created: Window,
