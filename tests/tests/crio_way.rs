@@ -1,7 +1,7 @@
 //! TEMPORARY entry point for the issue-8 holder scenarios that need no
 //! containerd (CRI-O's way with runc, `ip netns`, the private-propagation
 //! leak, an nsenter visitor), until they move into the single e2e crate
-//! (`tests/tests/e2e/main.rs`): there, `support/{runc,netns,checks,pod_json}.rs`
+//! (`tests/tests/e2e/main.rs`): there, `support/{host,pins,runc,crio_pod,netns,checks,pod_json}.rs`
 //! join `support/`, `crio.rs` and `holders.rs` become modules of main.rs, and
 //! `crate::common::{Tracer, assert_lossless}` becomes the crate's tracer runner.
 //!
@@ -15,7 +15,10 @@ mod common;
 #[path = "e2e/support"]
 mod support {
     pub mod checks;
+    pub mod crio_pod;
+    pub mod host;
     pub mod netns;
+    pub mod pins;
     pub mod pod_json;
     pub mod runc;
 }

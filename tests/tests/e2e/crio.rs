@@ -19,10 +19,12 @@ use serde_json::Value;
 
 use crate::common::{Tracer, assert_lossless};
 use crate::support::checks::Checks;
+use crate::support::crio_pod::{self, CrioPodTruth, Infra, Order};
+use crate::support::host::Window;
+use crate::support::pins::PIN_KINDS;
 use crate::support::pod_json::{
     array, lifecycle_of, ns_of, pin_entry, report, sandboxes_holding, steps, strings, u,
 };
-use crate::support::runc::{self, CrioPodTruth, Infra, Order, PIN_KINDS, Window};
 
 /// How long after a step the tracer may stamp what it caused (an END
 /// decided on the event of the last pin's unmount, or after reading
@@ -68,7 +70,7 @@ fn check_crio_pod(infra: Infra, order: Order) {
     let ready_after = t0.elapsed();
     let with_ids = tracer.ready["ns_id"] == true;
     let t1 = Instant::now();
-    let truth = runc::crio_pod(infra, order);
+    let truth = crio_pod::crio_pod(infra, order);
     let scenario = t1.elapsed();
     let lines = tracer.stop();
     eprintln!(

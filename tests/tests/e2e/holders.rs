@@ -16,12 +16,13 @@ use serde_json::Value;
 use crate::common::{Tracer, assert_lossless};
 use crate::crio::SLACK_NS;
 use crate::support::checks::Checks;
+use crate::support::crio_pod::{CrioPod, Infra};
+use crate::support::host::Window;
 use crate::support::netns::{self, NetnsPodTruth, Removal, VisitTruth, nsenter_visit};
 use crate::support::pod_json::{
     array, emptied_lines, lifecycle_of, mentions_pid, ns_of, pin_entry, report, sandboxes_holding,
     steps, strings, u,
 };
-use crate::support::runc::{CrioPod, Infra, Window};
 
 fn in_window(t: &Value, w: Window) -> bool {
     u(t).is_some_and(|t| w.contains(t))

@@ -25,10 +25,12 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use super::runc::{
-    CtrTruth, REMOVE_GAP, Runc, Running, Scratch, Spec, Window, boot_ns, ns_inum, nsfs_mount_in,
-    pin_inum, pin_ns_id, umount_detach, uuid, wait_for,
+use super::crio_pod::REMOVE_GAP;
+use super::host::{
+    Scratch, Window, boot_ns, ns_inum, nsfs_mount_in, pin_inum, pin_ns_id, umount_detach, uuid,
+    wait_for,
 };
+use super::runc::{CtrTruth, Runc, Running, Spec};
 
 fn run_timed(cmd: &mut Command) -> (u32, Window) {
     let ((pid, out), w) = Window::around(|| {
