@@ -316,11 +316,7 @@ impl Runc {
                 .as_u64()
                 .and_then(|p| u32::try_from(p).ok())
                 .unwrap_or_else(|| panic!("runc state {id} has no pid"));
-            // Exec'd: its comm is no more runc's.
-            wait_for("the infra to exec", Duration::from_secs(5), || {
-                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-                (!comm.starts_with("runc")).then_some(())
-            });
+            exec_done(pid);
             pid
         });
         Running {
@@ -367,6 +363,8 @@ impl Runc {
                     .parse::<u32>()
                     .ok()
             });
+            // runc writes the pid file before stage 2 execs the entrypoint.
+            exec_done(pid);
             (child, pid)
         });
         let ns = Self::namespaces_of(pid, spec);
@@ -452,6 +450,14 @@ impl Runc {
     fn forget(&mut self, id: &str) {
         self.live.retain(|l| l != id);
     }
+}
+
+/// Wait until runc's stage 2 (`runc:[2:INIT]`) has exec'd the entrypoint.
+fn exec_done(pid: u32) {
+    wait_for("the container to exec", Duration::from_secs(5), || {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (!comm.starts_with("runc")).then_some(())
+    });
 }
 
 fn read_lossy(p: &Path) -> String {
