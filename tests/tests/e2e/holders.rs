@@ -116,6 +116,9 @@ fn a_private_mount_copy_leaks_the_netns_until_its_holder_exits() {
     };
     let path = t.path.to_string_lossy().into_owned();
     // Measured 4: emptied "with nothing pinning it" while the host pin existed.
+    // Racy on the code before issue 8 (it reads mountinfo up to 50 ms after
+    // the pause's exit, and the host unmount follows within ~15 ms: failed in
+    // 4 runs of 5 here); exact once pins are kernel events.
     for l in emptied_lines(&lines, "net", t.inum) {
         let ts = u(&l["ts_ns"]).unwrap_or(0);
         if ts < h.exited.from_ns {
