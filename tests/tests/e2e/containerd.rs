@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use k8s_cri::v1::ContainerState;
 use serde::Deserialize;
 
-use crate::common::{Tracer, assert_lossless, require_root, tracer_bin};
 use crate::support::containerd::{BUSYBOX_IMAGE, Containerd, build_images, ensure_installed};
 use crate::support::cri::{ContainerTruth, Cri, PodSpec, SandboxTruth};
+use crate::support::tracer::{Tracer, require_root, tracer_bin};
 
 const MS: i64 = 1_000_000;
 const S: i64 = 1_000_000_000;
@@ -638,13 +638,14 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     let t_traced = Instant::now();
     let truth = run_the_pod(&kubelet);
     let workload = t_traced.elapsed();
-    let lines = tracer.stop();
+    let out = tracer.stop();
+    out.assert_lossless();
+    let lines = out.values();
     eprintln!(
         "CRI calls {workload:?}; tracer stopped {:?} after the test's start",
         t0.elapsed()
     );
 
-    assert_lossless(&lines);
     let report_lines: Vec<&serde_json::Value> =
         lines.iter().filter(|v| v["type"] == "report").collect();
     assert_eq!(report_lines.len(), 1, "report lines");

@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::common::{Tracer, assert_lossless};
 use crate::support::checks::Checks;
 use crate::support::crio_pod::{self, CrioPodTruth, Infra, Order};
 use crate::support::host::Window;
@@ -25,6 +24,7 @@ use crate::support::pins::PIN_KINDS;
 use crate::support::pod_json::{
     array, lifecycle_of, ns_of, pin_entry, report, sandboxes_holding, steps, strings, u,
 };
+use crate::support::tracer::Tracer;
 
 /// How long after a step the tracer may stamp what it caused (an END
 /// decided on the event of the last pin's unmount, or after reading
@@ -68,16 +68,17 @@ fn check_crio_pod(infra: Infra, order: Order) {
     let t0 = Instant::now();
     let tracer = Tracer::start(&[]);
     let ready_after = t0.elapsed();
-    let with_ids = tracer.ready["ns_id"] == true;
+    let with_ids = tracer.ready.ns_id;
     let t1 = Instant::now();
     let truth = crio_pod::crio_pod(infra, order);
     let scenario = t1.elapsed();
-    let lines = tracer.stop();
+    let out = tracer.stop();
+    out.assert_lossless();
+    let lines = out.values();
     eprintln!(
         "{name}: tracer ready after {ready_after:?}, scenario {scenario:?}, total {:?}",
         t0.elapsed()
     );
-    assert_lossless(&lines);
     let mut c = Checks::new(&name);
     let report = report(&lines);
     let net = truth.pin("net");

@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::common::{Tracer, assert_lossless};
 use crate::crio::SLACK_NS;
 use crate::support::checks::Checks;
 use crate::support::crio_pod::{CrioPod, Infra};
@@ -23,6 +22,7 @@ use crate::support::pod_json::{
     array, emptied_lines, lifecycle_of, mentions_pid, ns_of, pin_entry, report, sandboxes_holding,
     steps, strings, u,
 };
+use crate::support::tracer::Tracer;
 
 fn in_window(t: &Value, w: Window) -> bool {
     u(t).is_some_and(|t| w.contains(t))
@@ -37,16 +37,17 @@ fn traced<T>(name: &str, scenario: impl FnOnce() -> T) -> (T, Vec<Value>, bool) 
     let t0 = Instant::now();
     let tracer = Tracer::start(&[]);
     let ready_after = t0.elapsed();
-    let with_ids = tracer.ready["ns_id"] == true;
+    let with_ids = tracer.ready.ns_id;
     let t1 = Instant::now();
     let truth = scenario();
     let took = t1.elapsed();
-    let lines = tracer.stop();
+    let out = tracer.stop();
+    out.assert_lossless();
+    let lines = out.values();
     eprintln!(
         "{name}: tracer ready after {ready_after:?}, scenario {took:?}, total {:?}",
         t0.elapsed()
     );
-    assert_lossless(&lines);
     (truth, lines, with_ids)
 }
 

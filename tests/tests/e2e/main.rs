@@ -8,6 +8,9 @@
 
 mod support;
 
+mod containerd;
+mod crio;
+mod holders;
 mod pipeline;
 mod podman_harness;
 mod podman_pods;

@@ -267,6 +267,7 @@ pub struct Containerd {
     pub socket: PathBuf,
     /// The CNI bridge (deleted on drop).
     pub bridge: String,
+    #[allow(dead_code, reason = "the CNI subnet, for a check on the pod's IP")]
     pub subnet: String,
     child: Child,
     log: PathBuf,

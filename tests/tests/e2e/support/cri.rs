@@ -125,6 +125,10 @@ fn kubelet_namespaces() -> cri::NamespaceOption {
 
 /// A sandbox as `PodSandboxStatus(verbose)` reports it.
 #[derive(Clone, Debug)]
+#[allow(
+    dead_code,
+    reason = "ground truth kept whole; checks read the fields they need"
+)]
 pub struct SandboxTruth {
     pub id: String,
     pub ready: bool,
@@ -153,6 +157,10 @@ impl SandboxTruth {
 
 /// A container as `ContainerStatus(verbose)` reports it.
 #[derive(Clone, Debug)]
+#[allow(
+    dead_code,
+    reason = "ground truth kept whole; checks read the fields they need"
+)]
 pub struct ContainerTruth {
     pub id: String,
     pub name: String,
@@ -171,6 +179,10 @@ pub struct ContainerTruth {
 
 /// What ExecSync returned.
 #[derive(Clone, Debug)]
+#[allow(
+    dead_code,
+    reason = "ground truth kept whole; checks read the fields they need"
+)]
 pub struct Exec {
     pub exit_code: i32,
     pub stdout: String,

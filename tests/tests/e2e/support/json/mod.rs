@@ -166,6 +166,15 @@ impl Lines {
         serde_json::from_str(&self.text[at]).expect("the report line is JSON")
     }
 
+    /// Every line as untyped JSON, in order (harnesses that look up fields
+    /// the typed structs do not carry yet).
+    pub fn values(&self) -> Vec<serde_json::Value> {
+        self.text
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
     /// The kernel lost nothing and everything decoded.
     pub fn assert_lossless(&self) {
         let st = self.final_stats();
