@@ -8,3 +8,4 @@ pub mod ns;
 pub mod pins;
 pub mod proc;
 pub mod system;
+pub mod visitor;

@@ -157,7 +157,7 @@ fn parse_comm(bytes: &[u8]) -> String {
 }
 
 /// `/proc/<pid>/cmdline`: NUL-terminated arguments (empty arguments kept).
-fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+pub(crate) fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
     let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
     if bytes.is_empty() {
         return Vec::new();

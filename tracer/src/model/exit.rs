@@ -56,6 +56,8 @@ impl Model {
                 self.maybe_end(sb, ts, out);
             }
         }
+        let status = (e.group_dead != 0).then(|| exit_status(e.exit_code));
+        self.visit_exit(who, status, ts, out);
         self.namespaces_emptied(emptied, ts, out);
     }
 

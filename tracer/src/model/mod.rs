@@ -20,6 +20,7 @@
 //! The model is a pure function of its inputs: the same snapshot, events
 //! and notes give the same sandboxes, live or from a recording.
 
+mod cni;
 mod exec;
 mod exit;
 mod fork;
@@ -34,6 +35,7 @@ mod sandbox;
 mod seed;
 pub mod table;
 mod types;
+mod visits;
 
 // Fx: these maps are keyed by kernel ids on every event; SipHash's
 // flooding resistance buys nothing here and cost 6 % of the CPU.
@@ -42,6 +44,7 @@ use rustc_hash::FxHashMap as HashMap;
 use tracer_common::NsSet;
 
 use crate::decode::Event;
+pub use cni::{CniPhase, is_plugin as is_cni_plugin};
 pub use exec::is_pause;
 pub use exit::exit_status;
 pub use identity::{Identity, IdentityRole};
@@ -51,6 +54,7 @@ use ns_change::Change;
 use procs::{Join, Proc};
 pub use table::{DurStat, Summary, Table};
 pub use types::*;
+pub use visits::{VISITS_PER_SANDBOX, Visit, Visits};
 
 /// The namespaces that make a pod: shared by its containers.
 const POD_KINDS: [NsKind; 3] = [NsKind::Net, NsKind::Ipc, NsKind::Uts];
@@ -70,6 +74,8 @@ pub struct Model {
     /// then folded into `summary`: memory does not grow with the trace.
     pub retention_ns: u64,
     pub summary: Summary,
+    /// Tasks that entered pod namespaces without being containers.
+    pub visits: Visits,
     /// Events since the last [`Model::maintain`], and its time.
     since_maintain: u32,
     last_maintain_ns: u64,
@@ -98,6 +104,7 @@ impl Default for Model {
             start_ns: 0,
             retention_ns: RETENTION_NS,
             summary: Summary::default(),
+            visits: Visits::default(),
             since_maintain: 0,
             last_maintain_ns: 0,
             ns_after_maintain: 0,
@@ -144,3 +151,5 @@ impl Model {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod visit_tests;

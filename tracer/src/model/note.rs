@@ -40,6 +40,11 @@ impl Model {
             }
             // Kept until the identity work lands (issue 9): names are not in the model yet.
             Note::Identity(_) => {}
+            Note::Visitor {
+                pid,
+                argv,
+                cni_command,
+            } => self.visits.noted(*pid, argv, cni_command.as_deref()),
         }
     }
 }

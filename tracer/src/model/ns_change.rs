@@ -40,7 +40,10 @@ impl Model {
                 };
                 self.created(&e.ns, ns_in_mask(changed), &creation);
             }
-            Change::Setns => self.note_join(who, &comm, &e.ns, changed, ts),
+            Change::Setns => {
+                self.note_join(who, &comm, &e.ns, changed, ts);
+                self.visit_setns(who, &comm, &e.ns_before, &e.ns, ts);
+            }
         }
         let emptied = self
             .ns
@@ -60,6 +63,11 @@ impl Model {
                 out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, comm)));
             }
         }
+        let how = match how {
+            Change::Unshare => "unshare",
+            Change::Setns => "setns",
+        };
+        self.visit_moved(who, &e.ns, how, ts, out);
         self.namespaces_emptied(emptied, ts, out);
     }
 

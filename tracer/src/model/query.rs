@@ -29,6 +29,7 @@ impl Model {
             pause_to_first_join_ns: since(first_join, pause),
             namespaces_to_first_join_ns: since(first_join, created),
             lifetime_ns: since(s.ended_ns, created.or(pause)),
+            ..self.cni_durations(sb)
         }
     }
 

@@ -48,6 +48,11 @@ impl Model {
         }
         self.ns
             .prune(|k, info| idle_since(k, info).is_none_or(|t| t >= keep_after));
+        let known = &self.ns.info;
+        self.visits.prune_pending(|k| known.contains_key(k));
+        let threads = &self.threads;
+        self.visits
+            .prune_open(cutoff, |tid| threads.contains_key(&tid));
     }
 
     /// Fold these sandboxes into the summary and drop every reference to them.
@@ -80,6 +85,7 @@ impl Model {
         }
         // Nothing may hold the removed ids (one pass over each index).
         self.by_ns.retain(|_, sb| !old.contains(sb));
+        self.visits.forget_sandboxes(old);
         let gone = |c: &mut Option<usize>, set: &BTreeSet<usize>| {
             if c.is_some_and(|c| set.contains(&c)) {
                 *c = None;

@@ -21,6 +21,14 @@ pub enum Note {
     },
     /// A runtime's word on who a sandbox or container is (CRI, Docker, a bundle's labels).
     Identity(super::Identity),
+    /// /proc of a task that entered pod namespaces without being a
+    /// container, read as its setns was processed: its command line and
+    /// the `CNI_COMMAND` of its environment (a CNI plugin's ADD or DEL).
+    Visitor {
+        pid: u32,
+        argv: Vec<String>,
+        cni_command: Option<String>,
+    },
 }
 
 /// A process reference in lifecycle events and reports.
@@ -114,6 +122,16 @@ pub enum What {
     },
     /// The pause is gone and every container has left.
     SandboxEnded,
+    /// A task entered the sandbox's namespaces without being its pause, a
+    /// container or an exec session (a row of `Model::visits`; printed
+    /// with the time it entered).
+    Visit {
+        visit: u64,
+    },
+    /// A visitor announced while inside left (went back or exited).
+    VisitLeft {
+        visit: u64,
+    },
 }
 
 /// The durations that matter for one sandbox (see [`super::Model::durations`]).
@@ -127,6 +145,17 @@ pub struct Durations {
     pub namespaces_to_first_join_ns: Option<u64>,
     /// First namespace created (or pause exec) → sandbox ended.
     pub lifetime_ns: Option<u64>,
+    /// First namespace created → first CNI ADD plugin entered the pod.
+    pub namespaces_to_cni_add_ns: Option<u64>,
+    /// First CNI ADD plugin entered → last one left.
+    pub cni_add_ns: Option<u64>,
+    /// Last CNI ADD plugin left → pause exec (none when the pause came first).
+    pub cni_add_to_pause_ns: Option<u64>,
+    /// First CNI DEL plugin entered → last one left.
+    pub cni_del_ns: Option<u64>,
+    /// From the sandbox's stop (pause exit; without a pause, its last
+    /// container's) to the first CNI DEL: negative when DEL came first.
+    pub pause_exit_to_cni_del_ns: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

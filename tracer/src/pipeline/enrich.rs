@@ -1,9 +1,10 @@
 //! What kernel events cannot tell, read from the host as they come (live
-//! runs only): the cgroup of each new pause or container, and the bind
-//! mounts that still pin a namespace that emptied. Returned as notes, so
+//! runs only): the cgroup of each new pause or container, the bind
+//! mounts that still pin a namespace that emptied, and the command line
+//! and CNI command of each new visitor. Returned as notes, so
 //! that the model, the recording and the steps all get the same facts.
 
-use crate::host::{cgroup, pins};
+use crate::host::{cgroup, pins, visitor};
 use crate::model::{Lifecycle, Note, What};
 
 /// The notes the host has for the steps one event caused: cgroups first,
@@ -29,4 +30,19 @@ pub fn notes(changes: &[Lifecycle]) -> Vec<Note> {
         }
     }
     notes
+}
+
+/// What /proc still tells about new visitors (by pid): their command line
+/// and CNI command. None for one already gone.
+pub fn visitors(pids: &[u32]) -> Vec<Note> {
+    pids.iter()
+        .filter_map(|&pid| {
+            let (argv, cni_command) = visitor::read(pid)?;
+            Some(Note::Visitor {
+                pid,
+                argv,
+                cni_command,
+            })
+        })
+        .collect()
 }

@@ -101,11 +101,14 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             self.out.render.event(&mut self.out.sink, &ev, unread)?;
         }
         let changes = self.model.event(&ev);
-        if changes.is_empty() {
+        let visitors = self.model.visits.take_asks();
+        if changes.is_empty() && visitors.is_empty() {
             return Ok(());
         }
         let found = if self.source.live {
-            enrich::notes(&changes)
+            let mut found = enrich::notes(&changes);
+            found.extend(enrich::visitors(&visitors));
+            found
         } else {
             Vec::new()
         };

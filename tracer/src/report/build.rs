@@ -1,7 +1,7 @@
 //! The report built from the model at the end of a trace.
 
 use super::names::{container_name, label};
-use super::{ContainerRow, Report, SandboxReport, anomalies};
+use super::{ContainerRow, Report, SandboxReport, anomalies, visitors};
 use crate::clock::Clock;
 use crate::model::{Container, Model};
 use crate::stats::Stats;
@@ -40,6 +40,8 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
         containers,
         durations: m.durations(sb),
         anomalies,
+        visitors: visitors::rows(m, sb),
+        visitors_not_listed: m.visits.not_listed(sb),
     }
 }
 

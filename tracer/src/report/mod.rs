@@ -7,18 +7,20 @@ mod anomalies;
 mod build;
 mod names;
 mod step;
+mod visitors;
 
 use serde::Serialize;
 
 use crate::clock::Clock;
 pub use crate::host::cgroup::{CgroupIds, Runtime};
 pub use crate::model::{
-    Creation, DurStat, Durations, ExecSession, NsKind, Pause, SandboxNs, Summary, Task,
+    CniPhase, Creation, DurStat, Durations, ExecSession, NsKind, Pause, SandboxNs, Summary, Task,
 };
 use crate::stats::Stats;
 pub use build::build;
 pub use names::short;
 pub use step::{Step, StepWhat};
+pub use visitors::{VisitStep, VisitorRow};
 
 /// The report at the end of a trace (`type: report` in JSON).
 #[derive(Debug, PartialEq, Serialize)]
@@ -62,6 +64,11 @@ pub struct SandboxReport {
     pub containers: Vec<ContainerRow>,
     pub durations: Durations,
     pub anomalies: Vec<String>,
+    /// Tasks that entered its namespaces without being its pause, a
+    /// container or an exec session (CNI plugins, `nsenter`, …), oldest first.
+    pub visitors: Vec<VisitorRow>,
+    /// Visits past the rows kept per sandbox: counted, not listed.
+    pub visitors_not_listed: u64,
 }
 
 /// One container of a sandbox, by the name the report gives it.

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::names::{container_name, label};
+use super::visitors::{self, VisitStep};
 use super::{NsKind, Task};
 use crate::model::{Lifecycle, Model, Note, What};
 
@@ -99,6 +100,11 @@ pub enum StepWhat {
         #[serde(skip)]
         lived_for_ns: Option<u64>,
     },
+    /// A task entered the sandbox's namespaces without being its pause, a
+    /// container or an exec session (at the time it entered).
+    Visit(VisitStep),
+    /// A visitor announced while inside left.
+    VisitLeft(VisitStep),
 }
 
 fn since(later: u64, earlier: Option<u64>) -> Option<u64> {
@@ -201,6 +207,8 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
         What::SandboxEnded => StepWhat::SandboxEnded {
             lived_for_ns: since(l.ts_ns, born(m, l.sandbox)),
         },
+        What::Visit { visit } => StepWhat::Visit(visitors::step(m, *visit)),
+        What::VisitLeft { visit } => StepWhat::VisitLeft(visitors::step(m, *visit)),
     }
 }
 

@@ -96,6 +96,8 @@ fn what_name(w: &What) -> &'static str {
         What::PauseExited { .. } => "pause-exit",
         What::NamespaceEmpty { .. } => "empty",
         What::SandboxEnded => "end",
+        What::Visit { .. } => "visit",
+        What::VisitLeft { .. } => "visit-left",
     }
 }
 

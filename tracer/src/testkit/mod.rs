@@ -12,6 +12,7 @@ mod runtime;
 mod samples;
 mod spaces;
 pub mod synthetic;
+pub mod visitors;
 
 pub use driver::{Driver, snapshot};
 pub use make::Maker;

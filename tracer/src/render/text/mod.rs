@@ -4,6 +4,7 @@
 mod raw;
 mod report;
 mod step;
+mod visits;
 
 use std::io::{self, Write};
 

@@ -146,6 +146,24 @@ fn containers(o: &mut String, s: &SandboxReport, clock: &Clock) {
     table(o, "containers", &header, rows, &[1, 5, 6]);
 }
 
+fn visitors(o: &mut String, s: &SandboxReport, clock: &Clock) {
+    if s.visitors.is_empty() && s.visitors_not_listed == 0 {
+        return;
+    }
+    let rows = super::visits::rows(&s.visitors, s.visitors_not_listed, clock);
+    let header = [
+        "command",
+        "n",
+        "cni",
+        "entered",
+        "first",
+        "last left",
+        "longest",
+        "pids",
+    ];
+    table(o, "visitors", &header, rows, &[1, 6]);
+}
+
 fn durations(o: &mut String, s: &SandboxReport) {
     let d = &s.durations;
     let ds: Vec<String> = [
@@ -159,6 +177,9 @@ fn durations(o: &mut String, s: &SandboxReport) {
     .collect();
     if !ds.is_empty() {
         line(o, "durations", &ds.join(", "));
+    }
+    for (label, text) in super::visits::cni_lines(d) {
+        line(o, label, &text);
     }
 }
 
@@ -175,6 +196,7 @@ fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
     namespaces(o, s, clock);
     pause(o, s, clock);
     containers(o, s, clock);
+    visitors(o, s, clock);
     durations(o, s);
     for a in &s.anomalies {
         line(o, "anomaly", a);

@@ -93,6 +93,8 @@ fn what(step: &Step) -> (&'static str, String) {
                 .map(|d| format!("sandbox lived {}", dur(d)))
                 .unwrap_or_else(|| "sandbox ended".into()),
         ),
+        StepWhat::Visit(v) => ("VISIT", super::visits::line(v, false)),
+        StepWhat::VisitLeft(v) => ("VISIT-END", super::visits::line(v, true)),
     }
 }
 

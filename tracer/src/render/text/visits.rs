@@ -1,0 +1,173 @@
+//! Visitors as text: the VISIT / VISIT-END line of a step, and the
+//! report's visitors collapsed by command.
+
+use std::collections::BTreeMap;
+
+use super::dur;
+use crate::clock::Clock;
+use crate::report::{CniPhase, Durations, NsKind, VisitStep, VisitorRow};
+
+fn kinds(k: &[NsKind]) -> String {
+    k.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+}
+
+/// `CNI ADD`, `CNI DEL (by time)`.
+pub fn cni(c: &CniPhase) -> String {
+    match c.from {
+        "environ" => format!("CNI {}", c.command),
+        from => format!("CNI {} (by {from})", c.command),
+    }
+}
+
+/// What a visitor runs: its argv, else its comm.
+fn command(comm: &str, argv: &[String]) -> String {
+    if argv.is_empty() {
+        comm.to_string()
+    } else {
+        argv.join(" ")
+    }
+}
+
+fn outcome(exit: Option<i32>, how: Option<&str>) -> String {
+    match (exit, how) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some("exit")) => "its thread exited".into(),
+        (None, Some(how)) => format!("went back by {how}"),
+        (None, None) => "still inside".into(),
+    }
+}
+
+/// The words of a `visit` step (`left`: of a `visit_left` step).
+pub fn line(v: &VisitStep, left: bool) -> String {
+    let mut t = format!("pid {} {}", v.task.pid, command(&v.task.comm, &v.argv));
+    if v.tid != v.task.pid {
+        t += &format!(" (thread {})", v.tid);
+    }
+    if let Some(c) = &v.cni {
+        t += &format!("  [{}]", cni(c));
+    }
+    if left {
+        t += &format!("  left: {}", outcome(v.exit, v.how));
+    } else {
+        t += &format!("  entered {}", kinds(&v.joined));
+    }
+    if let Some(d) = v.left_ns.and_then(|l| l.checked_sub(v.entered_ns)) {
+        let what = if left { "after" } else { "for" };
+        t += &format!(" {what} {}", dur(d));
+        if !left {
+            t += &format!(", {}", outcome(v.exit, v.how));
+        }
+    }
+    t
+}
+
+/// One line of the collapsed table: every visit of one command and phase.
+#[derive(Default)]
+struct Group {
+    n: usize,
+    pids: Vec<u32>,
+    joined: Vec<NsKind>,
+    first: Option<u64>,
+    last_left: Option<u64>,
+    longest: Option<u64>,
+    inside: usize,
+}
+
+/// The report's visitors, one row per command (and CNI phase).
+pub fn rows(visitors: &[VisitorRow], not_listed: u64, clock: &Clock) -> Vec<Vec<String>> {
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    let mut order = Vec::new();
+    for v in visitors {
+        let key = (
+            command(&v.comm, &v.argv),
+            v.cni.as_ref().map(cni).unwrap_or_default(),
+        );
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        let g = groups.entry(key).or_default();
+        g.n += 1;
+        if !g.pids.contains(&v.pid) {
+            g.pids.push(v.pid);
+        }
+        for k in &v.joined {
+            if !g.joined.contains(k) {
+                g.joined.push(*k);
+            }
+        }
+        g.first = Some(g.first.map_or(v.entered_ns, |f| f.min(v.entered_ns)));
+        match v.left_ns {
+            Some(l) => {
+                g.last_left = Some(g.last_left.map_or(l, |x| x.max(l)));
+                let took = l.saturating_sub(v.entered_ns);
+                g.longest = Some(g.longest.map_or(took, |x| x.max(took)));
+            }
+            None => g.inside += 1,
+        }
+    }
+    let mut out = Vec::new();
+    for key in order {
+        let Some(g) = groups.get(&key) else { continue };
+        let mut pids: Vec<String> = g.pids.iter().take(4).map(u32::to_string).collect();
+        if g.pids.len() > 4 {
+            pids.push(format!("+{}", g.pids.len() - 4));
+        }
+        let left = match (g.last_left, g.inside) {
+            (_, n) if n > 0 => format!("{n} inside"),
+            (Some(l), _) => clock.hms(l),
+            (None, _) => "-".into(),
+        };
+        out.push(vec![
+            key.0.clone(),
+            g.n.to_string(),
+            if key.1.is_empty() {
+                "-".into()
+            } else {
+                key.1.clone()
+            },
+            kinds(&g.joined),
+            g.first.map(|t| clock.hms(t)).unwrap_or_else(|| "-".into()),
+            left,
+            g.longest.map(dur).unwrap_or_else(|| "-".into()),
+            pids.join(","),
+        ]);
+    }
+    if not_listed > 0 {
+        out.push(vec![
+            format!("(and {not_listed} more, not listed)"),
+            not_listed.to_string(),
+        ]);
+    }
+    out
+}
+
+/// The start-up breakdown with its CNI phase (`namespaces +2ms CNI ADD
+/// 35ms +40ms pause +20ms first join`) and the stop's CNI DEL, when
+/// plugins were seen.
+pub fn cni_lines(d: &Durations) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    if let Some(add) = d.cni_add_ns {
+        let gap = |ns: Option<u64>| ns.map(|n| format!(" +{}", dur(n))).unwrap_or_default();
+        let mut t = format!(
+            "namespaces{} CNI ADD {}",
+            gap(d.namespaces_to_cni_add_ns),
+            dur(add)
+        );
+        if d.cni_add_to_pause_ns.is_some() {
+            t += &format!("{} pause", gap(d.cni_add_to_pause_ns));
+            if let Some(first) = d.pause_to_first_join_ns {
+                t += &format!(" +{} first join", dur(first));
+            }
+        }
+        lines.push(("start-up", t));
+    }
+    if let Some(del) = d.cni_del_ns {
+        let when = match d.pause_exit_to_cni_del_ns {
+            Some(n) if n >= 0 => format!(", began {} after the stop", dur(n.unsigned_abs())),
+            Some(n) => format!(", began {} before the stop", dur(n.unsigned_abs())),
+            None => String::new(),
+        };
+        lines.push(("stop", format!("CNI DEL {}{when}", dur(del))));
+    }
+    lines
+}
