@@ -23,6 +23,7 @@ use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
 use crate::model::Model;
 use crate::pipeline::{Output, Pipeline, Source, View};
 use crate::render::{Format, renderer};
+use crate::report::Selector;
 
 pub struct WatchOptions {
     pub load: loader::Options,
@@ -35,6 +36,8 @@ pub struct WatchOptions {
     pub stall: Option<Duration>,
     /// Keep ended sandboxes in full this long, then summarise them.
     pub retention: Duration,
+    /// `--pod` / `--netns`: that story's lines only, and the story at the end.
+    pub focus: Option<Selector>,
 }
 
 /// How often the ring buffer is read without a wakeup: the live view's
@@ -128,7 +131,11 @@ fn start(
         sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
         view: opts.view,
     };
-    Ok(Pipeline::new(model, source, out, recorder))
+    let mut pipeline = Pipeline::new(model, source, out, recorder);
+    if let Some(sel) = &opts.focus {
+        pipeline.focus(sel.clone());
+    }
+    Ok(pipeline)
 }
 
 /// What the kernel side hands over while tracing.

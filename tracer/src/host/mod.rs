@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod ns;
+pub mod nsfs;
 pub mod pins;
 pub mod proc;
 pub mod system;

@@ -25,6 +25,7 @@ mod exec;
 mod exit;
 mod fork;
 pub mod identity;
+mod lookup;
 mod note;
 pub mod ns;
 mod ns_change;

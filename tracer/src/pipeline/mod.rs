@@ -13,9 +13,11 @@ use std::io::{self, Write};
 use crate::clock::Clock;
 use crate::decode::{Unread, decode};
 use crate::kernel::Info;
+use crate::model::Lifecycle;
 use crate::model::{Model, Note};
 use crate::record;
 use crate::render::Render;
+use crate::report::story::{self, Gathered, Selector};
 use crate::report::{self, Step};
 use crate::stats::{KernelStats, ProgStat, Stats};
 
@@ -53,6 +55,18 @@ pub struct Pipeline<W: Write, R: Write> {
     source: Source,
     out: Output<W>,
     recorder: Option<record::Writer<R>>,
+    /// `--pod` / `--netns`: only that story's lines, and the story at the end.
+    focus: Option<Focus>,
+    /// Replaying with a focus: the last event's steps, resolved once the
+    /// notes recorded after it are in (as the live run resolved them).
+    deferred: Vec<Lifecycle>,
+    noted: Vec<Note>,
+}
+
+/// The question of a story and the steps that answer it so far.
+struct Focus {
+    sel: Selector,
+    gathered: Gathered,
 }
 
 impl<W: Write, R: Write> Pipeline<W, R> {
@@ -68,7 +82,20 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             source,
             out,
             recorder,
+            focus: None,
+            deferred: Vec::new(),
+            noted: Vec::new(),
         }
+    }
+
+    /// Tell one namespace's or sandbox's story: lifecycle lines of the
+    /// sandboxes `sel` names only, and at the end the story instead of
+    /// the report.
+    pub fn focus(&mut self, sel: Selector) {
+        self.focus = Some(Focus {
+            sel,
+            gathered: Gathered::default(),
+        });
     }
 
     /// Tracing has begun.
@@ -79,6 +106,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
 
     /// One record from the kernel (or a recording).
     pub fn event(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.resolve_deferred()?;
         self.stats.events += 1;
         if let Some(r) = &mut self.recorder {
             r.event(bytes)?;
@@ -115,13 +143,43 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         for n in &found {
             self.note(n)?;
         }
-        if self.out.view == View::Pods {
-            for l in &changes {
-                let step = Step::resolve(&self.model, l, &found);
+        if !self.source.live && self.focus.is_some() {
+            self.deferred = changes;
+            return Ok(());
+        }
+        self.steps(&changes, &found)
+    }
+
+    /// Resolve the model's steps, after the notes read for them, into the
+    /// live lines (filtered by the focus) and the story.
+    fn steps(&mut self, changes: &[Lifecycle], found: &[Note]) -> io::Result<()> {
+        let show = self.out.view == View::Pods;
+        if !show && self.focus.is_none() {
+            return Ok(());
+        }
+        for l in changes {
+            let step = Step::resolve(&self.model, l, found);
+            if let Some(f) = &mut self.focus {
+                if !f.sel.matches_sandbox(&self.model, l.sandbox) {
+                    continue;
+                }
+                f.gathered.push(step.clone());
+            }
+            if show {
                 self.out.render.step(&mut self.out.sink, &step)?;
             }
         }
         Ok(())
+    }
+
+    /// The previous event's deferred steps, with the notes that came after it.
+    fn resolve_deferred(&mut self) -> io::Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let changes = std::mem::take(&mut self.deferred);
+        let noted = std::mem::take(&mut self.noted);
+        self.steps(&changes, &noted)
     }
 
     /// What userspace learned beside the events (live, or from a recording).
@@ -130,6 +188,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             r.note(n)?;
         }
         self.model.note(n);
+        if !self.deferred.is_empty() {
+            self.noted.push(n.clone());
+        }
         Ok(())
     }
 
@@ -157,16 +218,27 @@ impl<W: Write, R: Write> Pipeline<W, R> {
 
     /// End of the trace: the report, the final counters (with the programs'
     /// run times, live) and the recording's end frame.
-    pub fn finish(self, programs: &[ProgStat]) -> io::Result<(W, Option<R>)> {
+    pub fn finish(mut self, programs: &[ProgStat]) -> io::Result<(W, Option<R>)> {
+        self.resolve_deferred()?;
         let Pipeline {
             model,
             stats,
             source,
             mut out,
             recorder,
+            focus,
+            ..
         } = self;
-        let report = report::build(&model, &stats, &source.clock);
-        out.render.report(&mut out.sink, &report)?;
+        match focus {
+            Some(f) => {
+                let story = story::build(&model, &f.sel, f.gathered, &source.clock);
+                out.render.story(&mut out.sink, &story)?;
+            }
+            None => {
+                let report = report::build(&model, &stats, &source.clock);
+                out.render.report(&mut out.sink, &report)?;
+            }
+        }
         out.render.stats(&mut out.sink, &stats, true, programs)?;
         out.sink.flush()?;
         let rec = match recorder {

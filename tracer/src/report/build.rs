@@ -18,7 +18,8 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
     }
 }
 
-fn sandbox(m: &Model, sb: usize) -> SandboxReport {
+/// One sandbox's part of the report.
+pub(super) fn sandbox(m: &Model, sb: usize) -> SandboxReport {
     let s = &m.sandboxes[sb];
     let namespaces = m.sandbox_namespaces(sb);
     let containers: Vec<ContainerRow> = s

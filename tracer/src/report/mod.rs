@@ -7,6 +7,7 @@ mod anomalies;
 mod build;
 mod names;
 mod step;
+pub mod story;
 mod visitors;
 
 use serde::Serialize;
@@ -20,6 +21,7 @@ use crate::stats::Stats;
 pub use build::build;
 pub use names::short;
 pub use step::{Step, StepWhat};
+pub use story::{Selector, Story};
 pub use visitors::{VisitStep, VisitorRow};
 
 /// The report at the end of a trace (`type: report` in JSON).

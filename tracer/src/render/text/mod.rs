@@ -4,6 +4,7 @@
 mod raw;
 mod report;
 mod step;
+mod story;
 mod visits;
 
 use std::io::{self, Write};
@@ -12,7 +13,7 @@ use super::Render;
 use crate::clock::Clock;
 use crate::decode::{DecodeError, Event, Unread};
 use crate::kernel::Info;
-use crate::report::{Report, Step};
+use crate::report::{Report, Step, Story};
 use crate::stats::{ProgStat, Stats};
 
 pub struct Text {
@@ -94,6 +95,10 @@ impl<W: Write> Render<W> for Text {
 
     fn report(&mut self, out: &mut W, r: &Report) -> io::Result<()> {
         writeln!(out, "{}", report::tables(r).trim_end())
+    }
+
+    fn story(&mut self, out: &mut W, s: &Story) -> io::Result<()> {
+        writeln!(out, "{}", story::text(s).trim_end())
     }
 }
 

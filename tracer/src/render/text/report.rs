@@ -22,7 +22,13 @@ fn or_dash(v: Option<impl ToString>) -> String {
 
 /// A borderless table under `label`, columns two spaces apart; the
 /// columns in `right` aligned right (numbers).
-fn table(o: &mut String, label: &str, header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) {
+pub(super) fn table(
+    o: &mut String,
+    label: &str,
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+    right: &[usize],
+) {
     let mut tb = Table::new();
     tb.load_style(presets::NOTHING);
     let mut head = vec![format!("{label:<LABEL$}")];
@@ -45,7 +51,7 @@ fn table(o: &mut String, label: &str, header: &[&str], rows: Vec<Vec<String>>, r
 }
 
 /// A labelled line: `  pause        pid 2985 …`.
-fn line(o: &mut String, label: &str, text: &str) {
+pub(super) fn line(o: &mut String, label: &str, text: &str) {
     let _ = writeln!(o, "  {label:<LABEL$}  {text}");
 }
 
@@ -183,7 +189,7 @@ fn durations(o: &mut String, s: &SandboxReport) {
     }
 }
 
-fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
+pub(super) fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
     let origin = if s.existing {
         "  (running before the trace)"
     } else {
