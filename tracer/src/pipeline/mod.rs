@@ -250,4 +250,6 @@ impl<W: Write, R: Write> Pipeline<W, R> {
 }
 
 #[cfg(test)]
+mod story_tests;
+#[cfg(test)]
 mod tests;

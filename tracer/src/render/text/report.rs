@@ -157,17 +157,7 @@ fn visitors(o: &mut String, s: &SandboxReport, clock: &Clock) {
         return;
     }
     let rows = super::visits::rows(&s.visitors, s.visitors_not_listed, clock);
-    let header = [
-        "command",
-        "n",
-        "cni",
-        "entered",
-        "first",
-        "last left",
-        "longest",
-        "pids",
-    ];
-    table(o, "visitors", &header, rows, &[1, 6]);
+    table(o, "visitors", &super::visits::HEADER, rows, &[1, 6]);
 }
 
 fn durations(o: &mut String, s: &SandboxReport) {

@@ -50,17 +50,7 @@ fn namespace(o: &mut String, n: &NsStory, clock: &Clock) {
     }
     if !n.visitors.is_empty() {
         let rows = visits::rows(&n.visitors, 0, clock);
-        let header = [
-            "command",
-            "n",
-            "cni",
-            "entered",
-            "first",
-            "last left",
-            "longest",
-            "pids",
-        ];
-        table(o, "visitors", &header, rows, &[1, 6]);
+        table(o, "visitors", &super::visits::HEADER, rows, &[1, 6]);
     }
     line(o, "verdict", &n.verdict);
 }

@@ -73,6 +73,11 @@ struct Group {
     inside: usize,
 }
 
+/// The columns of [`rows`].
+pub const HEADER: [&str; 8] = [
+    "command", "n", "cni", "in", "first in", "last out", "longest", "pids",
+];
+
 /// The report's visitors, one row per command (and CNI phase).
 pub fn rows(visitors: &[VisitorRow], not_listed: u64, clock: &Clock) -> Vec<Vec<String>> {
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
