@@ -597,6 +597,155 @@ fn check_job_cgroup(sb: &Sandbox, t: &Truth) {
     );
 }
 
+/// The holders issue's visitors (#8): the CNI plugins containerd runs are
+/// visits of the pod — ADD during RunPodSandbox, before the pause; DEL
+/// during StopPodSandbox, after the pause's exit (it enters through the
+/// pin) — and nothing the kubelet made (containers, the exec session) is.
+fn check_cni_visits(report: &serde_json::Value, uid: &str, lines: &[serde_json::Value], t: &Truth) {
+    let sb = report["sandboxes"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["pod"] == uid))
+        .expect("our sandbox in the report");
+    let visitors = sb["visitors"].as_array().cloned().unwrap_or_default();
+    let phase = |v: &serde_json::Value| v["cni"]["command"].as_str().map(str::to_string);
+    for v in &visitors {
+        eprintln!(
+            "visitor pid {} tid {} {} {:?} joined {} cni {} entered {} for {:?} ns",
+            v["pid"],
+            v["tid"],
+            v["comm"],
+            v["argv"],
+            v["joined"],
+            v["cni"],
+            v["entered_ns"],
+            v["left_ns"]
+                .as_i64()
+                .zip(v["entered_ns"].as_i64())
+                .map(|(l, e)| l - e)
+        );
+    }
+    let of = |cmd: &str| -> Vec<&serde_json::Value> {
+        visitors
+            .iter()
+            .filter(|v| phase(v).as_deref() == Some(cmd))
+            .collect()
+    };
+    let (add, del) = (of("ADD"), of("DEL"));
+    let comms = |vs: &[&serde_json::Value]| -> BTreeSet<String> {
+        vs.iter()
+            .filter_map(|v| v["comm"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(
+        comms(&add).contains("bridge") && comms(&add).contains("loopback"),
+        "CNI ADD by the bridge and loopback plugins: {visitors:#?}"
+    );
+    assert!(
+        comms(&del).contains("bridge"),
+        "CNI DEL by the bridge plugin: {visitors:#?}"
+    );
+    let pause_started = sb["pause"]["started_ns"].as_i64();
+    let pause_exited = sb["pause"]["exited_ns"].as_i64();
+    for v in &add {
+        t.w.run
+            .contains(v["entered_ns"].as_i64(), "CNI ADD entered");
+        t.w.run.contains(v["left_ns"].as_i64(), "CNI ADD left");
+        assert!(
+            v["entered_ns"].as_i64() < pause_started,
+            "containerd 1.6 runs CNI ADD before the pause: {v}"
+        );
+        assert_eq!(v["joined"], serde_json::json!(["net"]), "{v}");
+    }
+    for v in &del {
+        t.w.stop_sandbox
+            .contains(v["entered_ns"].as_i64(), "CNI DEL entered");
+        assert!(
+            v["entered_ns"].as_i64() > pause_exited,
+            "CNI DEL after the pause's exit, through the pin: {v}"
+        );
+    }
+    assert_eq!(
+        add.len() + del.len(),
+        visitors.len(),
+        "every visitor of this pod is a CNI plugin: {visitors:#?}"
+    );
+    let from: Vec<&str> = visitors
+        .iter()
+        .filter_map(|v| v["cni"]["from"].as_str())
+        .collect();
+    eprintln!(
+        "CNI phase told by: {} environ, {} time (of {})",
+        from.iter().filter(|f| **f == "environ").count(),
+        from.iter().filter(|f| **f == "time").count(),
+        from.len()
+    );
+    let d = &sb["durations"];
+    eprintln!("durations: {d}");
+    assert!(d["cni_add_ns"].as_i64().is_some_and(|n| n > 0), "{d}");
+    assert!(
+        d["cni_add_to_pause_ns"].as_i64().is_some_and(|n| n > 0),
+        "{d}"
+    );
+    assert!(d["namespaces_to_cni_add_ns"].as_i64().is_some(), "{d}");
+    assert!(d["cni_del_ns"].as_i64().is_some(), "{d}");
+    assert!(
+        d["pause_exit_to_cni_del_ns"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "{d}"
+    );
+    // Live: a visit line for each, in this sandbox.
+    let no = &sb["sandbox"];
+    let live: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "lifecycle" && l["sandbox"] == *no && l["event"] == "visit")
+        .collect();
+    assert_eq!(live.len(), visitors.len(), "visit lines: {live:#?}");
+}
+
+/// `tracer report FILE --pod UID --json`: the story of our pod alone.
+fn check_story(trace: &str, t: &Truth) {
+    let out = std::process::Command::new(tracer_bin())
+        .args(["report", trace, "--json", "--pod", &t.uid])
+        .output()
+        .expect("tracer report --pod");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let story: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "story")
+        .expect("a story line");
+    assert_eq!(
+        story["sandboxes"].as_array().map(Vec::len),
+        Some(1),
+        "{story}"
+    );
+    let net = story["namespaces"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["kind"] == "net"))
+        .expect("the pod's netns in its story");
+    assert_eq!(net["inum"].as_u64(), Some(t.netns_inode), "{net}");
+    assert_eq!(
+        net["created"]["pid"].as_u64(),
+        Some(u64::from(t.containerd_pid)),
+        "{net}"
+    );
+    let steps = story["steps"].as_array().cloned().unwrap_or_default();
+    assert!(
+        steps.iter().any(|s| s["event"] == "pause_started")
+            && steps.iter().any(|s| s["event"] == "visit"),
+        "{steps:#?}"
+    );
+    assert!(
+        steps.iter().all(|s| s["pod"] == t.uid.as_str()),
+        "only our pod's steps: {steps:#?}"
+    );
+}
+
 // ---- the test ---------------------------------------------------------------
 
 #[test]
@@ -661,7 +810,9 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     check_sandbox(sb, &truth);
     check_containers(sb, &truth, report.realtime_minus_boottime_ns);
     check_replay(&trace_s, report_lines[0]);
+    check_story(&trace_s, &truth);
     let _ = fs::remove_file(&trace);
+    check_cni_visits(report_lines[0], &uid, &lines, &truth);
 
     // What fails on today's code.
     check_netns_freed(sb, &lines, &truth);

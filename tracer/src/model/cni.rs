@@ -3,11 +3,14 @@
 //!
 //! The plugin's own word is its `CNI_COMMAND`, read from
 //! `/proc/<pid>/environ` when its setns is processed (live; recorded as a
-//! note). Plugins often live a few milliseconds and events are read in
-//! batches, so that read may come too late; then the phase is told by
-//! time: a plugin that entered before the sandbox began to stop (its
-//! pause's exit, or without a pause its last container's) ran ADD, one
-//! after it ran DEL. Which of the two said so is kept (`from`).
+//! note). Plugins live a few milliseconds, so a setns into a netns wakes
+//! the reader at once instead of at its 50 ms tick (measured on
+//! containerd 1.6 with bridge + loopback: all 5 plugin visits of a pod
+//! read this way; without the wakeup, none). Should the read still come
+//! too late, the phase is told by time: a plugin that entered before the
+//! sandbox began to stop (its pause's exit, or without a pause its last
+//! container's) ran ADD, one after it ran DEL. Which of the two said so
+//! is kept (`from`).
 
 use serde::Serialize;
 

@@ -176,3 +176,106 @@ pub fn cni_lines(d: &Durations) -> Vec<(&'static str, String)> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Task;
+
+    fn row(pid: u32, comm: &str, entered: u64, left: Option<u64>, cni: Option<&str>) -> VisitorRow {
+        VisitorRow {
+            pid,
+            tid: pid + 1,
+            comm: comm.into(),
+            argv: Vec::new(),
+            joined: vec![NsKind::Net],
+            entered_ns: entered,
+            left_ns: left,
+            exit: None,
+            how: left.map(|_| "setns"),
+            cni: cni.map(|c| CniPhase {
+                command: c.into(),
+                from: "time",
+            }),
+        }
+    }
+
+    #[test]
+    fn visitors_collapse_by_command_and_phase() {
+        let clock = Clock {
+            realtime_minus_boottime_ns: 0,
+        };
+        let rows = rows(
+            &[
+                row(10, "bridge", 1_000, Some(3_001_000), Some("ADD")),
+                row(20, "loopback", 2_000, Some(2_500_000), Some("ADD")),
+                row(30, "bridge", 5_000, Some(6_000_000), Some("ADD")),
+                row(40, "bridge", 9_000_000, Some(9_500_000), Some("DEL")),
+                row(50, "sleep", 10_000_000, None, None),
+            ],
+            2,
+            &clock,
+        );
+        let firsts: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r[0].as_str(),
+                    r[1].as_str(),
+                    r.get(2).map_or("", String::as_str),
+                )
+            })
+            .collect();
+        assert_eq!(
+            firsts,
+            [
+                ("bridge", "2", "CNI ADD (by time)"),
+                ("loopback", "1", "CNI ADD (by time)"),
+                ("bridge", "1", "CNI DEL (by time)"),
+                ("sleep", "1", "-"),
+                ("(and 2 more, not listed)", "2", ""),
+            ]
+        );
+        assert_eq!(rows[0][6], "5ms", "the longest of the two");
+        assert_eq!(rows[0][7], "10,30");
+        assert_eq!(rows[3][5], "1 inside");
+    }
+
+    #[test]
+    fn a_visit_line_says_who_where_and_how_long() {
+        let mut v = VisitStep {
+            task: Task::new(4000, "sleep"),
+            tid: 4000,
+            argv: vec!["sleep".into(), "2".into()],
+            joined: vec![NsKind::Ipc, NsKind::Uts, NsKind::Net],
+            entered_ns: 1_000,
+            left_ns: None,
+            exit: None,
+            how: None,
+            cni: None,
+        };
+        assert_eq!(line(&v, false), "pid 4000 sleep 2  entered ipc,uts,net");
+        v.left_ns = Some(2_000_001_000);
+        v.exit = Some(0);
+        v.how = Some("exit");
+        assert_eq!(line(&v, true), "pid 4000 sleep 2  left: exit 0 after 2.00s");
+        let cni = VisitStep {
+            task: Task::new(600, "bridge"),
+            tid: 612,
+            argv: Vec::new(),
+            joined: vec![NsKind::Net],
+            entered_ns: 0,
+            left_ns: Some(3_000_000),
+            exit: None,
+            how: Some("setns"),
+            cni: Some(CniPhase {
+                command: "DEL".into(),
+                from: "environ",
+            }),
+        };
+        assert_eq!(
+            line(&cni, false),
+            "pid 600 bridge (thread 612)  [CNI DEL]  entered net for 3ms, went back by setns"
+        );
+    }
+}
