@@ -57,10 +57,10 @@ impl Model {
                     Change::Unshare => "unshare",
                     Change::Setns => "setns",
                 };
-                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, comm)));
+                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, &comm)));
             }
         }
-        self.namespaces_emptied(emptied, ts, out);
+        self.after_move(emptied, &Task::new(who.pid, comm), ts, out);
     }
 
     /// A setns by a thread: remember which pod namespaces it entered.

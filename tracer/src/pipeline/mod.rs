@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use crate::clock::Clock;
 use crate::decode::{Unread, decode};
 use crate::kernel::Info;
-use crate::model::{Model, Note};
+use crate::model::{Lifecycle, Model, Note};
 use crate::record;
 use crate::render::Render;
 use crate::report::{self, Step};
@@ -100,23 +100,59 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if self.out.view == View::Raw {
             self.out.render.event(&mut self.out.sink, &ev, unread)?;
         }
-        let changes = self.model.event(&ev);
-        if changes.is_empty() {
-            return Ok(());
+        // A replay's notes for the last event came after it: settle now.
+        self.settle()?;
+        let changes = self.model.apply(&ev);
+        let mounts = self.model.wanted_mounts();
+        if changes.is_empty() && mounts.is_none() {
+            return self.settle_live();
         }
         let found = if self.source.live {
-            enrich::notes(&changes)
+            enrich::notes(&changes, mounts.as_ref())
         } else {
             Vec::new()
         };
         for n in &found {
             self.note(n)?;
         }
+        self.steps(&changes, &found)?;
+        self.settle_live()
+    }
+
+    fn steps(&mut self, changes: &[Lifecycle], found: &[Note]) -> io::Result<()> {
         if self.out.view == View::Pods {
-            for l in &changes {
-                let step = Step::resolve(&self.model, l, &found);
+            for l in changes {
+                let step = Step::resolve(&self.model, l, found);
                 self.out.render.step(&mut self.out.sink, &step)?;
             }
+        }
+        Ok(())
+    }
+
+    /// What the facts so far add up to (states, ends, verdicts), told.
+    fn settle(&mut self) -> io::Result<()> {
+        let settled = self.model.settle();
+        self.steps(&settled, &[])
+    }
+
+    /// Live, an event's notes are in right after it: settle at once (a
+    /// replay settles at the next event, after the recorded notes).
+    fn settle_live(&mut self) -> io::Result<()> {
+        if self.source.live {
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Trace time `now_ns` (CLOCK_BOOTTIME) has come without an event:
+    /// verdicts due by then are given (recorded as a time note, so a replay
+    /// gives them at the same point).
+    pub fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        self.settle()?;
+        if self.model.due(now_ns) {
+            self.note(&Note::Time { ts_ns: now_ns })?;
+            self.settle()?;
+            self.flush()?;
         }
         Ok(())
     }
@@ -154,7 +190,14 @@ impl<W: Write, R: Write> Pipeline<W, R> {
 
     /// End of the trace: the report, the final counters (with the programs'
     /// run times, live) and the recording's end frame.
-    pub fn finish(self, programs: &[ProgStat]) -> io::Result<(W, Option<R>)> {
+    pub fn finish(mut self, programs: &[ProgStat]) -> io::Result<(W, Option<R>)> {
+        // The end of a live trace is a time too: verdicts due by then.
+        if self.source.live {
+            self.note(&Note::Time {
+                ts_ns: crate::clock::boot_now_ns(),
+            })?;
+        }
+        self.settle()?;
         let Pipeline {
             model,
             stats,
