@@ -219,7 +219,10 @@ async fn stream(
                 pipeline.flush()?;
             }
             _ = timer.tick() => {
-                if drain(ring.get_mut(), pipeline)? > 0 {
+                let drained = drain(ring.get_mut(), pipeline)?;
+                // Verdicts due while no event came (a leak's grace).
+                pipeline.tick(clock::boot_now_ns())?;
+                if drained > 0 {
                     pipeline.flush()?;
                 }
             }

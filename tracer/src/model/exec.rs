@@ -103,6 +103,7 @@ impl Model {
         if let Some(p) = self.procs.get_mut(&task.pid) {
             p.pause_of = Some(sb);
         }
+        self.mark_sandbox(sb, ts);
         out.push(Lifecycle::new(
             ts,
             sb,
@@ -210,6 +211,7 @@ impl Model {
         if let Some(p) = self.procs.get_mut(&task.pid) {
             p.container = Some(c);
         }
+        self.mark_sandbox(sb, ts);
         let what = What::ContainerJoined {
             container: c,
             task,

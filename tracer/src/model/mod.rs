@@ -26,21 +26,27 @@ mod exit;
 mod fork;
 pub mod identity;
 mod lookup;
+mod mount;
 mod note;
 pub mod ns;
 mod ns_change;
+pub mod pin;
 mod procs;
 mod query;
 mod retention;
 mod sandbox;
 mod seed;
+mod settle;
 pub mod table;
 mod types;
+pub mod verify;
 mod visits;
 
 // Fx: these maps are keyed by kernel ids on every event; SipHash's
 // flooding resistance buys nothing here and cost 6 % of the CPU.
 use rustc_hash::FxHashMap as HashMap;
+
+use std::collections::BTreeSet;
 
 use tracer_common::NsSet;
 
@@ -52,9 +58,12 @@ pub use identity::{Identity, IdentityRole};
 pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};
 use ns_change::Change;
+pub use pin::{Gone, Holder, Pin, PinAct, PinGone};
 use procs::{Join, Proc};
+pub use settle::LEAK_GRACE_NS;
 pub use table::{DurStat, Summary, Table};
 pub use types::*;
+pub use verify::{MntRead, MntToRead, Mounts, MountsWanted, NsRef, Nsfs};
 pub use visits::{VISITS_PER_SANDBOX, Visit, Visits};
 
 /// The namespaces that make a pod: shared by its containers.
@@ -82,6 +91,20 @@ pub struct Model {
     last_maintain_ns: u64,
     /// Namespaces known right after it: growth past this calls it early.
     ns_after_maintain: usize,
+    /// Trace time: the latest event or time note.
+    pub now_ns: u64,
+    /// Namespaces with a live pin (the holder ledger's index).
+    pinned: BTreeSet<NsKey>,
+    /// `open_tree` clones by (pid, fd), until `move_mount` places them.
+    trees: HashMap<(u32, i32), mount::Source>,
+    /// Pins whose namespace the verification read will tell.
+    unresolved: Vec<mount::Unresolved>,
+    /// What the last event asks the host to read.
+    verify: verify::Verify,
+    /// What changed, for [`Model::settle`].
+    pending: settle::Pending,
+    /// Sandboxes whose tasks are gone while a pin holds a namespace of theirs.
+    leak_watch: BTreeSet<usize>,
 }
 
 /// Default for [`Model::retention_ns`]: five minutes.
@@ -109,6 +132,13 @@ impl Default for Model {
             since_maintain: 0,
             last_maintain_ns: 0,
             ns_after_maintain: 0,
+            now_ns: 0,
+            pinned: BTreeSet::new(),
+            trees: HashMap::default(),
+            unresolved: Vec::new(),
+            verify: verify::Verify::default(),
+            pending: settle::Pending::default(),
+            leak_watch: BTreeSet::new(),
         }
     }
 }
@@ -118,10 +148,25 @@ impl Model {
         Self::default()
     }
 
-    /// Feed one kernel event; returns the lifecycle steps it caused. One
-    /// handler per kind: a new kind of record gets its own module and arm.
+    /// Feed one kernel event and settle: the lifecycle steps it caused
+    /// (tests, benches; no verification read — the pipeline uses
+    /// [`Model::apply`], the read, then [`Model::settle`]).
     pub fn event(&mut self, ev: &Event) -> Vec<Lifecycle> {
+        let mut out = self.apply(ev);
+        self.verify.clear();
+        out.extend(self.settle());
+        out
+    }
+
+    /// Feed one kernel event: the facts it changes, and the steps they
+    /// are at once. What they add up to (states, ends, verdicts) waits
+    /// for [`Model::settle`], after the verification read it may ask for
+    /// ([`Model::wanted_mounts`]). One handler per kind: a new kind of
+    /// record gets its own module and arm.
+    pub fn apply(&mut self, ev: &Event) -> Vec<Lifecycle> {
         let mut out = Vec::new();
+        self.verify.clear();
+        self.now_ns = self.now_ns.max(ev.ts_ns());
         self.maybe_maintain(ev.ts_ns());
         match ev {
             Event::Fork(e) => self.on_fork(e, &mut out),
@@ -130,6 +175,7 @@ impl Model {
             Event::Unshare(e) => self.on_ns_change(Change::Unshare, e, &mut out),
             Event::Setns(e) => self.on_ns_change(Change::Setns, e, &mut out),
             Event::CloneFailed(_) => {}
+            Event::Mount(m) => self.on_mount(m, &mut out),
         }
         out
     }

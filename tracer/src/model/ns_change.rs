@@ -60,7 +60,7 @@ impl Model {
                     Change::Unshare => "unshare",
                     Change::Setns => "setns",
                 };
-                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, comm)));
+                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, &comm)));
             }
         }
         let how = match how {
@@ -68,7 +68,7 @@ impl Model {
             Change::Setns => "setns",
         };
         self.visit_moved(who, &e.ns, how, ts, out);
-        self.namespaces_emptied(emptied, ts, out);
+        self.after_move(emptied, &Task::new(who.pid, comm), ts, out);
     }
 
     /// A setns by a thread: remember which pod namespaces it entered.

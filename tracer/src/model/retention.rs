@@ -30,8 +30,9 @@ impl Model {
                 || threads.contains_key(pid)
         });
         let by_ns = &self.by_ns;
+        let pinned = &self.pinned;
         let idle_since = |k: &NsKey, info: &NsInfo| {
-            (info.members.is_empty() && !by_ns.contains_key(k))
+            (info.members.is_empty() && !by_ns.contains_key(k) && !pinned.contains(k))
                 .then(|| info.emptied_ns.unwrap_or(info.first_seen_ns))
         };
         let mut idle: Vec<u64> = self
@@ -86,6 +87,7 @@ impl Model {
         // Nothing may hold the removed ids (one pass over each index).
         self.by_ns.retain(|_, sb| !old.contains(sb));
         self.visits.forget_sandboxes(old);
+        self.leak_watch.retain(|sb| !old.contains(sb));
         let gone = |c: &mut Option<usize>, set: &BTreeSet<usize>| {
             if c.is_some_and(|c| set.contains(&c)) {
                 *c = None;

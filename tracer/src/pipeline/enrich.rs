@@ -1,15 +1,17 @@
 //! What kernel events cannot tell, read from the host as they come (live
-//! runs only): the cgroup of each new pause or container, the bind
-//! mounts that still pin a namespace that emptied, and the command line
-//! and CNI command of each new visitor. Returned as notes, so
-//! that the model, the recording and the steps all get the same facts.
+//! runs only): the cgroup of each new pause or container, the
+//! verification read of the holder ledger (the nsfs mounts a namespace
+//! that lost a task or a pin still has, in every mount namespace that may
+//! hold one), and the command line and CNI command of each new visitor.
+//! Returned as notes, so that the model, the recording and the steps all
+//! get the same facts.
 
 use crate::host::{cgroup, pins, visitor};
-use crate::model::{Lifecycle, Note, What};
+use crate::model::{Lifecycle, MountsWanted, Note, What};
 
-/// The notes the host has for the steps one event caused: cgroups first,
-/// then pins (empty pins are no note: the namespace was freed).
-pub fn notes(changes: &[Lifecycle]) -> Vec<Note> {
+/// The notes the host has for the steps one event caused (cgroups first),
+/// and for the mounts the model wants read.
+pub fn notes(changes: &[Lifecycle], mounts: Option<&MountsWanted>) -> Vec<Note> {
     let mut notes = Vec::new();
     for l in changes {
         let pid = match &l.what {
@@ -21,13 +23,8 @@ pub fn notes(changes: &[Lifecycle]) -> Vec<Note> {
             notes.push(Note::Cgroup { pid, ids });
         }
     }
-    for l in changes {
-        if let What::NamespaceEmpty { kind, inum } = l.what {
-            let paths = pins::read(kind.name(), inum);
-            if !paths.is_empty() {
-                notes.push(Note::Pins { kind, inum, paths });
-            }
-        }
+    if let Some(want) = mounts {
+        notes.push(Note::Mounts(pins::read_wanted(want)));
     }
     notes
 }

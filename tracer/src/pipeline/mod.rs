@@ -13,8 +13,7 @@ use std::io::{self, Write};
 use crate::clock::Clock;
 use crate::decode::{Unread, decode};
 use crate::kernel::Info;
-use crate::model::Lifecycle;
-use crate::model::{Model, Note};
+use crate::model::{Lifecycle, Model, Note};
 use crate::record;
 use crate::render::Render;
 use crate::report::story::{self, Gathered, Selector};
@@ -128,13 +127,16 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if self.out.view == View::Raw {
             self.out.render.event(&mut self.out.sink, &ev, unread)?;
         }
-        let changes = self.model.event(&ev);
+        // A replay's notes for the last event came after it: settle now.
+        self.settle()?;
+        let changes = self.model.apply(&ev);
+        let mounts = self.model.wanted_mounts();
         let visitors = self.model.visits.take_asks();
-        if changes.is_empty() && visitors.is_empty() {
-            return Ok(());
+        if changes.is_empty() && mounts.is_none() && visitors.is_empty() {
+            return self.settle_live();
         }
         let found = if self.source.live {
-            let mut found = enrich::notes(&changes);
+            let mut found = enrich::notes(&changes, mounts.as_ref());
             found.extend(enrich::visitors(&visitors));
             found
         } else {
@@ -147,7 +149,8 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             self.deferred = changes;
             return Ok(());
         }
-        self.steps(&changes, &found)
+        self.steps(&changes, &found)?;
+        self.settle_live()
     }
 
     /// Resolve the model's steps, after the notes read for them, into the
@@ -180,6 +183,35 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         let changes = std::mem::take(&mut self.deferred);
         let noted = std::mem::take(&mut self.noted);
         self.steps(&changes, &noted)
+    }
+
+    /// What the facts so far add up to (states, ends, verdicts), told.
+    fn settle(&mut self) -> io::Result<()> {
+        let settled = self.model.settle();
+        self.steps(&settled, &[])
+    }
+
+    /// Live, an event's notes are in right after it: settle at once (a
+    /// replay settles at the next event, after the recorded notes).
+    fn settle_live(&mut self) -> io::Result<()> {
+        if self.source.live {
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Trace time `now_ns` (CLOCK_BOOTTIME) has come without an event:
+    /// verdicts due by then are given (recorded as a time note, so a replay
+    /// gives them at the same point).
+    pub fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        self.resolve_deferred()?;
+        self.settle()?;
+        if self.model.due(now_ns) {
+            self.note(&Note::Time { ts_ns: now_ns })?;
+            self.settle()?;
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// What userspace learned beside the events (live, or from a recording).
@@ -220,6 +252,13 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     /// run times, live) and the recording's end frame.
     pub fn finish(mut self, programs: &[ProgStat]) -> io::Result<(W, Option<R>)> {
         self.resolve_deferred()?;
+        // The end of a live trace is a time too: verdicts due by then.
+        if self.source.live {
+            self.note(&Note::Time {
+                ts_ns: crate::clock::boot_now_ns(),
+            })?;
+        }
+        self.settle()?;
         let Pipeline {
             model,
             stats,

@@ -11,7 +11,7 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
     Report {
         ty: "report",
         realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
-        sandboxes: m.sandboxes.ids().map(|sb| sandbox(m, sb)).collect(),
+        sandboxes: m.sandboxes.ids().map(|sb| sandbox(m, sb, clock)).collect(),
         summarised: m.summary,
         stats: *stats,
         anomalies: anomalies::of_node(stats),
@@ -19,7 +19,7 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
 }
 
 /// One sandbox's part of the report.
-pub(super) fn sandbox(m: &Model, sb: usize) -> SandboxReport {
+pub(super) fn sandbox(m: &Model, sb: usize, clock: &Clock) -> SandboxReport {
     let s = &m.sandboxes[sb];
     let namespaces = m.sandbox_namespaces(sb);
     let containers: Vec<ContainerRow> = s
@@ -27,7 +27,14 @@ pub(super) fn sandbox(m: &Model, sb: usize) -> SandboxReport {
         .iter()
         .map(|&c| container(&m.containers[c]))
         .collect();
-    let anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), &namespaces);
+    let mut anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref());
+    anomalies.extend(anomalies::leaks(
+        &namespaces,
+        s.tasks_gone_ns,
+        m.now_ns,
+        m.ns.host.get(&crate::model::NsKind::Mnt).map(|k| k.inum),
+        clock,
+    ));
     SandboxReport {
         sandbox: sb + 1,
         label: label(m, sb),
@@ -36,6 +43,8 @@ pub(super) fn sandbox(m: &Model, sb: usize) -> SandboxReport {
         existing: s.existing,
         detected_ns: s.detected_ns,
         ended_ns: s.ended_ns,
+        last_holder: s.last_holder.clone(),
+        tasks_gone_ns: s.tasks_gone_ns,
         namespaces,
         pause: s.pause.clone(),
         containers,

@@ -15,7 +15,8 @@ use serde::Serialize;
 use crate::clock::Clock;
 pub use crate::host::cgroup::{CgroupIds, Runtime};
 pub use crate::model::{
-    CniPhase, Creation, DurStat, Durations, ExecSession, NsKind, Pause, SandboxNs, Summary, Task,
+    CniPhase, Creation, DurStat, Durations, ExecSession, Gone, Holder, NsKind, Pause, Pin, PinAct,
+    PinGone, SandboxNs, Summary, Task,
 };
 use crate::stats::Stats;
 pub use build::build;
@@ -61,6 +62,10 @@ pub struct SandboxReport {
     pub existing: bool,
     pub detected_ns: u64,
     pub ended_ns: Option<u64>,
+    /// The holder (pause, container, pin) whose going ended it.
+    pub last_holder: Option<Holder>,
+    /// When its pause and containers were all gone (pins may hold it on).
+    pub tasks_gone_ns: Option<u64>,
     pub namespaces: Vec<SandboxNs>,
     pub pause: Option<Pause>,
     pub containers: Vec<ContainerRow>,

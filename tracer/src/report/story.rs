@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::build::sandbox;
 use super::visitors::{self, VisitorRow};
-use super::{Creation, NsKind, SandboxReport, Step, Task};
+use super::{Creation, NsKind, Pin, SandboxReport, Step, Task};
 use crate::clock::Clock;
 use crate::host::nsfs;
 use crate::model::Model;
@@ -75,11 +75,12 @@ impl Selector {
         let Selector::Netns { inum, path } = self else {
             return false;
         };
+        // A path matches any pin the trace saw at it, live or removed.
         k.kind == NsKind::Net
             && (inum.is_some_and(|i| i == k.inum)
                 || path
                     .as_ref()
-                    .is_some_and(|p| info.is_some_and(|i| i.pinned_by.contains(p))))
+                    .is_some_and(|p| info.is_some_and(|i| i.pins.iter().any(|pin| pin.path == *p))))
     }
 
     /// Does this sandbox answer the question (now, as far as the model knows)?
@@ -141,7 +142,12 @@ pub struct NsStory {
     /// command where the model knows it).
     pub tasks: Vec<Task>,
     pub emptied_ns: Option<u64>,
+    /// Paths of its live pins.
     pub pinned_by: Vec<String>,
+    /// Its pins over time, in every mount namespace (as the report's).
+    pub pins: Vec<Pin>,
+    /// No task and no pin left.
+    pub freed_ns: Option<u64>,
     /// Sandboxes that hold it (their numbers, as in the report).
     pub sandboxes: Vec<usize>,
     /// Visits of this namespace the model kept, with or without a sandbox.
@@ -207,10 +213,41 @@ pub fn build(m: &Model, sel: &Selector, gathered: Gathered, clock: &Clock) -> St
         realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
         selector: sel.describe(),
         namespaces: keys.iter().map(|k| ns_story(m, k)).collect(),
-        sandboxes: sandboxes.iter().map(|&sb| sandbox(m, sb)).collect(),
+        sandboxes: sandboxes.iter().map(|&sb| sandbox(m, sb, clock)).collect(),
         steps: gathered.steps,
         steps_not_kept: gathered.dropped,
     }
+}
+
+/// In use, empty but pinned (a leak when judged so), freed.
+fn verdict(tasks: &[Task], pins: &[Pin], gone: Option<u64>) -> String {
+    if !tasks.is_empty() {
+        return format!("in use: {} task(s) inside", tasks.len());
+    }
+    let live: Vec<&Pin> = pins.iter().filter(|p| p.live()).collect();
+    if live.is_empty() {
+        return match gone {
+            Some(_) => "freed: no task and no pin left".to_string(),
+            None => "no task seen inside".to_string(),
+        };
+    }
+    let held: Vec<String> = live
+        .iter()
+        .map(|p| {
+            let holder = p
+                .holder
+                .as_ref()
+                .map(|t| format!(", pid {} {}", t.pid, t.comm))
+                .unwrap_or_default();
+            format!("{} (mnt {}{holder})", p.path, p.mnt.inum)
+        })
+        .collect();
+    let leak = if live.iter().any(|p| p.leak_ns.is_some()) {
+        "LEAK: "
+    } else {
+        ""
+    };
+    format!("{leak}no task, still pinned by {}", held.join(", "))
 }
 
 fn ns_story(m: &Model, k: &NsKey) -> NsStory {
@@ -229,17 +266,11 @@ fn ns_story(m: &Model, k: &NsKey) -> NsStory {
         .filter(|s| s.namespaces().any(|n| n == k))
         .map(|s| s.id + 1)
         .collect();
-    let pinned_by = info.map(|i| i.pinned_by.clone()).unwrap_or_default();
+    let pinned_by = info.map(|i| i.pinned_by()).unwrap_or_default();
+    let pins = info.map(|i| i.pins.clone()).unwrap_or_default();
     let emptied_ns = info.and_then(|i| i.emptied_ns);
-    let verdict = if !tasks.is_empty() {
-        format!("in use: {} task(s) inside", tasks.len())
-    } else if !pinned_by.is_empty() {
-        format!("empty, pinned by {}", pinned_by.join(", "))
-    } else if emptied_ns.is_some() {
-        "freed: no task and no pin left".to_string()
-    } else {
-        "no task seen inside".to_string()
-    };
+    let freed_ns = info.and_then(|i| i.freed_ns);
+    let verdict = verdict(&tasks, &pins, freed_ns.or(emptied_ns));
     NsStory {
         kind: k.kind,
         inum: k.inum,
@@ -250,6 +281,8 @@ fn ns_story(m: &Model, k: &NsKey) -> NsStory {
         tasks,
         emptied_ns,
         pinned_by,
+        pins,
+        freed_ns,
         sandboxes,
         visitors: m
             .visits
@@ -408,7 +441,11 @@ mod tests {
         let s = build(&w.m, &Selector::netns("200"), Gathered::default(), &clock);
         let n = &s.namespaces[0];
         assert!(n.tasks.is_empty());
-        assert_eq!(n.verdict, "empty, pinned by /run/netns/cni-1");
+        assert_eq!(
+            n.verdict,
+            "no task, still pinned by /run/netns/cni-1 (mnt 103)"
+        );
+        assert_eq!(n.pins.len(), 1);
         assert_eq!(n.visitors.len(), 2);
         let cni = n.visitors[1].cni.as_ref().map(|c| c.command.as_str());
         assert_eq!(cni, Some("DEL"));
@@ -447,7 +484,10 @@ mod tests {
             sandbox: 1,
             label: "#1".into(),
             pod: None,
-            what: crate::report::StepWhat::SandboxEnded { lived_for_ns: None },
+            what: crate::report::StepWhat::SandboxEnded {
+                lived_for_ns: None,
+                last_holder: None,
+            },
         };
         for _ in 0..STEPS_CAP + 5 {
             g.push(step.clone());

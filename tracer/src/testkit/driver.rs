@@ -16,7 +16,7 @@ pub struct Driver {
     pub m: Model,
     pub out: Vec<Lifecycle>,
     /// Drop what the in-kernel filter drops: fork/exec/exit of tasks in
-    /// the host's net, ipc, uts and pid namespaces (unless a fork made new ones).
+    /// the host's net, ipc, uts, mnt and pid namespaces (unless a fork made new ones).
     pub filter: bool,
 }
 
@@ -64,9 +64,16 @@ impl Feed for Driver {
 
     fn feed(&mut self, ev: Event) {
         let host = |n: &NsSet| {
-            [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
-                .iter()
-                .all(|&s| n.inum[s as usize] == HOST.set().inum[s as usize])
+            [
+                Ns::Net,
+                Ns::Ipc,
+                Ns::Uts,
+                Ns::Mnt,
+                Ns::Pid,
+                Ns::PidForChildren,
+            ]
+            .iter()
+            .all(|&s| n.inum[s as usize] == HOST.set().inum[s as usize])
         };
         let dropped = match &ev {
             Event::Fork(e) => e.flags & CLONE_NEW_MASK == 0 && host(&e.ns),
@@ -98,6 +105,9 @@ fn what_name(w: &What) -> &'static str {
         What::SandboxEnded => "end",
         What::Visit { .. } => "visit",
         What::VisitLeft { .. } => "visit-left",
+        What::PinAdded { .. } => "pin",
+        What::PinRemoved { .. } => "unpin",
+        What::Leak { .. } => "leak",
     }
 }
 

@@ -20,5 +20,5 @@ pub use runtime::{
     APP, CLONE_PARENT, Feed, PAUSE_NS, POD, SIGCHLD, app_container, app_ns, podman_pause, runc,
     runc_pause, runtime_makes_netns,
 };
-pub use samples::{numbered, samples};
+pub use samples::{mount_samples, numbered, samples};
 pub use spaces::{HOST, Spaces};

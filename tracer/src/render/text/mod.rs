@@ -78,7 +78,7 @@ impl<W: Write> Render<W> for Text {
             s.events,
             s.kernel.ringbuf_full,
             s.decode_errors,
-            s.unread + s.kernel.read_failed,
+            s.unread + s.kernel.read_failed + s.kernel.arg_read_failed,
             s.kernel.pending_full + s.kernel.pending_missing
         )?;
         for p in programs.iter().filter(|p| p.run_count > 0) {

@@ -7,7 +7,7 @@ use comfy_table::{CellAlignment, Table, presets};
 
 use super::dur;
 use crate::clock::Clock;
-use crate::report::{DurStat, Report, SandboxReport};
+use crate::report::{DurStat, NsKind, Pin, Report, SandboxReport};
 
 /// Labels of a sandbox's lines, in a column this wide.
 const LABEL: usize = 11;
@@ -80,12 +80,74 @@ fn namespaces(o: &mut String, s: &SandboxReport, clock: &Clock) {
                 when,
                 by,
                 t(clock, n.emptied_ns),
+                t(clock, n.freed_ns),
                 pins,
             ]
         })
         .collect();
-    let header = ["kind", "inode", "created", "by", "emptied", "pinned by"];
+    let header = [
+        "kind",
+        "inode",
+        "created",
+        "by",
+        "emptied",
+        "freed",
+        "pinned by (at the end)",
+    ];
     table(o, "namespaces", &header, rows, &[]);
+}
+
+/// Every pin of the sandbox's namespaces: where, who made it, how it went.
+fn pins(o: &mut String, s: &SandboxReport, clock: &Clock) {
+    let all = s
+        .namespaces
+        .iter()
+        .flat_map(|n| n.pins.iter().map(move |p| (n.kind, p)));
+    pin_table(o, all, clock);
+}
+
+/// A table of pins (with their namespace's kind), if there are any.
+pub(super) fn pin_table<'a>(
+    o: &mut String,
+    pins: impl Iterator<Item = (NsKind, &'a Pin)>,
+    clock: &Clock,
+) {
+    let mut rows = Vec::new();
+    {
+        for (kind, p) in pins {
+            let made = match (&p.made, p.found_ns) {
+                (Some(m), _) => format!("{} by {} {}", clock.hms(m.ts_ns), m.pid, m.comm),
+                (None, Some(f)) => format!("found {}", clock.hms(f)),
+                (None, None) => "-".into(),
+            };
+            let removed = match &p.removed {
+                Some(r) => {
+                    let by = r
+                        .pid
+                        .map(|pid| format!(" by {pid} {}", r.comm.as_deref().unwrap_or("")))
+                        .unwrap_or_default();
+                    format!("{} {}{by}", clock.hms(r.ts_ns), r.how.name())
+                }
+                None => "still there".into(),
+            };
+            let holder = p
+                .holder
+                .as_ref()
+                .map(|t| format!(" (pid {} {})", t.pid, t.comm))
+                .unwrap_or_default();
+            rows.push(vec![
+                kind.name().to_string(),
+                p.path.escape_debug().to_string(),
+                format!("{}{holder}", p.mnt.inum),
+                made,
+                removed,
+            ]);
+        }
+    }
+    if !rows.is_empty() {
+        let header = ["kind", "path", "mount ns", "made", "removed"];
+        table(o, "pins", &header, rows, &[]);
+    }
 }
 
 fn pause(o: &mut String, s: &SandboxReport, clock: &Clock) {
@@ -190,10 +252,22 @@ pub(super) fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
         line(o, "runtime", &format!("{rt:?}"));
     }
     namespaces(o, s, clock);
+    pins(o, s, clock);
     pause(o, s, clock);
     containers(o, s, clock);
     visitors(o, s, clock);
     durations(o, s);
+    if let Some(h) = &s.last_holder {
+        line(
+            o,
+            "ended",
+            &format!(
+                "{}, last holder: {}",
+                t(clock, s.ended_ns),
+                super::step::holder(h)
+            ),
+        );
+    }
     for a in &s.anomalies {
         line(o, "anomaly", a);
     }

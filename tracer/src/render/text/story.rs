@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::report::{line, sandbox, table};
+use super::report::{line, pin_table, sandbox, table};
 use super::{step, visits};
 use crate::clock::Clock;
 use crate::report::Story;
@@ -41,8 +41,9 @@ fn namespace(o: &mut String, n: &NsStory, clock: &Clock) {
     if let Some(e) = n.emptied_ns {
         line(o, "emptied", &clock.hms(e));
     }
-    if !n.pinned_by.is_empty() {
-        line(o, "pinned by", &n.pinned_by.join(", "));
+    pin_table(o, n.pins.iter().map(|p| (n.kind, p)), clock);
+    if let Some(f) = n.freed_ns {
+        line(o, "freed", &clock.hms(f));
     }
     if !n.sandboxes.is_empty() {
         let s: Vec<String> = n.sandboxes.iter().map(|s| format!("#{s}")).collect();
