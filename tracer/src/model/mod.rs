@@ -17,6 +17,15 @@
 //! namespaces), or — without a pause — by a task joining at least two of a
 //! pod's net/ipc/uts namespaces that no sandbox holds yet.
 //!
+//! Everyone else who enters a pod's namespaces is a *visitor* (see
+//! `visits`): CNI plugins, `nsenter`, `ip netns exec`, netavark, the
+//! runtime's own threads. The line between container and visitor: a
+//! container runs in a mount namespace of its own (an exec session in its
+//! container's), made on a runtime's way (runc's stage 1 joined, then
+//! stage 2 exec'd) or joining every pod namespace as runtimes do. `ip
+//! netns exec` also unshares a mount namespace of its own (to remount
+//! /sys), but it joined only the netns and is no runtime: a visitor.
+//!
 //! The model is a pure function of its inputs: the same snapshot, events
 //! and notes give the same sandboxes, live or from a recording.
 
