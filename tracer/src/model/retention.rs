@@ -86,7 +86,7 @@ impl Model {
         }
         // Nothing may hold the removed ids (one pass over each index).
         self.by_ns.retain(|_, sb| !old.contains(sb));
-        self.visits.forget_sandboxes(old);
+        self.summary.visits += self.visits.forget_sandboxes(old);
         self.leak_watch.retain(|sb| !old.contains(sb));
         let gone = |c: &mut Option<usize>, set: &BTreeSet<usize>| {
             if c.is_some_and(|c| set.contains(&c)) {

@@ -8,8 +8,8 @@ use crate::testkit::visitors::{
     cni_plugin, dockerd_visits, in_netns, ip_netns_exec, nsenter, nsenter_pid, thread_exit,
 };
 use crate::testkit::{
-    APP, CLONE_PARENT, Driver, Feed, HOST, PAUSE_NS, POD, SIGCHLD, Spaces, app_container, runc,
-    runc_pause, runtime_makes_netns,
+    APP, CLONE_PARENT, Driver, Feed, HOST, Maker, PAUSE_NS, POD, SIGCHLD, Spaces, app_container,
+    runc, runc_pause, runtime_makes_netns, snapshot,
 };
 
 fn visits(m: &Model, sb: usize) -> Vec<&Visit> {
@@ -440,4 +440,65 @@ fn summarised_sandboxes_take_their_visits_with_them() {
     w.m.maintain(now);
     assert!(w.m.sandboxes.is_empty());
     assert_eq!(w.m.visits.of_sandbox(0).count(), 0);
+    assert_eq!(w.m.summary.visits, 1);
+}
+
+#[test]
+fn visitors_running_before_the_trace_are_found_by_the_start_up_walk() {
+    let mut m = Model::new();
+    let nsentered = Spaces {
+        net: POD.net,
+        ipc: POD.ipc,
+        uts: POD.uts,
+        ..HOST
+    };
+    let ip_exec = Spaces {
+        net: POD.net,
+        mnt: 4900,
+        ..HOST
+    };
+    m.seed(
+        &[
+            snapshot(1, 0, "systemd", &["/sbin/init"], HOST),
+            snapshot(50, 1, "conmon", &["/usr/bin/conmon"], HOST),
+            snapshot(51, 50, "catatonit", &["/catatonit", "-P"], PAUSE_NS),
+            snapshot(60, 1, "conmon", &["/usr/bin/conmon"], HOST),
+            snapshot(61, 60, "sleep", &["sleep", "1000"], APP),
+            snapshot(70, 1, "bash", &["bash"], HOST),
+            // `nsenter -t 51 -n -i -u bash`, and a child of it.
+            snapshot(71, 70, "bash", &["bash"], nsentered),
+            snapshot(72, 71, "ping", &["ping", "x"], nsentered),
+            // `ip netns exec <pod's netns> sleep 100`: a partial join with
+            // a mount namespace of its own — no container.
+            snapshot(80, 70, "sleep", &["sleep", "100"], ip_exec),
+        ],
+        &HOST.set(),
+        5,
+    );
+    assert_eq!(m.sandboxes.len(), 1);
+    let pids: Vec<u32> = m.containers.values().map(|c| c.pid).collect();
+    assert_eq!(pids, [61], "only the app is a container");
+    let rows: Vec<(u32, Vec<NsKind>, bool)> = m
+        .visits
+        .of_sandbox(0)
+        .map(|v| (v.pid, v.joined.clone(), v.existing))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (71, vec![NsKind::Net, NsKind::Ipc, NsKind::Uts], true),
+            (80, vec![NsKind::Net], true)
+        ]
+    );
+    // The trace goes on: the nsenter'd shell leaves.
+    let mut w = Driver {
+        make: Maker::new(10, 1_000_000),
+        m,
+        out: Vec::new(),
+        filter: true,
+    };
+    w.exit(71, "bash", 0, nsentered);
+    assert_eq!(w.names(), ["visit-left"]);
+    let r = w.m.visits.of_sandbox(0).next().map(|v| (v.exit, v.how));
+    assert_eq!(r, Some((Some(0), Some("exit"))));
 }

@@ -28,6 +28,7 @@ use tracer_common::{Ns, NsSet};
 use super::ns::NsKey;
 use super::{Lifecycle, Model, NsKind, Task, What};
 use crate::decode::{Who, ns_in_mask};
+use crate::host::proc::ProcSnapshot;
 
 /// Rows kept per sandbox; later visits are counted, not listed.
 pub const VISITS_PER_SANDBOX: usize = 256;
@@ -49,6 +50,9 @@ pub struct Visit {
     pub argv: Vec<String>,
     /// It exec'd `argv` inside the namespaces.
     pub exec_inside: bool,
+    /// Inside before the trace (found by the start-up walk; `entered_ns`
+    /// is then its process's start).
+    pub existing: bool,
     pub joined: Vec<NsKind>,
     pub entered_ns: u64,
     pub left_ns: Option<u64>,
@@ -162,13 +166,15 @@ impl Visits {
         }
     }
 
-    /// Drop the rows of sandboxes folded into the summary.
-    pub(super) fn forget_sandboxes(&mut self, old: &std::collections::BTreeSet<usize>) {
+    /// Drop the rows of sandboxes folded into the summary; how many visits they had.
+    pub(super) fn forget_sandboxes(&mut self, old: &std::collections::BTreeSet<usize>) -> u64 {
+        let mut visits = 0;
         for sb in old {
-            for id in self.by_sandbox.remove(sb).unwrap_or_default() {
+            let ids = self.by_sandbox.remove(sb).unwrap_or_default();
+            visits += ids.len() as u64 + self.not_listed.remove(sb).unwrap_or(0);
+            for id in ids {
                 self.rows.remove(&id);
             }
-            self.not_listed.remove(sb);
         }
         // Visitors of those still inside stay announced: their rows are gone.
         for o in self.open.values_mut() {
@@ -176,6 +182,7 @@ impl Visits {
                 o.visit.sandbox = None;
             }
         }
+        visits
     }
 
     /// Keep only waiting visits whose namespace `keep` still knows.
@@ -263,6 +270,7 @@ impl Model {
                     comm: comm.to_string(),
                     argv: Vec::new(),
                     exec_inside: false,
+                    existing: false,
                     joined: Vec::new(),
                     entered_ns: ts,
                     left_ns: None,
@@ -501,6 +509,83 @@ impl Model {
             if self.visit_row(sb, visit) {
                 out.push(Lifecycle::new(ts, sb, What::Visit { visit: id }));
             }
+        }
+    }
+}
+
+impl Model {
+    /// A process of the start-up walk inside a sandbox's pod namespaces
+    /// that is neither its pause nor a container, at the top of its tree
+    /// there (its parent is elsewhere): a visitor from before the trace,
+    /// inside until it leaves.
+    pub(super) fn seed_visitor(
+        &mut self,
+        p: &ProcSnapshot,
+        set: &NsSet,
+        parent: Option<&NsSet>,
+        now_ns: u64,
+    ) {
+        let Some(sb) = self.sandbox_of(set) else {
+            return;
+        };
+        let has_role = self
+            .procs
+            .get(&p.pid)
+            .is_some_and(|r| r.pause_of.is_some() || r.container.is_some());
+        let same_as_parent = parent.is_some_and(|ps| {
+            [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Mnt]
+                .iter()
+                .all(|&s| ps.inum[s as usize] == set.inum[s as usize])
+        });
+        // A container's own children share its mount namespace, the
+        // pause's none; anyone else under a container is its business.
+        let under_container = self.containers.values().any(|c| {
+            c.sandbox == sb && c.mnt.is_some() && c.mnt == self.ns.key_in(set, NsKind::Mnt)
+        });
+        if has_role || same_as_parent || under_container {
+            return;
+        }
+        let mut keys = Vec::new();
+        for slot in [Ns::Net, Ns::Ipc, Ns::Uts] {
+            let kind = NsKind::of(slot);
+            if let Some(k) = self.ns.key_in(set, kind)
+                && self.sandboxes[sb].ns.get(&kind) == Some(&k)
+            {
+                keys.push((slot, k));
+            }
+        }
+        if keys.is_empty() {
+            return;
+        }
+        let visit = Visit {
+            id: 0,
+            sandbox: Some(sb),
+            pid: p.pid,
+            tid: p.pid,
+            comm: p.comm.clone(),
+            argv: p.argv.clone(),
+            exec_inside: true,
+            existing: true,
+            joined: keys.iter().map(|(_, k)| k.kind).collect(),
+            entered_ns: p.start_boot_ns.min(now_ns),
+            left_ns: None,
+            exit: None,
+            how: None,
+            cni_command: None,
+            keys,
+        };
+        let id = self.visits.next;
+        self.visits.next += 1;
+        let open = Open {
+            visit: Visit {
+                id,
+                ..visit.clone()
+            },
+            runtime: false,
+            announced: true,
+        };
+        if self.visit_row(sb, Visit { id, ..visit }) {
+            self.visits.open.insert(p.pid, open);
         }
     }
 }

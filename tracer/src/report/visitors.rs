@@ -25,6 +25,8 @@ pub struct VisitorRow {
     pub how: Option<&'static str>,
     /// A CNI plugin's phase.
     pub cni: Option<CniPhase>,
+    /// Inside before the trace began (`entered_ns` is its process's start).
+    pub existing: bool,
 }
 
 /// The fields of a `visit` and `visit_left` step.
@@ -53,6 +55,7 @@ pub fn row(m: &Model, v: &Visit) -> VisitorRow {
         exit: v.exit,
         how: v.how,
         cni: m.cni_phase(v),
+        existing: v.existing,
     }
 }
 

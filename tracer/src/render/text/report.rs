@@ -294,11 +294,12 @@ pub fn tables(r: &Report) -> String {
         };
         let _ = writeln!(
             o,
-            "\n{} older sandboxes (ended before the retention) summarised: {} containers, {} exec sessions, {} partial joins\n  min/mean/max  namespaces→pause {}, pause→first join {}, lifetime {}",
+            "\n{} older sandboxes (ended before the retention) summarised: {} containers, {} exec sessions, {} partial joins, {} visits\n  min/mean/max  namespaces→pause {}, pause→first join {}, lifetime {}",
             sum.sandboxes,
             sum.containers,
             sum.exec_sessions,
             sum.partial_joins,
+            sum.visits,
             stat(&sum.namespaces_to_pause),
             stat(&sum.pause_to_first_join),
             stat(&sum.lifetime)

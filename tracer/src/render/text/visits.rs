@@ -197,6 +197,7 @@ mod tests {
                 command: c.into(),
                 from: "time",
             }),
+            existing: false,
         }
     }
 
