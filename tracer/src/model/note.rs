@@ -42,7 +42,9 @@ impl Model {
                 pid,
                 argv,
                 cni_command,
-            } => self.visits.noted(*pid, argv, cni_command.as_deref()),
+            } => self
+                .visits
+                .noted(*pid, argv, cni_command.as_deref(), self.now_ns),
         }
     }
 }

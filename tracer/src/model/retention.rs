@@ -53,7 +53,7 @@ impl Model {
         self.visits.prune_pending(|k| known.contains_key(k));
         let threads = &self.threads;
         self.visits
-            .prune_open(cutoff, |tid| threads.contains_key(&tid));
+            .prune_open(now, cutoff, |tid| threads.contains_key(&tid));
     }
 
     /// Fold these sandboxes into the summary and drop every reference to them.

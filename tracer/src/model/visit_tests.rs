@@ -139,6 +139,39 @@ fn the_plugins_own_cni_command_wins_over_time() {
 }
 
 #[test]
+fn a_plugin_entering_twice_is_read_once() {
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    let inside = in_netns(POD);
+    w.ns_change(true, (612, 610), "bridge", CLONE_NEWNET, HOST, inside);
+    assert_eq!(w.m.visits.take_asks(), [610]);
+    w.m.note(&Note::Visitor {
+        pid: 610,
+        argv: v(&["/usr/lib/cni/bridge"]),
+        cni_command: Some("ADD".into()),
+    });
+    w.ns_change(true, (612, 610), "bridge", CLONE_NEWNET, inside, HOST);
+    // Its second entry: gone from /proc by then, but the first read holds.
+    w.ns_change(true, (612, 610), "bridge", CLONE_NEWNET, HOST, inside);
+    assert!(w.m.visits.take_asks().is_empty(), "not asked again");
+    w.ns_change(true, (612, 610), "bridge", CLONE_NEWNET, inside, HOST);
+    let rows: Vec<(Vec<String>, Option<String>)> = visits(&w.m, 0)
+        .iter()
+        .map(|r| (r.argv.clone(), r.cni_command.clone()))
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r.0 == ["/usr/lib/cni/bridge"] && r.1.as_deref() == Some("ADD"))
+    );
+    // A new process with that pid is not the plugin.
+    w.fork(1, 610, "bash", SIGCHLD, HOST, HOST);
+    w.setns(610, "nsenter", CLONE_NEWNET, HOST, inside);
+    assert_eq!(w.m.visits.take_asks(), [610]);
+    w.exit(pause, "pause", 9, PAUSE_NS);
+}
+
+#[test]
 fn nsenter_into_a_pod_is_a_visitor_not_a_container() {
     for mut w in [Driver::new(), Driver::filtered()] {
         let pause = runc_pause(&mut w);

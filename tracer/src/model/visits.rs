@@ -34,6 +34,19 @@ use crate::host::proc::ProcSnapshot;
 pub const VISITS_PER_SANDBOX: usize = 256;
 /// Visits waiting for their namespaces' sandbox, all namespaces together.
 const PENDING_CAP: usize = 4096;
+/// What /proc told about a process is reused for its later visits this
+/// long (a plugin that enters twice may be gone by its second entry).
+const READ_KEPT_NS: u64 = 10_000_000_000;
+/// Processes whose /proc read is kept at most.
+const READ_CAP: usize = 1024;
+
+/// What /proc told about a visitor's process (a [`super::Note::Visitor`]).
+#[derive(Clone, Debug)]
+struct Read {
+    ts_ns: u64,
+    argv: Vec<String>,
+    cni_command: Option<String>,
+}
 
 /// One visit: a task inside some of a sandbox's namespaces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +103,8 @@ pub struct Visits {
     pending_len: usize,
     /// Pids of new candidates whose /proc the pipeline may read (live).
     asks: Vec<u32>,
+    /// The last /proc read of a process, by pid, for its later visits.
+    read: HashMap<u32, Read>,
 }
 
 impl Visits {
@@ -143,8 +158,22 @@ impl Visits {
         self.pending_len
     }
 
-    /// What /proc told about a visitor's process, live.
-    pub(super) fn noted(&mut self, pid: u32, argv: &[String], cni_command: Option<&str>) {
+    /// What /proc told about a visitor's process, live (at trace time `now`).
+    pub(super) fn noted(&mut self, pid: u32, argv: &[String], cni_command: Option<&str>, now: u64) {
+        if self.read.len() >= READ_CAP {
+            let cutoff = now.saturating_sub(READ_KEPT_NS);
+            self.read.retain(|_, r| r.ts_ns >= cutoff);
+        }
+        if self.read.len() < READ_CAP {
+            self.read.insert(
+                pid,
+                Read {
+                    ts_ns: now,
+                    argv: argv.to_vec(),
+                    cni_command: cni_command.map(str::to_string),
+                },
+            );
+        }
         let fill = |v: &mut Visit| {
             if v.pid != pid {
                 return;
@@ -202,10 +231,13 @@ impl Visits {
         self.pending_len -= dropped;
     }
 
-    /// Forget candidates of threads the model no longer tracks that entered before `cutoff`.
-    pub(super) fn prune_open(&mut self, cutoff: u64, alive: impl Fn(u32) -> bool) {
+    /// Forget candidates of threads the model no longer tracks that
+    /// entered before `cutoff`, and /proc reads too old to reuse.
+    pub(super) fn prune_open(&mut self, now: u64, cutoff: u64, alive: impl Fn(u32) -> bool) {
         self.open
             .retain(|tid, o| alive(*tid) || o.visit.entered_ns >= cutoff);
+        let stale = now.saturating_sub(READ_KEPT_NS);
+        self.read.retain(|_, r| r.ts_ns >= stale);
     }
 }
 
@@ -258,9 +290,16 @@ impl Model {
         let v = &mut self.visits;
         let o = v.open.entry(who.tid).or_insert_with(|| {
             let runtime = runtime_comm(comm);
-            if !runtime {
+            // Read once per process: a later visit by it reuses that read.
+            let known = v
+                .read
+                .get(&who.pid)
+                .filter(|r| ts.saturating_sub(r.ts_ns) < READ_KEPT_NS)
+                .cloned();
+            if !runtime && known.is_none() {
                 v.asks.push(who.pid);
             }
+            let (argv, cni_command) = known.map(|r| (r.argv, r.cni_command)).unwrap_or_default();
             Open {
                 visit: Visit {
                     id: 0,
@@ -268,7 +307,7 @@ impl Model {
                     pid: who.pid,
                     tid: who.tid,
                     comm: comm.to_string(),
-                    argv: Vec::new(),
+                    argv,
                     exec_inside: false,
                     existing: false,
                     joined: Vec::new(),
@@ -276,7 +315,7 @@ impl Model {
                     left_ns: None,
                     exit: None,
                     how: None,
-                    cni_command: None,
+                    cni_command,
                     keys: Vec::new(),
                 },
                 runtime,
@@ -322,6 +361,8 @@ impl Model {
         if child.pid != child.tid {
             return; // a thread: part of its process's visit
         }
+        // A new process: what /proc told of an earlier one with its pid is not its.
+        self.visits.read.remove(&child.pid);
         let Some(o) = self.visits.open.get(&by.tid) else {
             return;
         };
