@@ -83,10 +83,12 @@ pub fn rows(visitors: &[VisitorRow], not_listed: u64, clock: &Clock) -> Vec<Vec<
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     let mut order = Vec::new();
     for v in visitors {
-        let key = (
-            command(&v.comm, &v.argv),
-            v.cni.as_ref().map(cni).unwrap_or_default(),
-        );
+        // A plugin's command line is its path, read or not: by its name.
+        let name = match &v.cni {
+            Some(_) => v.comm.clone(),
+            None => command(&v.comm, &v.argv),
+        };
+        let key = (name, v.cni.as_ref().map(cni).unwrap_or_default());
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
