@@ -121,6 +121,7 @@ pub fn read_wanted(want: &MountsWanted) -> Mounts {
     }
     Mounts {
         ts_ns: want.ts_ns,
+        read_ns: crate::clock::boot_now_ns(),
         targets: want.targets.clone(),
         read,
     }

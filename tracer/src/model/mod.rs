@@ -110,6 +110,8 @@ pub struct Model {
     unresolved: Vec<mount::Unresolved>,
     /// What the last event asks the host to read.
     verify: verify::Verify,
+    /// Pins a read did not find, gone unless an unmount comes first.
+    vanishing: Vec<verify::Vanishing>,
     /// What changed, for [`Model::settle`].
     pending: settle::Pending,
     /// Sandboxes whose tasks are gone while a pin holds a namespace of theirs.
@@ -146,6 +148,7 @@ impl Default for Model {
             trees: HashMap::default(),
             unresolved: Vec::new(),
             verify: verify::Verify::default(),
+            vanishing: Vec::new(),
             pending: settle::Pending::default(),
             leak_watch: BTreeSet::new(),
         }
@@ -176,6 +179,7 @@ impl Model {
         let mut out = Vec::new();
         self.verify.clear();
         self.now_ns = self.now_ns.max(ev.ts_ns());
+        self.expire_vanishing(ev.ts_ns(), &mut out);
         self.maybe_maintain(ev.ts_ns());
         match ev {
             Event::Fork(e) => self.on_fork(e, &mut out),

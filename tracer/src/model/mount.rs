@@ -179,6 +179,21 @@ impl Model {
         };
         let info = self.ns.touch(k, ts);
         info.freed_ns = None;
+        // A read made after this mount (the event waited in the ring
+        // buffer) found the pin first: it is this one.
+        if let Some(made) = &pin.made
+            && let Some(found) = info.pins.iter_mut().find(|p| {
+                p.live()
+                    && p.made.is_none()
+                    && p.mnt == pin.mnt
+                    && p.found_ns.is_some_and(|f| f >= made.ts_ns)
+                    && same_mount_point(&p.path, &pin.path)
+            })
+        {
+            found.made = pin.made;
+            found.anchor = true;
+            return;
+        }
         info.add_pin(pin);
         self.pinned.insert(k);
         self.mark_ns(k, ts);

@@ -35,7 +35,12 @@ impl Model {
                 self.apply_mounts(m, &mut out);
                 self.pending.steps.extend(out);
             }
-            Note::Time { ts_ns } => self.now_ns = self.now_ns.max(*ts_ns),
+            Note::Time { ts_ns } => {
+                self.now_ns = self.now_ns.max(*ts_ns);
+                let mut out = Vec::new();
+                self.expire_vanishing(*ts_ns, &mut out);
+                self.pending.steps.extend(out);
+            }
             // Kept until the identity work lands (issue 9): names are not in the model yet.
             Note::Identity(_) => {}
             Note::Visitor {

@@ -138,9 +138,12 @@ impl Model {
             .min()
     }
 
-    /// Is a verdict due by `now` (trace time)?
+    /// Is a verdict (or a pin a read did not find) due by `now` (trace time)?
     pub fn due(&self, now: u64) -> bool {
-        self.next_verdict().is_some_and(|d| d <= now)
+        self.next_verdict()
+            .into_iter()
+            .chain(self.next_vanishing())
+            .any(|d| d <= now)
     }
 
     /// Pins still there a grace after their sandbox's last task: leaks.

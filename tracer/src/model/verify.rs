@@ -49,8 +49,13 @@ pub struct MntRead {
 /// The note: the namespaces verified, and every mount namespace read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mounts {
-    /// The event's time: pins not found are gone as of then.
+    /// The time of the event that asked.
     pub ts_ns: u64,
+    /// When mountinfo was read (CLOCK_BOOTTIME; up to a drain period after
+    /// the event): a pin not found was gone by then — unless an unmount
+    /// the tracer has yet to process says when and by whom.
+    #[serde(default)]
+    pub read_ns: u64,
     pub targets: Vec<NsRef>,
     pub read: Vec<MntRead>,
 }
@@ -81,6 +86,16 @@ pub struct MountsWanted {
 const MNTS_READ: usize = 32;
 /// Tasks tried per mount namespace.
 const TIDS_TRIED: usize = 3;
+
+/// A pin a read did not find: gone by `by_ns`, unless an unmount (still
+/// in the ring buffer when the read was made) comes first.
+#[derive(Clone, Debug)]
+pub(super) struct Vanishing {
+    k: NsKey,
+    mnt: NsKey,
+    path: String,
+    by_ns: u64,
+}
 
 /// What the events since the last request asked to verify.
 #[derive(Debug, Default)]
@@ -262,7 +277,8 @@ impl Model {
                     .map(|n| n.path.as_str())
                     .collect();
                 let anchor = Some(mnt) == host;
-                self.reconcile(k, mnt, &found, holder.as_ref(), anchor, ts, out);
+                let when = (ts, m.read_ns);
+                self.reconcile(k, mnt, &found, holder.as_ref(), anchor, when, out);
             }
         }
     }
@@ -299,7 +315,7 @@ impl Model {
         found: &[&str],
         holder: Option<&Task>,
         anchor: bool,
-        ts: u64,
+        (ts, read_ns): (u64, u64),
         out: &mut Vec<Lifecycle>,
     ) {
         let Some(info) = self.ns.info.get_mut(&k) else {
@@ -333,13 +349,13 @@ impl Model {
             }
         }
         for i in unmatched {
-            let end = PinGone {
-                ts_ns: ts,
-                pid: None,
-                comm: None,
-                how: Gone::Vanished,
-            };
-            self.pin_gone(k, i, end, out);
+            let path = info.pins[i].path.clone();
+            self.vanishing.push(Vanishing {
+                k,
+                mnt,
+                path,
+                by_ns: read_ns.max(ts),
+            });
         }
         for path in new {
             let pin = Pin {
@@ -354,6 +370,39 @@ impl Model {
             };
             self.add_pin(k, pin, "found", ts, out);
         }
+    }
+
+    /// Pins a read did not find are gone once trace time is past the read
+    /// and no unmount of theirs came first.
+    pub(super) fn expire_vanishing(&mut self, now: u64, out: &mut Vec<Lifecycle>) {
+        if self.vanishing.is_empty() {
+            return;
+        }
+        let (due, wait): (Vec<Vanishing>, Vec<Vanishing>) = std::mem::take(&mut self.vanishing)
+            .into_iter()
+            .partition(|v| v.by_ns < now);
+        self.vanishing = wait;
+        for v in due {
+            let Some(i) = self.ns.info.get(&v.k).and_then(|info| {
+                info.pins
+                    .iter()
+                    .position(|p| p.live() && p.mnt == v.mnt && p.path == v.path)
+            }) else {
+                continue;
+            };
+            let end = PinGone {
+                ts_ns: v.by_ns,
+                pid: None,
+                comm: None,
+                how: Gone::Vanished,
+            };
+            self.pin_gone(v.k, i, end, out);
+        }
+    }
+
+    /// The earliest time a vanished pin is due.
+    pub(super) fn next_vanishing(&self) -> Option<u64> {
+        self.vanishing.iter().map(|v| v.by_ns + 1).min()
     }
 
     /// A recording's `Note::Pins` (before the ledger): pins of a namespace
