@@ -28,7 +28,7 @@ use crate::support::tracer::Tracer;
 /// `nsenter` not taken for containers) is built on the `visitors` branch;
 /// on the `holders` branch its checks are skipped (said so in the output).
 /// Merging `visitors`: set this to true, and every check runs.
-const VISITORS_LANDED: bool = false;
+const VISITORS_LANDED: bool = true;
 
 /// A visitor check: run once the visitors half is in (see [`VISITORS_LANDED`]).
 fn visitor_check(c: &mut Checks, what: &str, ok: bool, detail: impl std::fmt::Display) {
