@@ -193,4 +193,6 @@ impl Model {
 }
 
 #[cfg(test)]
+mod holder_tests;
+#[cfg(test)]
 mod tests;
