@@ -565,3 +565,20 @@ fn pins_follow_the_namespace_alive_not_the_largest_id() {
             .collect();
     assert_eq!(ids, [198]);
 }
+
+/// Notes go into recordings as JSON and come back the same.
+#[test]
+fn verification_reads_and_time_notes_round_trip_through_json() {
+    let w = leak(false);
+    let mut notes: Vec<Note> = w.notes.iter().cloned().map(Note::Mounts).collect();
+    notes.push(Note::Time { ts_ns: 42 });
+    for n in notes {
+        let text = serde_json::to_string(&n).expect("serialises");
+        let back: Note = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, n, "{text}");
+    }
+    let old: Note =
+        serde_json::from_str(r#"{"note":"pins","kind":"net","inum":7,"paths":["/run/netns/x"]}"#)
+            .expect("an old recording's note");
+    assert!(matches!(old, Note::Pins { inum: 7, .. }));
+}
