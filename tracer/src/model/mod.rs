@@ -210,6 +210,8 @@ impl Model {
 }
 
 #[cfg(test)]
+mod holder_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod visit_tests;

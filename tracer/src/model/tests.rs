@@ -398,8 +398,7 @@ fn existing_pods_are_found_by_the_start_up_walk() {
     let mut w = Driver {
         make: Maker::new(10, 1_000_000),
         m,
-        out: Vec::new(),
-        filter: true,
+        ..Driver::filtered()
     };
     w.exit(61, "sleep", 0, APP);
     assert_eq!(w.names(), ["left"]);
