@@ -527,8 +527,7 @@ fn visitors_running_before_the_trace_are_found_by_the_start_up_walk() {
     let mut w = Driver {
         make: Maker::new(10, 1_000_000),
         m,
-        out: Vec::new(),
-        filter: true,
+        ..Driver::filtered()
     };
     w.exit(71, "bash", 0, nsentered);
     assert_eq!(w.names(), ["visit-left"]);
