@@ -81,9 +81,11 @@ impl Offsets {
 }
 
 /// The in-kernel filter: fork, exec and exit of a task whose net, ipc,
-/// uts, pid and pid_for_children namespaces are all the host's never leave
-/// the kernel (a pod's tasks always have at least one of their own).
-/// Namespace changes and mount records always do.
+/// uts, mnt, pid and pid_for_children namespaces are all the host's never
+/// leave the kernel (a pod's tasks always have at least one of their own;
+/// a task in a mount namespace of its own may hold a copy of a pin, and
+/// its exit takes that copy away). Namespace changes and mount records
+/// always do.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct Filter {
@@ -93,6 +95,9 @@ pub struct Filter {
     pub host_ipc: u32,
     pub host_uts: u32,
     pub host_pid: u32,
+    /// The host's mount namespace (0: not compared, every mount namespace passes as the host's).
+    pub host_mnt: u32,
+    pub _pad: u32,
     /// The tracer's own pid when it lives in the host's namespaces and the
     /// root pid namespace (0 otherwise): its self-test `unshare(0)` then
     /// stores its `nsproxy` in [`crate::HOST_NSPROXY_MAP`], a fast path for
@@ -109,13 +114,15 @@ impl Filter {
             host_ipc: 0,
             host_uts: 0,
             host_pid: 0,
+            host_mnt: 0,
+            _pad: 0,
             self_tgid: 0,
         }
     }
 }
 
 const _: () = assert!(size_of::<Offsets>() == 4 * (13 + 2 * NS_COUNT + 8));
-const _: () = assert!(size_of::<Filter>() == 24);
+const _: () = assert!(size_of::<Filter>() == 32);
 
 #[cfg(feature = "user")]
 mod user {

@@ -14,10 +14,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::{Header, NsSet, Probe};
 
-/// The mount programs. Not in [`crate::PROGRAMS`] while userspace does not
-/// decode [`MountEvent`]s: a loader attaches these only when it does. The
-/// object always holds them; aya loads programs by name, so unattached ones
-/// cost nothing.
+/// The mount programs, listed apart from [`crate::PROGRAMS`] (the loader
+/// attaches both): a loader that does not decode [`MountEvent`]s leaves
+/// these out, and aya loads programs by name, so unattached ones cost nothing.
 pub const MOUNT_PROGRAMS: &[Probe] = &[
     Probe::syscall("sys_enter_mount"),
     Probe::syscall("sys_exit_mount"),

@@ -1,7 +1,7 @@
 //! Which program attaches where.
 
-/// Every program the loader attaches today. The mount programs are listed
-/// apart, in [`crate::MOUNT_PROGRAMS`], until userspace decodes their records.
+/// The namespace programs. The mount programs are listed apart, in
+/// [`crate::MOUNT_PROGRAMS`]; the loader attaches both.
 pub const PROGRAMS: &[Probe] = &[
     Probe::syscall("sys_enter_clone"),
     Probe::syscall("sys_exit_clone"),

@@ -73,6 +73,16 @@ fn wakeup() -> u64 {
     }
 }
 
+/// Wake the reader now, without a record: a discarded 8-byte entry with
+/// `BPF_RB_FORCE_WAKEUP`. For events whose userspace follow-up cannot wait
+/// for the next timer tick (a CNI plugin's /proc, read while it lives).
+#[inline(always)]
+pub fn wake_reader() {
+    if let Some(entry) = EVENTS.reserve::<u64>(0) {
+        entry.discard(BPF_RB_FORCE_WAKEUP);
+    }
+}
+
 /// Send one record: unless `gate` keeps it in the kernel, reserve it in the
 /// ring buffer (a full ring is counted and logged, never silent), fill its
 /// header from `task`, let `fill` write the rest in place, and submit.

@@ -3,11 +3,11 @@
 
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use aya_log_ebpf::warn;
-use tracer_common::{Kind, NsChangeEvent, RET_UNREAD, Stat, syscall};
+use tracer_common::{CLONE_NEWNET, Kind, NsChangeEvent, RET_UNREAD, Stat, syscall};
 
 use crate::{
     PENDING, Pending, SCRATCH, SYSCALL_ARG0, SYSCALL_ARG1, SYSCALL_RET,
-    emit::{Gate, arg, count, current_tid, emit},
+    emit::{Gate, arg, count, current_tid, emit, wake_reader},
     task::{Task, copy_ns, is_self, read_ns, remember_host_nsproxy},
 };
 
@@ -86,5 +86,12 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
             copy_ns(&mut e.ns_before, &pending.ns_before);
         },
     );
+    // A task entering a netns by setns may be a CNI plugin that lives a few
+    // milliseconds: userspace reads its CNI_COMMAND from /proc, so wake it
+    // now rather than at its next timer tick.
+    if kind == Kind::Setns && ret == 0 && (pending.flags == 0 || pending.flags & CLONE_NEWNET != 0)
+    {
+        wake_reader();
+    }
     let _ = PENDING.remove(tid);
 }

@@ -166,10 +166,12 @@ pub fn filtered_out(task: Task) -> bool {
             inum_off,
         )
     };
+    let host_mnt = global(&FILTER.host_mnt);
     inum_of(Ns::Net) == global(&FILTER.host_net)
         && inum_of(Ns::Ipc) == global(&FILTER.host_ipc)
         && inum_of(Ns::Uts) == global(&FILTER.host_uts)
         && inum_of(Ns::PidForChildren) == global(&FILTER.host_pid)
+        && (host_mnt == 0 || inum_of(Ns::Mnt) == host_mnt)
         && read::<u32>(
             own_pid_ns(t).wrapping_add(off!(ns_common[Ns::Pid as usize]) as usize),
             inum_off,

@@ -13,6 +13,7 @@ use tracer::kernel::loader;
 use tracer::model;
 use tracer::pipeline::View;
 use tracer::render::Format;
+use tracer::report::Selector;
 use tracer::testkit::synthetic;
 
 /// Trace how pod sandboxes' namespaces are created, joined and left.
@@ -40,7 +41,10 @@ Examples:
   tracer --raw                      every kernel event instead of pod lines
   tracer --json --duration 30       JSON lines for 30 seconds (schema: docs/json.md)
   tracer record -o pods.trace       trace and record, for `tracer report` elsewhere
-  tracer report pods.trace          the report of a recording (no root needed)";
+  tracer report pods.trace          the report of a recording (no root needed)
+  tracer report pods.trace --netns /run/netns/cni-1234
+                                    one netns's story: creator, tasks, visitors, pins, verdict
+  tracer --pod 3f2a9c               live lines of one pod only, then its story";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -68,6 +72,8 @@ enum Command {
         /// As for `watch`: the same value gives the live run's report.
         #[arg(long, value_name = "SECONDS", default_value_t = RETENTION_S)]
         retention: f64,
+        #[command(flatten)]
+        story: StoryArgs,
     },
     /// Write a synthetic recording for the replay benchmark.
     #[command(hide = true)]
@@ -82,6 +88,31 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         live: u32,
     },
+}
+
+/// One namespace's or sandbox's story instead of the whole report.
+#[derive(Args, Debug, Default)]
+struct StoryArgs {
+    /// Only this sandbox: its lifecycle lines, then its story (creator,
+    /// tasks, visitors, pins, verdict) instead of the report. ID is its
+    /// number in the report, or a prefix of its pod uid or sandbox id.
+    #[arg(long, value_name = "ID", conflicts_with = "netns")]
+    pod: Option<String>,
+    /// Only this network namespace and the sandboxes that hold it, as
+    /// `--pod` does. An inode number, or a path that names it: a pin
+    /// (`/run/netns/cni-…`) or `/proc/<pid>/ns/net`.
+    #[arg(long, value_name = "INODE|PATH")]
+    netns: Option<String>,
+}
+
+impl StoryArgs {
+    fn selector(&self) -> Option<Selector> {
+        match (&self.pod, &self.netns) {
+            (Some(id), _) => Some(Selector::Pod(id.clone())),
+            (None, Some(ns)) => Some(Selector::netns(ns)),
+            (None, None) => None,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +157,8 @@ struct WatchArgs {
     /// events) at this level or above; off by default, and then free.
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "warn")]
     ebpf_log: Option<log::LevelFilter>,
+    #[command(flatten)]
+    story: StoryArgs,
 }
 
 const RETENTION_S: f64 = (model::RETENTION_NS / 1_000_000_000) as f64;
@@ -181,6 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             lenient,
             retention,
+            story,
         }) => {
             init_logging(None);
             return replay::run(
@@ -188,6 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format(json),
                 lenient,
                 seconds(retention, "--retention")?,
+                story.selector(),
             );
         }
         Some(Command::BenchRecording {
@@ -229,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         stall: args.debug_stall_ms.map(Duration::from_millis),
         retention: seconds(args.retention, "--retention")?,
         docker_socket: args.docker_socket,
+        focus: args.story.selector(),
     })
     .await
 }

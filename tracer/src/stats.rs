@@ -16,6 +16,9 @@ pub struct KernelStats {
     pub pending_missing: u64,
     /// Host tasks' fork/exec/exit the filter kept in the kernel (not lost).
     pub filtered: u64,
+    /// Tracepoint arguments that could not be read (a stand-in went out instead).
+    #[serde(default)]
+    pub arg_read_failed: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,8 +4,7 @@
 //! command that installs them, and xtask stops.
 //!
 //! To add a package: one `Package` line in `PACKAGES`, with a comment
-//! saying which tests need it. The containerd ones wait for their tests:
-//! flip `CONTAINERD_TESTS` to `Need::E2e` in the change that adds them.
+//! saying which tests need it.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -64,10 +63,8 @@ impl Need {
     }
 }
 
-/// The containerd-over-CRI end-to-end tests (issue 8): `Need::E2e` once
-/// `tests/tests/e2e/containerd.rs` lands. (Make `protobuf-compiler`
-/// `Need::Build` instead if the tracer itself links the CRI protos.)
-const CONTAINERD_TESTS: Need = Need::Later;
+/// The containerd-over-CRI end-to-end tests (`tests/tests/e2e/containerd.rs`).
+const CONTAINERD_TESTS: Need = Need::E2e;
 /// The docker (dockerd over its own containerd) end-to-end tests
 /// (`tests/tests/e2e/docker.rs`).
 const DOCKER_TESTS: Need = Need::E2e;
@@ -95,6 +92,9 @@ pub const PACKAGES: &[Package] = &[
     pkg("build-essential", "g++", Need::Build),
     // cargo and apt fetch over HTTPS.
     pkg("ca-certificates", "update-ca-certificates", Need::Build),
+    // `protoc`: the k8s-cri crate (the e2e crate's CRI client) compiles its
+    // protos at build time, and `cargo test --workspace` builds the e2e crate.
+    pkg("protobuf-compiler", "protoc", Need::Build),
     // e2e `podman_pods`, `podman_harness`; bench `pods`.
     pkg("podman", "podman", Need::E2eAndBench),
     // A podman pod's infra container runs `/catatonit -P` (podman only recommends it).
@@ -120,8 +120,6 @@ pub const PACKAGES: &[Package] = &[
         "/usr/lib/cni/bridge",
         CONTAINERD_TESTS,
     ),
-    // e2e `containerd`: `protoc`, to build the k8s-cri crate's protos.
-    pkg("protobuf-compiler", "protoc", CONTAINERD_TESTS),
     // e2e `docker`: dockerd with its own containerd.
     pkg("docker.io", "dockerd", DOCKER_TESTS),
 ];
@@ -251,12 +249,14 @@ mod tests {
     use super::*;
 
     /// `dpkg-query -W -f '${Package}\t${db:Status-Status}\n'` on a machine
-    /// with podman but without bpftrace, runc half-removed.
+    /// with podman and containerd but without bpftrace or protoc, runc half-removed.
     const DPKG: &str = "adduser\tinstalled\n\
         build-essential\tinstalled\n\
         busybox-static\tinstalled\n\
         ca-certificates\tinstalled\n\
         catatonit\tinstalled\n\
+        containerd\tinstalled\n\
+        containernetworking-plugins\tinstalled\n\
         iproute2\tinstalled\n\
         libc6:amd64\tinstalled\n\
         podman\tinstalled\n\
@@ -275,22 +275,26 @@ mod tests {
     fn missing_packages_from_dpkg() {
         assert_eq!(
             missing_names(Job::Test, &Installed::Dpkg(DPKG)),
-            ["runc", "docker.io"]
+            ["protobuf-compiler", "runc"]
         );
         assert_eq!(
             missing_names(Job::Bench, &Installed::Dpkg(DPKG)),
-            ["runc", "bpftrace"]
+            ["protobuf-compiler", "runc", "bpftrace"]
         );
-        assert!(missing_names(Job::Build, &Installed::Dpkg(DPKG)).is_empty());
+        assert_eq!(
+            missing_names(Job::Build, &Installed::Dpkg(DPKG)),
+            ["protobuf-compiler"]
+        );
         assert_eq!(
             missing_names(Job::Build, &Installed::Dpkg("")),
-            ["build-essential", "ca-certificates"]
+            ["build-essential", "ca-certificates", "protobuf-compiler"]
         );
     }
 
     #[test]
     fn missing_packages_without_dpkg() {
-        let exists = |what: &str| matches!(what, "g++" | "update-ca-certificates" | "podman");
+        let exists =
+            |what: &str| matches!(what, "g++" | "update-ca-certificates" | "protoc" | "podman");
         assert_eq!(
             missing_names(Job::Test, &Installed::Files(&exists)),
             [
@@ -299,7 +303,8 @@ mod tests {
                 "busybox-static",
                 "uidmap",
                 "iproute2",
-                "docker.io"
+                "containerd",
+                "containernetworking-plugins"
             ]
         );
     }
@@ -311,7 +316,8 @@ mod tests {
             assert!(w.iter().any(|p| p.name == "build-essential"), "{job}");
             assert_eq!(w.iter().any(|p| p.name == "bpftrace"), job == Job::Bench);
             assert_eq!(w.iter().any(|p| p.name == "podman"), job != Job::Build);
-            assert_eq!(w.iter().any(|p| p.name == "docker.io"), job == Job::Test);
+            // Not before their tests exist.
+            assert!(!w.iter().any(|p| p.name == "docker.io"), "{job}");
         }
         let names: BTreeSet<&str> = PACKAGES.iter().map(|p| p.name).collect();
         assert_eq!(names.len(), PACKAGES.len(), "a package listed twice");

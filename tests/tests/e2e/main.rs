@@ -9,6 +9,9 @@
 mod support;
 
 mod docker;
+mod containerd;
+mod crio;
+mod holders;
 mod pipeline;
 mod podman_harness;
 mod podman_pods;

@@ -13,9 +13,17 @@ use crate::model::{Model, Note};
 use crate::pipeline::{Output, Pipeline, Source, View};
 use crate::record::{Frame, Reader};
 use crate::render::{Format, renderer};
+use crate::report::Selector;
 use crate::stats::Stats;
 
-pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> Result<()> {
+/// `focus`: tell that story (`--pod`, `--netns`) instead of the report.
+pub fn run(
+    path: &Path,
+    format: Format,
+    lenient: bool,
+    retention: Duration,
+    focus: Option<Selector>,
+) -> Result<()> {
     let name = path.display().to_string();
     let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
     let (header, mut reader) =
@@ -35,6 +43,9 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
         live: false,
     };
     let mut pipeline: Pipeline<_, std::io::Sink> = Pipeline::new(model, source, out, None);
+    if let Some(sel) = focus {
+        pipeline.focus(sel);
+    }
 
     let problem = loop {
         let at = reader.offset();

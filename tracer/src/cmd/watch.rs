@@ -24,6 +24,7 @@ use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
 use crate::model::Model;
 use crate::pipeline::{Output, Pipeline, Source, View};
 use crate::render::{Format, renderer};
+use crate::report::Selector;
 
 pub struct WatchOptions {
     pub load: loader::Options,
@@ -38,6 +39,8 @@ pub struct WatchOptions {
     pub retention: Duration,
     /// The Docker API's socket for names (`None`: the default, where it exists).
     pub docker_socket: Option<PathBuf>,
+    /// `--pod` / `--netns`: that story's lines only, and the story at the end.
+    pub focus: Option<Selector>,
 }
 
 /// How often the ring buffer is read without a wakeup: the live view's
@@ -137,6 +140,9 @@ fn start(
     if let Some(docker) = DockerNames::open(opts.docker_socket.clone()) {
         pipeline.set_docker(docker);
     }
+    if let Some(sel) = &opts.focus {
+        pipeline.focus(sel.clone());
+    }
     Ok(pipeline)
 }
 
@@ -221,7 +227,10 @@ async fn stream(
                 pipeline.flush()?;
             }
             _ = timer.tick() => {
-                if drain(ring.get_mut(), pipeline)? > 0 {
+                let drained = drain(ring.get_mut(), pipeline)?;
+                // Verdicts due while no event came (a leak's grace).
+                pipeline.tick(clock::boot_now_ns())?;
+                if drained > 0 {
                     pipeline.flush()?;
                 }
                 pipeline.identities()?;

@@ -1,7 +1,12 @@
 //! Decoded kernel events, and the pure, bounds-checked decoder that makes
 //! them from ring-buffer (or recorded) bytes.
 
-use tracer_common::{ExecEvent, ExitEvent, ForkEvent, Header, Kind, NsChangeEvent, NsSet, Plain};
+use tracer_common::{
+    ExecEvent, ExitEvent, ForkEvent, Header, Kind, MountKind, NO_FD, NsChangeEvent, NsSet,
+    PATH_LEN, Plain, RET_UNREAD, path,
+};
+
+use super::mount::{MountDecodeError, MountEvent, MountPath, decode_mount};
 
 /// One record from the kernel, checked and typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +18,9 @@ pub enum Event {
     Unshare(NsChangeEvent),
     Setns(NsChangeEvent),
     CloneFailed(NsChangeEvent),
+    /// A bind mount that may pin a namespace, or an unmount (boxed: it
+    /// carries two paths).
+    Mount(Box<MountEvent>),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +31,8 @@ pub enum DecodeError {
     UnknownKind(u32),
     #[error("{kind:?} record is {len} bytes, expected {need}")]
     BadLength { kind: Kind, len: usize, need: usize },
+    #[error(transparent)]
+    Mount(#[from] MountDecodeError),
 }
 
 /// Copy a `T` out of exactly `size_of::<T>()` bytes.
@@ -51,7 +61,13 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             });
         }
     };
-    let kind = Kind::try_from(raw_kind).map_err(DecodeError::UnknownKind)?;
+    let kind = match Kind::try_from(raw_kind) {
+        Ok(k) => k,
+        Err(other) => {
+            let mk = MountKind::try_from(other).map_err(DecodeError::UnknownKind)?;
+            return Ok(Event::Mount(Box::new(decode_mount(mk, buf)?)));
+        }
+    };
     Ok(match kind {
         Kind::Fork => Event::Fork(read(kind, buf)?),
         Kind::Exec => Event::Exec(Box::new(read(kind, buf)?)),
@@ -73,7 +89,50 @@ pub fn encode(ev: &Event) -> Vec<u8> {
         Event::Exec(e) => bytes(e.as_ref()),
         Event::Exit(e) => bytes(e),
         Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => bytes(e),
+        Event::Mount(m) => bytes(&encode_mount(m)),
     }
+}
+
+/// The kernel's record of a decoded mount event (paths as their UTF-8 bytes).
+fn encode_mount(m: &MountEvent) -> tracer_common::MountEvent {
+    let mut e = tracer_common::MountEvent {
+        hdr: m.hdr,
+        flags: m.flags,
+        ret: m.ret.unwrap_or(RET_UNREAD),
+        from_fd: m.from_fd.unwrap_or(NO_FD),
+        to_fd: m.to_fd.unwrap_or(NO_FD),
+        source_len: 0,
+        target_len: 0,
+        path_flags: 0,
+        _pad: 0,
+        ns: m.ns,
+        source: [0; PATH_LEN],
+        target: [0; PATH_LEN],
+    };
+    let put = |p: &Option<MountPath>, buf: &mut [u8; PATH_LEN], cut: u32, unread: u32| {
+        let Some(p) = p else { return (0, 0) };
+        let b = p.path.as_bytes();
+        let n = b.len().min(PATH_LEN - 1);
+        buf[..n].copy_from_slice(&b[..n]);
+        let flags = if p.truncated { cut } else { 0 } | if p.unread { unread } else { 0 };
+        (n as u32, flags)
+    };
+    let (sl, sf) = put(
+        &m.source,
+        &mut e.source,
+        path::SOURCE_TRUNCATED,
+        path::SOURCE_UNREAD,
+    );
+    let (tl, tf) = put(
+        &m.target,
+        &mut e.target,
+        path::TARGET_TRUNCATED,
+        path::TARGET_UNREAD,
+    );
+    e.source_len = sl;
+    e.target_len = tl;
+    e.path_flags = sf | tf;
+    e
 }
 
 /// A task as userspace names it. The kernel's `pid` (and so
@@ -120,6 +179,7 @@ impl Event {
             Event::Exec(e) => &e.hdr,
             Event::Exit(e) => &e.hdr,
             Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => &e.hdr,
+            Event::Mount(m) => &m.hdr,
         }
     }
 
@@ -130,6 +190,7 @@ impl Event {
             Event::Exec(e) => &e.ns,
             Event::Exit(e) => &e.ns,
             Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => &e.ns,
+            Event::Mount(m) => &m.ns,
         }
     }
 
@@ -142,6 +203,12 @@ impl Event {
             Event::Unshare(_) => "unshare",
             Event::Setns(_) => "setns",
             Event::CloneFailed(_) => "clone_failed",
+            Event::Mount(m) => match m.kind {
+                MountKind::Mount => "mount",
+                MountKind::Umount => "umount",
+                MountKind::OpenTree => "open_tree",
+                MountKind::MoveMount => "move_mount",
+            },
         }
     }
 }
@@ -171,20 +238,25 @@ mod tests {
             }
             let short = &bytes[..bytes.len() - 1];
             assert!(
-                matches!(decode(short), Err(DecodeError::BadLength { len, need, .. }) if need == len + 1),
+                matches!(decode(short), Err(DecodeError::BadLength { len, need, .. }
+                    | DecodeError::Mount(MountDecodeError::BadLength { len, need, .. })) if need == len + 1),
                 "{}",
                 ev.name()
             );
             let mut long = bytes.clone();
             long.push(0);
-            assert!(matches!(decode(&long), Err(DecodeError::BadLength { .. })));
+            assert!(matches!(
+                decode(&long),
+                Err(DecodeError::BadLength { .. }
+                    | DecodeError::Mount(MountDecodeError::BadLength { .. }))
+            ));
         }
     }
 
     #[test]
     fn unknown_kinds_are_errors() {
         let mut bytes = encode(&samples()[0]);
-        for kind in [0u32, 7, 1000, u32::MAX] {
+        for kind in [0u32, 11, 1000, u32::MAX] {
             bytes[..4].copy_from_slice(&kind.to_ne_bytes());
             assert_eq!(decode(&bytes), Err(DecodeError::UnknownKind(kind)));
         }
@@ -205,7 +277,7 @@ mod tests {
             }
             // Half the time, give it a real kind so the length checks run.
             if len >= 4 && len % 2 == 0 {
-                buf[..4].copy_from_slice(&(1 + (len as u32 % 6)).to_ne_bytes());
+                buf[..4].copy_from_slice(&(1 + (len as u32 % 10)).to_ne_bytes());
             }
             let _ = decode(&buf);
         }

@@ -9,9 +9,11 @@
 
 mod event;
 pub mod flags;
+pub mod mount;
 mod ns;
 mod strings;
 
 pub use event::{DecodeError, Event, Who, caller, decode, encode};
+pub use mount::{MountEvent, MountPath, PinSource, ProcTask};
 pub use ns::{Unread, ns_in_mask, supported_slots};
 pub use strings::{argv, c_str, c_str_ref};

@@ -174,6 +174,61 @@ impl MountEvent {
     }
 }
 
+/// Names of the flags a mount call of `kind` was given, in bit order
+/// (bits without a name as hex).
+pub fn flag_names(kind: MountKind, flags: u64) -> Vec<String> {
+    use tracer_common::{mount_flags as m, open_tree_flags as o, umount_flags as u};
+    let table: &[(u64, &str)] = match kind {
+        MountKind::Mount => &[
+            (0x1, "MS_RDONLY"),
+            (0x2, "MS_NOSUID"),
+            (0x4, "MS_NODEV"),
+            (0x8, "MS_NOEXEC"),
+            (m::MS_REMOUNT, "MS_REMOUNT"),
+            (m::MS_BIND, "MS_BIND"),
+            (m::MS_MOVE, "MS_MOVE"),
+            (m::MS_REC, "MS_REC"),
+            (1 << 17, "MS_UNBINDABLE"),
+            (1 << 18, "MS_PRIVATE"),
+            (1 << 19, "MS_SLAVE"),
+            (1 << 20, "MS_SHARED"),
+        ],
+        MountKind::Umount => &[
+            (u::MNT_FORCE, "MNT_FORCE"),
+            (u::MNT_DETACH, "MNT_DETACH"),
+            (u::MNT_EXPIRE, "MNT_EXPIRE"),
+            (u::UMOUNT_NOFOLLOW, "UMOUNT_NOFOLLOW"),
+        ],
+        MountKind::OpenTree => &[
+            (o::OPEN_TREE_CLONE, "OPEN_TREE_CLONE"),
+            (o::AT_EMPTY_PATH, "AT_EMPTY_PATH"),
+            (o::AT_RECURSIVE, "AT_RECURSIVE"),
+            (0x80000, "OPEN_TREE_CLOEXEC"),
+        ],
+        MountKind::MoveMount => &[
+            (0x1, "MOVE_MOUNT_F_SYMLINKS"),
+            (0x2, "MOVE_MOUNT_F_AUTOMOUNTS"),
+            (o::MOVE_MOUNT_F_EMPTY_PATH, "MOVE_MOUNT_F_EMPTY_PATH"),
+            (0x10, "MOVE_MOUNT_T_SYMLINKS"),
+            (0x20, "MOVE_MOUNT_T_AUTOMOUNTS"),
+            (0x40, "MOVE_MOUNT_T_EMPTY_PATH"),
+        ],
+    };
+    let mut rest = flags;
+    let mut out: Vec<String> = table
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(bit, name)| {
+            rest &= !bit;
+            (*name).to_string()
+        })
+        .collect();
+    if rest != 0 {
+        out.push(format!("{rest:#x}"));
+    }
+    out
+}
+
 /// Whose `/proc` entry a path goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcTask {

@@ -7,6 +7,8 @@
 pub mod cgroup;
 pub mod docker;
 pub mod ns;
+pub mod nsfs;
 pub mod pins;
 pub mod proc;
 pub mod system;
+pub mod visitor;

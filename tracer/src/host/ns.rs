@@ -33,6 +33,13 @@ pub fn read_ns(open: impl Fn(&str) -> Option<File>) -> ([u32; NS_COUNT], [u64; N
     (inum, id)
 }
 
+/// The inode of an nsfs file (`/proc/<tid>/ns/mnt`), if it can be read.
+pub fn inode(path: &str) -> Option<u32> {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| u32::try_from(m.ino()).ok())
+}
+
 /// `NS_GET_ID` on an nsfs file; `None` on kernels without it (ENOTTY).
 pub fn ns_get_id(file: &File) -> Option<u64> {
     let mut id: u64 = 0;

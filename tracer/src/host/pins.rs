@@ -1,26 +1,130 @@
 //! What keeps a namespace alive after its last task left: nsfs bind mounts
 //! (containerd's `/var/run/netns/cni-*`, podman's `/run/netns/netns-*`,
-//! CRI-O's pins), found in a mountinfo table.
+//! CRI-O's pins), found in mountinfo tables — the verification read of
+//! the holder ledger: one task's mountinfo per mount namespace the model
+//! names.
 
-/// Mount points in `mountinfo` (the text of `/proc/<pid>/mountinfo`) that
-/// bind-mount the namespace `<kind>:[<inum>]`.
-pub fn nsfs_pins(mountinfo: &str, kind: &str, inum: u32) -> Vec<String> {
-    let root = format!("{kind}:[{inum}]");
-    let mut out: Vec<String> = mountinfo
+use std::fs;
+
+use crate::model::pin::same_mount_point;
+use crate::model::{MntRead, Mounts, MountsWanted, NsKind, Nsfs};
+
+/// Every nsfs bind mount in `mountinfo` (the text of
+/// `/proc/<pid>/mountinfo`): (kind name, inode, mount point). mountinfo
+/// names the namespace in the root field, `net:[4026532177]`.
+pub fn nsfs_mounts(mountinfo: &str) -> Vec<(&str, u32, String)> {
+    mountinfo
         .lines()
         .filter_map(|line| {
             // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
             let (pre, post) = line.split_once(" - ")?;
-            let fstype = post.split(' ').next()?;
+            if post.split(' ').next()? != "nsfs" {
+                return None;
+            }
             let mut f = pre.split(' ');
-            let root_field = f.nth(3)?;
+            let root = f.nth(3)?;
             let mount_point = f.next()?;
-            (fstype == "nsfs" && root_field == root).then(|| unescape(mount_point))
+            let (kind, rest) = root.split_once(":[")?;
+            let inum = rest.strip_suffix(']')?.parse().ok()?;
+            Some((kind, inum, unescape(mount_point)))
         })
+        .collect()
+}
+
+/// Mount points in `mountinfo` that bind-mount the namespace `<kind>:[<inum>]`.
+pub fn nsfs_pins(mountinfo: &str, kind: &str, inum: u32) -> Vec<String> {
+    let mut out: Vec<String> = nsfs_mounts(mountinfo)
+        .into_iter()
+        .filter(|(k, i, _)| *k == kind && *i == inum)
+        .map(|(_, _, p)| p)
         .collect();
     out.sort();
     out.dedup();
     out
+}
+
+fn kind_named(name: &str) -> Option<NsKind> {
+    [
+        NsKind::Mnt,
+        NsKind::Uts,
+        NsKind::Ipc,
+        NsKind::Pid,
+        NsKind::Net,
+        NsKind::User,
+        NsKind::Cgroup,
+        NsKind::Time,
+    ]
+    .into_iter()
+    .find(|k| k.name() == name)
+}
+
+/// What one mountinfo table shows of what `want` asks: nsfs mounts of its
+/// targets, and those at the mount points asked about in mount namespace
+/// `mnt` (pins whose namespace the model could not name).
+fn wanted_in(text: &str, want: &MountsWanted, mnt: u32) -> Vec<Nsfs> {
+    nsfs_mounts(text)
+        .into_iter()
+        .filter_map(|(kind, inum, path)| {
+            let kind = kind_named(kind)?;
+            let target = want
+                .targets
+                .iter()
+                .any(|t| t.kind == kind && t.inum == inum);
+            let asked = want
+                .paths
+                .iter()
+                .any(|(m, p)| *m == mnt && same_mount_point(p, &path));
+            (target || asked).then_some(Nsfs { kind, inum, path })
+        })
+        .collect()
+}
+
+/// Read what the model wants: the host's mountinfo (the tracer's own),
+/// and one task's of every other mount namespace named (the first of its
+/// tasks whose mountinfo can be read, and that is still in it). A mount
+/// namespace none can be read in is left out: the model leaves its pins be.
+pub fn read_wanted(want: &MountsWanted) -> Mounts {
+    let mut read = Vec::new();
+    for m in &want.mnts {
+        if m.host {
+            if let Ok(text) = fs::read_to_string("/proc/self/mountinfo") {
+                read.push(MntRead {
+                    mnt: m.mnt,
+                    pid: None,
+                    comm: None,
+                    nsfs: wanted_in(&text, want, m.mnt.inum),
+                });
+            }
+            continue;
+        }
+        for &tid in &m.tids {
+            let dir = format!("/proc/{tid}");
+            // Still in that mount namespace (a tid may be reused).
+            let in_it = super::ns::inode(&format!("{dir}/ns/mnt")) == Some(m.mnt.inum);
+            let Some(text) = in_it
+                .then(|| fs::read_to_string(format!("{dir}/mountinfo")).ok())
+                .flatten()
+            else {
+                continue;
+            };
+            let comm = fs::read_to_string(format!("{dir}/comm"))
+                .map(|c| c.trim_end().to_string())
+                .ok();
+            read.push(MntRead {
+                mnt: m.mnt,
+                pid: Some(super::proc::tgid_of(tid).unwrap_or(tid)),
+                comm,
+                nsfs: wanted_in(&text, want, m.mnt.inum),
+            });
+            break;
+        }
+    }
+    Mounts {
+        ts_ns: want.ts_ns,
+        read_ns: crate::clock::boot_now_ns(),
+        targets: want.targets.clone(),
+        read,
+    }
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -43,13 +147,6 @@ fn unescape(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Pins of a namespace as the tracer's mount namespace sees them.
-pub fn read(kind: &str, inum: u32) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| nsfs_pins(&m, kind, inum))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -89,5 +186,45 @@ mod tests {
             ["/run/netns/with space"]
         );
         assert!(nsfs_pins("garbage\n - \n1 2 3\n\\", "net", 1).is_empty());
+        assert!(nsfs_mounts("1 2 0:4 net:[x] /a rw - nsfs nsfs rw\n").is_empty());
+    }
+
+    #[test]
+    fn what_was_asked_for_is_kept() {
+        use crate::model::{MntToRead, NsRef};
+        let net = NsRef {
+            kind: NsKind::Net,
+            inum: 4026532301,
+            id: 0,
+        };
+        let want = MountsWanted {
+            ts_ns: 1,
+            targets: vec![net],
+            paths: vec![(7, "/var/run/ipcns/x".into())],
+            mnts: vec![MntToRead {
+                mnt: NsRef {
+                    kind: NsKind::Mnt,
+                    inum: 7,
+                    id: 0,
+                },
+                host: true,
+                tids: vec![],
+            }],
+        };
+        let got = wanted_in(MOUNTINFO, &want, 7);
+        let paths: Vec<&str> = got.iter().map(|n| n.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/run/netns/netns-1a2b",
+                "/var/run/netns/cni-1a2b",
+                "/var/run/ipcns/x"
+            ]
+        );
+        assert_eq!(got[2].kind, NsKind::Ipc);
+        assert!(
+            wanted_in(MOUNTINFO, &want, 8).len() == 2,
+            "paths are per mount namespace"
+        );
     }
 }

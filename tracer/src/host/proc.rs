@@ -50,6 +50,15 @@ pub fn scan() -> Vec<ProcSnapshot> {
     all
 }
 
+/// The thread group (userspace's pid) of thread `tid`, from its status.
+pub fn tgid_of(tid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// One process; `None` if it is gone (or went while it was read).
 #[cfg(test)]
 pub fn snapshot(pid: u32) -> Option<ProcSnapshot> {
@@ -157,7 +166,7 @@ fn parse_comm(bytes: &[u8]) -> String {
 }
 
 /// `/proc/<pid>/cmdline`: NUL-terminated arguments (empty arguments kept).
-fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+pub(crate) fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
     let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
     if bytes.is_empty() {
         return Vec::new();

@@ -9,8 +9,8 @@ use aya::{
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
 use tracer_common::{
-    ABSENT, EVENTS_MAP, FILTER_GLOBAL, Filter, Ns, NsSet, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe,
-    STATS_MAP,
+    ABSENT, EVENTS_MAP, FILTER_GLOBAL, Filter, MOUNT_PROGRAMS, Ns, NsSet, OFFSETS_GLOBAL, Offsets,
+    PROGRAMS, Probe, STATS_MAP,
 };
 
 use super::btf::{BtfError, KernelBtf};
@@ -41,9 +41,16 @@ fn filter(enabled: bool, host: &NsSet) -> Filter {
     // The tracer's own nsproxy can stand for the host's only if it is in
     // the host's namespaces and in the root pid namespace (one NSpid).
     let me = ns::ns_set("/proc/self");
-    let same = [Ns::Net, Ns::Ipc, Ns::Uts, Ns::Pid, Ns::PidForChildren]
-        .iter()
-        .all(|&n| me.inum[n as usize] == inum(n) && inum(n) != 0);
+    let same = [
+        Ns::Net,
+        Ns::Ipc,
+        Ns::Uts,
+        Ns::Mnt,
+        Ns::Pid,
+        Ns::PidForChildren,
+    ]
+    .iter()
+    .all(|&n| me.inum[n as usize] == inum(n) && inum(n) != 0);
     Filter {
         // Without the host's namespaces nothing could be told apart: send all.
         enabled: u32::from(enabled && inum(Ns::Net) != 0),
@@ -51,6 +58,8 @@ fn filter(enabled: bool, host: &NsSet) -> Filter {
         host_ipc: inum(Ns::Ipc),
         host_uts: inum(Ns::Uts),
         host_pid: inum(Ns::Pid),
+        host_mnt: inum(Ns::Mnt),
+        _pad: 0,
         self_tgid: if same && system::in_root_pid_ns() {
             std::process::id()
         } else {
@@ -189,9 +198,15 @@ pub fn offsets(btf: &Path) -> Result<Offsets, LoadError> {
     Ok(KernelBtf::open(btf)?.offsets()?)
 }
 
+/// Every program the tracer attaches: the namespace programs, then the
+/// mount programs (pins as kernel events).
+pub fn probes() -> impl Iterator<Item = &'static Probe> {
+    PROGRAMS.iter().chain(MOUNT_PROGRAMS)
+}
+
 /// Load every program and attach it to its tracepoint.
 fn attach(ebpf: &mut Ebpf) -> Result<(), LoadError> {
-    for p in PROGRAMS {
+    for p in probes() {
         let err = |step, source| LoadError::Program {
             name: p.program,
             probe: describe(p),
@@ -226,7 +241,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     check_privileges()?;
     let offsets = offsets(&opts.btf)?;
     let tracefs = tracefs()?;
-    for p in PROGRAMS {
+    for p in probes() {
         if let Some(cat) = p.category
             && !tracefs.join("events").join(cat).join(p.name).is_dir()
         {
@@ -271,7 +286,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         logger,
         info: Info {
             kernel: system::kernel_release(),
-            probes: PROGRAMS.len(),
+            probes: probes().count(),
             ns_id: offsets.ns_common_ns_id != ABSENT,
             filter: filter.enabled != 0,
         },

@@ -40,13 +40,33 @@ impl Model {
         self.proc_mut(who.pid, &comm).comm.clone_from(&comm);
         let task = Task::new(who.pid, comm);
         if is_pause(&filename, &args) && self.pod_namespaces(&e.ns).is_some() {
+            self.visit_has_role(who.tid);
             self.pause_started(task, args, &e.ns, ts, out);
-        } else if !is_runtime_step(&filename, &task.comm)
-            && let Some(mut j) = self.joins.remove(&who.tid)
-        {
-            self.sandbox_without_pause(&mut j, out);
-            self.entered(task, args, &e.ns, j, ts, out);
+        } else if !is_runtime_step(&filename, &task.comm) {
+            let role = match self.joins.remove(&who.tid) {
+                Some(mut j) => {
+                    if self.makes_a_container(&j, &e.ns) {
+                        self.sandbox_without_pause(&mut j, out);
+                    }
+                    self.entered(task.clone(), args.clone(), &e.ns, j, ts, out)
+                }
+                None => false,
+            };
+            if role {
+                self.visit_has_role(who.tid);
+            } else {
+                self.visit_exec(who.tid, &task, &args, out);
+            }
         }
+    }
+
+    /// Could this join's exec be a container of a sandbox not recognised
+    /// yet (CRI-O's pinned namespaces)? Only with a mount namespace of its
+    /// own, through a runtime or into every pod namespace it found
+    /// (`nsenter -n -i -u` into the pins is a visitor, not a sandbox).
+    fn makes_a_container(&mut self, j: &Join, set: &NsSet) -> bool {
+        let mnt = self.ns.key_in(set, NsKind::Mnt);
+        mnt.is_some_and(|m| !self.ns.is_host(&m)) && (runtime_join(j) || j.unowned.len() >= 2)
     }
 
     fn pause_started(
@@ -70,6 +90,7 @@ impl Model {
             None => {
                 let sb = self.new_sandbox(set, ts, false);
                 self.announce_namespaces(sb, out);
+                self.announce_visits(sb, out);
                 sb
             }
         };
@@ -82,6 +103,7 @@ impl Model {
         if let Some(p) = self.procs.get_mut(&task.pid) {
             p.pause_of = Some(sb);
         }
+        self.mark_sandbox(sb, ts);
         out.push(Lifecycle::new(
             ts,
             sb,
@@ -106,6 +128,7 @@ impl Model {
         }
         let sb = self.new_sandbox(&pod_set, j.first_ns, false);
         self.announce_namespaces(sb, out);
+        self.announce_visits(sb, out);
         out.push(Lifecycle::new(
             j.first_ns,
             sb,
@@ -115,7 +138,8 @@ impl Model {
     }
 
     /// A joined task (or what it forked) exec'd its program: a new container
-    /// or an exec session into a running one.
+    /// or an exec session into a running one (true), or neither (false: a
+    /// visitor, if it is inside at all).
     fn entered(
         &mut self,
         task: Task,
@@ -124,17 +148,22 @@ impl Model {
         j: Join,
         ts: u64,
         out: &mut Vec<Lifecycle>,
-    ) {
+    ) -> bool {
         let Some(sb) = j.sandbox.or_else(|| self.sandbox_of(set)) else {
-            return;
+            return false;
         };
         // A container has a mount namespace of its own (or, for an exec
         // session, its container's). Tools that only visit a pod's netns
-        // from the host — CNI plugins, netavark's iptables, `ip netns
-        // exec` — run in the host's and are no container.
+        // from the host — CNI plugins, netavark's iptables, `nsenter` —
+        // run in the host's and are no container; nor is one that joined
+        // the pause's own.
         let mnt = self.ns.key_in(set, NsKind::Mnt);
-        if mnt.is_none_or(|m| self.ns.is_host(&m)) || self.compare_pod(sb, set).0.is_empty() {
-            return;
+        let (joined, missing) = self.compare_pod(sb, set);
+        if mnt.is_none_or(|m| {
+            self.ns.is_host(&m) || self.sandboxes[sb].ns.get(&NsKind::Mnt) == Some(&m)
+        }) || joined.is_empty()
+        {
+            return false;
         }
         // Inside a running container's mount namespace: an exec session.
         let target = self.sandboxes[sb].containers.iter().copied().find(|&c| {
@@ -159,9 +188,17 @@ impl Model {
                 argv: args,
             };
             out.push(Lifecycle::new(ts, sb, what));
-            return;
+            return true;
         }
-        let (joined, missing) = self.compare_pod(sb, set);
+        // A mount namespace of its own: a container's when a runtime made
+        // the join (runc's stage 1, partial joins included), or when it
+        // joined every pod namespace (at least two) as runtimes do. `ip
+        // netns exec` joins one and unshares a mount namespace of its own
+        // to remount /sys: a visitor.
+        let every_pod_ns = missing.is_empty() && joined.len() >= 2;
+        if !(runtime_join(&j) || every_pod_ns) {
+            return false;
+        }
         let c = self.containers.push(|c| {
             let mut new = Container::new(c, sb, &task, args.clone(), mnt);
             new.joined_ns = Some(j.first_ns);
@@ -174,6 +211,7 @@ impl Model {
         if let Some(p) = self.procs.get_mut(&task.pid) {
             p.container = Some(c);
         }
+        self.mark_sandbox(sb, ts);
         let what = What::ContainerJoined {
             container: c,
             task,
@@ -183,5 +221,12 @@ impl Model {
             joined_ns: j.first_ns,
         };
         out.push(Lifecycle::new(ts, sb, what));
+        true
     }
+}
+
+/// The join was made by a container runtime's own step (runc's stage 1).
+fn runtime_join(j: &Join) -> bool {
+    let c = j.by.comm.as_str();
+    c.starts_with("runc:[") || c.starts_with("youki") || matches!(c, "runc" | "crun" | "runsc")
 }

@@ -4,6 +4,7 @@
 
 use tracer_common::ExitEvent;
 
+use super::pin::Holder;
 use super::{Lifecycle, Model, Task, What};
 use crate::decode::Who;
 
@@ -24,16 +25,23 @@ impl Model {
         self.joins.remove(&who.tid);
         let before = self.threads.remove(&who.tid).unwrap_or(e.ns);
         let emptied = self.ns.move_task(who.tid, Some(&before), None, ts);
+        let comm = crate::decode::c_str(&e.hdr.comm);
+        let mut gone_by = Task::new(who.pid, comm);
         if e.group_dead != 0
             && let Some(p) = self.procs.remove(&who.pid)
         {
             let status = exit_status(e.exit_code);
             let task = Task::new(who.pid, &p.comm);
+            gone_by = task.clone();
             if let Some(sb) = p.pause_of {
                 if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
                     pause.exited_ns = Some(ts);
                     pause.exit = Some(status);
                 }
+                if self.sandboxes[sb].ended_ns.is_none() {
+                    self.sandboxes[sb].last_gone = Some(Holder::task("pause", &task));
+                }
+                self.mark_sandbox(sb, ts);
                 let what = What::PauseExited {
                     pause: task.clone(),
                     exit: status,
@@ -48,15 +56,10 @@ impl Model {
             if let Some(c) = p.exec_into {
                 out.push(self.leave(c, true, Some(status), "exit", ts, task));
             }
-            for sb in p
-                .pause_of
-                .into_iter()
-                .chain(p.container.map(|c| self.containers[c].sandbox))
-            {
-                self.maybe_end(sb, ts, out);
-            }
         }
-        self.namespaces_emptied(emptied, ts, out);
+        let status = (e.group_dead != 0).then(|| exit_status(e.exit_code));
+        self.visit_exit(who, status, ts, out);
+        self.after_move(emptied, &gone_by, ts, out);
     }
 
     /// Container `c`'s main process (or, with `exec_session`, one of its
@@ -85,6 +88,12 @@ impl Model {
             self.containers[c].exit = exit;
         }
         let sb = self.containers[c].sandbox;
+        if !exec_session {
+            if self.sandboxes[sb].ended_ns.is_none() {
+                self.sandboxes[sb].last_gone = Some(Holder::task("container", &task));
+            }
+            self.mark_sandbox(sb, ts);
+        }
         let what = What::Left {
             container: c,
             task,
@@ -93,22 +102,5 @@ impl Model {
             how,
         };
         Lifecycle::new(ts, sb, what)
-    }
-
-    /// The sandbox ends once its pause is gone and every container has left.
-    fn maybe_end(&mut self, sb: usize, ts: u64, out: &mut Vec<Lifecycle>) {
-        let s = &self.sandboxes[sb];
-        if s.ended_ns.is_some() {
-            return;
-        }
-        let pause_gone = s.pause.as_ref().is_none_or(|p| p.exited_ns.is_some());
-        let all_left = s
-            .containers
-            .iter()
-            .all(|&c| self.containers[c].left_ns.is_some());
-        if pause_gone && all_left {
-            self.sandboxes[sb].ended_ns = Some(ts);
-            out.push(Lifecycle::new(ts, sb, What::SandboxEnded));
-        }
     }
 }

@@ -38,6 +38,7 @@ impl Model {
             let forked = (Task::new(by.pid, &comm), ts);
             self.procs.insert(child.pid, Proc::new(&comm, Some(forked)));
         }
+        self.visit_fork(by, child, ts);
         // A runtime task's join goes on in what it forks.
         if let Some(j) = self.joins.get(&by.tid).cloned() {
             self.joins.insert(child.tid, j);

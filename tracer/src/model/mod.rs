@@ -17,41 +17,64 @@
 //! namespaces), or — without a pause — by a task joining at least two of a
 //! pod's net/ipc/uts namespaces that no sandbox holds yet.
 //!
+//! Everyone else who enters a pod's namespaces is a *visitor* (see
+//! `visits`): CNI plugins, `nsenter`, `ip netns exec`, netavark, the
+//! runtime's own threads. The line between container and visitor: a
+//! container runs in a mount namespace of its own (an exec session in its
+//! container's), made on a runtime's way (runc's stage 1 joined, then
+//! stage 2 exec'd) or joining every pod namespace as runtimes do. `ip
+//! netns exec` also unshares a mount namespace of its own (to remount
+//! /sys), but it joined only the netns and is no runtime: a visitor.
+//!
 //! The model is a pure function of its inputs: the same snapshot, events
 //! and notes give the same sandboxes, live or from a recording.
 
+mod cni;
 mod exec;
 mod exit;
 mod fork;
 pub mod identity;
+mod lookup;
+mod mount;
 mod note;
 pub mod ns;
 mod ns_change;
+pub mod pin;
 mod procs;
 mod query;
 mod retention;
 pub mod runtime;
 mod sandbox;
 mod seed;
+mod settle;
 pub mod table;
 mod types;
+pub mod verify;
+mod visits;
 
 // Fx: these maps are keyed by kernel ids on every event; SipHash's
 // flooding resistance buys nothing here and cost 6 % of the CPU.
 use rustc_hash::FxHashMap as HashMap;
 
+use std::collections::BTreeSet;
+
 use tracer_common::NsSet;
 
 use crate::decode::Event;
+pub use cni::{CniPhase, is_plugin as is_cni_plugin};
 pub use exec::is_pause;
 pub use exit::exit_status;
 pub use identity::{Identity, IdentityRole};
 pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};
 use ns_change::Change;
+pub use pin::{Gone, Holder, Pin, PinAct, PinGone};
 use procs::{Join, Proc};
+pub use settle::LEAK_GRACE_NS;
 pub use table::{DurStat, Summary, Table};
 pub use types::*;
+pub use verify::{MntRead, MntToRead, Mounts, MountsWanted, NsRef, Nsfs};
+pub use visits::{VISITS_PER_SANDBOX, Visit, Visits};
 
 /// The namespaces that make a pod: shared by its containers.
 const POD_KINDS: [NsKind; 3] = [NsKind::Net, NsKind::Ipc, NsKind::Uts];
@@ -71,11 +94,29 @@ pub struct Model {
     /// then folded into `summary`: memory does not grow with the trace.
     pub retention_ns: u64,
     pub summary: Summary,
+    /// Tasks that entered pod namespaces without being containers.
+    pub visits: Visits,
     /// Events since the last [`Model::maintain`], and its time.
     since_maintain: u32,
     last_maintain_ns: u64,
     /// Namespaces known right after it: growth past this calls it early.
     ns_after_maintain: usize,
+    /// Trace time: the latest event or time note.
+    pub now_ns: u64,
+    /// Namespaces with a live pin (the holder ledger's index).
+    pinned: BTreeSet<NsKey>,
+    /// `open_tree` clones by (pid, fd), until `move_mount` places them.
+    trees: HashMap<(u32, i32), mount::Source>,
+    /// Pins whose namespace the verification read will tell.
+    unresolved: Vec<mount::Unresolved>,
+    /// What the last event asks the host to read.
+    verify: verify::Verify,
+    /// Pins a read did not find, gone unless an unmount comes first.
+    vanishing: Vec<verify::Vanishing>,
+    /// What changed, for [`Model::settle`].
+    pending: settle::Pending,
+    /// Sandboxes whose tasks are gone while a pin holds a namespace of theirs.
+    leak_watch: BTreeSet<usize>,
 }
 
 /// Default for [`Model::retention_ns`]: five minutes.
@@ -99,9 +140,18 @@ impl Default for Model {
             start_ns: 0,
             retention_ns: RETENTION_NS,
             summary: Summary::default(),
+            visits: Visits::default(),
             since_maintain: 0,
             last_maintain_ns: 0,
             ns_after_maintain: 0,
+            now_ns: 0,
+            pinned: BTreeSet::new(),
+            trees: HashMap::default(),
+            unresolved: Vec::new(),
+            verify: verify::Verify::default(),
+            vanishing: Vec::new(),
+            pending: settle::Pending::default(),
+            leak_watch: BTreeSet::new(),
         }
     }
 }
@@ -111,10 +161,26 @@ impl Model {
         Self::default()
     }
 
-    /// Feed one kernel event; returns the lifecycle steps it caused. One
-    /// handler per kind: a new kind of record gets its own module and arm.
+    /// Feed one kernel event and settle: the lifecycle steps it caused
+    /// (tests, benches; no verification read — the pipeline uses
+    /// [`Model::apply`], the read, then [`Model::settle`]).
     pub fn event(&mut self, ev: &Event) -> Vec<Lifecycle> {
+        let mut out = self.apply(ev);
+        self.verify.clear();
+        out.extend(self.settle());
+        out
+    }
+
+    /// Feed one kernel event: the facts it changes, and the steps they
+    /// are at once. What they add up to (states, ends, verdicts) waits
+    /// for [`Model::settle`], after the verification read it may ask for
+    /// ([`Model::wanted_mounts`]). One handler per kind: a new kind of
+    /// record gets its own module and arm.
+    pub fn apply(&mut self, ev: &Event) -> Vec<Lifecycle> {
         let mut out = Vec::new();
+        self.verify.clear();
+        self.now_ns = self.now_ns.max(ev.ts_ns());
+        self.expire_vanishing(ev.ts_ns(), &mut out);
         self.maybe_maintain(ev.ts_ns());
         match ev {
             Event::Fork(e) => self.on_fork(e, &mut out),
@@ -123,6 +189,7 @@ impl Model {
             Event::Unshare(e) => self.on_ns_change(Change::Unshare, e, &mut out),
             Event::Setns(e) => self.on_ns_change(Change::Setns, e, &mut out),
             Event::CloneFailed(_) => {}
+            Event::Mount(m) => self.on_mount(m, &mut out),
         }
         out
     }
@@ -144,4 +211,8 @@ impl Model {
 }
 
 #[cfg(test)]
+mod holder_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod visit_tests;

@@ -1,11 +1,12 @@
 //! Notes: what userspace learned beside the kernel's events (cgroups,
-//! pins), fed to the model live and from recordings alike.
+//! mountinfo reads, the time), fed to the model live and from recordings
+//! alike. Steps a note causes are told at the next [`Model::settle`].
 
 use super::{Model, Note};
 use crate::host::cgroup::CgroupIds;
 
 impl Model {
-    /// Feed a note (cgroup ids, pins) learned beside the kernel events.
+    /// Feed a note (cgroup ids, pins, time) learned beside the kernel events.
     pub fn note(&mut self, n: &Note) {
         match n {
             Note::Cgroup { pid, ids } => {
@@ -25,21 +26,30 @@ impl Model {
                 }
             }
             Note::Pins { kind, inum, paths } => {
-                let key = self
-                    .ns
-                    .info
-                    .keys()
-                    .filter(|k| k.kind == *kind && k.inum == *inum)
-                    .max()
-                    .copied();
-                if let Some(k) = key
-                    && let Some(info) = self.ns.info.get_mut(&k)
-                {
-                    info.pinned_by = paths.clone();
-                }
+                let mut out = Vec::new();
+                self.apply_old_pins(*kind, *inum, paths, &mut out);
+                self.pending.steps.extend(out);
+            }
+            Note::Mounts(m) => {
+                let mut out = Vec::new();
+                self.apply_mounts(m, &mut out);
+                self.pending.steps.extend(out);
+            }
+            Note::Time { ts_ns } => {
+                self.now_ns = self.now_ns.max(*ts_ns);
+                let mut out = Vec::new();
+                self.expire_vanishing(*ts_ns, &mut out);
+                self.pending.steps.extend(out);
             }
             // Kept until the identity work lands (issue 9): names are not in the model yet.
             Note::Identity(_) => {}
+            Note::Visitor {
+                pid,
+                argv,
+                cni_command,
+            } => self
+                .visits
+                .noted(*pid, argv, cni_command.as_deref(), self.now_ns),
         }
     }
 }

@@ -16,6 +16,8 @@ use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 use tracer_common::{NS_COUNT, Ns, NsSet};
 
+use super::pin::Pin;
+
 /// Namespace kinds as identities: `pid_for_children` is a pid namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,8 +107,24 @@ pub struct NsInfo {
     pub members: BTreeSet<u32>,
     /// When the last member left (members went from some to none).
     pub emptied_ns: Option<u64>,
-    /// nsfs bind mounts that kept it alive when it emptied.
-    pub pinned_by: Vec<String>,
+    /// Its bind mounts (nsfs) over time, in every mount namespace: the
+    /// holder ledger's pins (see [`super::pin`]).
+    pub pins: Vec<Pin>,
+    /// When it was freed: no task and no pin left.
+    pub freed_ns: Option<u64>,
+    /// The last state a lifecycle step told (empty but pinned, or freed):
+    /// a step is emitted only when it changes.
+    pub shown: Option<Shown>,
+}
+
+/// A namespace's state as lifecycle steps tell it (in use is not told:
+/// joins and leaves are).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// No task; these paths still pin it.
+    Pinned(Vec<String>),
+    /// No task, no pin.
+    Freed,
 }
 
 #[derive(Default)]
@@ -161,7 +179,9 @@ impl NsTable {
             first_seen_ns: ts,
             members: BTreeSet::new(),
             emptied_ns: None,
-            pinned_by: Vec::new(),
+            pins: Vec::new(),
+            freed_ns: None,
+            shown: None,
         })
     }
 
@@ -212,6 +232,9 @@ impl NsTable {
                 info.id = id;
                 info.members.insert(tid);
                 info.emptied_ns = None;
+                // Entered after we said it was freed: something we could
+                // not see held it (an open fd): not freed after all.
+                info.freed_ns = None;
             }
         }
         emptied

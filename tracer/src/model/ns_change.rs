@@ -40,7 +40,10 @@ impl Model {
                 };
                 self.created(&e.ns, ns_in_mask(changed), &creation);
             }
-            Change::Setns => self.note_join(who, &comm, &e.ns, changed, ts),
+            Change::Setns => {
+                self.note_join(who, &comm, &e.ns, changed, ts);
+                self.visit_setns(who, &comm, &e.ns_before, &e.ns, ts);
+            }
         }
         let emptied = self
             .ns
@@ -57,10 +60,15 @@ impl Model {
                     Change::Unshare => "unshare",
                     Change::Setns => "setns",
                 };
-                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, comm)));
+                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, &comm)));
             }
         }
-        self.namespaces_emptied(emptied, ts, out);
+        let how = match how {
+            Change::Unshare => "unshare",
+            Change::Setns => "setns",
+        };
+        self.visit_moved(who, &e.ns, how, ts, out);
+        self.after_move(emptied, &Task::new(who.pid, comm), ts, out);
     }
 
     /// A setns by a thread: remember which pod namespaces it entered.

@@ -1,7 +1,8 @@
 //! What the model answers about a sandbox: when its namespaces were made,
 //! the durations that matter, its namespaces with what is known of each.
 
-use super::{Durations, Model, SandboxNs};
+use super::ns::NsInfo;
+use super::{Durations, Model, NsKind, SandboxNs};
 
 impl Model {
     /// When the sandbox's first namespace was made, as far as the trace saw.
@@ -29,7 +30,14 @@ impl Model {
             pause_to_first_join_ns: since(first_join, pause),
             namespaces_to_first_join_ns: since(first_join, created),
             lifetime_ns: since(s.ended_ns, created.or(pause)),
+            ..self.cni_durations(sb)
         }
+    }
+
+    /// What the table knows of a sandbox's namespace of this kind.
+    pub fn sandbox_ns(&self, sb: usize, kind: NsKind) -> Option<&NsInfo> {
+        let k = self.sandboxes.get(sb)?.ns.get(&kind)?;
+        self.ns.info.get(k)
     }
 
     /// The namespaces of a sandbox with what the table knows of each.
@@ -46,7 +54,9 @@ impl Model {
                     created: info.and_then(|i| i.created.clone()),
                     existing: info.is_some_and(|i| i.existing),
                     emptied_ns: info.and_then(|i| i.emptied_ns),
-                    pinned_by: info.map(|i| i.pinned_by.clone()).unwrap_or_default(),
+                    pinned_by: info.map(|i| i.pinned_by()).unwrap_or_default(),
+                    pins: info.map(|i| i.pins.clone()).unwrap_or_default(),
+                    freed_ns: info.and_then(|i| i.freed_ns),
                 }
             })
             .collect()

@@ -30,8 +30,9 @@ impl Model {
                 || threads.contains_key(pid)
         });
         let by_ns = &self.by_ns;
+        let pinned = &self.pinned;
         let idle_since = |k: &NsKey, info: &NsInfo| {
-            (info.members.is_empty() && !by_ns.contains_key(k))
+            (info.members.is_empty() && !by_ns.contains_key(k) && !pinned.contains(k))
                 .then(|| info.emptied_ns.unwrap_or(info.first_seen_ns))
         };
         let mut idle: Vec<u64> = self
@@ -48,6 +49,11 @@ impl Model {
         }
         self.ns
             .prune(|k, info| idle_since(k, info).is_none_or(|t| t >= keep_after));
+        let known = &self.ns.info;
+        self.visits.prune_pending(|k| known.contains_key(k));
+        let threads = &self.threads;
+        self.visits
+            .prune_open(now, cutoff, |tid| threads.contains_key(&tid));
     }
 
     /// Fold these sandboxes into the summary and drop every reference to them.
@@ -83,6 +89,8 @@ impl Model {
         }
         // Nothing may hold the removed ids (one pass over each index).
         self.by_ns.retain(|_, sb| !old.contains(sb));
+        self.summary.visits += self.visits.forget_sandboxes(old);
+        self.leak_watch.retain(|sb| !old.contains(sb));
         let gone = |c: &mut Option<usize>, set: &BTreeSet<usize>| {
             if c.is_some_and(|c| set.contains(&c)) {
                 *c = None;

@@ -47,6 +47,9 @@ impl Model {
             cgroup: None,
             containers: Vec::new(),
             ended_ns: None,
+            last_holder: None,
+            tasks_gone_ns: None,
+            last_gone: None,
             ns,
         })
     }
@@ -81,46 +84,72 @@ impl Model {
         }
     }
 
-    /// One `NamespaceCreated` per sandbox namespace whose creation we saw, in time order.
+    /// One `NamespaceCreated` per sandbox namespace whose creation we saw,
+    /// and its pins made (and removed) before now, in time order.
     pub(super) fn announce_namespaces(&mut self, sb: usize, out: &mut Vec<Lifecycle>) {
-        let mut made: Vec<(NsKey, Creation)> = self.sandboxes[sb]
-            .ns
-            .values()
-            .filter_map(|k| Some((*k, self.ns.info.get(k)?.created.clone()?)))
-            .collect();
-        made.sort_by_key(|(k, c)| (c.ts_ns, *k));
-        for (k, c) in made {
-            out.push(Lifecycle::new(
-                c.ts_ns,
-                sb,
-                What::NamespaceCreated {
+        let mut told: Vec<Lifecycle> = Vec::new();
+        for k in self.sandboxes[sb].ns.values() {
+            let Some(info) = self.ns.info.get(k) else {
+                continue;
+            };
+            if let Some(c) = &info.created {
+                let what = What::NamespaceCreated {
                     kind: k.kind,
                     inum: k.inum,
                     by: Task::new(c.pid, &c.comm),
                     syscall: c.syscall,
-                },
-            ));
+                };
+                told.push(Lifecycle::new(c.ts_ns, sb, what));
+            }
+            for p in &info.pins {
+                let since = p.since().unwrap_or(self.now_ns);
+                let what = What::PinAdded {
+                    kind: k.kind,
+                    inum: k.inum,
+                    path: p.path.clone(),
+                    mnt_ns: p.mnt.inum,
+                    by: p.made.as_ref().map(|m| Task::new(m.pid, &m.comm)),
+                    how: if p.made.is_some() { "mount" } else { "found" },
+                };
+                told.push(Lifecycle::new(since, sb, what));
+                if let Some(end) = &p.removed {
+                    let what = What::PinRemoved {
+                        kind: k.kind,
+                        inum: k.inum,
+                        path: p.path.clone(),
+                        mnt_ns: p.mnt.inum,
+                        by: end
+                            .pid
+                            .zip(end.comm.clone())
+                            .map(|(pid, comm)| Task::new(pid, comm)),
+                        how: end.how,
+                    };
+                    told.push(Lifecycle::new(end.ts_ns, sb, what));
+                }
+            }
         }
+        // Stable: a namespace's creation before its pins at the same time.
+        told.sort_by_key(|l| l.ts_ns);
+        out.extend(told);
     }
 
-    pub(super) fn namespaces_emptied(
+    /// Namespaces that just lost their last task (`by` left last): a mount
+    /// namespace takes its mounts with it; each is settled later, and
+    /// verified by a read where it matters.
+    pub(super) fn after_move(
         &mut self,
         emptied: Vec<NsKey>,
+        by: &Task,
         ts: u64,
         out: &mut Vec<Lifecycle>,
     ) {
         for k in emptied {
-            if let Some(&sb) = self.by_ns.get(&k)
-                && self.sandboxes[sb].ns.get(&k.kind) == Some(&k)
-            {
-                out.push(Lifecycle::new(
-                    ts,
-                    sb,
-                    What::NamespaceEmpty {
-                        kind: k.kind,
-                        inum: k.inum,
-                    },
-                ));
+            if k.kind == NsKind::Mnt {
+                self.mnt_gone(k, by, ts, out);
+            }
+            self.mark_ns(k, ts);
+            if self.of_interest(k) {
+                self.verify.want(k, ts);
             }
         }
     }

@@ -39,6 +39,12 @@ impl Model {
         for (p, set) in snapshot.iter().zip(&sets) {
             self.seed_container(p, set, &mnt_of);
         }
+        // Then who else is inside: visitors that entered before the trace.
+        let set_of: HashMap<u32, &NsSet> = snapshot.iter().map(|p| p.pid).zip(&sets).collect();
+        for (p, set) in snapshot.iter().zip(&sets) {
+            let parent = set_of.get(&p.ppid).copied();
+            self.seed_visitor(p, set, parent, now_ns);
+        }
     }
 
     /// A pause running in non-host namespaces: a sandbox older than the trace.
@@ -87,6 +93,16 @@ impl Model {
             return;
         }
         let (joined, missing) = self.compare_pod(sb, set);
+        // A partial join with a mount namespace of its own and no
+        // container cgroup of its own is `ip netns exec`: a visitor.
+        let own_cgroup = p.cgroup.as_ref().and_then(|c| c.container_id.as_ref());
+        let sandbox_cgroup = self.sandboxes[sb]
+            .cgroup
+            .as_ref()
+            .and_then(|c| c.container_id.as_ref());
+        if !missing.is_empty() && own_cgroup.is_none_or(|id| Some(id) == sandbox_cgroup) {
+            return;
+        }
         let task = Task::new(p.pid, &p.comm);
         let c = self.containers.push(|c| Container {
             joined,

@@ -117,6 +117,8 @@ pub struct Summary {
     pub containers: u64,
     pub exec_sessions: u64,
     pub partial_joins: u64,
+    /// Visits of their namespaces by tasks that were no container (CNI plugins, nsenter, …).
+    pub visits: u64,
     pub namespaces_to_pause: DurStat,
     pub pause_to_first_join: DurStat,
     pub lifetime: DurStat,

@@ -398,8 +398,7 @@ fn existing_pods_are_found_by_the_start_up_walk() {
     let mut w = Driver {
         make: Maker::new(10, 1_000_000),
         m,
-        out: Vec::new(),
-        filter: true,
+        ..Driver::filtered()
     };
     w.exit(61, "sleep", 0, APP);
     assert_eq!(w.names(), ["left"]);
@@ -458,7 +457,28 @@ fn visiting_a_pods_netns_from_the_host_is_no_container() {
         HOST,
     );
     assert!(w.m.containers.is_empty(), "{:?}", w.m.containers);
-    assert_eq!(w.names(), ["ns", "ns", "ns", "ns", "ns", "pause"]);
+    // Visitors all: iptables (announced at its exec, then gone) and
+    // netavark (announced when it went back).
+    assert_eq!(
+        w.names(),
+        [
+            "ns",
+            "ns",
+            "ns",
+            "ns",
+            "ns",
+            "pause",
+            "visit",
+            "visit-left",
+            "visit"
+        ]
+    );
+    let who: Vec<(u32, &str)> =
+        w.m.visits
+            .of_sandbox(0)
+            .map(|v| (v.pid, v.comm.as_str()))
+            .collect();
+    assert_eq!(who, [(4001, "iptables"), (4000, "netavark")]);
 }
 
 #[test]

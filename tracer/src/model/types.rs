@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::ns::{Creation, NsKey, NsKind};
+use super::pin::{Gone, Holder, Pin, PinAct};
+use super::verify::Mounts;
 use crate::host::cgroup::CgroupIds;
 
 /// What userspace learned beside the kernel's events; recorded with them
@@ -13,14 +15,30 @@ use crate::host::cgroup::CgroupIds;
 pub enum Note {
     /// `/proc/<pid>/cgroup` of a pause or container process, read right after its exec.
     Cgroup { pid: u32, ids: CgroupIds },
-    /// nsfs bind mounts holding a namespace whose last member left.
+    /// nsfs bind mounts holding a namespace whose last member left, in
+    /// the tracer's mount namespace (recordings before the holder ledger;
+    /// read, no longer written: see [`Note::Mounts`]).
     Pins {
         kind: NsKind,
         inum: u32,
         paths: Vec<String>,
     },
+    /// What mountinfo showed of some namespaces' pins, read in one task of
+    /// each mount namespace that may hold one (the verification read).
+    Mounts(Mounts),
+    /// Trace time went on without an event: verdicts due by then (a leak's
+    /// grace) are given.
+    Time { ts_ns: u64 },
     /// A runtime's word on who a sandbox or container is (CRI, Docker, a bundle's labels).
     Identity(super::Identity),
+    /// /proc of a task that entered pod namespaces without being a
+    /// container, read as its setns was processed: its command line and
+    /// the `CNI_COMMAND` of its environment (a CNI plugin's ADD or DEL).
+    Visitor {
+        pid: u32,
+        argv: Vec<String>,
+        cni_command: Option<String>,
+    },
 }
 
 /// A process reference in lifecycle events and reports.
@@ -112,8 +130,49 @@ pub enum What {
         kind: NsKind,
         inum: u32,
     },
-    /// The pause is gone and every container has left.
+    /// The pause is gone, every container has left and no pin anchors it
+    /// (its holder that went last: [`Sandbox::last_holder`]).
     SandboxEnded,
+    /// A bind mount now pins one of the sandbox's namespaces (one made
+    /// before the sandbox was recognised is told then, with its own time).
+    PinAdded {
+        kind: NsKind,
+        inum: u32,
+        path: String,
+        mnt_ns: u32,
+        /// Who mounted it (`None`: found by reading mountinfo).
+        by: Option<Task>,
+        /// `mount`, `move_mount`, `found`.
+        how: &'static str,
+    },
+    /// A pin of one of the sandbox's namespaces went away.
+    PinRemoved {
+        kind: NsKind,
+        inum: u32,
+        path: String,
+        mnt_ns: u32,
+        by: Option<Task>,
+        how: Gone,
+    },
+    /// One of the sandbox's namespaces is still pinned a grace after its
+    /// last task went (or at the end of the trace): a leak.
+    Leak {
+        kind: NsKind,
+        inum: u32,
+        pin: Pin,
+        /// Who made the pin (for an inherited copy: the pin it copies).
+        made: Option<PinAct>,
+    },
+    /// A task entered the sandbox's namespaces without being its pause, a
+    /// container or an exec session (a row of `Model::visits`; printed
+    /// with the time it entered).
+    Visit {
+        visit: u64,
+    },
+    /// A visitor announced while inside left (went back or exited).
+    VisitLeft {
+        visit: u64,
+    },
 }
 
 /// The durations that matter for one sandbox (see [`super::Model::durations`]).
@@ -127,6 +186,17 @@ pub struct Durations {
     pub namespaces_to_first_join_ns: Option<u64>,
     /// First namespace created (or pause exec) → sandbox ended.
     pub lifetime_ns: Option<u64>,
+    /// First namespace created → first CNI ADD plugin entered the pod.
+    pub namespaces_to_cni_add_ns: Option<u64>,
+    /// First CNI ADD plugin entered → last one left.
+    pub cni_add_ns: Option<u64>,
+    /// Last CNI ADD plugin left → pause exec (none when the pause came first).
+    pub cni_add_to_pause_ns: Option<u64>,
+    /// First CNI DEL plugin entered → last one left.
+    pub cni_del_ns: Option<u64>,
+    /// From the sandbox's stop (pause exit; without a pause, its last
+    /// container's) to the first CNI DEL: negative when DEL came first.
+    pub pause_exit_to_cni_del_ns: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -231,7 +301,12 @@ pub struct SandboxNs {
     pub created: Option<Creation>,
     pub existing: bool,
     pub emptied_ns: Option<u64>,
+    /// Paths of the pins still mounted (at the end of the trace).
     pub pinned_by: Vec<String>,
+    /// Every pin over time, in every mount namespace.
+    pub pins: Vec<Pin>,
+    /// No task and no pin left.
+    pub freed_ns: Option<u64>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -248,6 +323,13 @@ pub struct Sandbox {
     pub cgroup: Option<CgroupIds>,
     pub containers: Vec<usize>,
     pub ended_ns: Option<u64>,
+    /// The holder whose going ended it.
+    pub last_holder: Option<Holder>,
+    /// When its pause and containers were all gone (pins may still hold it).
+    pub tasks_gone_ns: Option<u64>,
+    /// The latest holder to go (the last one, once it ended).
+    #[serde(skip)]
+    pub(super) last_gone: Option<Holder>,
     #[serde(skip)]
     pub(super) ns: std::collections::BTreeMap<NsKind, NsKey>,
 }

@@ -1,17 +1,24 @@
 //! What kernel events cannot tell, read from the host as they come (live
-//! runs only): the cgroup of each new pause or container, and the bind
-//! mounts that still pin a namespace that emptied. Returned as notes, so
-//! that the model, the recording and the steps all get the same facts.
-//! A cgroup's container id is also asked about where names come from
-//! (the Docker API); those answers come later, as notes of their own.
+//! runs only): the cgroup of each new pause or container, the
+//! verification read of the holder ledger (the nsfs mounts a namespace
+//! that lost a task or a pin still has, in every mount namespace that may
+//! hold one), and the command line and CNI command of each new visitor.
+//! Returned as notes, so that the model, the recording and the steps all
+//! get the same facts. A cgroup's container id is also asked about where
+//! names come from (the Docker API); those answers come later, as notes
+//! of their own.
 
 use crate::host::docker::DockerNames;
-use crate::host::{cgroup, pins};
-use crate::model::{Lifecycle, Note, What};
+use crate::host::{cgroup, pins, visitor};
+use crate::model::{Lifecycle, MountsWanted, Note, What};
 
-/// The notes the host has for the steps one event caused: cgroups first,
-/// then pins (empty pins are no note: the namespace was freed).
-pub fn notes(changes: &[Lifecycle], mut docker: Option<&mut DockerNames>) -> Vec<Note> {
+/// The notes the host has for the steps one event caused (cgroups first),
+/// and for the mounts the model wants read.
+pub fn notes(
+    changes: &[Lifecycle],
+    mounts: Option<&MountsWanted>,
+    mut docker: Option<&mut DockerNames>,
+) -> Vec<Note> {
     let mut notes = Vec::new();
     for l in changes {
         let pid = match &l.what {
@@ -26,13 +33,23 @@ pub fn notes(changes: &[Lifecycle], mut docker: Option<&mut DockerNames>) -> Vec
             notes.push(Note::Cgroup { pid, ids });
         }
     }
-    for l in changes {
-        if let What::NamespaceEmpty { kind, inum } = l.what {
-            let paths = pins::read(kind.name(), inum);
-            if !paths.is_empty() {
-                notes.push(Note::Pins { kind, inum, paths });
-            }
-        }
+    if let Some(want) = mounts {
+        notes.push(Note::Mounts(pins::read_wanted(want)));
     }
     notes
+}
+
+/// What /proc still tells about new visitors (by pid): their command line
+/// and CNI command. None for one already gone.
+pub fn visitors(pids: &[u32]) -> Vec<Note> {
+    pids.iter()
+        .filter_map(|&pid| {
+            let (argv, cni_command) = visitor::read(pid)?;
+            Some(Note::Visitor {
+                pid,
+                argv,
+                cni_command,
+            })
+        })
+        .collect()
 }

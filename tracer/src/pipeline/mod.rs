@@ -14,9 +14,10 @@ use crate::clock::Clock;
 use crate::decode::{Unread, decode};
 use crate::host::docker::DockerNames;
 use crate::kernel::Info;
-use crate::model::{Model, Note};
+use crate::model::{Lifecycle, Model, Note};
 use crate::record;
 use crate::render::Render;
+use crate::report::story::{self, Gathered, Selector};
 use crate::report::{self, Step};
 use crate::stats::{KernelStats, ProgStat, Stats};
 
@@ -56,6 +57,18 @@ pub struct Pipeline<W: Write, R: Write> {
     recorder: Option<record::Writer<R>>,
     /// Names from the Docker API (live runs with a socket).
     docker: Option<DockerNames>,
+    /// `--pod` / `--netns`: only that story's lines, and the story at the end.
+    focus: Option<Focus>,
+    /// Replaying with a focus: the last event's steps, resolved once the
+    /// notes recorded after it are in (as the live run resolved them).
+    deferred: Vec<Lifecycle>,
+    noted: Vec<Note>,
+}
+
+/// The question of a story and the steps that answer it so far.
+struct Focus {
+    sel: Selector,
+    gathered: Gathered,
 }
 
 impl<W: Write, R: Write> Pipeline<W, R> {
@@ -72,6 +85,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             out,
             recorder,
             docker: None,
+            focus: None,
+            deferred: Vec::new(),
+            noted: Vec::new(),
         }
     }
 
@@ -115,6 +131,16 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         Ok(())
     }
 
+    /// Tell one namespace's or sandbox's story: lifecycle lines of the
+    /// sandboxes `sel` names only, and at the end the story instead of
+    /// the report.
+    pub fn focus(&mut self, sel: Selector) {
+        self.focus = Some(Focus {
+            sel,
+            gathered: Gathered::default(),
+        });
+    }
+
     /// Tracing has begun.
     pub fn ready(&mut self, info: &Info) -> io::Result<()> {
         self.out.render.ready(&mut self.out.sink, info)?;
@@ -123,6 +149,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
 
     /// One record from the kernel (or a recording).
     pub fn event(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.resolve_deferred()?;
         self.stats.events += 1;
         if let Some(r) = &mut self.recorder {
             r.event(bytes)?;
@@ -144,12 +171,18 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if self.out.view == View::Raw {
             self.out.render.event(&mut self.out.sink, &ev, unread)?;
         }
-        let changes = self.model.event(&ev);
-        if changes.is_empty() {
-            return Ok(());
+        // A replay's notes for the last event came after it: settle now.
+        self.settle()?;
+        let changes = self.model.apply(&ev);
+        let mounts = self.model.wanted_mounts();
+        let visitors = self.model.visits.take_asks();
+        if changes.is_empty() && mounts.is_none() && visitors.is_empty() {
+            return self.settle_live();
         }
         let found = if self.source.live {
-            enrich::notes(&changes, self.docker.as_mut())
+            let mut found = enrich::notes(&changes, mounts.as_ref(), self.docker.as_mut());
+            found.extend(enrich::visitors(&visitors));
+            found
         } else {
             Vec::new()
         };
@@ -157,11 +190,71 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             self.note(n)?;
         }
         self.identities()?;
-        if self.out.view == View::Pods {
-            for l in &changes {
-                let step = Step::resolve(&self.model, l, &found);
+        if !self.source.live && self.focus.is_some() {
+            self.deferred = changes;
+            return Ok(());
+        }
+        self.steps(&changes, &found)?;
+        self.settle_live()
+    }
+
+    /// Resolve the model's steps, after the notes read for them, into the
+    /// live lines (filtered by the focus) and the story.
+    fn steps(&mut self, changes: &[Lifecycle], found: &[Note]) -> io::Result<()> {
+        let show = self.out.view == View::Pods;
+        if !show && self.focus.is_none() {
+            return Ok(());
+        }
+        for l in changes {
+            let step = Step::resolve(&self.model, l, found);
+            if let Some(f) = &mut self.focus {
+                if !f.sel.matches_sandbox(&self.model, l.sandbox) {
+                    continue;
+                }
+                f.gathered.push(step.clone());
+            }
+            if show {
                 self.out.render.step(&mut self.out.sink, &step)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The previous event's deferred steps, with the notes that came after it.
+    fn resolve_deferred(&mut self) -> io::Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let changes = std::mem::take(&mut self.deferred);
+        let noted = std::mem::take(&mut self.noted);
+        self.steps(&changes, &noted)
+    }
+
+    /// What the facts so far add up to (states, ends, verdicts), told.
+    fn settle(&mut self) -> io::Result<()> {
+        let settled = self.model.settle();
+        self.steps(&settled, &[])
+    }
+
+    /// Live, an event's notes are in right after it: settle at once (a
+    /// replay settles at the next event, after the recorded notes).
+    fn settle_live(&mut self) -> io::Result<()> {
+        if self.source.live {
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Trace time `now_ns` (CLOCK_BOOTTIME) has come without an event:
+    /// verdicts due by then are given (recorded as a time note, so a replay
+    /// gives them at the same point).
+    pub fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        self.resolve_deferred()?;
+        self.settle()?;
+        if self.model.due(now_ns) {
+            self.note(&Note::Time { ts_ns: now_ns })?;
+            self.settle()?;
+            self.flush()?;
         }
         Ok(())
     }
@@ -172,6 +265,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             r.note(n)?;
         }
         self.model.note(n);
+        if !self.deferred.is_empty() {
+            self.noted.push(n.clone());
+        }
         Ok(())
     }
 
@@ -199,17 +295,34 @@ impl<W: Write, R: Write> Pipeline<W, R> {
 
     /// End of the trace: the report, the final counters (with the programs'
     /// run times, live) and the recording's end frame.
-    pub fn finish(self, programs: &[ProgStat]) -> io::Result<(W, Option<R>)> {
+    pub fn finish(mut self, programs: &[ProgStat]) -> io::Result<(W, Option<R>)> {
+        self.resolve_deferred()?;
+        // The end of a live trace is a time too: verdicts due by then.
+        if self.source.live {
+            self.note(&Note::Time {
+                ts_ns: crate::clock::boot_now_ns(),
+            })?;
+        }
+        self.settle()?;
         let Pipeline {
             model,
             stats,
             source,
             mut out,
             recorder,
-            docker: _,
+            focus,
+            ..
         } = self;
-        let report = report::build(&model, &stats, &source.clock);
-        out.render.report(&mut out.sink, &report)?;
+        match focus {
+            Some(f) => {
+                let story = story::build(&model, &f.sel, f.gathered, &source.clock);
+                out.render.story(&mut out.sink, &story)?;
+            }
+            None => {
+                let report = report::build(&model, &stats, &source.clock);
+                out.render.report(&mut out.sink, &report)?;
+            }
+        }
         out.render.stats(&mut out.sink, &stats, true, programs)?;
         out.sink.flush()?;
         let rec = match recorder {
@@ -220,5 +333,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     }
 }
 
+#[cfg(test)]
+mod story_tests;
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,8 @@ impl<R: Write> Feed for Live<R> {
     }
     fn feed(&mut self, ev: Event) {
         self.p.event(&encode(&ev)).unwrap();
+        // As live: settled right after each event (no /proc read here).
+        self.p.settle().unwrap();
     }
 }
 
@@ -134,7 +136,9 @@ fn lifecycle_json_lines_carry_their_documented_fields() {
             "left" => &["container", "task", "exec_session", "exit", "how"],
             "pause_exited" => &["pause", "exit"],
             "namespace_empty" => &["kind", "inum", "pinned_by"],
-            "sandbox_ended" => &[],
+            "sandbox_ended" => &["last_holder"],
+            "pin_added" | "pin_removed" => &["kind", "inum", "path", "mnt_ns", "by", "how"],
+            "leak" => &["kind", "inum", "path", "mnt_ns", "holder", "made"],
             other => panic!("undocumented event {other}"),
         }
     };

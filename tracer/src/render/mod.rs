@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use crate::clock::Clock;
 use crate::decode::{DecodeError, Event, Unread};
 use crate::kernel::Info;
-use crate::report::{Report, Step};
+use crate::report::{Report, Step, Story};
 use crate::stats::{ProgStat, Stats};
 pub use json::Json;
 pub use text::{Text, dur};
@@ -47,6 +47,11 @@ pub trait Render<W: Write> {
     ) -> io::Result<()>;
     /// The report at the end of the trace.
     fn report(&mut self, out: &mut W, report: &Report) -> io::Result<()>;
+    /// One namespace's or sandbox's story (`--pod`, `--netns`), in place
+    /// of the report. Formats without a story view write nothing.
+    fn story(&mut self, _out: &mut W, _story: &Story) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The renderer for a format; `clock` turns event times into wall-clock time.

@@ -1,7 +1,7 @@
 //! The report built from the model at the end of a trace.
 
 use super::names::{container_name, label};
-use super::{ContainerRow, Report, SandboxReport, anomalies};
+use super::{ContainerRow, Report, SandboxReport, anomalies, visitors};
 use crate::clock::Clock;
 use crate::model::{Container, Model};
 use crate::stats::Stats;
@@ -11,14 +11,15 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
     Report {
         ty: "report",
         realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
-        sandboxes: m.sandboxes.ids().map(|sb| sandbox(m, sb)).collect(),
+        sandboxes: m.sandboxes.ids().map(|sb| sandbox(m, sb, clock)).collect(),
         summarised: m.summary,
         stats: *stats,
         anomalies: anomalies::of_node(stats),
     }
 }
 
-fn sandbox(m: &Model, sb: usize) -> SandboxReport {
+/// One sandbox's part of the report.
+pub(super) fn sandbox(m: &Model, sb: usize, clock: &Clock) -> SandboxReport {
     let s = &m.sandboxes[sb];
     let namespaces = m.sandbox_namespaces(sb);
     let containers: Vec<ContainerRow> = s
@@ -27,7 +28,14 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
         .map(|&c| container(&m.containers[c]))
         .collect();
     let runtime = s.cgroup.as_ref().and_then(|c| c.runtime);
-    let anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), &namespaces, runtime);
+    let mut anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), runtime);
+    anomalies.extend(anomalies::leaks(
+        &namespaces,
+        s.tasks_gone_ns,
+        m.now_ns,
+        m.ns.host.get(&crate::model::NsKind::Mnt).map(|k| k.inum),
+        clock,
+    ));
     SandboxReport {
         sandbox: sb + 1,
         label: label(m, sb),
@@ -36,11 +44,15 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
         existing: s.existing,
         detected_ns: s.detected_ns,
         ended_ns: s.ended_ns,
+        last_holder: s.last_holder.clone(),
+        tasks_gone_ns: s.tasks_gone_ns,
         namespaces,
         pause: s.pause.clone(),
         containers,
         durations: m.durations(sb),
         anomalies,
+        visitors: visitors::rows(m, sb),
+        visitors_not_listed: m.visits.not_listed(sb),
     }
 }
 

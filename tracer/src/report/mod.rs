@@ -7,18 +7,23 @@ mod anomalies;
 mod build;
 mod names;
 mod step;
+pub mod story;
+mod visitors;
 
 use serde::Serialize;
 
 use crate::clock::Clock;
 pub use crate::host::cgroup::{CgroupIds, Runtime};
 pub use crate::model::{
-    Creation, DurStat, Durations, ExecSession, NsKind, Pause, SandboxNs, Summary, Task,
+    CniPhase, Creation, DurStat, Durations, ExecSession, Gone, Holder, NsKind, Pause, Pin, PinAct,
+    PinGone, SandboxNs, Summary, Task,
 };
 use crate::stats::Stats;
 pub use build::build;
 pub use names::short;
 pub use step::{Step, StepWhat};
+pub use story::{Selector, Story};
+pub use visitors::{VisitStep, VisitorRow};
 
 /// The report at the end of a trace (`type: report` in JSON).
 #[derive(Debug, PartialEq, Serialize)]
@@ -57,11 +62,20 @@ pub struct SandboxReport {
     pub existing: bool,
     pub detected_ns: u64,
     pub ended_ns: Option<u64>,
+    /// The holder (pause, container, pin) whose going ended it.
+    pub last_holder: Option<Holder>,
+    /// When its pause and containers were all gone (pins may hold it on).
+    pub tasks_gone_ns: Option<u64>,
     pub namespaces: Vec<SandboxNs>,
     pub pause: Option<Pause>,
     pub containers: Vec<ContainerRow>,
     pub durations: Durations,
     pub anomalies: Vec<String>,
+    /// Tasks that entered its namespaces without being its pause, a
+    /// container or an exec session (CNI plugins, `nsenter`, …), oldest first.
+    pub visitors: Vec<VisitorRow>,
+    /// Visits past the rows kept per sandbox: counted, not listed.
+    pub visitors_not_listed: u64,
 }
 
 /// One container of a sandbox, by the name the report gives it.

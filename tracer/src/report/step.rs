@@ -4,8 +4,10 @@
 use serde::Serialize;
 
 use super::names::{container_name, label};
+use super::visitors::{self, VisitStep};
 use super::{NsKind, Runtime, Task};
-use crate::model::{Lifecycle, Model, Note, What, runtime};
+use crate::model::ns::Shown;
+use crate::model::{Gone, Holder, Lifecycle, Model, Note, PinAct, What, runtime};
 
 /// One step of a sandbox's life, with the sandbox's label, container
 /// names and the intervals that give it context already worked out.
@@ -97,11 +99,53 @@ pub enum StepWhat {
         /// nsfs bind mounts that still hold it: empty means freed.
         pinned_by: Vec<String>,
     },
-    /// The pause is gone and every container has left.
+    /// The pause is gone, every container has left and no pin anchors it.
     SandboxEnded {
         #[serde(skip)]
         lived_for_ns: Option<u64>,
+        /// The holder whose going ended it.
+        last_holder: Option<Holder>,
     },
+    /// A bind mount now pins one of the sandbox's namespaces.
+    PinAdded {
+        kind: NsKind,
+        inum: u32,
+        path: String,
+        /// The mount namespace it is in (inode).
+        mnt_ns: u32,
+        /// Who mounted it; `None`: found by reading mountinfo.
+        by: Option<Task>,
+        /// `mount`, `move_mount`, `found`.
+        how: &'static str,
+    },
+    /// A pin of one of the sandbox's namespaces went away.
+    PinRemoved {
+        kind: NsKind,
+        inum: u32,
+        path: String,
+        mnt_ns: u32,
+        by: Option<Task>,
+        how: Gone,
+    },
+    /// A namespace of the sandbox is still pinned a grace after its last task.
+    Leak {
+        kind: NsKind,
+        inum: u32,
+        path: String,
+        mnt_ns: u32,
+        /// A task in that mount namespace (none: the host's).
+        holder: Option<Task>,
+        /// Who made the pin, when (for an inherited copy: the pin it copies).
+        made: Option<PinAct>,
+        /// Whether the pin anchors the sandbox (else an inherited copy).
+        #[serde(skip)]
+        anchor: bool,
+    },
+    /// A task entered the sandbox's namespaces without being its pause, a
+    /// container or an exec session (at the time it entered).
+    Visit(VisitStep),
+    /// A visitor announced while inside left.
+    VisitLeft(VisitStep),
 }
 
 /// A container's runtime by its cgroup, or its sandbox's (a container
@@ -121,8 +165,8 @@ fn since(later: u64, earlier: Option<u64>) -> Option<u64> {
 
 impl Step {
     /// Resolve a step the model just returned, after the notes read for it
-    /// (`found`: cgroups, pins) went into the model.
-    pub fn resolve(m: &Model, l: &Lifecycle, found: &[Note]) -> Step {
+    /// (`_found`: cgroups, mountinfo) went into the model.
+    pub fn resolve(m: &Model, l: &Lifecycle, _found: &[Note]) -> Step {
         let sb = l.sandbox;
         Step {
             ts_ns: l.ts_ns,
@@ -133,13 +177,13 @@ impl Step {
                 .get(sb)
                 .and_then(|s| s.cgroup.as_ref())
                 .and_then(|c| c.pod_uid.clone()),
-            what: what(m, l, found),
+            what: what(m, l),
         }
     }
 }
 
 /// The model's step with names and context resolved.
-fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
+fn what(m: &Model, l: &Lifecycle) -> StepWhat {
     let s = m.sandboxes.get(l.sandbox);
     let pause = s.and_then(|s| s.pause.as_ref());
     let pause_started = pause.and_then(|p| p.started_ns);
@@ -211,12 +255,70 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
         What::NamespaceEmpty { kind, inum } => StepWhat::NamespaceEmpty {
             kind: *kind,
             inum: *inum,
-            pinned_by: pins_in(found, *kind, *inum),
+            pinned_by: told_pins(m, l.sandbox, *kind),
         },
         What::SandboxEnded => StepWhat::SandboxEnded {
             lived_for_ns: since(l.ts_ns, born(m, l.sandbox)),
+            last_holder: s.and_then(|s| s.last_holder.clone()),
         },
+        What::PinAdded {
+            kind,
+            inum,
+            path,
+            mnt_ns,
+            by,
+            how,
+        } => StepWhat::PinAdded {
+            kind: *kind,
+            inum: *inum,
+            path: path.clone(),
+            mnt_ns: *mnt_ns,
+            by: by.clone(),
+            how,
+        },
+        What::PinRemoved {
+            kind,
+            inum,
+            path,
+            mnt_ns,
+            by,
+            how,
+        } => StepWhat::PinRemoved {
+            kind: *kind,
+            inum: *inum,
+            path: path.clone(),
+            mnt_ns: *mnt_ns,
+            by: by.clone(),
+            how: *how,
+        },
+        What::Leak {
+            kind,
+            inum,
+            pin,
+            made,
+        } => StepWhat::Leak {
+            kind: *kind,
+            inum: *inum,
+            path: pin.path.clone(),
+            mnt_ns: pin.mnt.inum,
+            holder: pin.holder.clone(),
+            made: made.clone(),
+            anchor: pin.anchor,
+        },
+        What::Visit { visit } => StepWhat::Visit(visitors::step(m, *visit)),
+        What::VisitLeft { visit } => StepWhat::VisitLeft(visitors::step(m, *visit)),
     }
+}
+
+/// The pins a `NamespaceEmpty` step told (the state the model recorded
+/// when it emitted it): none means freed.
+fn told_pins(m: &Model, sb: usize, kind: NsKind) -> Vec<String> {
+    m.sandbox_ns(sb, kind)
+        .and_then(|i| match &i.shown {
+            Some(Shown::Pinned(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// When a sandbox began, as far as the trace saw: its first namespace,
@@ -236,19 +338,4 @@ fn started(m: &Model, c: usize, exec_session: bool, pid: u32) -> Option<u64> {
     } else {
         c.started_ns.or(c.joined_ns)
     }
-}
-
-/// The pins just read for a namespace that emptied (none: freed).
-fn pins_in(found: &[Note], kind: NsKind, inum: u32) -> Vec<String> {
-    found
-        .iter()
-        .find_map(|n| match n {
-            Note::Pins {
-                kind: k,
-                inum: i,
-                paths,
-            } if *k == kind && *i == inum => Some(paths.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
 }

@@ -1,9 +1,12 @@
 //! Kernel event records made by hand, with rising timestamps: for the model's
 //! runtime fixtures and for synthetic recordings.
 
-use tracer_common::{ExecEvent, ExitEvent, ForkEvent, Header, Kind, NsChangeEvent, NsSet, syscall};
+use tracer_common::{
+    ExecEvent, ExitEvent, ForkEvent, Header, Kind, MountKind, NsChangeEvent, NsSet,
+    mount_flags::MS_BIND, open_tree_flags, syscall, umount_flags::MNT_DETACH,
+};
 
-use crate::decode::Event;
+use crate::decode::{Event, MountEvent, MountPath};
 
 pub struct Maker {
     /// Timestamp of the last event made (CLOCK_BOOTTIME ns).
@@ -25,9 +28,13 @@ impl Maker {
     }
 
     fn hdr(&mut self, kind: Kind, tid: u32, tgid: u32, name: &str) -> Header {
+        self.hdr_of(kind as u32, tid, tgid, name)
+    }
+
+    fn hdr_of(&mut self, kind: u32, tid: u32, tgid: u32, name: &str) -> Header {
         self.ts_ns += self.step_ns;
         Header {
-            kind: kind as u32,
+            kind,
             _reserved: 0,
             ts_ns: self.ts_ns,
             cgroup_id: 0,
@@ -119,5 +126,102 @@ impl Maker {
             group_dead: 1,
             ns: *ns,
         })
+    }
+}
+
+fn path(p: &str) -> Option<MountPath> {
+    Some(MountPath {
+        path: p.to_string(),
+        truncated: false,
+        unread: false,
+    })
+}
+
+impl Maker {
+    fn mount_event(
+        &mut self,
+        kind: MountKind,
+        (tid, tgid): (u32, u32),
+        name: &str,
+        ns: &NsSet,
+    ) -> MountEvent {
+        MountEvent {
+            kind,
+            hdr: self.hdr_of(kind as u32, tid, tgid, name),
+            ns: *ns,
+            flags: 0,
+            ret: Some(0),
+            from_fd: None,
+            to_fd: None,
+            source: None,
+            target: None,
+        }
+    }
+
+    /// A successful `mount(source, target, MS_BIND)` by thread `tid` of `tgid`.
+    pub fn bind_mount(
+        &mut self,
+        who: (u32, u32),
+        name: &str,
+        source: &str,
+        target: &str,
+        ns: &NsSet,
+    ) -> Event {
+        let e = MountEvent {
+            flags: MS_BIND,
+            source: path(source),
+            target: path(target),
+            ..self.mount_event(MountKind::Mount, who, name, ns)
+        };
+        Event::Mount(Box::new(e))
+    }
+
+    /// A successful `umount2(target, MNT_DETACH)`.
+    pub fn umount(&mut self, who: (u32, u32), name: &str, target: &str, ns: &NsSet) -> Event {
+        let e = MountEvent {
+            flags: MNT_DETACH,
+            target: path(target),
+            ..self.mount_event(MountKind::Umount, who, name, ns)
+        };
+        Event::Mount(Box::new(e))
+    }
+
+    /// `open_tree(AT_FDCWD, source, OPEN_TREE_CLONE)` returning `fd`.
+    pub fn open_tree(
+        &mut self,
+        who: (u32, u32),
+        name: &str,
+        source: &str,
+        fd: i32,
+        ns: &NsSet,
+    ) -> Event {
+        let e = MountEvent {
+            flags: open_tree_flags::OPEN_TREE_CLONE,
+            ret: Some(i64::from(fd)),
+            from_fd: Some(-100),
+            source: path(source),
+            ..self.mount_event(MountKind::OpenTree, who, name, ns)
+        };
+        Event::Mount(Box::new(e))
+    }
+
+    /// `move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`.
+    pub fn move_mount(
+        &mut self,
+        who: (u32, u32),
+        name: &str,
+        fd: i32,
+        target: &str,
+        ns: &NsSet,
+    ) -> Event {
+        let e = MountEvent {
+            flags: open_tree_flags::MOVE_MOUNT_F_EMPTY_PATH,
+            from_fd: Some(fd),
+            to_fd: Some(-100),
+            source: path(""),
+            target: path(target),
+            ..self.mount_event(MountKind::MoveMount, who, name, ns)
+        };
+        Event::Mount(Box::new(e))
     }
 }

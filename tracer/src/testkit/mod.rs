@@ -12,12 +12,13 @@ mod runtime;
 mod samples;
 mod spaces;
 pub mod synthetic;
+pub mod visitors;
 
-pub use driver::{Driver, snapshot};
+pub use driver::{Driver, Fed, MountTables, snapshot};
 pub use make::Maker;
 pub use runtime::{
     APP, CLONE_PARENT, Feed, PAUSE_NS, POD, SIGCHLD, app_container, app_ns, docker_container,
-    podman_pause, runc, runc_pause, runtime_makes_netns,
+    podman_pause, runc, runc_pause, runtime_makes_netns, runtime_pins_netns,
 };
-pub use samples::{numbered, samples};
+pub use samples::{mount_samples, numbered, samples};
 pub use spaces::{HOST, Spaces};

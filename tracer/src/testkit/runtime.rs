@@ -79,6 +79,28 @@ pub trait Feed {
         let ev = self.maker().exit(pid, name, status, &ns.set());
         self.feed(ev);
     }
+
+    /// Thread `tid` of `pid` bind-mounts `source` on `target` (a pin when
+    /// the source is an nsfs path).
+    fn bind_mount(
+        &mut self,
+        (tid, pid): (u32, u32),
+        name: &str,
+        source: &str,
+        target: &str,
+        ns: Spaces,
+    ) {
+        let ev = self
+            .maker()
+            .bind_mount((tid, pid), name, source, target, &ns.set());
+        self.feed(ev);
+    }
+
+    /// `pid` unmounts `target` (MNT_DETACH).
+    fn umount(&mut self, pid: u32, name: &str, target: &str, ns: Spaces) {
+        let ev = self.maker().umount((pid, pid), name, target, &ns.set());
+        self.feed(ev);
+    }
 }
 
 /// runc creates a container: stage 1 (`runc:[1:CHILD]`, pid `s1`) setns'es
@@ -132,9 +154,9 @@ pub fn runc_pause(w: &mut impl Feed) -> u32 {
     )
 }
 
-/// A runtime's thread `tid` of `pid` makes `pod`'s netns, bind-mounts it
-/// and goes back to the host's (containerd's CRI, podman). Returns the
-/// host namespaces with that netns.
+/// A runtime's thread `tid` of `pid` makes `pod`'s netns and goes back to
+/// the host's (containerd's CRI, podman; [`runtime_pins_netns`] with its
+/// bind mount). Returns the host namespaces with that netns.
 pub fn runtime_makes_netns(
     w: &mut impl Feed,
     (tid, pid): (u32, u32),
@@ -229,4 +251,25 @@ pub fn podman_pause(w: &mut impl Feed, podman: (u32, u32), s1: u32, pod: Spaces)
         &["/catatonit", "-P"],
         "catatonit",
     )
+}
+
+/// [`runtime_makes_netns`] with the pin: between its unshare and its setns
+/// back, the thread bind-mounts `/proc/<pid>/task/<tid>/ns/net` on `path`
+/// (containerd's `/var/run/netns/cni-…`, podman's `/run/netns/netns-…`).
+pub fn runtime_pins_netns(
+    w: &mut impl Feed,
+    (tid, pid): (u32, u32),
+    comm: &str,
+    pod: Spaces,
+    path: &str,
+) -> Spaces {
+    let t = Spaces {
+        net: pod.net,
+        ..HOST
+    };
+    w.ns_change(false, (tid, pid), comm, CLONE_NEWNET, HOST, t);
+    let source = format!("/proc/{pid}/task/{tid}/ns/net");
+    w.bind_mount((tid, pid), comm, &source, path, t);
+    w.ns_change(true, (tid, pid), comm, CLONE_NEWNET, t, HOST);
+    t
 }

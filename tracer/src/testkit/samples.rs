@@ -2,17 +2,21 @@
 //! and renderer tests.
 
 use tracer_common::{
-    CLONE_NEWNET, ExecEvent, ExitEvent, ForkEvent, Header, Kind, NS_COUNT, Ns, NsChangeEvent,
-    NsSet, syscall,
+    CLONE_NEWNET, ExecEvent, ExitEvent, ForkEvent, Header, Kind, MountKind, NS_COUNT, Ns,
+    NsChangeEvent, NsSet, mount_flags::MS_BIND, open_tree_flags, syscall, umount_flags::MNT_DETACH,
 };
 
-use crate::decode::Event;
+use crate::decode::{Event, MountEvent, MountPath};
 
 fn header(kind: Kind, pid: u32) -> Header {
+    header_of(kind as u32, pid)
+}
+
+fn header_of(kind: u32, pid: u32) -> Header {
     let mut comm = [0u8; 16];
     comm[..4].copy_from_slice(b"runc");
     Header {
-        kind: kind as u32,
+        kind,
         _reserved: 0,
         ts_ns: 1_000_000 + u64::from(pid),
         cgroup_id: 7,
@@ -34,8 +38,68 @@ pub fn numbered(base: u32) -> NsSet {
     ns
 }
 
-/// One event of every kind, in the order of [`tracer_common::Kind`]:
-/// fork, exec (`/pause -P`), exit, unshare (net), setns (failed), clone_failed.
+fn path(p: &str) -> Option<MountPath> {
+    Some(MountPath {
+        path: p.to_string(),
+        truncated: false,
+        unread: false,
+    })
+}
+
+/// One mount record of each [`MountKind`]: `ip netns add`'s bind mount, its
+/// unmount, and an `open_tree` clone moved into place.
+pub fn mount_samples() -> Vec<Event> {
+    let m = |kind: MountKind, pid: u32| MountEvent {
+        kind,
+        hdr: header_of(kind as u32, pid),
+        ns: numbered(4_026_531_000),
+        flags: 0,
+        ret: Some(0),
+        from_fd: None,
+        to_fd: None,
+        source: None,
+        target: None,
+    };
+    let mount = MountEvent {
+        flags: MS_BIND,
+        source: path("/proc/self/ns/net"),
+        target: path("/run/netns/x"),
+        ..m(MountKind::Mount, 50)
+    };
+    let umount = MountEvent {
+        flags: MNT_DETACH,
+        ret: Some(-16),
+        target: path("/run/netns/x"),
+        ..m(MountKind::Umount, 51)
+    };
+    let open_tree = MountEvent {
+        flags: open_tree_flags::OPEN_TREE_CLONE,
+        ret: Some(7),
+        from_fd: Some(-100),
+        source: path("/proc/52/task/53/ns/uts"),
+        ..m(MountKind::OpenTree, 52)
+    };
+    let move_mount = MountEvent {
+        flags: open_tree_flags::MOVE_MOUNT_F_EMPTY_PATH,
+        from_fd: Some(7),
+        to_fd: Some(-100),
+        source: path(""),
+        target: Some(MountPath {
+            path: "/var/run/utsns/\u{1b}[2J".to_string(),
+            truncated: true,
+            unread: false,
+        }),
+        ..m(MountKind::MoveMount, 52)
+    };
+    [mount, umount, open_tree, move_mount]
+        .into_iter()
+        .map(|e| Event::Mount(Box::new(e)))
+        .collect()
+}
+
+/// One event of every kind, in the order of [`tracer_common::Kind`] and
+/// [`MountKind`]: fork, exec (`/pause -P`), exit, unshare (net), setns
+/// (failed), clone_failed, then [`mount_samples`].
 pub fn samples() -> Vec<Event> {
     let mut exec = ExecEvent {
         hdr: header(Kind::Exec, 42),
@@ -89,4 +153,7 @@ pub fn samples() -> Vec<Event> {
             ..change
         }),
     ]
+    .into_iter()
+    .chain(mount_samples())
+    .collect()
 }

@@ -5,14 +5,23 @@
 //! A new runtime harness is one more module here (`pub mod containerd;`)
 //! beside `podman`; a new test module is one `mod` line in `main.rs`.
 
+pub mod checks;
 pub mod clock;
 pub mod docker;
+pub mod containerd;
+pub mod cri;
+pub mod crio_pod;
+pub mod host;
 pub mod json;
 pub mod lock;
+pub mod netns;
+pub mod pins;
+pub mod pod_json;
 pub mod podman;
 pub mod procfs;
 pub mod recording;
 pub mod rootfs;
+pub mod runc;
 pub mod tracer;
 pub mod workload;
 

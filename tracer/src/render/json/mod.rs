@@ -1,6 +1,7 @@
 //! JSON lines: one object per line, each with a `type` (docs/json.md).
 
 mod raw;
+mod story;
 
 use std::io::{self, Write};
 
@@ -10,7 +11,7 @@ use super::Render;
 use crate::clock::{Clock, Rfc3339};
 use crate::decode::{DecodeError, Event, Unread};
 use crate::kernel::Info;
-use crate::report::{Report, Step, StepWhat};
+use crate::report::{Report, Step, StepWhat, Story};
 use crate::stats::{ProgStat, Stats};
 
 pub struct Json {
@@ -25,7 +26,7 @@ impl Json {
 
 /// A `lifecycle` line.
 #[derive(Serialize)]
-struct StepLine<'a> {
+pub(super) struct StepLine<'a> {
     #[serde(rename = "type")]
     ty: &'static str,
     time: Rfc3339,
@@ -47,6 +48,18 @@ struct StatsLine<'a> {
     stats: &'a Stats,
     #[serde(skip_serializing_if = "<[ProgStat]>::is_empty")]
     programs: &'a [ProgStat],
+}
+
+/// A step as its `lifecycle` line.
+pub(super) fn step_line<'a>(clock: &Clock, step: &'a Step) -> StepLine<'a> {
+    StepLine {
+        ty: "lifecycle",
+        time: clock.rfc3339(step.ts_ns),
+        sandbox: step.sandbox,
+        pod: &step.pod,
+        ts_ns: step.ts_ns,
+        what: &step.what,
+    }
 }
 
 /// `value` as one line, written straight out (a report can be large).
@@ -83,17 +96,7 @@ impl<W: Write> Render<W> for Json {
     }
 
     fn step(&mut self, out: &mut W, step: &Step) -> io::Result<()> {
-        line(
-            out,
-            &StepLine {
-                ty: "lifecycle",
-                time: self.clock.rfc3339(step.ts_ns),
-                sandbox: step.sandbox,
-                pod: &step.pod,
-                ts_ns: step.ts_ns,
-                what: &step.what,
-            },
-        )
+        line(out, &step_line(&self.clock, step))
     }
 
     fn stats(
@@ -116,5 +119,9 @@ impl<W: Write> Render<W> for Json {
 
     fn report(&mut self, out: &mut W, report: &Report) -> io::Result<()> {
         line(out, report)
+    }
+
+    fn story(&mut self, out: &mut W, s: &Story) -> io::Result<()> {
+        line(out, &story::StoryLine::new(&self.clock, s))
     }
 }

@@ -6,7 +6,8 @@ use tracer_common::{NS_COUNT, Ns, NsSet};
 
 use crate::clock::Clock;
 use crate::decode::flags::{self, syscall_name};
-use crate::decode::{Event, Unread, argv, c_str_ref, caller, ns_in_mask};
+use crate::decode::mount::flag_names;
+use crate::decode::{Event, MountPath, Unread, argv, c_str_ref, caller, ns_in_mask};
 
 fn has_ids(ns: &NsSet) -> bool {
     ns.id[..NS_COUNT].iter().any(|&i| i != 0)
@@ -89,12 +90,44 @@ pub fn write_event_json<W: Write>(
             w.write_all(b",\"changed\":")?;
             name_list(w, ns_in_mask(e.ns.diff(&e.ns_before)).map(Ns::proc_name))?;
         }
+        Event::Mount(m) => {
+            num!("flags", m.flags);
+            w.write_all(b",\"flag_names\":")?;
+            let names = flag_names(m.kind, m.flags);
+            name_list(w, names.iter().map(String::as_str))?;
+            match m.ret {
+                Some(r) => num!("ret", r),
+                None => w.write_all(b",\"ret\":null")?,
+            }
+            if let Some(fd) = m.from_fd {
+                num!("from_fd", fd);
+            }
+            if let Some(fd) = m.to_fd {
+                num!("to_fd", fd);
+            }
+            mount_path(w, "source", &m.source)?;
+            mount_path(w, "target", &m.target)?;
+        }
     }
     ns_maps(w, "ns", "ns_id", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
         ns_maps(w, "ns_before", "ns_id_before", &e.ns_before)?;
     }
     w.write_all(b"}\n")
+}
+
+/// `,"source":"…"` (with `source_truncated`/`source_unread` when so).
+fn mount_path<W: Write>(w: &mut W, key: &str, p: &Option<MountPath>) -> io::Result<()> {
+    let Some(p) = p else { return Ok(()) };
+    write!(w, ",\"{key}\":")?;
+    json_str(w, &p.path)?;
+    if p.truncated {
+        write!(w, ",\"{key}_truncated\":true")?;
+    }
+    if p.unread {
+        write!(w, ",\"{key}_unread\":true")?;
+    }
+    Ok(())
 }
 
 /// A string, JSON-escaped.

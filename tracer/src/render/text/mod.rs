@@ -4,6 +4,8 @@
 mod raw;
 mod report;
 mod step;
+mod story;
+mod visits;
 
 use std::io::{self, Write};
 
@@ -11,7 +13,7 @@ use super::Render;
 use crate::clock::Clock;
 use crate::decode::{DecodeError, Event, Unread};
 use crate::kernel::Info;
-use crate::report::{Report, Step};
+use crate::report::{Report, Step, Story};
 use crate::stats::{ProgStat, Stats};
 
 pub struct Text {
@@ -76,7 +78,7 @@ impl<W: Write> Render<W> for Text {
             s.events,
             s.kernel.ringbuf_full,
             s.decode_errors,
-            s.unread + s.kernel.read_failed,
+            s.unread + s.kernel.read_failed + s.kernel.arg_read_failed,
             s.kernel.pending_full + s.kernel.pending_missing
         )?;
         for p in programs.iter().filter(|p| p.run_count > 0) {
@@ -93,6 +95,10 @@ impl<W: Write> Render<W> for Text {
 
     fn report(&mut self, out: &mut W, r: &Report) -> io::Result<()> {
         writeln!(out, "{}", report::tables(r).trim_end())
+    }
+
+    fn story(&mut self, out: &mut W, s: &Story) -> io::Result<()> {
+        writeln!(out, "{}", story::text(s).trim_end())
     }
 }
 

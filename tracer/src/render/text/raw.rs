@@ -4,7 +4,8 @@ use tracer_common::NsSet;
 
 use crate::clock::Clock;
 use crate::decode::flags::{self, syscall_name};
-use crate::decode::{Event, Unread, argv, c_str, caller, ns_in_mask};
+use crate::decode::mount::flag_names;
+use crate::decode::{Event, MountEvent, MountPath, Unread, argv, c_str, caller, ns_in_mask};
 
 /// `-22 (EINVAL)` for the errnos namespace syscalls return.
 fn errno(ret: i64) -> String {
@@ -12,6 +13,7 @@ fn errno(ret: i64) -> String {
         1 => "EPERM",
         2 => "ENOENT",
         9 => "EBADF",
+        16 => "EBUSY",
         11 => "EAGAIN",
         12 => "ENOMEM",
         22 => "EINVAL",
@@ -101,6 +103,7 @@ pub fn text_line(ev: &Event, unread: Unread, clock: &Clock) -> String {
                 errno(e.ret)
             )
         }
+        Event::Mount(m) => mount_words(m),
     };
     let failed = if unread.is_empty() {
         String::new()
@@ -116,5 +119,38 @@ pub fn text_line(ev: &Event, unread: Unread, clock: &Clock) -> String {
         ev.name().to_uppercase(),
         who,
         c_str(&h.comm)
+    )
+}
+
+/// A path as the caller gave it, escaped for a terminal; `…` when cut,
+/// `(unread)` when the kernel could not read it.
+fn shown(p: &Option<MountPath>) -> String {
+    match p {
+        None => String::new(),
+        Some(p) if p.unread => "(unread)".into(),
+        Some(p) => format!(
+            "{}{}",
+            p.path.escape_debug(),
+            if p.truncated { "…" } else { "" }
+        ),
+    }
+}
+
+/// `/proc/self/ns/net → /run/netns/x MS_BIND mnt 4026531841 ret=0`.
+fn mount_words(m: &MountEvent) -> String {
+    let fd = |name: &str, fd: Option<i32>| fd.map(|f| format!(" {name}={f}")).unwrap_or_default();
+    let flags = flag_names(m.kind, m.flags).join("|");
+    let ret = m.ret.map_or("unread".to_string(), errno);
+    let (src, dst) = (shown(&m.source), shown(&m.target));
+    let paths = match (src.is_empty(), dst.is_empty()) {
+        (true, _) => dst,
+        (false, true) => src,
+        (false, false) => format!("{src} → {dst}"),
+    };
+    format!(
+        "{paths}{}{} {flags} mnt {} ret={ret}",
+        fd("fd", m.from_fd),
+        fd("to_fd", m.to_fd),
+        m.mnt_ns().0
     )
 }

@@ -7,7 +7,7 @@ use comfy_table::{CellAlignment, Table, presets};
 
 use super::dur;
 use crate::clock::Clock;
-use crate::report::{DurStat, Report, SandboxReport};
+use crate::report::{DurStat, NsKind, Pin, Report, SandboxReport};
 
 /// Labels of a sandbox's lines, in a column this wide.
 const LABEL: usize = 11;
@@ -22,7 +22,13 @@ fn or_dash(v: Option<impl ToString>) -> String {
 
 /// A borderless table under `label`, columns two spaces apart; the
 /// columns in `right` aligned right (numbers).
-fn table(o: &mut String, label: &str, header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) {
+pub(super) fn table(
+    o: &mut String,
+    label: &str,
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+    right: &[usize],
+) {
     let mut tb = Table::new();
     tb.load_style(presets::NOTHING);
     let mut head = vec![format!("{label:<LABEL$}")];
@@ -45,7 +51,7 @@ fn table(o: &mut String, label: &str, header: &[&str], rows: Vec<Vec<String>>, r
 }
 
 /// A labelled line: `  pause        pid 2985 …`.
-fn line(o: &mut String, label: &str, text: &str) {
+pub(super) fn line(o: &mut String, label: &str, text: &str) {
     let _ = writeln!(o, "  {label:<LABEL$}  {text}");
 }
 
@@ -74,12 +80,74 @@ fn namespaces(o: &mut String, s: &SandboxReport, clock: &Clock) {
                 when,
                 by,
                 t(clock, n.emptied_ns),
+                t(clock, n.freed_ns),
                 pins,
             ]
         })
         .collect();
-    let header = ["kind", "inode", "created", "by", "emptied", "pinned by"];
+    let header = [
+        "kind",
+        "inode",
+        "created",
+        "by",
+        "emptied",
+        "freed",
+        "pinned by (at the end)",
+    ];
     table(o, "namespaces", &header, rows, &[]);
+}
+
+/// Every pin of the sandbox's namespaces: where, who made it, how it went.
+fn pins(o: &mut String, s: &SandboxReport, clock: &Clock) {
+    let all = s
+        .namespaces
+        .iter()
+        .flat_map(|n| n.pins.iter().map(move |p| (n.kind, p)));
+    pin_table(o, all, clock);
+}
+
+/// A table of pins (with their namespace's kind), if there are any.
+pub(super) fn pin_table<'a>(
+    o: &mut String,
+    pins: impl Iterator<Item = (NsKind, &'a Pin)>,
+    clock: &Clock,
+) {
+    let mut rows = Vec::new();
+    {
+        for (kind, p) in pins {
+            let made = match (&p.made, p.found_ns) {
+                (Some(m), _) => format!("{} by {} {}", clock.hms(m.ts_ns), m.pid, m.comm),
+                (None, Some(f)) => format!("found {}", clock.hms(f)),
+                (None, None) => "-".into(),
+            };
+            let removed = match &p.removed {
+                Some(r) => {
+                    let by = r
+                        .pid
+                        .map(|pid| format!(" by {pid} {}", r.comm.as_deref().unwrap_or("")))
+                        .unwrap_or_default();
+                    format!("{} {}{by}", clock.hms(r.ts_ns), r.how.name())
+                }
+                None => "still there".into(),
+            };
+            let holder = p
+                .holder
+                .as_ref()
+                .map(|t| format!(" (pid {} {})", t.pid, t.comm))
+                .unwrap_or_default();
+            rows.push(vec![
+                kind.name().to_string(),
+                p.path.escape_debug().to_string(),
+                format!("{}{holder}", p.mnt.inum),
+                made,
+                removed,
+            ]);
+        }
+    }
+    if !rows.is_empty() {
+        let header = ["kind", "path", "mount ns", "made", "removed"];
+        table(o, "pins", &header, rows, &[]);
+    }
 }
 
 fn pause(o: &mut String, s: &SandboxReport, clock: &Clock) {
@@ -146,6 +214,14 @@ fn containers(o: &mut String, s: &SandboxReport, clock: &Clock) {
     table(o, "containers", &header, rows, &[1, 5, 6]);
 }
 
+fn visitors(o: &mut String, s: &SandboxReport, clock: &Clock) {
+    if s.visitors.is_empty() && s.visitors_not_listed == 0 {
+        return;
+    }
+    let rows = super::visits::rows(&s.visitors, s.visitors_not_listed, clock);
+    table(o, "visitors", &super::visits::HEADER, rows, &[1, 6]);
+}
+
 fn durations(o: &mut String, s: &SandboxReport) {
     let d = &s.durations;
     let ds: Vec<String> = [
@@ -160,9 +236,12 @@ fn durations(o: &mut String, s: &SandboxReport) {
     if !ds.is_empty() {
         line(o, "durations", &ds.join(", "));
     }
+    for (label, text) in super::visits::cni_lines(d) {
+        line(o, label, &text);
+    }
 }
 
-fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
+pub(super) fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
     let origin = if s.existing {
         "  (running before the trace)"
     } else {
@@ -173,9 +252,22 @@ fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
         line(o, "runtime", &format!("{rt:?}"));
     }
     namespaces(o, s, clock);
+    pins(o, s, clock);
     pause(o, s, clock);
     containers(o, s, clock);
+    visitors(o, s, clock);
     durations(o, s);
+    if let Some(h) = &s.last_holder {
+        line(
+            o,
+            "ended",
+            &format!(
+                "{}, last holder: {}",
+                t(clock, s.ended_ns),
+                super::step::holder(h)
+            ),
+        );
+    }
     for a in &s.anomalies {
         line(o, "anomaly", a);
     }
@@ -202,11 +294,12 @@ pub fn tables(r: &Report) -> String {
         };
         let _ = writeln!(
             o,
-            "\n{} older sandboxes (ended before the retention) summarised: {} containers, {} exec sessions, {} partial joins\n  min/mean/max  namespaces→pause {}, pause→first join {}, lifetime {}",
+            "\n{} older sandboxes (ended before the retention) summarised: {} containers, {} exec sessions, {} partial joins, {} visits\n  min/mean/max  namespaces→pause {}, pause→first join {}, lifetime {}",
             sum.sandboxes,
             sum.containers,
             sum.exec_sessions,
             sum.partial_joins,
+            sum.visits,
             stat(&sum.namespaces_to_pause),
             stat(&sum.pause_to_first_join),
             stat(&sum.lifetime)

@@ -2,7 +2,8 @@
 
 use super::dur;
 use crate::clock::Clock;
-use crate::report::{NsKind, Step, StepWhat};
+use crate::model::Holder;
+use crate::report::{NsKind, Step, StepWhat, Task};
 
 fn kinds(k: &[NsKind]) -> String {
     k.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
@@ -87,12 +88,103 @@ fn what(step: &Step) -> (&'static str, String) {
             inum,
             pinned_by,
         } => ("NS-EMPTY", emptied(*kind, *inum, pinned_by)),
-        StepWhat::SandboxEnded { lived_for_ns } => (
-            "END",
-            lived_for_ns
+        StepWhat::SandboxEnded {
+            lived_for_ns,
+            last_holder,
+        } => {
+            let mut t = lived_for_ns
                 .map(|d| format!("sandbox lived {}", dur(d)))
-                .unwrap_or_else(|| "sandbox ended".into()),
+                .unwrap_or_else(|| "sandbox ended".into());
+            if let Some(h) = last_holder {
+                t += &format!("; last holder: {}", holder(h));
+            }
+            ("END", t)
+        }
+        StepWhat::PinAdded {
+            kind,
+            inum,
+            path,
+            mnt_ns,
+            by,
+            how,
+        } => {
+            let by = match by {
+                Some(t) => format!("by {} {} ({how})", t.pid, t.comm),
+                None => format!("({how}: made unseen, or copied into that mount namespace)"),
+            };
+            (
+                "PIN",
+                format!(
+                    "{} {inum} pinned at {} in mnt {mnt_ns} {by}",
+                    kind.name(),
+                    path.escape_debug()
+                ),
+            )
+        }
+        StepWhat::PinRemoved {
+            kind,
+            inum,
+            path,
+            mnt_ns,
+            by,
+            how,
+        } => (
+            "UNPIN",
+            format!(
+                "{} {inum} pin {} in mnt {mnt_ns} gone: {}{}",
+                kind.name(),
+                path.escape_debug(),
+                how.name(),
+                by_task(by.as_ref())
+            ),
         ),
+        StepWhat::Visit(v) => ("VISIT", super::visits::line(v, false)),
+        StepWhat::VisitLeft(v) => ("VISIT-END", super::visits::line(v, true)),
+        StepWhat::Leak {
+            kind,
+            inum,
+            path,
+            mnt_ns,
+            holder,
+            made,
+            ..
+        } => {
+            let made = made
+                .as_ref()
+                .map(|m| format!("; pin made by {} {}", m.pid, m.comm))
+                .unwrap_or_default();
+            (
+                "LEAK",
+                format!(
+                    "{} {inum} still pinned at {} in mnt {mnt_ns}{} after its pod's last task{made}",
+                    kind.name(),
+                    path.escape_debug(),
+                    holder
+                        .as_ref()
+                        .map(|t| format!(" (pid {} {})", t.pid, t.comm))
+                        .unwrap_or_default(),
+                ),
+            )
+        }
+    }
+}
+
+fn by_task(t: Option<&Task>) -> String {
+    t.map(|t| format!(" by {} {}", t.pid, t.comm))
+        .unwrap_or_default()
+}
+
+/// `pin /run/netns/x (mnt 4026531841)`, `pause 4242 pause`.
+pub fn holder(h: &Holder) -> String {
+    match (&h.path, h.pid) {
+        (Some(p), _) => format!(
+            "{} {}{}",
+            h.kind,
+            p.escape_debug(),
+            h.mnt_ns.map(|m| format!(" (mnt {m})")).unwrap_or_default()
+        ),
+        (None, Some(pid)) => format!("{} {pid} {}", h.kind, h.comm.as_deref().unwrap_or("")),
+        (None, None) => h.kind.to_string(),
     }
 }
 

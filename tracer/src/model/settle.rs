@@ -1,0 +1,197 @@
+//! What the facts of an event add up to, decided once the verification
+//! read (if any) is in: each changed namespace's state (in use → empty but
+//! pinned → freed), told only when it changes; each changed sandbox's end
+//! (no pause, no container, no anchoring pin left: END, naming the holder
+//! that went last); and leak verdicts (a pin still there a grace after the
+//! sandbox's last task).
+//!
+//! Live, the pipeline settles right after an event and its notes; a replay
+//! settles before the next event (or at the end), after the recorded
+//! notes: the same order, so the same steps and report.
+
+use std::collections::BTreeMap;
+
+use super::ns::{NsKey, Shown};
+use super::pin::{Pin, PinAct, same_mount_point};
+use super::{Lifecycle, Model, What};
+
+/// How long a pin may outlive its sandbox's last task before it is a leak
+/// (trace time): runtimes unmount within milliseconds of the stop.
+pub const LEAK_GRACE_NS: u64 = 5_000_000_000;
+
+/// Namespaces and sandboxes an event changed, with the change's time;
+/// and steps a note caused (told at the next settle).
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    ns: BTreeMap<NsKey, u64>,
+    sandboxes: BTreeMap<usize, u64>,
+    pub steps: Vec<Lifecycle>,
+}
+
+impl Model {
+    pub(super) fn mark_ns(&mut self, k: NsKey, ts: u64) {
+        let t = self.pending.ns.entry(k).or_insert(ts);
+        *t = (*t).max(ts);
+    }
+
+    pub(super) fn mark_sandbox(&mut self, sb: usize, ts: u64) {
+        let t = self.pending.sandboxes.entry(sb).or_insert(ts);
+        *t = (*t).max(ts);
+    }
+
+    /// The states, ends and verdicts the facts so far add up to.
+    pub fn settle(&mut self) -> Vec<Lifecycle> {
+        let mut out = std::mem::take(&mut self.pending.steps);
+        for (k, ts) in std::mem::take(&mut self.pending.ns) {
+            self.ns_state(k, ts, &mut out);
+        }
+        for (sb, ts) in std::mem::take(&mut self.pending.sandboxes) {
+            self.sandbox_state(sb, ts, &mut out);
+        }
+        self.check_leaks(&mut out);
+        out
+    }
+
+    /// A namespace without tasks is pinned or freed; a sandbox's is told
+    /// so when that differs from what it was last told.
+    fn ns_state(&mut self, k: NsKey, ts: u64, out: &mut Vec<Lifecycle>) {
+        let sb = self.sandbox_holding(k);
+        let Some(info) = self.ns.info.get_mut(&k) else {
+            return;
+        };
+        if !info.members.is_empty() {
+            return;
+        }
+        let state = if info.is_pinned() {
+            info.freed_ns = None;
+            Shown::Pinned(info.pinned_by())
+        } else {
+            info.freed_ns.get_or_insert(ts);
+            Shown::Freed
+        };
+        let Some(sb) = sb else { return };
+        if info.shown.as_ref() == Some(&state) {
+            return;
+        }
+        info.shown = Some(state);
+        let what = What::NamespaceEmpty {
+            kind: k.kind,
+            inum: k.inum,
+        };
+        out.push(Lifecycle::new(ts, sb, what));
+        self.mark_sandbox(sb, ts);
+    }
+
+    /// Its pause and containers, and the pins of its namespaces: a sandbox
+    /// ends when the last of its anchors is gone.
+    fn sandbox_state(&mut self, sb: usize, ts: u64, out: &mut Vec<Lifecycle>) {
+        let Some(s) = self.sandboxes.get(sb) else {
+            return;
+        };
+        let pins: Vec<&Pin> =
+            s.ns.values()
+                .filter_map(|k| self.ns.info.get(k))
+                .flat_map(|i| i.live_pins())
+                .collect();
+        let pinned = !pins.is_empty();
+        let anchored = pins.iter().any(|p| p.anchor);
+        let tasks = s.pause.as_ref().is_some_and(|p| p.exited_ns.is_none())
+            || s.containers
+                .iter()
+                .any(|&c| self.containers[c].left_ns.is_none());
+        let ended = s.ended_ns.is_some();
+        if tasks && !ended {
+            self.sandboxes[sb].tasks_gone_ns = None;
+            self.leak_watch.remove(&sb);
+            return;
+        }
+        if pinned {
+            self.leak_watch.insert(sb);
+        } else {
+            self.leak_watch.remove(&sb);
+        }
+        if ended {
+            return;
+        }
+        let s = &mut self.sandboxes[sb];
+        s.tasks_gone_ns.get_or_insert(ts);
+        if !anchored {
+            s.ended_ns = Some(ts);
+            s.last_holder = s.last_gone.clone();
+            out.push(Lifecycle::new(ts, sb, What::SandboxEnded));
+        }
+    }
+
+    /// The earliest leak verdict not given yet (trace time), if any.
+    pub fn next_verdict(&self) -> Option<u64> {
+        self.leak_watch
+            .iter()
+            .filter_map(|&sb| {
+                let s = self.sandboxes.get(sb)?;
+                let unjudged =
+                    s.ns.values()
+                        .filter_map(|k| self.ns.info.get(k))
+                        .flat_map(|i| i.live_pins())
+                        .any(|p| p.leak_ns.is_none());
+                unjudged.then(|| s.tasks_gone_ns.map(|t| t + LEAK_GRACE_NS))?
+            })
+            .min()
+    }
+
+    /// Is a verdict (or a pin a read did not find) due by `now` (trace time)?
+    pub fn due(&self, now: u64) -> bool {
+        self.next_verdict()
+            .into_iter()
+            .chain(self.next_vanishing())
+            .any(|d| d <= now)
+    }
+
+    /// Pins still there a grace after their sandbox's last task: leaks.
+    fn check_leaks(&mut self, out: &mut Vec<Lifecycle>) {
+        let now = self.now_ns;
+        let watch: Vec<usize> = self.leak_watch.iter().copied().collect();
+        for sb in watch {
+            let Some(gone) = self.sandboxes.get(sb).and_then(|s| s.tasks_gone_ns) else {
+                self.leak_watch.remove(&sb);
+                continue;
+            };
+            let deadline = gone + LEAK_GRACE_NS;
+            if now < deadline {
+                continue;
+            }
+            let keys: Vec<NsKey> = self.sandboxes[sb].ns.values().copied().collect();
+            for k in keys {
+                let Some(info) = self.ns.info.get_mut(&k) else {
+                    continue;
+                };
+                let origin = |pins: &[Pin], p: &Pin| -> Option<PinAct> {
+                    p.made.clone().or_else(|| {
+                        pins.iter()
+                            .filter(|o| o.made.is_some() && same_mount_point(&o.path, &p.path))
+                            .find_map(|o| o.made.clone())
+                    })
+                };
+                let mut leaks = Vec::new();
+                for i in 0..info.pins.len() {
+                    let p = &info.pins[i];
+                    if !p.live() || p.leak_ns.is_some() {
+                        continue;
+                    }
+                    let at = deadline.max(p.since().unwrap_or(deadline));
+                    let made = origin(&info.pins, p);
+                    info.pins[i].leak_ns = Some(at);
+                    leaks.push((at, info.pins[i].clone(), made));
+                }
+                for (at, pin, made) in leaks {
+                    let what = What::Leak {
+                        kind: k.kind,
+                        inum: k.inum,
+                        pin,
+                        made,
+                    };
+                    out.push(Lifecycle::new(at, sb, what));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The verification read: when a namespace of interest loses its last
+//! task or one of its pins, mountinfo of one task per mount namespace that
+//! may hold a pin of it says which pins really are left. Mount namespaces
+//! made after a pin inherit a copy that no mount call shows; unlinking a
+//! pin file detaches its copies without one. The model asks
+//! ([`Model::wanted_mounts`]), the host reads (live runs only), and what
+//! was read comes back as a [`Note::Mounts`](super::Note::Mounts) —
+//! recorded, so a replay gives the same ledger.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::mount::Unresolved;
+use super::ns::{NsKey, NsKind};
+use super::pin::{Gone, Pin, PinGone, same_mount_point};
+use super::{Lifecycle, Model, Task};
+
+/// A namespace as notes name it: kind, inode and, where the kernel has
+/// them, its never-reused id (0 otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NsRef {
+    pub kind: NsKind,
+    pub inum: u32,
+    #[serde(default)]
+    pub id: u64,
+}
+
+/// One nsfs bind mount in a mountinfo table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nsfs {
+    pub kind: NsKind,
+    pub inum: u32,
+    pub path: String,
+}
+
+/// What one mount namespace's mountinfo showed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MntRead {
+    pub mnt: NsRef,
+    /// The task whose mountinfo was read (none for the host's: the tracer's own).
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    /// Its nsfs mounts of the namespaces asked about, and at the mount
+    /// points asked about.
+    pub nsfs: Vec<Nsfs>,
+}
+
+/// The note: the namespaces verified, and every mount namespace read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mounts {
+    /// The time of the event that asked.
+    pub ts_ns: u64,
+    /// When mountinfo was read (CLOCK_BOOTTIME; up to a drain period after
+    /// the event): a pin not found was gone by then — unless an unmount
+    /// the tracer has yet to process says when and by whom.
+    #[serde(default)]
+    pub read_ns: u64,
+    pub targets: Vec<NsRef>,
+    pub read: Vec<MntRead>,
+}
+
+/// A mount namespace to read, and tasks in it to read it through (none
+/// for the host's: the tracer reads its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MntToRead {
+    pub mnt: NsRef,
+    pub host: bool,
+    pub tids: Vec<u32>,
+}
+
+/// What the model wants read after an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountsWanted {
+    pub ts_ns: u64,
+    /// Namespaces whose nsfs mounts to list.
+    pub targets: Vec<NsRef>,
+    /// Mount points whose nsfs mount to list whatever it pins, by mount
+    /// namespace inode (pins whose namespace the model could not name).
+    pub paths: Vec<(u32, String)>,
+    pub mnts: Vec<MntToRead>,
+}
+
+/// Mount namespaces read at most per verification (besides the host's
+/// and those of unresolved pins).
+const MNTS_READ: usize = 32;
+/// Tasks tried per mount namespace.
+const TIDS_TRIED: usize = 3;
+
+/// A pin a read did not find: gone by `by_ns`, unless an unmount (still
+/// in the ring buffer when the read was made) comes first.
+#[derive(Clone, Debug)]
+pub(super) struct Vanishing {
+    k: NsKey,
+    mnt: NsKey,
+    path: String,
+    by_ns: u64,
+}
+
+/// What the events since the last request asked to verify.
+#[derive(Debug, Default)]
+pub(super) struct Verify {
+    ts_ns: u64,
+    targets: BTreeSet<NsKey>,
+    /// (mount namespace, mount point, the tid that mounted it).
+    paths: Vec<(NsKey, String, u32)>,
+}
+
+impl Verify {
+    pub fn want(&mut self, k: NsKey, ts: u64) {
+        self.targets.insert(k);
+        self.ts_ns = self.ts_ns.max(ts);
+    }
+
+    pub fn path(&mut self, mnt: NsKey, path: &str, tid: u32, ts: u64) {
+        self.paths.push((mnt, path.to_string(), tid));
+        self.ts_ns = self.ts_ns.max(ts);
+    }
+
+    pub fn clear(&mut self) {
+        *self = Verify::default();
+    }
+}
+
+impl Model {
+    fn ns_ref(&self, k: NsKey) -> NsRef {
+        NsRef {
+            kind: k.kind,
+            inum: k.inum,
+            id: self.ns.info.get(&k).map(|i| i.id).unwrap_or(0),
+        }
+    }
+
+    /// What to read now, if the last event asked for a verification (taken:
+    /// asked once).
+    pub fn wanted_mounts(&mut self) -> Option<MountsWanted> {
+        let v = std::mem::take(&mut self.verify);
+        if v.targets.is_empty() && v.paths.is_empty() {
+            return None;
+        }
+        let host = self.ns.host.get(&NsKind::Mnt).copied();
+        // A copy can only be in a mount namespace made after the pin (or
+        // after the namespace, when no pin's time is known).
+        let since = v
+            .targets
+            .iter()
+            .filter_map(|k| {
+                let info = self.ns.info.get(k)?;
+                info.pins
+                    .iter()
+                    .filter_map(Pin::since)
+                    .min()
+                    .or(info.created.as_ref().map(|c| c.ts_ns))
+            })
+            .min();
+        let path_mnts: BTreeSet<NsKey> = v.paths.iter().map(|(m, ..)| *m).collect();
+        let mut others: Vec<(u64, NsKey)> = self
+            .ns
+            .info
+            .iter()
+            .filter(|(k, i)| {
+                k.kind == NsKind::Mnt
+                    && Some(**k) != host
+                    && !i.members.is_empty()
+                    && !path_mnts.contains(k)
+            })
+            .filter_map(|(k, i)| {
+                let made = match &i.created {
+                    Some(c) => c.ts_ns,
+                    None if i.existing => 0,
+                    None => i.first_seen_ns,
+                };
+                since.is_none_or(|s| made >= s).then_some((made, *k))
+            })
+            .collect();
+        // The newest first: copies are made after the pin.
+        others.sort_by(|a, b| b.cmp(a));
+        others.truncate(MNTS_READ);
+        let mut mnts: Vec<MntToRead> = host
+            .filter(|h| !path_mnts.contains(h))
+            .map(|h| MntToRead {
+                mnt: self.ns_ref(h),
+                host: true,
+                tids: Vec::new(),
+            })
+            .into_iter()
+            .collect();
+        for m in path_mnts {
+            let callers = v.paths.iter().filter(|(pm, ..)| *pm == m).map(|p| p.2);
+            mnts.push(self.mnt_to_read(m, host, callers));
+        }
+        for (_, m) in others {
+            mnts.push(self.mnt_to_read(m, host, std::iter::empty()));
+        }
+        Some(MountsWanted {
+            ts_ns: v.ts_ns,
+            targets: v.targets.iter().map(|k| self.ns_ref(*k)).collect(),
+            paths: v.paths.into_iter().map(|(m, p, _)| (m.inum, p)).collect(),
+            mnts,
+        })
+    }
+
+    fn mnt_to_read(
+        &self,
+        m: NsKey,
+        host: Option<NsKey>,
+        first: impl Iterator<Item = u32>,
+    ) -> MntToRead {
+        let mut tids: Vec<u32> = first.collect();
+        if let Some(info) = self.ns.info.get(&m) {
+            tids.extend(info.members.iter().copied());
+        }
+        tids.dedup();
+        tids.truncate(TIDS_TRIED);
+        MntToRead {
+            mnt: self.ns_ref(m),
+            host: Some(m) == host,
+            tids,
+        }
+    }
+
+    /// The namespace of this kind and inode alive now: the one seen last
+    /// (an inode is reused only once its namespace is freed; ids order
+    /// nothing, so never the largest id).
+    fn alive_key(&mut self, kind: NsKind, inum: u32) -> NsKey {
+        let seen = |i: &super::ns::NsInfo| {
+            (
+                i.freed_ns.is_none(),
+                i.created.as_ref().map_or(i.first_seen_ns, |c| c.ts_ns),
+            )
+        };
+        self.ns
+            .info
+            .iter()
+            .filter(|(k, _)| k.kind == kind && k.inum == inum)
+            .max_by_key(|(k, i)| (seen(i), **k))
+            .map(|(k, _)| *k)
+            .unwrap_or_else(|| self.ns.key(kind, inum, 0, false))
+    }
+
+    fn key_of(&mut self, r: NsRef) -> NsKey {
+        if r.id != 0 {
+            NsKey {
+                kind: r.kind,
+                inum: r.inum,
+                ident: r.id,
+            }
+        } else {
+            self.ns.key(r.kind, r.inum, 0, false)
+        }
+    }
+
+    /// Apply a verification read: pins it found that the ledger lacks are
+    /// added (inherited copies, pins made unseen), pins it did not find in
+    /// a mount namespace it read are gone; unresolved pins get their namespace.
+    pub(super) fn apply_mounts(&mut self, m: &Mounts, out: &mut Vec<Lifecycle>) {
+        let ts = m.ts_ns;
+        let host = self.ns.host.get(&NsKind::Mnt).copied();
+        let unresolved = std::mem::take(&mut self.unresolved);
+        for read in &m.read {
+            let mnt = self.key_of(read.mnt);
+            let holder = read
+                .pid
+                .map(|p| Task::new(p, read.comm.clone().unwrap_or_default()));
+            for u in unresolved.iter().filter(|u| u.mnt == mnt) {
+                self.resolved(u, read, out);
+            }
+            for t in &m.targets {
+                let k = self.key_of(*t);
+                if !self.ns.info.contains_key(&k) {
+                    continue;
+                }
+                let found: Vec<&str> = read
+                    .nsfs
+                    .iter()
+                    .filter(|n| n.kind == t.kind && n.inum == t.inum)
+                    .map(|n| n.path.as_str())
+                    .collect();
+                let anchor = Some(mnt) == host;
+                let when = (ts, m.read_ns);
+                self.reconcile(k, mnt, &found, holder.as_ref(), anchor, when, out);
+            }
+        }
+    }
+
+    fn resolved(&mut self, u: &Unresolved, read: &MntRead, out: &mut Vec<Lifecycle>) {
+        let Some(n) = read
+            .nsfs
+            .iter()
+            .find(|n| same_mount_point(&n.path, &u.path))
+        else {
+            return;
+        };
+        let k = self.alive_key(n.kind, n.inum);
+        let pin = Pin {
+            path: u.path.clone(),
+            mnt: u.mnt,
+            made: Some(u.made.clone()),
+            removed: None,
+            holder: None,
+            found_ns: None,
+            leak_ns: None,
+            anchor: true,
+        };
+        self.add_pin(k, pin, u.how, u.made.ts_ns, out);
+    }
+
+    /// One namespace's pins in one mount namespace against what its
+    /// mountinfo showed (`found`: mount points).
+    #[allow(clippy::too_many_arguments)]
+    fn reconcile(
+        &mut self,
+        k: NsKey,
+        mnt: NsKey,
+        found: &[&str],
+        holder: Option<&Task>,
+        anchor: bool,
+        (ts, read_ns): (u64, u64),
+        out: &mut Vec<Lifecycle>,
+    ) {
+        let Some(info) = self.ns.info.get_mut(&k) else {
+            return;
+        };
+        let mut unmatched: Vec<usize> = info
+            .pins
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.live() && p.mnt == mnt)
+            .map(|(i, _)| i)
+            .collect();
+        let mut new = Vec::new();
+        for &path in found {
+            let hit = unmatched
+                .iter()
+                .position(|&i| info.pins[i].path == path)
+                .or_else(|| {
+                    unmatched
+                        .iter()
+                        .position(|&i| same_mount_point(&info.pins[i].path, path))
+                });
+            match hit {
+                Some(j) => {
+                    let i = unmatched.remove(j);
+                    if info.pins[i].holder.is_none() {
+                        info.pins[i].holder = holder.cloned();
+                    }
+                }
+                None => new.push(path.to_string()),
+            }
+        }
+        for i in unmatched {
+            let path = info.pins[i].path.clone();
+            self.vanishing.push(Vanishing {
+                k,
+                mnt,
+                path,
+                by_ns: read_ns.max(ts),
+            });
+        }
+        for path in new {
+            let pin = Pin {
+                path,
+                mnt,
+                made: None,
+                removed: None,
+                holder: holder.cloned(),
+                found_ns: Some(ts),
+                leak_ns: None,
+                anchor,
+            };
+            self.add_pin(k, pin, "found", ts, out);
+        }
+    }
+
+    /// Pins a read did not find are gone once trace time is past the read
+    /// and no unmount of theirs came first.
+    pub(super) fn expire_vanishing(&mut self, now: u64, out: &mut Vec<Lifecycle>) {
+        if self.vanishing.is_empty() {
+            return;
+        }
+        let (due, wait): (Vec<Vanishing>, Vec<Vanishing>) = std::mem::take(&mut self.vanishing)
+            .into_iter()
+            .partition(|v| v.by_ns < now);
+        self.vanishing = wait;
+        for v in due {
+            let Some(i) = self.ns.info.get(&v.k).and_then(|info| {
+                info.pins
+                    .iter()
+                    .position(|p| p.live() && p.mnt == v.mnt && p.path == v.path)
+            }) else {
+                continue;
+            };
+            let end = PinGone {
+                ts_ns: v.by_ns,
+                pid: None,
+                comm: None,
+                how: Gone::Vanished,
+            };
+            self.pin_gone(v.k, i, end, out);
+        }
+    }
+
+    /// The earliest time a vanished pin is due.
+    pub(super) fn next_vanishing(&self) -> Option<u64> {
+        self.vanishing.iter().map(|v| v.by_ns + 1).min()
+    }
+
+    /// A recording's `Note::Pins` (before the ledger): pins of a namespace
+    /// in the tracer's mount namespace, found when it emptied.
+    pub(super) fn apply_old_pins(
+        &mut self,
+        kind: NsKind,
+        inum: u32,
+        paths: &[String],
+        out: &mut Vec<Lifecycle>,
+    ) {
+        let Some(host) = self.ns.host.get(&NsKind::Mnt).copied() else {
+            return;
+        };
+        let k = self.alive_key(kind, inum);
+        let ts = self.now_ns;
+        for path in paths {
+            let known = self.ns.info.get(&k).is_some_and(|i| {
+                i.live_pins()
+                    .any(|p| p.mnt == host && same_mount_point(&p.path, path))
+            });
+            if !known {
+                let pin = Pin {
+                    path: path.clone(),
+                    mnt: host,
+                    made: None,
+                    removed: None,
+                    holder: None,
+                    found_ns: Some(ts),
+                    leak_ns: None,
+                    anchor: true,
+                };
+                self.add_pin(k, pin, "found", ts, out);
+            }
+        }
+    }
+}
