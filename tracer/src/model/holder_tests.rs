@@ -582,3 +582,20 @@ fn verification_reads_and_time_notes_round_trip_through_json() {
             .expect("an old recording's note");
     assert!(matches!(old, Note::Pins { inum: 7, .. }));
 }
+
+/// Pinning the host's own netns (`ip netns attach x 1`) is no pod's business.
+#[test]
+fn pins_of_the_host_namespaces_are_not_kept() {
+    let mut w = with_tables(false);
+    w.bind_mount(
+        (1900, 1900),
+        "ip",
+        "/proc/self/ns/net",
+        "/run/netns/host",
+        HOST,
+    );
+    w.umount(1900, "ip", "/run/netns/host", HOST);
+    assert!(w.notes.is_empty(), "no verification read: {:?}", w.notes);
+    let host = w.m.ns.host[&NsKind::Net];
+    assert!(w.m.ns.info.get(&host).is_none_or(|i| i.pins.is_empty()));
+}

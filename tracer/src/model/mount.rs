@@ -161,6 +161,8 @@ impl Model {
     }
 
     /// Add a pin to namespace `k`'s ledger; a sandbox holding `k` is told.
+    /// The host's namespaces are no pod's: their pins are not kept (a tool
+    /// pinning the host's netns in a loop costs no verification reads).
     pub(super) fn add_pin(
         &mut self,
         k: NsKey,
@@ -169,6 +171,9 @@ impl Model {
         ts: u64,
         out: &mut Vec<Lifecycle>,
     ) {
+        if self.ns.is_host(&k) {
+            return;
+        }
         let step = What::PinAdded {
             kind: k.kind,
             inum: k.inum,
