@@ -2,6 +2,7 @@
 //! decode or read, and the programs' run times.
 
 use serde::{Deserialize, Serialize};
+use tracer_common::Stat;
 
 /// Sums over all CPUs of the kernel's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +17,30 @@ pub struct KernelStats {
     pub pending_missing: u64,
     /// Host tasks' fork/exec/exit the filter kept in the kernel (not lost).
     pub filtered: u64,
+    /// Tracepoint arguments that could not be read (a stand-in was sent).
+    #[serde(default)]
+    pub arg_read_failed: u64,
+}
+
+impl KernelStats {
+    /// One counter by its kernel slot.
+    pub fn get(&self, s: Stat) -> u64 {
+        match s {
+            Stat::RingbufFull => self.ringbuf_full,
+            Stat::ReadFailed => self.read_failed,
+            Stat::PendingFull => self.pending_full,
+            Stat::PendingMissing => self.pending_missing,
+            Stat::Filtered => self.filtered,
+            Stat::ArgReadFailed => self.arg_read_failed,
+        }
+    }
+
+    /// Did a loss counter move since `before`? (`filtered` is no loss.)
+    pub fn lost_more_than(&self, before: &KernelStats) -> bool {
+        Stat::ALL
+            .iter()
+            .any(|&s| s.is_loss() && self.get(s) != before.get(s))
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +52,9 @@ pub struct Stats {
     /// Events with a field the kernel could not read (their `unread`).
     pub unread: u64,
     pub kernel: KernelStats,
+    /// Lines of live output not written: stdout did not keep up.
+    #[serde(default)]
+    pub output_dropped: u64,
 }
 
 /// One program's run statistics (kept by the kernel only while

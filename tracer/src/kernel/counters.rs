@@ -20,6 +20,7 @@ pub fn read_kernel(map: &PerCpuArray<MapData, u64>) -> KernelStats {
         pending_full: sum(Stat::PendingFull),
         pending_missing: sum(Stat::PendingMissing),
         filtered: sum(Stat::Filtered),
+        arg_read_failed: sum(Stat::ArgReadFailed),
     }
 }
 

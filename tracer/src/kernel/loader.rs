@@ -78,6 +78,28 @@ pub struct Loaded {
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     pub info: Info,
     pub offsets: Offsets,
+    /// Where the tracer mounted tracefs itself (unmount it at the end: [`Unmount`]).
+    pub mounted_tracefs: Option<&'static Path>,
+}
+
+/// Unmounts, when dropped, the tracefs the tracer mounted: the node is
+/// left as it was found.
+pub struct Unmount(pub &'static Path);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let Ok(target) = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()) else {
+            return;
+        };
+        // SAFETY: a valid NUL-terminated path; no other argument.
+        if unsafe { libc::umount2(target.as_ptr(), 0) } != 0 {
+            log::warn!(
+                "could not unmount the tracefs mounted at {} at start: {}",
+                self.0.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,11 +165,12 @@ fn check_privileges() -> Result<(), LoadError> {
     }))
 }
 
-/// Where tracepoint ids live; mounts tracefs when nothing is mounted.
-fn tracefs() -> Result<&'static Path, LoadError> {
+/// Where tracepoint ids live, and whether the tracer mounted it (when
+/// nothing was mounted).
+fn tracefs() -> Result<(&'static Path, bool), LoadError> {
     for dir in [TRACEFS, TRACEFS_DEBUGFS] {
         if Path::new(dir).join("events").is_dir() {
-            return Ok(Path::new(dir));
+            return Ok((Path::new(dir), false));
         }
     }
     let target = std::ffi::CString::new(TRACEFS).map_err(|e| LoadError::NoTracefs(e.into()))?;
@@ -165,7 +188,7 @@ fn tracefs() -> Result<&'static Path, LoadError> {
         return Err(LoadError::NoTracefs(std::io::Error::last_os_error()));
     }
     log::info!("mounted tracefs at {TRACEFS}");
-    Ok(Path::new(TRACEFS))
+    Ok((Path::new(TRACEFS), true))
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones use
@@ -225,7 +248,9 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     }
     check_privileges()?;
     let offsets = offsets(&opts.btf)?;
-    let tracefs = tracefs()?;
+    let (tracefs, mounted) = tracefs()?;
+    // From here on, an error unmounts what was mounted.
+    let unmount = mounted.then_some(Unmount(tracefs));
     for p in PROGRAMS {
         if let Some(cat) = p.category
             && !tracefs.join("events").join(cat).join(p.name).is_dir()
@@ -276,5 +301,10 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
             filter: filter.enabled != 0,
         },
         offsets,
+        mounted_tracefs: unmount.map(|u| {
+            let path = u.0;
+            std::mem::forget(u);
+            path
+        }),
     })
 }
