@@ -103,9 +103,9 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         logger,
         info,
         offsets,
-        mounted_tracefs,
+        unmount,
     } = kernel::load(&opts.load, &host)?;
-    _unmount = mounted_tracefs.map(loader::Unmount);
+    _unmount = unmount;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
     let mut signals = Signals::install()?;

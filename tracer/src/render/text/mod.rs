@@ -1,11 +1,14 @@
 //! Text: one readable line per raw event or lifecycle step, `#` lines for
 //! status, tables for the report.
 
+mod escape;
 mod raw;
 mod report;
 mod step;
 
 use std::io::{self, Write};
+
+pub use escape::escape;
 
 use super::Render;
 use crate::clock::Clock;
@@ -40,7 +43,7 @@ impl<W: Write> Render<W> for Text {
             out,
             "# tracing {} probes (kernel {}, ns_id {}, {}); Ctrl-C to stop",
             info.probes,
-            info.kernel,
+            escape(&info.kernel),
             if info.ns_id { "yes" } else { "no" },
             if info.filter {
                 "host tasks filtered in the kernel"
@@ -51,7 +54,9 @@ impl<W: Write> Render<W> for Text {
     }
 
     fn event(&mut self, out: &mut W, ev: &Event, unread: Unread) -> io::Result<()> {
-        writeln!(out, "{}", raw::text_line(ev, unread, &self.clock))
+        // The line's own words are plain: escaping all of it escapes the
+        // kernel's strings in it.
+        writeln!(out, "{}", escape(&raw::text_line(ev, unread, &self.clock)))
     }
 
     fn decode_error(&mut self, out: &mut W, err: &DecodeError, len: usize) -> io::Result<()> {
@@ -59,7 +64,7 @@ impl<W: Write> Render<W> for Text {
     }
 
     fn step(&mut self, out: &mut W, step: &Step) -> io::Result<()> {
-        writeln!(out, "{}", step::line(step, &self.clock))
+        writeln!(out, "{}", escape(&step::line(step, &self.clock)))
     }
 
     fn stats(

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
 
-use super::dur;
+use super::{dur, escape};
 use crate::clock::Clock;
 use crate::report::{DurStat, Report, SandboxReport};
 
@@ -30,7 +30,7 @@ fn table(o: &mut String, label: &str, header: &[&str], rows: Vec<Vec<String>>, r
     tb.set_header(head);
     for row in rows {
         let mut cells = vec![String::new()];
-        cells.extend(row);
+        cells.extend(row.iter().map(|c| escape(c).into_owned()));
         tb.add_row(cells);
     }
     for (i, col) in tb.column_iter_mut().enumerate() {
@@ -46,7 +46,7 @@ fn table(o: &mut String, label: &str, header: &[&str], rows: Vec<Vec<String>>, r
 
 /// A labelled line: `  pause        pid 2985 …`.
 fn line(o: &mut String, label: &str, text: &str) {
-    let _ = writeln!(o, "  {label:<LABEL$}  {text}");
+    let _ = writeln!(o, "  {label:<LABEL$}  {}", escape(text));
 }
 
 fn namespaces(o: &mut String, s: &SandboxReport, clock: &Clock) {
@@ -168,7 +168,7 @@ fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
     } else {
         ""
     };
-    let _ = writeln!(o, "\nSandbox {}{origin}", s.label);
+    let _ = writeln!(o, "\nSandbox {}{origin}", escape(&s.label));
     if let Some(rt) = s.cgroup.as_ref().and_then(|g| g.runtime) {
         line(o, "runtime", &format!("{rt:?}"));
     }
@@ -213,7 +213,7 @@ pub fn tables(r: &Report) -> String {
         );
     }
     for a in &r.anomalies {
-        let _ = writeln!(o, "\nanomaly: {a}");
+        let _ = writeln!(o, "\nanomaly: {}", escape(a));
     }
     o
 }
