@@ -65,3 +65,47 @@ pub struct ProgStat {
     pub run_count: u64,
     pub run_time_ns: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `-q` on a busy host printed a stats line a second: `filtered`
+    /// moved, which is no loss. Only loss counters call for a line.
+    #[test]
+    fn only_a_loss_counter_calls_for_a_stats_line() {
+        let before = KernelStats::default();
+        let filtered = KernelStats {
+            filtered: 1000,
+            ..before
+        };
+        assert!(!filtered.lost_more_than(&before));
+        for s in Stat::ALL.into_iter().filter(|s| s.is_loss()) {
+            let mut k = before;
+            match s {
+                Stat::RingbufFull => k.ringbuf_full = 1,
+                Stat::ReadFailed => k.read_failed = 1,
+                Stat::PendingFull => k.pending_full = 1,
+                Stat::PendingMissing => k.pending_missing = 1,
+                Stat::ArgReadFailed => k.arg_read_failed = 1,
+                Stat::Filtered => unreachable!(),
+            }
+            assert_eq!(k.get(s), 1, "{}", s.name());
+            assert!(k.lost_more_than(&before), "{}", s.name());
+        }
+    }
+
+    #[test]
+    fn counters_serialise_under_their_kernel_names() {
+        let v = serde_json::to_value(KernelStats::default()).unwrap();
+        for s in Stat::ALL {
+            assert!(v.get(s.name()).is_some(), "{}: {v}", s.name());
+        }
+        // Recordings from before `arg_read_failed` still read.
+        let old: KernelStats = serde_json::from_str(
+            r#"{"ringbuf_full":1,"read_failed":0,"pending_full":0,"pending_missing":0,"filtered":5}"#,
+        )
+        .unwrap();
+        assert_eq!((old.ringbuf_full, old.arg_read_failed), (1, 0));
+    }
+}

@@ -74,14 +74,23 @@ impl<W: Write> Render<W> for Text {
         last: bool,
         programs: &[ProgStat],
     ) -> io::Result<()> {
+        let output = if s.output_dropped > 0 {
+            format!(
+                ", output lines dropped {} (stdout did not keep up)",
+                s.output_dropped
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "# {}events {}, dropped {} (ring buffer full), undecodable {}, with unread fields {}, syscall state lost {}",
+            "# {}events {}, dropped {} (ring buffer full), undecodable {}, with unread fields {}, arguments unread {}, syscall state lost {}{output}",
             if last { "done: " } else { "" },
             s.events,
             s.kernel.ringbuf_full,
             s.decode_errors,
             s.unread + s.kernel.read_failed,
+            s.kernel.arg_read_failed,
             s.kernel.pending_full + s.kernel.pending_missing
         )?;
         for p in programs.iter().filter(|p| p.run_count > 0) {
