@@ -11,4 +11,5 @@ mod support;
 mod pipeline;
 mod podman_harness;
 mod podman_pods;
+mod reliability;
 mod sandbox;

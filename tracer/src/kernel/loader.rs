@@ -165,11 +165,6 @@ fn check_privileges() -> Result<(), LoadError> {
     if !missing.is_empty() {
         return Err(LoadError::NotPrivileged(missing.join(" and ")));
     }
-    if caps & (1 << cap::SYS_PTRACE) == 0 {
-        log::warn!(
-            "without CAP_SYS_PTRACE the namespaces of other processes cannot be read at start: sandboxes running before the trace are not seen (it needs {MINIMAL_CAPS})"
-        );
-    }
     Ok(())
 }
 
@@ -263,6 +258,12 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
 
     attach(&mut ebpf)?;
     drop(tracefs);
+    // Not fatal, and said only once tracing can begin.
+    if system::effective_caps() & (1 << cap::SYS_PTRACE) == 0 {
+        log::warn!(
+            "without CAP_SYS_PTRACE the namespaces of other processes cannot be read at start: sandboxes running before the trace are not seen (the tracer needs {MINIMAL_CAPS})"
+        );
+    }
 
     let events = ebpf
         .take_map(EVENTS_MAP)
