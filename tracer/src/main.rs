@@ -187,9 +187,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(None);
             return replay::run(
                 &file,
-                format(json),
-                lenient,
-                seconds(retention, "--retention")?,
+                replay::Options {
+                    format: format(json),
+                    lenient,
+                    retention: seconds(retention, "--retention")?,
+                },
             );
         }
         Some(Command::BenchRecording {

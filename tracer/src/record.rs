@@ -454,7 +454,8 @@ impl<R: Read> Reader<R> {
         }
         while self.buf.len() < n && !self.eof {
             let have = self.buf.len();
-            let want = (n - have).max(READ_CHUNK);
+            // Grow with what came, never to a length the file only claims.
+            let want = (n - have).max(READ_CHUNK).min(READ_CHUNK.max(have));
             self.buf.resize(have + want, 0);
             match self.input.read(&mut self.buf[have..]) {
                 Ok(0) => {

@@ -7,7 +7,7 @@
 //! skipped and counted, and what the file holds is reported.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read};
+use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
@@ -98,25 +98,50 @@ impl<R: Read> Frames<R> {
     }
 }
 
-pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> Result<()> {
+/// How to replay.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub format: Format,
+    /// Report what a damaged or cut-short recording holds instead of failing.
+    pub lenient: bool,
+    pub retention: Duration,
+}
+
+pub fn run(path: &Path, opts: Options) -> Result<()> {
     let name = path.display().to_string();
     let file = open(path)?;
+    let input = std::io::BufReader::with_capacity(1 << 20, file);
+    let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    replay(&name, input, out, opts, &mut |w| {
+        eprintln!("tracer: warning: {w}")
+    })
+}
+
+/// Replay the recording `input` (named `name` in messages) into `out`;
+/// each warning goes to `warn` (a lenient replay goes on after them).
+pub fn replay<R: Read, W: Write>(
+    name: &str,
+    input: R,
+    out: W,
+    opts: Options,
+    warn: &mut dyn FnMut(String),
+) -> Result<()> {
+    let lenient = opts.lenient;
     let (header, reader, header_damage) =
-        Reader::open_lenient(std::io::BufReader::with_capacity(1 << 20, file))
-            .with_context(|| name.clone())?;
+        Reader::open_lenient(input).with_context(|| name.to_string())?;
     if let Some(e) = header_damage {
         if !lenient {
             bail!("{name}: {e} (--lenient reports what it holds)");
         }
-        eprintln!("tracer: warning: {name}: {e}; reading it anyway");
+        warn(format!("{name}: {e}; reading it anyway"));
     }
     let mut model = Model::new();
-    model.retention_ns = retention.as_nanos().try_into().unwrap_or(u64::MAX);
+    model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);
     model.seed(&header.snapshot, &header.host_ns(), header.started_boot_ns);
     let clock = header.clock();
     let out = Output {
-        render: renderer(format, clock),
-        sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        render: renderer(opts.format, clock),
+        sink: out,
         view: View::Quiet,
     };
     let source = Source {
@@ -126,7 +151,7 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
     };
     let mut pipeline: Pipeline<_, std::io::Sink> = Pipeline::new(model, source, out, None);
     let mut frames = Frames {
-        name: name.clone(),
+        name: name.to_string(),
         reader,
         lenient,
         skipped: Skipped::default(),
@@ -149,9 +174,9 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
                 Err(e) if lenient => {
                     bad_notes += 1;
                     if bad_notes == 1 {
-                        eprintln!(
-                            "tracer: warning: {name}: byte {at}: a note this tracer cannot read ({e}): skipped"
-                        );
+                        warn(format!(
+                            "{name}: byte {at}: a note this tracer cannot read ({e}): skipped"
+                        ));
                     }
                 }
                 Err(e) => break Some(format!("{name}: byte {at}: bad note: {e}")),
@@ -171,19 +196,115 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
     if skipped > 0
         && let Some(first) = &frames.first_damage
     {
-        eprintln!(
-            "tracer: warning: {skipped} damaged frame(s) ({bytes} bytes) skipped; the first: {first}"
-        );
+        warn(format!(
+            "{skipped} damaged frame(s) ({bytes} bytes) skipped; the first: {first}"
+        ));
     }
     if bad_notes > 1 {
-        eprintln!("tracer: warning: {bad_notes} unreadable notes skipped in all");
+        warn(format!("{bad_notes} unreadable notes skipped in all"));
     }
     if let Some(p) = problem {
         if !lenient {
             bail!("{p} (--lenient reports what came before)");
         }
-        eprintln!("tracer: warning: {p}; reporting what came before");
+        warn(format!("{p}; reporting what came before"));
     }
     pipeline.finish(&[])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::bench_recording;
+    use crate::testkit::synthetic::Workload;
+
+    fn replayed(bytes: &[u8], lenient: bool) -> (Result<String>, Vec<String>) {
+        let mut out = Vec::new();
+        let mut warnings = Vec::new();
+        let opts = Options {
+            format: Format::Json,
+            lenient,
+            retention: Duration::from_secs(3600),
+        };
+        let r = replay("r.trace", bytes, &mut out, opts, &mut |w| warnings.push(w));
+        (
+            r.map(|()| String::from_utf8_lossy(&out).into_owned()),
+            warnings,
+        )
+    }
+
+    fn synthetic() -> Vec<u8> {
+        let path = std::env::temp_dir().join(format!(
+            "tracer-replay-{}-{}.trace",
+            std::process::id(),
+            crate::clock::boot_now_ns()
+        ));
+        let load = Workload {
+            sandboxes: 3,
+            events: 300,
+            live: 2,
+        };
+        bench_recording::write(&path, load).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        bytes
+    }
+
+    /// A live run counts a record it cannot decode and goes on; so does
+    /// a replay (it used to stop there).
+    #[test]
+    fn an_undecodable_record_is_counted_and_the_replay_goes_on() {
+        use crate::record::{Frame, Reader, Writer};
+        let good = synthetic();
+        let (header, mut r) = Reader::open(&good[..]).unwrap();
+        let mut w = Writer::new(Vec::new(), &header);
+        let mut n = 0;
+        while let Some(f) = r.next_frame().unwrap() {
+            match f {
+                Frame::Event(b) => {
+                    n += 1;
+                    if n == 10 {
+                        w.event(&[0xff; 7]); // no record of ours
+                    }
+                    w.event(&b);
+                }
+                Frame::Note(b) => w.note(&serde_json::from_slice::<serde_json::Value>(&b).unwrap()),
+                Frame::End(_) => {}
+            }
+        }
+        let with_junk = w.end(&Stats::default()).unwrap();
+        let (out, warnings) = replayed(&with_junk, false);
+        let out = out.unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(out.contains("\"type\":\"decode_error\""), "{out}");
+        assert!(out.contains("\"decode_errors\":1"), "{out}");
+        // The same report as without the junk, but for the counters.
+        let (clean, _) = replayed(&good, false);
+        let sandboxes = |s: &str| {
+            s.lines()
+                .find(|l| l.contains("\"type\":\"report\""))
+                .map(|l| l[..l.find("\"stats\"").unwrap_or(l.len())].to_string())
+        };
+        assert_eq!(sandboxes(&out), sandboxes(&clean.unwrap()));
+    }
+
+    #[test]
+    fn a_damaged_frame_is_named_strictly_and_skipped_leniently() {
+        let mut bytes = synthetic();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x20;
+        let (strict, _) = replayed(&bytes, false);
+        let e = format!("{:#}", strict.unwrap_err());
+        assert!(
+            e.contains("r.trace: byte ") && e.contains("--lenient"),
+            "{e}"
+        );
+        let (lenient, warnings) = replayed(&bytes, true);
+        assert!(lenient.unwrap().contains("\"type\":\"report\""));
+        assert!(
+            warnings.iter().any(|w| w.starts_with("1 damaged frame(s)")),
+            "{warnings:?}"
+        );
+    }
 }

@@ -350,3 +350,51 @@ fn the_writer_buffers_until_flushed() {
     let (_, frames, ended) = read_all(&w.out).unwrap();
     assert_eq!((frames.len(), ended), (1, false));
 }
+
+/// Reads like a file, and remembers the largest buffer it was handed.
+struct Spy<'a> {
+    data: &'a [u8],
+    largest: usize,
+}
+
+impl Read for Spy<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.largest = self.largest.max(buf.len());
+        let n = buf.len().min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn buffers_grow_with_the_data_not_with_the_claimed_lengths() {
+    let mut b = sample();
+    b[12..16].copy_from_slice(&(MAX_HEADER - 1).to_le_bytes());
+    b.truncate(100);
+    let mut spy = Spy {
+        data: &b,
+        largest: 0,
+    };
+    assert!(Reader::open(&mut spy).is_err());
+    assert!(
+        spy.largest <= 2 * READ_CHUNK,
+        "asked for {} bytes",
+        spy.largest
+    );
+
+    let mut b = sample();
+    let first = header_len();
+    b[first + 4..first + 8].copy_from_slice(&(MAX_FRAME - 1).to_le_bytes());
+    let mut spy = Spy {
+        data: &b,
+        largest: 0,
+    };
+    let (_, mut r) = Reader::open(&mut spy).unwrap();
+    assert!(r.next_frame().is_err());
+    assert!(
+        r.input.largest <= 2 * READ_CHUNK,
+        "asked for {} bytes",
+        r.input.largest
+    );
+}
