@@ -135,6 +135,12 @@ pub fn replay<R: Read, W: Write>(
         }
         warn(format!("{name}: {e}; reading it anyway"));
     }
+    if reader.version() < 2 {
+        warn(format!(
+            "{name}: format version {} has no checksums: damage in it cannot be told from data",
+            reader.version()
+        ));
+    }
     let mut model = Model::new();
     model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);
     model.seed(&header.snapshot, &header.host_ns(), header.started_boot_ns);

@@ -90,6 +90,9 @@ impl Signals {
 }
 
 pub async fn run(opts: WatchOptions) -> Result<()> {
+    // First: a signal from now on stops the trace cleanly (during the
+    // start, as soon as it has begun).
+    let mut signals = Signals::install()?;
     // The path is checked and the new file made before anything is loaded;
     // an existing recording is replaced only once the trace runs.
     let target = opts.output.as_deref().map(record::create).transpose()?;
@@ -108,7 +111,6 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     _unmount = unmount;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
-    let mut signals = Signals::install()?;
     let (sink, output) = sink::queued(std::io::stdout()).context("starting the output thread")?;
     let mut pipeline = start(&opts, &info, &offsets, &host, target, sink)?;
     let streams = Streams {
@@ -116,7 +118,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         stats: &stats_map,
         logger,
     };
-    let stop = stream(
+    let stop = match stream(
         &opts,
         &info,
         streams,
@@ -125,7 +127,15 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         &mut signals,
         &output.shared,
     )
-    .await?;
+    .await
+    {
+        Ok(stop) => stop,
+        Err(e) => {
+            // What was recorded so far stays readable (`--lenient`).
+            pipeline.flush_recording();
+            return Err(e);
+        }
+    };
     pipeline.set_kernel_stats(counters::read_kernel(&stats_map));
     pipeline.set_output_dropped(output.shared.dropped_lines());
     output.shared.unbounded();
