@@ -165,6 +165,11 @@ fn le32(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
 
+/// Strings in a JSON text, at most (each takes two quotes).
+fn strings(json: &[u8]) -> usize {
+    json.iter().filter(|&&b| b == b'"').count() / 2
+}
+
 fn crc(parts: &[&[u8]]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     for p in parts {
@@ -210,6 +215,17 @@ impl<W: Write> Writer<W> {
             failure: None,
         };
         match serde_json::to_vec(header) {
+            // What a reader would refuse is never written.
+            Ok(json) if json.len() > MAX_HEADER as usize || strings(&json) > MAX_HEADER_STRINGS => {
+                w.failure = Some(WriteFailure {
+                    offset: 0,
+                    error: io::Error::other(format!(
+                        "the start-up walk is {} bytes in {} strings, more than a recording holds ({MAX_HEADER} bytes, {MAX_HEADER_STRINGS} strings)",
+                        json.len(),
+                        strings(&json)
+                    )),
+                })
+            }
             Ok(json) => {
                 let len = u32::try_from(json.len()).unwrap_or(u32::MAX);
                 let version = VERSION.to_le_bytes();
@@ -235,7 +251,10 @@ impl<W: Write> Writer<W> {
         if self.failure.is_some() {
             return;
         }
-        let Ok(len) = u32::try_from(payload.len()) else {
+        let Some(len) = u32::try_from(payload.len())
+            .ok()
+            .filter(|&l| l <= MAX_FRAME)
+        else {
             self.failure = Some(WriteFailure {
                 offset: self.offset(),
                 error: io::Error::other(format!("a frame of {} bytes", payload.len())),
@@ -412,7 +431,7 @@ impl<R: Read> Reader<R> {
         if version >= 2 && le32(bytes, 16) != crc(&[&bytes[8..12], &bytes[12..16], json]) {
             damage = Some(at(16, "header checksum mismatch: the header is damaged"));
         }
-        let strings = json.iter().filter(|&&b| b == b'"').count() / 2;
+        let strings = strings(json);
         if strings > MAX_HEADER_STRINGS {
             return Err(at(
                 head as u64,

@@ -398,3 +398,16 @@ fn buffers_grow_with_the_data_not_with_the_claimed_lengths() {
         r.input.largest
     );
 }
+
+#[test]
+fn what_a_reader_would_refuse_is_never_written() {
+    let mut w = Writer::new(Vec::new(), &header());
+    w.event(&vec![0; MAX_FRAME as usize + 1]);
+    let f = w.failure().expect("an oversized frame");
+    assert_eq!(f.offset, header_len() as u64);
+    let mut big = header();
+    big.kernel = "k".repeat(MAX_HEADER as usize);
+    let w = Writer::new(Vec::new(), &big);
+    let f = w.failure().expect("an oversized header");
+    assert!(f.to_string().contains("start-up walk"), "{f}");
+}
