@@ -101,7 +101,9 @@ pub struct ForkEvent {
 }
 
 /// A successful exec. `filename` and `args` are NUL-padded; `args` holds the
-/// NUL-separated argv, truncated to [`ARGS_LEN`].
+/// NUL-separated argv, truncated to [`ARGS_LEN`]; `args_len` is the whole
+/// argv's length (more than [`ARGS_LEN`] when it was cut; recordings made
+/// before this held at most [`ARGS_LEN`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 pub struct ExecEvent {

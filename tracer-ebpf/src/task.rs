@@ -206,8 +206,9 @@ pub fn read_exit(task: Task) -> (u32, bool) {
     (code, live == 0)
 }
 
-/// Copy the new program's argv (NUL-separated) from its stack. Returns the
-/// number of bytes copied (0 when unreadable).
+/// Copy the new program's argv (NUL-separated) from its stack, its first
+/// [`ARGS_LEN`] bytes. Returns the whole argv's length, so that userspace
+/// knows when it was cut (0 when unreadable).
 #[inline(always)]
 pub fn read_args(task: Task, out: &mut [u8; ARGS_LEN]) -> u32 {
     let mm = read_ptr(task.0, off!(task_mm));
@@ -216,6 +217,7 @@ pub fn read_args(task: Task, out: &mut [u8; ARGS_LEN]) -> u32 {
     if start == 0 || end <= start {
         return 0;
     }
+    let whole = (end - start).min(u32::MAX as u64) as u32;
     let mut len = (end - start) as usize;
     if len > ARGS_LEN {
         len = ARGS_LEN;
@@ -225,7 +227,7 @@ pub fn read_args(task: Task, out: &mut [u8; ARGS_LEN]) -> u32 {
     // SAFETY: the helper checks the user source itself; the destination
     // is a slice of `out`.
     match unsafe { bpf_probe_read_user_buf(start as *const u8, &mut out[..len]) } {
-        Ok(()) => len as u32,
+        Ok(()) => whole,
         Err(_) => 0,
     }
 }

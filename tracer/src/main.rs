@@ -52,7 +52,8 @@ enum Command {
     Watch(WatchArgs),
     /// Trace live and record everything to a file as well.
     Record {
-        /// The recording to write (replaced if it exists).
+        /// The recording to write: private (0600), never through a symbolic
+        /// link; an existing file is replaced only once the trace runs.
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
         #[command(flatten)]
@@ -143,8 +144,10 @@ struct WatchArgs {
     /// /run/docker.sock where it exists.
     #[arg(long, value_name = "PATH")]
     docker_socket: Option<PathBuf>,
-    /// Ring buffer size in KiB: a power of two, at least the page size.
-    /// Bigger rides out longer bursts; drops are always counted.
+    /// Ring buffer size in KiB: a power of two, at least the page size, at
+    /// most 262144 (256 MiB; the kernel maps the ring twice, so it counts
+    /// twice in the tracer's memory). Bigger rides out longer bursts; drops
+    /// are always counted.
     #[arg(long, value_name = "KIB", default_value_t = tracer_common::EVENTS_BYTES / 1024, value_parser = ring_kib)]
     ring_kib: u32,
     /// Testing only: wait this long before reading the ring buffer.
@@ -168,14 +171,18 @@ fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
         .map_err(|_| anyhow::anyhow!("{what} must be a non-negative number of seconds, got {s}"))
 }
 
+/// Largest `--ring-kib`: 256 MiB, which the kernel maps twice (512 MiB of
+/// the tracer's memory): past any burst worth riding out.
+const RING_KIB_MAX: u32 = 256 << 10;
+
 fn ring_kib(s: &str) -> Result<u32, String> {
     // SAFETY: sysconf has no memory arguments.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     let page_kib = u32::try_from(page / 1024).unwrap_or(4).max(1);
     match s.parse::<u32>() {
-        Ok(k) if k.is_power_of_two() && k >= page_kib && k <= 1 << 20 => Ok(k),
+        Ok(k) if k.is_power_of_two() && k >= page_kib && k <= RING_KIB_MAX => Ok(k),
         _ => Err(format!(
-            "must be a power of two between {page_kib} and 1048576 (KiB)"
+            "must be a power of two between {page_kib} and {RING_KIB_MAX} (KiB; 256 MiB, mapped twice by the kernel)"
         )),
     }
 }
@@ -219,10 +226,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(None);
             return replay::run(
                 &file,
-                format(json),
-                lenient,
-                seconds(retention, "--retention")?,
-                story.selector(),
+                replay::Options {
+                    format: format(json),
+                    lenient,
+                    retention: seconds(retention, "--retention")?,
+                    focus: story.selector(),
+                },
             );
         }
         Some(Command::BenchRecording {
@@ -308,6 +317,14 @@ mod tests {
             panic!("not watch")
         };
         assert_eq!(w.ebpf_log, Some(log::LevelFilter::Warn));
+    }
+
+    #[test]
+    fn the_ring_buffer_is_capped_and_says_why() {
+        assert_eq!(ring_kib("262144"), Ok(262144));
+        let e = ring_kib("1048576").unwrap_err();
+        assert!(e.contains("262144") && e.contains("mapped twice"), "{e}");
+        assert!(ring_kib("3").is_err() && ring_kib("12").is_err());
     }
 
     #[test]

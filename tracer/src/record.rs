@@ -1,20 +1,30 @@
 //! The recording format: everything a live run fed its model, so that
 //! `tracer report FILE` rebuilds the same report elsewhere, without root.
 //!
-//! Layout (the file's own integers are little-endian):
+//! Layout (the file's own integers are little-endian), format version 2:
 //! ```text
-//! magic "SBXTRACE" | u32 format version | u32 header length | header (JSON)
-//! frames: u16 kind | u16 reserved (0) | u32 length | payload
+//! magic "SBXTRACE" | u32 version | u32 header length | u32 header crc | header (JSON)
+//! frames: u16 kind | u16 reserved (0) | u32 length | u32 crc | payload
 //!   kind 1: a kernel event, the ring buffer's bytes as they came
 //!   kind 2: a note (JSON): what userspace learned beside the events
 //!   kind 3: the end (JSON): the final counters; absent if the run was cut short
 //! ```
+//! The header's crc (CRC-32, ISO-HDLC) covers the version, the length and
+//! the JSON; a frame's covers its kind, reserved field, length and payload:
+//! a damaged frame is an error naming its offset, never a different report.
+//! Version 1 (read, no longer written) is the same without the crc fields.
+//!
 //! An event's payload is the kernel's record unchanged: in the recording
 //! machine's native byte order, which the header's `byte_order` names. A
 //! reader of the other byte order refuses the file rather than misread it.
 //! Every error names the byte offset where the file stopped making sense.
+//!
+//! A hostile file cannot make the reader allocate much: the header is at
+//! most [`MAX_HEADER`] bytes holding at most [`MAX_HEADER_STRINGS`] strings,
+//! a frame at most [`MAX_FRAME`] bytes, and buffers grow only as data comes.
 
-use std::io::{self, BufRead, Read, Write};
+use std::fmt;
+use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,13 +34,25 @@ use crate::clock::Clock;
 use crate::host::proc::ProcSnapshot;
 
 pub const MAGIC: &[u8; 8] = b"SBXTRACE";
-pub const VERSION: u32 = 1;
+/// The version written; versions 1 and 2 are read.
+pub const VERSION: u32 = 2;
 const FRAME_EVENT: u16 = 1;
 const FRAME_NOTE: u16 = 2;
 const FRAME_END: u16 = 3;
 /// No frame is larger: kernel records are < 1 KiB, notes a few KiB.
-const MAX_FRAME: u32 = 1 << 20;
-const MAX_HEADER: u32 = 256 << 20;
+pub const MAX_FRAME: u32 = 1 << 20;
+/// No header is larger: the start-up walk of a busy node is a few MiB.
+pub const MAX_HEADER: u32 = 64 << 20;
+/// Strings in a header (each a 24-byte `String` once parsed, whatever its
+/// length in the file): a node of 30,000 processes holds ~500,000.
+pub const MAX_HEADER_STRINGS: usize = 4 << 20;
+/// Bytes checksummed while looking for the next good frame after damage,
+/// over the whole file: bounds the time a hostile file can take.
+const RESYNC_BUDGET: u64 = 1 << 30;
+/// How much of the input is asked for at once.
+const READ_CHUNK: usize = 64 << 10;
+/// The writer hands its buffer to the file beyond this (and every flush).
+const WRITE_CHUNK: usize = 1 << 20;
 
 /// Byte order of the kernel records in a recording.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +135,17 @@ pub enum RecordError {
         recorded: ByteOrder,
         here: ByteOrder,
     },
+    /// The file makes no sense at `offset` (damage, or not written by us).
     #[error("byte {offset}: {what}")]
     At { offset: u64, what: String },
+    /// The file ends inside the piece that starts at `offset` (a run cut short).
+    #[error("byte {offset}: truncated {what}: the file ends at byte {end}, {missing} bytes short")]
+    Truncated {
+        offset: u64,
+        what: &'static str,
+        end: u64,
+        missing: u64,
+    },
     #[error("reading the recording: {0}")]
     Io(#[from] io::Error),
 }
@@ -126,108 +157,292 @@ fn at(offset: u64, what: impl Into<String>) -> RecordError {
     }
 }
 
+fn le16(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+
+fn le32(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+/// Strings in a JSON text, at most (each takes two quotes).
+fn strings(json: &[u8]) -> usize {
+    json.iter().filter(|&&b| b == b'"').count() / 2
+}
+
+fn crc(parts: &[&[u8]]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize()
+}
+
+/// A write to the recording failed: where, and why. Once it happened
+/// nothing more is written (the frames after it could not be trusted).
+#[derive(Debug)]
+pub struct WriteFailure {
+    /// The byte of the file the failed write was to put first.
+    pub offset: u64,
+    pub error: io::Error,
+}
+
+impl fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "writing byte {} failed: {}", self.offset, self.error)
+    }
+}
+
+impl std::error::Error for WriteFailure {}
+
+/// Writes a recording through its own buffer, so that a failure is known
+/// to the byte; never returns an error mid-run (see [`Writer::failure`]).
 pub struct Writer<W: Write> {
     out: W,
+    buf: Vec<u8>,
+    /// Bytes handed to `out` so far: the file offset of `buf[0]`.
+    flushed: u64,
+    failure: Option<WriteFailure>,
 }
 
 impl<W: Write> Writer<W> {
-    pub fn new(mut out: W, header: &Header) -> io::Result<Self> {
-        let json = serde_json::to_vec(header).map_err(io::Error::other)?;
-        let len = u32::try_from(json.len()).map_err(io::Error::other)?;
-        out.write_all(MAGIC)?;
-        out.write_all(&VERSION.to_le_bytes())?;
-        out.write_all(&len.to_le_bytes())?;
-        out.write_all(&json)?;
-        Ok(Self { out })
+    /// Start a recording with its header (buffered: see [`Writer::flush`]).
+    pub fn new(out: W, header: &Header) -> Self {
+        let mut w = Self {
+            out,
+            buf: Vec::with_capacity(WRITE_CHUNK),
+            flushed: 0,
+            failure: None,
+        };
+        match serde_json::to_vec(header) {
+            // What a reader would refuse is never written.
+            Ok(json) if json.len() > MAX_HEADER as usize || strings(&json) > MAX_HEADER_STRINGS => {
+                w.failure = Some(WriteFailure {
+                    offset: 0,
+                    error: io::Error::other(format!(
+                        "the start-up walk is {} bytes in {} strings, more than a recording holds ({MAX_HEADER} bytes, {MAX_HEADER_STRINGS} strings)",
+                        json.len(),
+                        strings(&json)
+                    )),
+                })
+            }
+            Ok(json) => {
+                let len = u32::try_from(json.len()).unwrap_or(u32::MAX);
+                let version = VERSION.to_le_bytes();
+                let len = len.to_le_bytes();
+                w.buf.extend_from_slice(MAGIC);
+                w.buf.extend_from_slice(&version);
+                w.buf.extend_from_slice(&len);
+                w.buf
+                    .extend_from_slice(&crc(&[&version, &len, &json]).to_le_bytes());
+                w.buf.extend_from_slice(&json);
+            }
+            Err(e) => {
+                w.failure = Some(WriteFailure {
+                    offset: 0,
+                    error: io::Error::other(e),
+                })
+            }
+        }
+        w
     }
 
-    fn frame(&mut self, kind: u16, payload: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(payload.len()).map_err(io::Error::other)?;
-        self.out.write_all(&kind.to_le_bytes())?;
-        self.out.write_all(&0u16.to_le_bytes())?;
-        self.out.write_all(&len.to_le_bytes())?;
-        self.out.write_all(payload)
+    fn frame(&mut self, kind: u16, payload: &[u8]) {
+        if self.failure.is_some() {
+            return;
+        }
+        let Some(len) = u32::try_from(payload.len())
+            .ok()
+            .filter(|&l| l <= MAX_FRAME)
+        else {
+            self.failure = Some(WriteFailure {
+                offset: self.offset(),
+                error: io::Error::other(format!("a frame of {} bytes", payload.len())),
+            });
+            return;
+        };
+        let mut head = [0u8; 8];
+        head[..2].copy_from_slice(&kind.to_le_bytes());
+        head[4..].copy_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&head);
+        self.buf
+            .extend_from_slice(&crc(&[&head, payload]).to_le_bytes());
+        self.buf.extend_from_slice(payload);
+        if self.buf.len() >= WRITE_CHUNK {
+            self.write_buf();
+        }
     }
 
-    pub fn event(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.frame(FRAME_EVENT, bytes)
+    /// Hand the buffer to `out`, counting every byte that got there.
+    fn write_buf(&mut self) {
+        let mut done = 0;
+        while done < self.buf.len() {
+            match self.out.write(&self.buf[done..]) {
+                Ok(0) => {
+                    self.fail(done, io::ErrorKind::WriteZero.into());
+                    return;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail(done, e);
+                    return;
+                }
+            }
+        }
+        self.flushed += done as u64;
+        self.buf.clear();
     }
 
-    pub fn note<T: Serialize>(&mut self, note: &T) -> io::Result<()> {
-        let json = serde_json::to_vec(note).map_err(io::Error::other)?;
-        self.frame(FRAME_NOTE, &json)
+    fn fail(&mut self, done: usize, error: io::Error) {
+        self.failure = Some(WriteFailure {
+            offset: self.flushed + done as u64,
+            error,
+        });
+        self.buf = Vec::new();
+    }
+
+    pub fn event(&mut self, bytes: &[u8]) {
+        self.frame(FRAME_EVENT, bytes);
+    }
+
+    pub fn note<T: Serialize>(&mut self, note: &T) {
+        match serde_json::to_vec(note) {
+            Ok(json) => self.frame(FRAME_NOTE, &json),
+            Err(e) if self.failure.is_none() => {
+                self.failure = Some(WriteFailure {
+                    offset: self.offset(),
+                    error: io::Error::other(e),
+                })
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Everything so far to the file (the live run does it every second, so
+    /// that a crash loses at most the last second).
+    pub fn flush(&mut self) {
+        if self.failure.is_some() {
+            return;
+        }
+        self.write_buf();
+        if self.failure.is_none()
+            && let Err(e) = self.out.flush()
+        {
+            self.fail(0, e);
+        }
+    }
+
+    /// Bytes of the recording so far (written or buffered).
+    pub fn offset(&self) -> u64 {
+        self.flushed + self.buf.len() as u64
+    }
+
+    /// The first write that failed, if any.
+    pub fn failure(&self) -> Option<&WriteFailure> {
+        self.failure.as_ref()
     }
 
     /// The closing frame: without it, a reader knows the run was cut short.
-    pub fn end<T: Serialize>(mut self, stats: &T) -> io::Result<W> {
-        let json = serde_json::to_vec(stats).map_err(io::Error::other)?;
-        self.frame(FRAME_END, &json)?;
-        self.out.flush()?;
-        Ok(self.out)
-    }
-}
-
-pub struct Reader<R: BufRead> {
-    input: R,
-    offset: u64,
-    ended: bool,
-}
-
-/// Read exactly `buf.len()` bytes starting at file offset `offset`;
-/// `Ok(false)` on a clean end before the first byte. A short read is an
-/// error at `start`, the beginning of the piece it belongs to.
-fn fill<R: Read>(
-    r: &mut R,
-    buf: &mut [u8],
-    start: u64,
-    offset: u64,
-    what: &str,
-) -> Result<bool, RecordError> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 && offset == start => return Ok(false),
-            Ok(0) => {
-                let end = offset + got as u64;
-                return Err(at(
-                    start,
-                    format!(
-                        "truncated {what}: the file ends at byte {end}, {} bytes short",
-                        buf.len() - got
-                    ),
-                ));
+    pub fn end<T: Serialize>(mut self, stats: &T) -> Result<W, WriteFailure> {
+        match serde_json::to_vec(stats) {
+            Ok(json) => self.frame(FRAME_END, &json),
+            Err(e) if self.failure.is_none() => {
+                self.failure = Some(WriteFailure {
+                    offset: self.offset(),
+                    error: io::Error::other(e),
+                })
             }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+            Err(_) => {}
+        }
+        self.flush();
+        match self.failure {
+            Some(f) => Err(f),
+            None => Ok(self.out),
         }
     }
-    Ok(true)
 }
 
-impl<R: BufRead> Reader<R> {
-    /// Check the magic and version, read the header.
-    pub fn open(mut input: R) -> Result<(Header, Self), RecordError> {
-        let mut pre = [0u8; 16];
-        if !fill(&mut input, &mut pre, 0, 0, "file header")? {
+/// What a lenient reader stepped over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Damaged frames (bad checksum, kind or length) left out.
+    pub frames: u64,
+    /// Bytes they took.
+    pub bytes: u64,
+}
+
+pub struct Reader<R: Read> {
+    input: R,
+    /// Read ahead: `buf[pos..]` is the file from `offset` on.
+    buf: Vec<u8>,
+    pos: usize,
+    offset: u64,
+    eof: bool,
+    version: u32,
+    ended: bool,
+    resync_budget: u64,
+}
+
+impl<R: Read> Reader<R> {
+    /// Check the magic, version and header checksum; read the header.
+    pub fn open(input: R) -> Result<(Header, Self), RecordError> {
+        let (header, reader, damage) = Self::open_lenient(input)?;
+        match damage {
+            Some(e) => Err(e),
+            None => Ok((header, reader)),
+        }
+    }
+
+    /// As [`Reader::open`], but a header whose checksum fails is still
+    /// used when its JSON makes sense; the mismatch comes back beside it.
+    pub fn open_lenient(input: R) -> Result<(Header, Self, Option<RecordError>), RecordError> {
+        let mut r = Self {
+            input,
+            buf: Vec::new(),
+            pos: 0,
+            offset: 0,
+            eof: false,
+            version: 0,
+            ended: false,
+            resync_budget: RESYNC_BUDGET,
+        };
+        if r.fill(16)? < 16 || r.ahead()[..8] != MAGIC[..] {
             return Err(RecordError::Magic);
         }
-        if &pre[..8] != MAGIC {
-            return Err(RecordError::Magic);
-        }
-        let version = u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]);
+        let pre = r.ahead();
+        let version = le32(pre, 8);
         if version > VERSION || version == 0 {
             return Err(RecordError::Version(version));
         }
-        let len = u32::from_le_bytes([pre[12], pre[13], pre[14], pre[15]]);
+        let len = le32(pre, 12);
+        let head = if version >= 2 { 20 } else { 16 };
         if len > MAX_HEADER {
-            return Err(at(12, format!("header length {len} is implausible")));
+            return Err(at(
+                12,
+                format!("header length {len} is implausible (at most {MAX_HEADER})"),
+            ));
         }
-        let mut json = vec![0u8; len as usize];
-        fill(&mut input, &mut json, 0, 16, "header")?;
-        let header: Header = serde_json::from_slice(&json).map_err(|e| {
+        let need = head + len as usize;
+        r.require(need, "header")?;
+        let bytes = &r.ahead()[..need];
+        let json = &bytes[head..];
+        let mut damage = None;
+        if version >= 2 && le32(bytes, 16) != crc(&[&bytes[8..12], &bytes[12..16], json]) {
+            damage = Some(at(16, "header checksum mismatch: the header is damaged"));
+        }
+        let strings = strings(json);
+        if strings > MAX_HEADER_STRINGS {
+            return Err(at(
+                head as u64,
+                format!(
+                    "the header holds {strings} strings, more than any node's start-up walk ({MAX_HEADER_STRINGS}): refusing to read it"
+                ),
+            ));
+        }
+        let header: Header = serde_json::from_slice(json).map_err(|e| {
             at(
-                16 + e.column().saturating_sub(1) as u64,
+                head as u64 + e.column().saturating_sub(1) as u64,
                 format!("bad header JSON: {e}"),
             )
         })?;
@@ -237,14 +452,63 @@ impl<R: BufRead> Reader<R> {
                 here: ByteOrder::NATIVE,
             });
         }
-        Ok((
-            header,
-            Self {
-                input,
-                offset: 16 + u64::from(len),
-                ended: false,
-            },
-        ))
+        r.consume(need);
+        r.version = version;
+        Ok((header, r, damage))
+    }
+
+    /// The unconsumed bytes read so far.
+    fn ahead(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Read until `n` bytes are ahead or the file ends; how many are ahead.
+    fn fill(&mut self, n: usize) -> io::Result<usize> {
+        if self.buf.len() - self.pos >= n {
+            return Ok(self.buf.len() - self.pos);
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        while self.buf.len() < n && !self.eof {
+            let have = self.buf.len();
+            // Grow with what came, never to a length the file only claims.
+            let want = (n - have).max(READ_CHUNK).min(READ_CHUNK.max(have));
+            self.buf.resize(have + want, 0);
+            match self.input.read(&mut self.buf[have..]) {
+                Ok(0) => {
+                    self.buf.truncate(have);
+                    self.eof = true;
+                }
+                Ok(got) => self.buf.truncate(have + got),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(have),
+                Err(e) => {
+                    self.buf.truncate(have);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.buf.len())
+    }
+
+    /// `n` bytes ahead, or the piece of that name is cut short.
+    fn require(&mut self, n: usize, what: &'static str) -> Result<(), RecordError> {
+        let got = self.fill(n)?;
+        if got < n {
+            return Err(RecordError::Truncated {
+                offset: self.offset,
+                what,
+                end: self.offset + got as u64,
+                missing: (n - got) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        self.offset += n as u64;
     }
 
     /// Byte offset of the next frame.
@@ -257,27 +521,48 @@ impl<R: BufRead> Reader<R> {
         self.ended
     }
 
+    /// The format version of the file.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    fn frame_head(&self) -> usize {
+        if self.version >= 2 { 12 } else { 8 }
+    }
+
     /// The next frame, `None` at a clean end of file.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, RecordError> {
         let start = self.offset;
-        let mut head = [0u8; 8];
-        if !fill(&mut self.input, &mut head, start, start, "frame header")? {
+        let head = self.frame_head();
+        if self.fill(head)? == 0 {
             return Ok(None);
         }
-        let kind = u16::from_le_bytes([head[0], head[1]]);
-        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        self.require(head, "frame header")?;
+        let b = self.ahead();
+        let (kind, reserved, len) = (le16(b, 0), le16(b, 2), le32(b, 4));
         if !matches!(kind, FRAME_EVENT | FRAME_NOTE | FRAME_END) {
             return Err(at(start, format!("unknown frame kind {kind}")));
         }
         if self.ended {
             return Err(at(start, "data after the end frame"));
         }
+        if self.version >= 2 && reserved != 0 {
+            return Err(at(
+                start + 2,
+                format!("frame reserved field is {reserved}, not 0"),
+            ));
+        }
         if len > MAX_FRAME {
             return Err(at(start + 4, format!("frame length {len} is implausible")));
         }
-        let mut payload = vec![0u8; len as usize];
-        fill(&mut self.input, &mut payload, start, start + 8, "frame")?;
-        self.offset = start + 8 + u64::from(len);
+        let total = head + len as usize;
+        self.require(total, "frame")?;
+        let b = &self.ahead()[..total];
+        if self.version >= 2 && le32(b, 8) != crc(&[&b[..8], &b[12..]]) {
+            return Err(at(start, "frame checksum mismatch: the frame is damaged"));
+        }
+        let payload = b[head..].to_vec();
+        self.consume(total);
         Ok(Some(match kind {
             FRAME_EVENT => Frame::Event(payload),
             FRAME_NOTE => Frame::Note(payload),
@@ -287,159 +572,75 @@ impl<R: BufRead> Reader<R> {
             }
         }))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn header() -> Header {
-        Header {
-            tool_version: "0.1.0".into(),
-            byte_order: ByteOrder::NATIVE,
-            kernel: "6.18".into(),
-            host: "node-1".into(),
-            boot_id: "b".into(),
-            realtime_minus_boottime_ns: 1_700_000_000_000_000_000,
-            started_boot_ns: 5,
-            supported_ns: 0x1ff,
-            host_ns_inum: [1; 9],
-            host_ns_id: [2; 9],
-            snapshot: Vec::new(),
-        }
+    /// Can [`Reader::skip_damage`] find the next good frame (checksums
+    /// make frames recognisable: version 2 on)?
+    pub fn can_skip(&self) -> bool {
+        self.version >= 2 && !self.ended
     }
 
-    fn sample() -> Vec<u8> {
-        let mut w = Writer::new(Vec::new(), &header()).unwrap();
-        w.event(&[1, 2, 3]).unwrap();
-        w.note(&serde_json::json!({"note": "x"})).unwrap();
-        w.event(&[4; 200]).unwrap();
-        w.end(&serde_json::json!({"events": 2})).unwrap()
-    }
-
-    fn read_all(bytes: &[u8]) -> Result<(Header, Vec<Frame>, bool), RecordError> {
-        let (h, mut r) = Reader::open(bytes)?;
-        let mut frames = Vec::new();
-        while let Some(f) = r.next_frame()? {
-            frames.push(f);
-        }
-        Ok((h, frames, r.ended()))
-    }
-
-    #[test]
-    fn round_trip() {
-        let (h, frames, ended) = read_all(&sample()).unwrap();
-        assert_eq!(h, header());
-        assert_eq!(frames.len(), 4);
-        assert_eq!(frames[0], Frame::Event(vec![1, 2, 3]));
-        assert_eq!(frames[2], Frame::Event(vec![4; 200]));
-        assert!(matches!(frames[3], Frame::End(_)));
-        assert!(ended);
-    }
-
-    #[test]
-    fn every_truncation_is_an_error_naming_a_byte_or_a_cut_short_run() {
-        let full = sample();
-        let header_end = 16 + serde_json::to_vec(&header()).unwrap().len();
-        for cut in 0..full.len() {
-            match read_all(&full[..cut]) {
-                Ok((_, _, ended)) => {
-                    // Only cuts at frame boundaries read cleanly, and then the end is missing.
-                    assert!(!ended, "cut at {cut} read as complete");
-                    assert!(cut >= header_end);
-                }
-                Err(RecordError::Magic) => assert!(cut < 16),
-                Err(RecordError::At { offset, what }) => {
-                    assert!(
-                        offset <= cut as u64,
-                        "cut {cut}: offset {offset} past the end ({what})"
-                    );
-                    assert!(
-                        what.contains("truncated") || what.contains("header"),
-                        "{what}"
-                    );
-                }
-                Err(e) => panic!("cut {cut}: unexpected {e}"),
+    /// After an [`RecordError::At`] from [`Reader::next_frame`]: step to
+    /// the next frame whose checksum holds (or to the end of the file);
+    /// how many bytes were stepped over. Fails once the whole file's
+    /// search budget is spent.
+    pub fn skip_damage(&mut self) -> Result<u64, RecordError> {
+        let start = self.offset;
+        let head = self.frame_head();
+        loop {
+            self.consume(1.min(self.ahead().len()));
+            let got = self.fill(head)?;
+            if got < head {
+                self.consume(got);
+                return Ok(self.offset - start);
+            }
+            let b = self.ahead();
+            let (kind, reserved, len) = (le16(b, 0), le16(b, 2), le32(b, 4));
+            if !matches!(kind, FRAME_EVENT | FRAME_NOTE | FRAME_END)
+                || reserved != 0
+                || len > MAX_FRAME
+            {
+                continue;
+            }
+            let total = head + len as usize;
+            if self.fill(total)? < total {
+                continue;
+            }
+            let b = &self.ahead()[..total];
+            let good = le32(b, 8) == crc(&[&b[..8], &b[12..]]);
+            self.resync_budget = self.resync_budget.saturating_sub(total as u64);
+            if good {
+                return Ok(self.offset - start);
+            }
+            if self.resync_budget == 0 {
+                return Err(at(
+                    start,
+                    "too much damage: no good frame found after it within the search budget",
+                ));
             }
         }
     }
-
-    #[test]
-    fn corruption_is_named_with_its_offset() {
-        let mut bad = sample();
-        let first_frame = 16 + serde_json::to_vec(&header()).unwrap().len();
-        bad[first_frame] = 9; // unknown frame kind
-        let Err(RecordError::At { offset, what }) = read_all(&bad) else {
-            panic!("accepted a corrupt frame")
-        };
-        assert_eq!(offset, first_frame as u64);
-        assert_eq!(what, "unknown frame kind 9");
-
-        let mut huge = sample();
-        huge[first_frame + 4..first_frame + 8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(
-            matches!(read_all(&huge), Err(RecordError::At { what, .. }) if what.contains("implausible"))
-        );
-
-        let mut junk_header = sample();
-        junk_header[20] = b'!';
-        assert!(
-            matches!(read_all(&junk_header), Err(RecordError::At { what, .. }) if what.contains("bad header JSON"))
-        );
-    }
-
-    #[test]
-    fn other_files_and_future_versions_are_refused_clearly() {
-        assert!(matches!(
-            read_all(b"{\"type\":\"ready\"}\n"),
-            Err(RecordError::Magic)
-        ));
-        assert!(matches!(read_all(b""), Err(RecordError::Magic)));
-        let mut future = sample();
-        future[8..12].copy_from_slice(&2u32.to_le_bytes());
-        let Err(e) = read_all(&future) else {
-            panic!("read a future version")
-        };
-        assert!(e.to_string().contains("version 2 is newer"), "{e}");
-    }
-
-    #[test]
-    fn data_after_the_end_is_corruption() {
-        let mut bytes = sample();
-        bytes.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
-        assert!(
-            matches!(read_all(&bytes), Err(RecordError::At { what, .. }) if what.contains("after the end"))
-        );
-    }
-
-    #[test]
-    fn recordings_of_the_other_byte_order_are_refused() {
-        let other = match ByteOrder::NATIVE {
-            ByteOrder::Little => ByteOrder::Big,
-            ByteOrder::Big => ByteOrder::Little,
-        };
-        let mut w = Writer::new(
-            Vec::new(),
-            &Header {
-                byte_order: other,
-                ..header()
-            },
-        )
-        .unwrap();
-        w.event(&[1, 2, 3]).unwrap();
-        let bytes = w.end(&serde_json::json!({})).unwrap();
-        let Err(e) = read_all(&bytes) else {
-            panic!("read a recording of the other byte order")
-        };
-        assert!(matches!(e, RecordError::ByteOrder { .. }), "{e}");
-        assert!(e.to_string().contains("-endian machine"), "{e}");
-    }
-
-    #[test]
-    fn recordings_from_before_the_byte_order_field_are_little_endian() {
-        let mut json = serde_json::to_value(header()).unwrap();
-        json.as_object_mut().unwrap().remove("byte_order");
-        let old: Header = serde_json::from_value(json).unwrap();
-        assert_eq!(old.byte_order, ByteOrder::Little);
-    }
 }
+
+/// Every frame of a recording the way `tracer report --lenient` reads it:
+/// damaged frames skipped and counted, a cut-short tail dropped. The first
+/// problem comes back beside what was read (the fuzz target's entry, and tests').
+pub fn read_lenient(bytes: &[u8]) -> Result<(Header, Vec<Frame>, Skipped), RecordError> {
+    let (header, mut r, _) = Reader::open_lenient(bytes)?;
+    let mut frames = Vec::new();
+    let mut skipped = Skipped::default();
+    loop {
+        match r.next_frame() {
+            Ok(Some(f)) => frames.push(f),
+            Ok(None) | Err(RecordError::Truncated { .. }) => break,
+            Err(RecordError::At { .. }) if r.can_skip() => {
+                skipped.frames += 1;
+                skipped.bytes += r.skip_damage()?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((header, frames, skipped))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
 //! `cargo xtask`: everything between a fresh clone and a running tracer,
-//! one file per job: `build` (build-ebpf, build), `run`, `test`, `bench/`;
+//! one file per job: `build` (build-ebpf, build), `run`, `test`, `fuzz`, `bench/`;
 //! beside them `setup` (system packages), `toolchain` (nightly, rust-src,
 //! bpf-linker) and `command` (as the user, as root, where).
 //!
@@ -9,6 +9,7 @@
 mod bench;
 mod build;
 mod command;
+mod fuzz;
 mod run;
 mod setup;
 mod test;
@@ -49,6 +50,15 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fuzz the recording reader and the record decoder (nightly, cargo-fuzz;
+    /// installs cargo-fuzz when missing). Crashes land in tracer/fuzz/artifacts.
+    Fuzz {
+        /// How long to fuzz each target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target (recording, decode).
+        target: Option<String>,
+    },
     /// Measure the tracer's cost beside no tracer and bpftrace (root; ~6 min,
     /// --quick ~2 min); writes target/bench/bench.md and bench.json.
     Bench {
@@ -87,6 +97,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Run { args } => run::run(&args)?,
         Cmd::Test { unit_only, args } => test::run_tests(unit_only, &args)?,
+        Cmd::Fuzz { seconds, target } => fuzz::run_fuzz(seconds, target.as_deref())?,
         Cmd::Bench {
             quick,
             rounds,

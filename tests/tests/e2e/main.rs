@@ -15,4 +15,5 @@ mod holders;
 mod pipeline;
 mod podman_harness;
 mod podman_pods;
+mod reliability;
 mod sandbox;

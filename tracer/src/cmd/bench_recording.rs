@@ -3,7 +3,6 @@
 //! podman make them.
 
 use std::fs::File;
-use std::io::{self, BufWriter};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -17,9 +16,8 @@ use crate::testkit::{Feed, HOST, Maker, synthetic};
 /// Writes each event as a frame; the first error stops the writing.
 struct ToFile {
     make: Maker,
-    out: Writer<BufWriter<File>>,
+    out: Writer<File>,
     written: u64,
-    error: Option<io::Error>,
 }
 
 impl Feed for ToFile {
@@ -28,12 +26,8 @@ impl Feed for ToFile {
     }
 
     fn feed(&mut self, ev: Event) {
-        if self.error.is_none() {
-            match self.out.event(&encode(&ev)) {
-                Ok(()) => self.written += 1,
-                Err(e) => self.error = Some(e),
-            }
-        }
+        self.out.event(&encode(&ev));
+        self.written += 1;
     }
 }
 
@@ -57,18 +51,16 @@ pub fn write(path: &Path, load: synthetic::Workload) -> Result<u64> {
     let mut w = ToFile {
         // 1 ms apart: a million events span a quarter of an hour, like a busy node.
         make: Maker::new(1_000, 1_000_000),
-        out: Writer::new(BufWriter::with_capacity(1 << 20, file), &header)?,
+        out: Writer::new(file, &header),
         written: 0,
-        error: None,
     };
     synthetic::run(&mut w, load);
-    if let Some(e) = w.error {
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
     let written = w.written;
-    w.out.end(&Stats {
-        events: written,
-        ..Default::default()
-    })?;
+    w.out
+        .end(&Stats {
+            events: written,
+            ..Default::default()
+        })
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(written)
 }

@@ -1,40 +1,156 @@
 //! `tracer report FILE`: rebuild the report of a recorded run, offline
 //! and without root, through the same pipeline a live run uses.
+//!
+//! Replay equals live: an undecodable record is counted and reported
+//! (`decode_error`) and the replay goes on. A damaged frame or a run cut
+//! short is an error naming its byte; with `--lenient`, damaged frames are
+//! skipped and counted, and what the file holds is reported.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::decode::decode;
 use crate::model::{Model, Note};
 use crate::pipeline::{Output, Pipeline, Source, View};
-use crate::record::{Frame, Reader};
+use crate::record::{Frame, Reader, RecordError, Skipped};
 use crate::render::{Format, renderer};
 use crate::report::Selector;
 use crate::stats::Stats;
 
-/// `focus`: tell that story (`--pod`, `--netns`) instead of the report.
-pub fn run(
-    path: &Path,
-    format: Format,
+/// Open a recording; anything but a regular file is refused at once (a
+/// FIFO or a terminal would block, a device would never end).
+pub fn open(path: &Path) -> Result<File> {
+    let name = path.display();
+    // Non-blocking: opening a FIFO without a writer would wait forever.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .with_context(|| format!("cannot open {name}"))?;
+    let t = file
+        .metadata()
+        .with_context(|| format!("cannot stat {name}"))?
+        .file_type();
+    if !t.is_file() {
+        let what = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        bail!(
+            "{name} is {what}: `tracer report` reads recordings from regular files (save a stream to a file first)"
+        );
+    }
+    Ok(file)
+}
+
+/// The frames of a recording, with what was wrong with it: damaged frames
+/// stepped over (lenient) and the first problem.
+struct Frames<R: Read> {
+    name: String,
+    reader: Reader<R>,
     lenient: bool,
-    retention: Duration,
-    focus: Option<Selector>,
-) -> Result<()> {
+    skipped: Skipped,
+    /// The first damage seen (lenient: the frames were skipped).
+    first_damage: Option<String>,
+}
+
+impl<R: Read> Frames<R> {
+    /// The next frame; `Ok(None)` at the end of what can be read, with
+    /// the reason it stopped early (or a fatal error) as `Err`.
+    fn next(&mut self) -> Result<Option<Frame>, String> {
+        loop {
+            let err = match self.reader.next_frame() {
+                Ok(Some(f)) => return Ok(Some(f)),
+                Ok(None) if self.reader.ended() => return Ok(None),
+                Ok(None) => {
+                    return Err(format!(
+                        "{}: ends at byte {} without its end frame: the recording was cut short",
+                        self.name,
+                        self.reader.offset()
+                    ));
+                }
+                Err(e) => e,
+            };
+            let text = format!("{}: {err}", self.name);
+            let damage = matches!(err, RecordError::At { .. });
+            if !(self.lenient && damage && self.reader.can_skip()) {
+                return Err(text);
+            }
+            if self.first_damage.is_none() {
+                self.first_damage = Some(text);
+            }
+            self.skipped.frames += 1;
+            match self.reader.skip_damage() {
+                Ok(n) => self.skipped.bytes += n,
+                Err(e) => return Err(format!("{}: {e}", self.name)),
+            }
+        }
+    }
+}
+
+/// How to replay.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub format: Format,
+    /// Report what a damaged or cut-short recording holds instead of failing.
+    pub lenient: bool,
+    pub retention: Duration,
+    /// Tell that story (`--pod`, `--netns`) instead of the report.
+    pub focus: Option<Selector>,
+}
+
+pub fn run(path: &Path, opts: Options) -> Result<()> {
     let name = path.display().to_string();
-    let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-    let (header, mut reader) =
-        Reader::open(BufReader::with_capacity(1 << 20, file)).with_context(|| name.clone())?;
+    let file = open(path)?;
+    let input = std::io::BufReader::with_capacity(1 << 20, file);
+    let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    replay(&name, input, out, opts, &mut |w| {
+        eprintln!("tracer: warning: {w}")
+    })
+}
+
+/// Replay the recording `input` (named `name` in messages) into `out`;
+/// each warning goes to `warn` (a lenient replay goes on after them).
+pub fn replay<R: Read, W: Write>(
+    name: &str,
+    input: R,
+    out: W,
+    opts: Options,
+    warn: &mut dyn FnMut(String),
+) -> Result<()> {
+    let lenient = opts.lenient;
+    let (header, reader, header_damage) =
+        Reader::open_lenient(input).with_context(|| name.to_string())?;
+    if let Some(e) = header_damage {
+        if !lenient {
+            bail!("{name}: {e} (--lenient reports what it holds)");
+        }
+        warn(format!("{name}: {e}; reading it anyway"));
+    }
+    if reader.version() < 2 {
+        warn(format!(
+            "{name}: format version {} has no checksums: damage in it cannot be told from data",
+            reader.version()
+        ));
+    }
     let mut model = Model::new();
-    model.retention_ns = retention.as_nanos().try_into().unwrap_or(u64::MAX);
+    model.retention_ns = opts.retention.as_nanos().try_into().unwrap_or(u64::MAX);
     model.seed(&header.snapshot, &header.host_ns(), header.started_boot_ns);
     let clock = header.clock();
     let out = Output {
-        render: renderer(format, clock),
-        sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        render: renderer(opts.format, clock),
+        sink: out,
         view: View::Quiet,
     };
     let source = Source {
@@ -43,31 +159,39 @@ pub fn run(
         live: false,
     };
     let mut pipeline: Pipeline<_, std::io::Sink> = Pipeline::new(model, source, out, None);
-    if let Some(sel) = focus {
+    if let Some(sel) = opts.focus.clone() {
         pipeline.focus(sel);
     }
+    let mut frames = Frames {
+        name: name.to_string(),
+        reader,
+        lenient,
+        skipped: Skipped::default(),
+        first_damage: None,
+    };
+    let mut bad_notes = 0u64;
 
     let problem = loop {
-        let at = reader.offset();
-        let frame = match reader.next_frame() {
+        let at = frames.reader.offset();
+        let frame = match frames.next() {
             Ok(Some(f)) => f,
-            Ok(None) => break (!reader.ended()).then(|| {
-                format!(
-                    "{name}: ends at byte {at} without its end frame: the recording was cut short"
-                )
-            }),
-            Err(e) => break Some(format!("{name}: {e}")),
+            Ok(None) => break None,
+            Err(p) => break Some(p),
         };
         match frame {
-            Frame::Event(bytes) => {
-                if let Err(e) = decode(&bytes) {
-                    break Some(format!("{name}: byte {}: undecodable event: {e}", at + 8));
-                }
-                pipeline.event(&bytes)?;
-            }
+            // Undecodable records are counted and reported, as live.
+            Frame::Event(bytes) => pipeline.event(&bytes)?,
             Frame::Note(bytes) => match serde_json::from_slice::<Note>(&bytes) {
                 Ok(n) => pipeline.note(&n)?,
-                Err(e) => break Some(format!("{name}: byte {}: bad note: {e}", at + 8)),
+                Err(e) if lenient => {
+                    bad_notes += 1;
+                    if bad_notes == 1 {
+                        warn(format!(
+                            "{name}: byte {at}: a note this tracer cannot read ({e}): skipped"
+                        ));
+                    }
+                }
+                Err(e) => break Some(format!("{name}: byte {at}: bad note: {e}")),
             },
             Frame::End(bytes) => {
                 // The live run's final counters: drops are part of the report.
@@ -77,12 +201,123 @@ pub fn run(
             }
         }
     };
+    let Skipped {
+        frames: skipped,
+        bytes,
+    } = frames.skipped;
+    if skipped > 0
+        && let Some(first) = &frames.first_damage
+    {
+        warn(format!(
+            "{skipped} damaged frame(s) ({bytes} bytes) skipped; the first: {first}"
+        ));
+    }
+    if bad_notes > 1 {
+        warn(format!("{bad_notes} unreadable notes skipped in all"));
+    }
     if let Some(p) = problem {
         if !lenient {
             bail!("{p} (--lenient reports what came before)");
         }
-        eprintln!("tracer: warning: {p}; reporting what came before");
+        warn(format!("{p}; reporting what came before"));
     }
     pipeline.finish(&[])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::bench_recording;
+    use crate::testkit::synthetic::Workload;
+
+    fn replayed(bytes: &[u8], lenient: bool) -> (Result<String>, Vec<String>) {
+        let mut out = Vec::new();
+        let mut warnings = Vec::new();
+        let opts = Options {
+            format: Format::Json,
+            lenient,
+            retention: Duration::from_secs(3600),
+            focus: None,
+        };
+        let r = replay("r.trace", bytes, &mut out, opts, &mut |w| warnings.push(w));
+        (
+            r.map(|()| String::from_utf8_lossy(&out).into_owned()),
+            warnings,
+        )
+    }
+
+    fn synthetic() -> Vec<u8> {
+        let path = std::env::temp_dir().join(format!(
+            "tracer-replay-{}-{}.trace",
+            std::process::id(),
+            crate::clock::boot_now_ns()
+        ));
+        let load = Workload {
+            sandboxes: 3,
+            events: 300,
+            live: 2,
+        };
+        bench_recording::write(&path, load).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        bytes
+    }
+
+    /// A live run counts a record it cannot decode and goes on; so does
+    /// a replay (it used to stop there).
+    #[test]
+    fn an_undecodable_record_is_counted_and_the_replay_goes_on() {
+        use crate::record::{Frame, Reader, Writer};
+        let good = synthetic();
+        let (header, mut r) = Reader::open(&good[..]).unwrap();
+        let mut w = Writer::new(Vec::new(), &header);
+        let mut n = 0;
+        while let Some(f) = r.next_frame().unwrap() {
+            match f {
+                Frame::Event(b) => {
+                    n += 1;
+                    if n == 10 {
+                        w.event(&[0xff; 7]); // no record of ours
+                    }
+                    w.event(&b);
+                }
+                Frame::Note(b) => w.note(&serde_json::from_slice::<serde_json::Value>(&b).unwrap()),
+                Frame::End(_) => {}
+            }
+        }
+        let with_junk = w.end(&Stats::default()).unwrap();
+        let (out, warnings) = replayed(&with_junk, false);
+        let out = out.unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(out.contains("\"type\":\"decode_error\""), "{out}");
+        assert!(out.contains("\"decode_errors\":1"), "{out}");
+        // The same report as without the junk, but for the counters.
+        let (clean, _) = replayed(&good, false);
+        let sandboxes = |s: &str| {
+            s.lines()
+                .find(|l| l.contains("\"type\":\"report\""))
+                .map(|l| l[..l.find("\"stats\"").unwrap_or(l.len())].to_string())
+        };
+        assert_eq!(sandboxes(&out), sandboxes(&clean.unwrap()));
+    }
+
+    #[test]
+    fn a_damaged_frame_is_named_strictly_and_skipped_leniently() {
+        let mut bytes = synthetic();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x20;
+        let (strict, _) = replayed(&bytes, false);
+        let e = format!("{:#}", strict.unwrap_err());
+        assert!(
+            e.contains("r.trace: byte ") && e.contains("--lenient"),
+            "{e}"
+        );
+        let (lenient, warnings) = replayed(&bytes, true);
+        assert!(lenient.unwrap().contains("\"type\":\"report\""));
+        assert!(
+            warnings.iter().any(|w| w.starts_with("1 damaged frame(s)")),
+            "{warnings:?}"
+        );
+    }
 }

@@ -1,27 +1,34 @@
 //! `tracer watch` and `tracer record`: load, self-test, take the state at
-//! start, then stream events through the pipeline until Ctrl-C, SIGTERM or
-//! `--duration`, and end with the report.
+//! start, then stream events through the pipeline until Ctrl-C, SIGTERM,
+//! SIGHUP, `--duration` or the end of stdout's reader, and end with the report.
+//!
+//! Stdout is written by a thread of its own through a bounded queue
+//! ([`crate::pipeline::sink`]): a stdout nobody reads never stops the
+//! tracer, and a signal stops it within a second whatever stdout does.
+//! The recording is flushed every second, so a crash (SIGKILL, OOM) loses
+//! at most the last second; a failed write to it is said at once, tracing
+//! goes on, and the run ends with the report and a non-zero exit.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use tracer_common::{NsSet, Offsets};
 
-use super::record;
+use super::record::{self, Target};
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
 use crate::host::docker::DockerNames;
 use crate::host::{ns, proc};
 use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
 use crate::model::Model;
+use crate::pipeline::sink::{self, Queued};
 use crate::pipeline::{Output, Pipeline, Source, View};
 use crate::render::{Format, renderer};
 use crate::report::Selector;
@@ -48,17 +55,57 @@ pub struct WatchOptions {
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// At the end, how long names still being asked for are waited for.
 const NAMES_GRACE: Duration = Duration::from_millis(500);
+/// From a stop signal to the exit, whatever stdout does.
+const STOP_WITHIN: Duration = Duration::from_millis(900);
 
-type Live = Pipeline<BufWriter<std::io::StdoutLock<'static>>, BufWriter<File>>;
+type Live = Pipeline<Queued, File>;
 
-/// Stdout closed by the reader (`tracer | head`): stop quietly.
-fn closed(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+/// Why the trace stopped.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// SIGINT, SIGTERM or SIGHUP, at this moment: exit within a second.
+    Signal(Instant),
+    Duration,
+    /// Stdout's reader went away (`tracer | head`).
+    OutputClosed,
+}
+
+/// The signals that stop a trace.
+struct Signals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self> {
+        let on =
+            |kind, name| signal(kind).with_context(|| format!("installing the {name} handler"));
+        Ok(Self {
+            int: on(SignalKind::interrupt(), "SIGINT")?,
+            term: on(SignalKind::terminate(), "SIGTERM")?,
+            hup: on(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+        }
+    }
 }
 
 pub async fn run(opts: WatchOptions) -> Result<()> {
-    let file = opts.output.as_deref().map(record::create).transpose()?;
+    // First: a signal from now on stops the trace cleanly (during the
+    // start, as soon as it has begun).
+    let mut signals = Signals::install()?;
+    // The path is checked and the new file made before anything is loaded;
+    // an existing recording is replaced only once the trace runs.
+    let target = opts.output.as_deref().map(record::create).transpose()?;
+    // Declared first, dropped last: after the programs are detached.
+    let mut _unmount = None;
     let host = ns::read_host_namespaces();
     let Loaded {
         ebpf,
@@ -67,44 +114,110 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         logger,
         info,
         offsets,
+        unmount,
     } = kernel::load(&opts.load, &host)?;
+    _unmount = unmount;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
-    let mut pipeline = start(&opts, &info, &offsets, &host, file)?;
+    let (sink, output) = sink::queued(std::io::stdout()).context("starting the output thread")?;
+    let mut pipeline = start(&opts, &info, &offsets, &host, target, sink)?;
     let streams = Streams {
         events,
         stats: &stats_map,
         logger,
     };
-    match stream(&opts, &info, streams, backlog, &mut pipeline).await {
-        Err(e) if closed(&e) => {}
-        Err(e) => return Err(e),
-        Ok(()) => {
-            pipeline.set_kernel_stats(counters::read_kernel(&stats_map));
-            let (_, rec) = pipeline.finish(&counters::programs(&ebpf))?;
-            if let (Some(mut rec), Some(path)) = (rec, &opts.output) {
-                rec.flush()?;
-                eprintln!(
-                    "tracer: recorded to {} (read it with `tracer report {}`)",
-                    path.display(),
-                    path.display()
-                );
+    let stop = match stream(
+        &opts,
+        &info,
+        streams,
+        backlog,
+        &mut pipeline,
+        &mut signals,
+        &output.shared,
+    )
+    .await
+    {
+        Ok(stop) => stop,
+        Err(e) => {
+            // What was recorded so far stays readable (`--lenient`).
+            pipeline.flush_recording();
+            return Err(e);
+        }
+    };
+    pipeline.set_kernel_stats(counters::read_kernel(&stats_map));
+    pipeline.set_output_dropped(output.shared.dropped_lines());
+    output.shared.unbounded();
+    let (sink, rec) = pipeline.finish(&counters::programs(&ebpf))?;
+    drop(sink); // closes the queue: the output thread ends once it is written
+    drop(ebpf); // detaches every program
+    let written = wait_output(&output, stop, &mut signals).await;
+    let path = opts.output.as_deref().unwrap_or(Path::new("-"));
+    let dropped = output.shared.dropped_lines();
+    if dropped > 0 {
+        eprintln!(
+            "tracer: warning: {dropped} lines of output were not written: stdout did not keep up"
+        );
+    }
+    if let Some(e) = output.shared.error() {
+        eprintln!("tracer: warning: writing to stdout failed: {e}");
+    }
+    if !written {
+        eprintln!("tracer: warning: stopped before stdout took the report");
+    }
+    match rec {
+        Some(Ok(_)) => eprintln!(
+            "tracer: recorded to {} (read it with `tracer report {}`)",
+            path.display(),
+            path.display()
+        ),
+        Some(Err(f)) => {
+            return Err(anyhow!(
+                "the recording {} is incomplete: {f} (`tracer report --lenient {}` reads what it holds)",
+                path.display(),
+                path.display()
+            ));
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Wait for stdout to take the report: as long as it takes after
+/// `--duration` (a signal meanwhile cuts it short), never past a second
+/// after a stop signal. Whether all was written.
+async fn wait_output(output: &sink::Output, stop: Stop, signals: &mut Signals) -> bool {
+    let mut deadline = match stop {
+        Stop::Signal(at) => Some(at + STOP_WITHIN),
+        Stop::Duration | Stop::OutputClosed => None,
+    };
+    loop {
+        if output.done() {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = signals.recv() => {
+                let soon = Instant::now() + STOP_WITHIN;
+                deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
             }
         }
     }
-    drop(ebpf); // detaches every program
-    Ok(())
 }
 
 /// The state at start, taken with the programs attached (whatever happens
 /// meanwhile is in the ring buffer, so nothing falls between), and the
-/// pipeline that goes on from it.
+/// pipeline that goes on from it. The recording's header is on disk, and
+/// the recording in place, before this returns.
 fn start(
     opts: &WatchOptions,
     info: &Info,
     offsets: &Offsets,
     host: &NsSet,
-    file: Option<File>,
+    target: Option<Target>,
+    sink: Queued,
 ) -> Result<Live> {
     let clock = Clock::sample();
     let started = clock::boot_now_ns();
@@ -120,20 +233,17 @@ fn start(
     // Loading parsed the kernel's BTF twice (ours and aya's): give that back.
     // SAFETY: no arguments but a size; glibc's allocator is in use.
     unsafe { libc::malloc_trim(0) };
-    let recorder = match file {
-        Some(f) => Some(record::start(
-            f,
-            &info.kernel,
-            &source,
-            started,
-            host,
-            snapshot,
-        )?),
+    let recorder = match target {
+        Some(mut t) => {
+            let r = record::start(&t, &info.kernel, &source, started, host, snapshot)?;
+            t.commit()?;
+            Some(r)
+        }
         None => None,
     };
     let out = Output {
         render: renderer(opts.format, clock),
-        sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        sink,
         view: opts.view,
     };
     let mut pipeline = Pipeline::new(model, source, out, recorder);
@@ -192,10 +302,9 @@ async fn stream(
     streams: Streams<'_>,
     backlog: Vec<Vec<u8>>,
     pipeline: &mut Live,
-) -> Result<()> {
-    // Signals first: a Ctrl-C from now on stops cleanly.
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    signals: &mut Signals,
+    out: &sink::Shared,
+) -> Result<Stop> {
     pipeline.ready(info)?;
     if let Some(stall) = opts.stall {
         tokio::time::sleep(stall).await;
@@ -217,8 +326,9 @@ async fn stream(
     let mut timer = tokio::time::interval(DRAIN_EVERY);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported = pipeline.stats().kernel;
+    let mut failure_said = false;
 
-    loop {
+    let stop = loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting on the ring buffer")?;
@@ -234,6 +344,9 @@ async fn stream(
                     pipeline.flush()?;
                 }
                 pipeline.identities()?;
+                if out.closed() {
+                    break Stop::OutputClosed;
+                }
             }
             guard = async {
                 match logger.as_mut() {
@@ -246,21 +359,30 @@ async fn stream(
                 guard.clear_ready();
             }
             _ = tick.tick() => {
-                // Say so as soon as the kernel reports a loss.
+                // Say so as soon as the kernel reports a loss (and only a loss).
                 let kernel = counters::read_kernel(streams.stats);
                 pipeline.set_kernel_stats(kernel);
-                if kernel != reported {
+                pipeline.set_output_dropped(out.dropped_lines());
+                if kernel.lost_more_than(&reported) {
                     pipeline.stats_line()?;
                     reported = kernel;
                 }
+                pipeline.flush_recording();
+                if !failure_said && let Some(f) = pipeline.recording_failure() {
+                    let path = opts.output.as_deref().unwrap_or(Path::new("-"));
+                    eprintln!(
+                        "tracer: error: the recording {}: {f}; tracing goes on without it, the report follows",
+                        path.display()
+                    );
+                    failure_said = true;
+                }
             }
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            _ = &mut deadline => break,
+            _ = signals.recv() => break Stop::Signal(Instant::now()),
+            _ = &mut deadline => break Stop::Duration,
         }
-    }
+    };
     // Drain what arrived before the stop, and the names asked for.
     drain(ring.get_mut(), pipeline)?;
     pipeline.settle_identities(NAMES_GRACE).await?;
-    Ok(())
+    Ok(stop)
 }

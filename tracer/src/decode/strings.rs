@@ -1,6 +1,7 @@
-//! Text inside kernel records: NUL-padded names and the exec's argv.
+//! Text inside kernel records: NUL-padded names and the exec's argv, and
+//! whether the record cut them short.
 
-use tracer_common::ExecEvent;
+use tracer_common::{ARGS_LEN, ExecEvent, FILENAME_LEN};
 
 /// Bytes up to the first NUL, as text.
 pub fn c_str(bytes: &[u8]) -> String {
@@ -13,7 +14,23 @@ pub fn c_str_ref(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(&bytes[..end])
 }
 
-/// argv from an exec record: NUL-separated, `args_len` bytes long.
+/// Was argv longer than the record holds ([`ARGS_LEN`] bytes)? The
+/// programs give the whole argv's length in `args_len`; recordings from
+/// before that gave at most [`ARGS_LEN`], and a full record not ending in
+/// NUL was cut there.
+pub fn argv_truncated(e: &ExecEvent) -> bool {
+    let len = e.args_len as usize;
+    len > ARGS_LEN || (len == ARGS_LEN && e.args[ARGS_LEN - 1] != 0)
+}
+
+/// Did the file name fill the record ([`FILENAME_LEN`] − 1 bytes and its
+/// NUL)? Then it was probably cut: the kernel copies at most that much.
+pub fn filename_truncated(e: &ExecEvent) -> bool {
+    e.filename[FILENAME_LEN - 1] == 0 && e.filename[FILENAME_LEN - 2] != 0
+}
+
+/// argv from an exec record: NUL-separated, `args_len` bytes long (at
+/// most the record's [`ARGS_LEN`]).
 pub fn argv(e: &ExecEvent) -> Vec<String> {
     let len = (e.args_len as usize).min(e.args.len());
     let mut args: Vec<String> = e.args[..len]
@@ -43,7 +60,29 @@ mod tests {
         let mut e2 = *e;
         e2.args_len = 7;
         assert_eq!(argv(&e2), ["/pause"]);
-        e2.args_len = 9999; // corrupt length: clamped, not a panic
+        e2.args_len = 9999; // cut short (or corrupt): clamped, not a panic
         assert_eq!(argv(&e2).first().map(String::as_str), Some("/pause"));
+        assert!(argv_truncated(&e2));
+    }
+
+    #[test]
+    fn cut_strings_say_so() {
+        let Event::Exec(e) = samples()[1].clone() else {
+            unreachable!()
+        };
+        assert!(!argv_truncated(&e) && !filename_truncated(&e));
+        let mut long = *e;
+        // The programs' way: the whole argv's length, its first 256 bytes.
+        long.args = [b'a'; ARGS_LEN];
+        long.args_len = 4000;
+        assert!(argv_truncated(&long));
+        // An older recording's way: a full record, no NUL at its end.
+        long.args_len = ARGS_LEN as u32;
+        assert!(argv_truncated(&long));
+        long.args[ARGS_LEN - 1] = 0; // exactly 256 bytes, NUL-terminated
+        assert!(!argv_truncated(&long));
+        long.filename = [b'f'; FILENAME_LEN];
+        long.filename[FILENAME_LEN - 1] = 0;
+        assert!(filename_truncated(&long));
     }
 }

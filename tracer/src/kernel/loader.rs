@@ -14,6 +14,7 @@ use tracer_common::{
 };
 
 use super::btf::{BtfError, KernelBtf};
+use super::tracefs::{Tracefs, TracefsError, Unmount};
 use crate::host::{ns, system};
 
 #[cfg(ebpf_obj)]
@@ -22,8 +23,6 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tr
 static OBJECT: &[u8] = &[];
 
 pub const DEFAULT_BTF: &str = "/sys/kernel/btf/vmlinux";
-const TRACEFS: &str = "/sys/kernel/tracing";
-const TRACEFS_DEBUGFS: &str = "/sys/kernel/debug/tracing";
 
 pub struct Options {
     pub btf: PathBuf,
@@ -87,6 +86,9 @@ pub struct Loaded {
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     pub info: Info,
     pub offsets: Offsets,
+    /// The tracefs the tracer mounted, unmounted when this is dropped
+    /// (after the programs are detached).
+    pub unmount: Option<Unmount>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,15 +98,13 @@ pub enum LoadError {
     )]
     NoObject,
     #[error(
-        "loading eBPF needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); this process lacks {0}: run it with sudo (from a checkout: sudo -E env \"PATH=$PATH\" cargo xtask run)"
+        "loading eBPF needs root (or {MINIMAL_CAPS}); this process lacks {0}: run it with sudo (from a checkout: sudo -E env \"PATH=$PATH\" cargo xtask run)"
     )]
-    NotPrivileged(&'static str),
+    NotPrivileged(String),
     #[error(transparent)]
     Btf(#[from] BtfError),
-    #[error(
-        "tracefs is not mounted and mounting it at {TRACEFS} failed ({0}): mount it with `mount -t tracefs nodev {TRACEFS}`"
-    )]
-    NoTracefs(std::io::Error),
+    #[error(transparent)]
+    Tracefs(#[from] TracefsError),
     #[error(
         "tracepoint {0} does not exist on this kernel (syscall tracepoints need CONFIG_FTRACE_SYSCALLS): the tracer cannot run here"
     )]
@@ -136,45 +136,45 @@ fn describe(p: &Probe) -> String {
     }
 }
 
-fn check_privileges() -> Result<(), LoadError> {
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_PERFMON: u32 = 38;
-    const CAP_BPF: u32 = 39;
-    let caps = system::effective_caps();
-    let has = |c: u32| caps & (1 << c) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
-        return Ok(());
-    }
-    Err(LoadError::NotPrivileged(if !has(CAP_BPF) {
-        "CAP_BPF"
-    } else {
-        "CAP_PERFMON"
-    }))
+/// Capability numbers (linux/capability.h).
+mod cap {
+    pub const SYS_PTRACE: u32 = 19;
+    pub const SYS_ADMIN: u32 = 21;
+    pub const PERFMON: u32 = 38;
+    pub const BPF: u32 = 39;
 }
 
-/// Where tracepoint ids live; mounts tracefs when nothing is mounted.
-fn tracefs() -> Result<&'static Path, LoadError> {
-    for dir in [TRACEFS, TRACEFS_DEBUGFS] {
-        if Path::new(dir).join("events").is_dir() {
-            return Ok(Path::new(dir));
-        }
+/// What the tracer needs, found by trying each subset here (Linux 6.18):
+/// loading and attaching take CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN
+/// stands in for both); tracefs is root's and mode 0700, so a user other
+/// than root needs CAP_DAC_READ_SEARCH; mounting tracefs where it is not
+/// mounted takes CAP_SYS_ADMIN; reading other processes' namespaces at
+/// start (`/proc/<pid>/ns`, ptrace rules) takes CAP_SYS_PTRACE.
+pub const MINIMAL_CAPS: &str = "CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH unless root, and CAP_SYS_ADMIN only where tracefs is not mounted";
+
+/// The capabilities that loading lacks, by name (empty: none).
+fn missing_for_loading(caps: u64) -> Vec<&'static str> {
+    let has = |c: u32| caps & (1 << c) != 0;
+    if has(cap::SYS_ADMIN) {
+        return Vec::new();
     }
-    let target = std::ffi::CString::new(TRACEFS).map_err(|e| LoadError::NoTracefs(e.into()))?;
-    // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            c"nodev".as_ptr(),
-            target.as_ptr(),
-            c"tracefs".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(LoadError::NoTracefs(std::io::Error::last_os_error()));
+    let mut missing = Vec::new();
+    if !has(cap::BPF) {
+        missing.push("CAP_BPF");
     }
-    log::info!("mounted tracefs at {TRACEFS}");
-    Ok(Path::new(TRACEFS))
+    if !has(cap::PERFMON) {
+        missing.push("CAP_PERFMON");
+    }
+    missing
+}
+
+fn check_privileges() -> Result<(), LoadError> {
+    let caps = system::effective_caps();
+    let missing = missing_for_loading(caps);
+    if !missing.is_empty() {
+        return Err(LoadError::NotPrivileged(missing.join(" and ")));
+    }
+    Ok(())
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones use
@@ -240,10 +240,13 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     }
     check_privileges()?;
     let offsets = offsets(&opts.btf)?;
-    let tracefs = tracefs()?;
+    // Held until the programs are attached; from here on, an error
+    // unmounts what was mounted.
+    let tracefs = Tracefs::find_or_mount()?;
+    let unmount = tracefs.unmount_later();
     for p in probes() {
         if let Some(cat) = p.category
-            && !tracefs.join("events").join(cat).join(p.name).is_dir()
+            && !tracefs.path.join("events").join(cat).join(p.name).is_dir()
         {
             return Err(LoadError::MissingTracepoint(describe(p)));
         }
@@ -269,6 +272,13 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     };
 
     attach(&mut ebpf)?;
+    drop(tracefs);
+    // Not fatal, and said only once tracing can begin.
+    if system::effective_caps() & (1 << cap::SYS_PTRACE) == 0 {
+        log::warn!(
+            "without CAP_SYS_PTRACE the namespaces of other processes cannot be read at start: sandboxes running before the trace are not seen (the tracer needs {MINIMAL_CAPS})"
+        );
+    }
 
     let events = ebpf
         .take_map(EVENTS_MAP)
@@ -291,5 +301,25 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
             filter: filter.enabled != 0,
         },
         offsets,
+        unmount,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_missing_capabilities_are_named() {
+        let bit = |c: u32| 1u64 << c;
+        assert_eq!(missing_for_loading(0), ["CAP_BPF", "CAP_PERFMON"]);
+        assert_eq!(missing_for_loading(bit(cap::BPF)), ["CAP_PERFMON"]);
+        assert!(missing_for_loading(bit(cap::BPF) | bit(cap::PERFMON)).is_empty());
+        assert!(missing_for_loading(bit(cap::SYS_ADMIN)).is_empty());
+        let e = LoadError::NotPrivileged("CAP_BPF".into()).to_string();
+        assert!(
+            e.contains("lacks CAP_BPF") && e.contains("CAP_SYS_PTRACE"),
+            "{e}"
+        );
+    }
 }

@@ -5,5 +5,6 @@ pub mod btf;
 pub mod counters;
 pub mod loader;
 pub mod selftest;
+pub mod tracefs;
 
 pub use loader::{Info, Loaded, Options, load};

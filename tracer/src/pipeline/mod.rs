@@ -7,6 +7,7 @@
 //! ([`Step`]): renderers never see the model.
 
 mod enrich;
+pub mod sink;
 
 use std::io::{self, Write};
 
@@ -152,7 +153,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         self.resolve_deferred()?;
         self.stats.events += 1;
         if let Some(r) = &mut self.recorder {
-            r.event(bytes)?;
+            r.event(bytes);
         }
         let ev = match decode(bytes) {
             Ok(ev) => ev,
@@ -262,7 +263,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     /// What userspace learned beside the events (live, or from a recording).
     pub fn note(&mut self, n: &Note) -> io::Result<()> {
         if let Some(r) = &mut self.recorder {
-            r.note(n)?;
+            r.note(n);
         }
         self.model.note(n);
         if !self.deferred.is_empty() {
@@ -289,13 +290,34 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         self.out.sink.flush()
     }
 
+    /// Lines of live output stdout did not take (see [`sink`]).
+    pub fn set_output_dropped(&mut self, lines: u64) {
+        self.stats.output_dropped = lines;
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.sink.flush()
     }
 
-    /// End of the trace: the report, the final counters (with the programs'
-    /// run times, live) and the recording's end frame.
-    pub fn finish(mut self, programs: &[ProgStat]) -> io::Result<(W, Option<R>)> {
+    /// The recording to its file: a crash later loses nothing before this.
+    pub fn flush_recording(&mut self) {
+        if let Some(r) = &mut self.recorder {
+            r.flush();
+        }
+    }
+
+    /// The first write to the recording that failed (tracing goes on).
+    pub fn recording_failure(&self) -> Option<&record::WriteFailure> {
+        self.recorder.as_ref().and_then(|r| r.failure())
+    }
+
+    /// End of the trace: the recording's end frame, the report and the
+    /// final counters (with the programs' run times, live).
+    #[allow(clippy::type_complexity)]
+    pub fn finish(
+        mut self,
+        programs: &[ProgStat],
+    ) -> io::Result<(W, Option<Result<R, record::WriteFailure>>)> {
         self.resolve_deferred()?;
         // The end of a live trace is a time too: verdicts due by then.
         if self.source.live {
@@ -313,6 +335,8 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             focus,
             ..
         } = self;
+        // The recording first: whatever stdout does, it gets its end.
+        let rec = recorder.map(|r| r.end(&stats));
         match focus {
             Some(f) => {
                 let story = story::build(&model, &f.sel, f.gathered, &source.clock);
@@ -325,10 +349,6 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         }
         out.render.stats(&mut out.sink, &stats, true, programs)?;
         out.sink.flush()?;
-        let rec = match recorder {
-            Some(r) => Some(r.end(&stats)?),
-            None => None,
-        };
         Ok((out.sink, rec))
     }
 }

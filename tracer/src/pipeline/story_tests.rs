@@ -104,14 +104,14 @@ fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_replayed_story_has_the_pods_steps_resolved_after_their_notes() {
-    let rec = Writer::new(Vec::new(), &header()).unwrap();
+    let rec = Writer::new(Vec::new(), &header());
     let mut w = Feeder {
         make: Maker::new(1_000_000_000, 1_000_000),
         p: pipeline(Format::Json, View::Quiet, Some(rec)),
     };
     two_pods(&mut w);
     let (_, recording) = w.p.finish(&[]).unwrap();
-    let recording = recording.unwrap();
+    let recording = recording.unwrap().unwrap();
 
     let (_, mut reader) = Reader::open(&recording[..]).unwrap();
     let mut replay: Pipeline<Vec<u8>, io::Sink> = pipeline(Format::Json, View::Quiet, None);

@@ -216,11 +216,11 @@ fn a_recording_replays_to_the_same_report() {
         host_ns_id: HOST.set().id,
         snapshot: vec![testkit::snapshot(1, 0, "systemd", &["/sbin/init"], HOST)],
     };
-    let recorder = Writer::new(Vec::new(), &header).unwrap();
+    let recorder = Writer::new(Vec::new(), &header);
     let mut w = live(Format::Json, View::Quiet, Some(recorder));
     containerd_pod(&mut w);
     let (live_out, recording) = w.p.finish(&[]).unwrap();
-    let recording = recording.unwrap();
+    let recording = recording.unwrap().unwrap();
 
     let (header, mut reader) = Reader::open(&recording[..]).unwrap();
     let mut m = Model::new();

@@ -172,3 +172,40 @@ fn the_report_reads_as_tables() {
         "no trailing spaces"
     );
 }
+
+/// An argv, comm or filename is the process's to choose: in text, its
+/// control characters are shown (`\x1b`), never sent to the terminal.
+#[test]
+fn text_never_carries_a_control_character_from_the_kernel() {
+    use crate::report::build;
+    use crate::testkit::{Driver, Feed, PAUSE_NS, POD, app_container, app_ns, runc_pause};
+
+    const EVIL: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}1m";
+    let clean = |text: &str| {
+        assert!(
+            !text.chars().any(|c| c != '\n' && c.is_control()),
+            "{text:?}"
+        );
+        assert!(text.contains("\\x1b[2J\\x1b]0;pwned\\x07"), "{text:?}");
+    };
+
+    let Event::Exec(mut e) = samples()[1].clone() else {
+        unreachable!()
+    };
+    let args = format!("/bin/app\0{EVIL}\0");
+    e.args[..args.len()].copy_from_slice(args.as_bytes());
+    e.args_len = args.len() as u32;
+    e.filename[..EVIL.len()].copy_from_slice(EVIL.as_bytes());
+    e.hdr.comm[..4].copy_from_slice(b"\x1b[2J");
+    clean(&text_line(&Event::Exec(e), ALL));
+
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    let app = app_container(&mut w, 810, POD, &["/app", EVIL]);
+    w.exit(app, "app", 3 << 8, app_ns(POD, 810));
+    w.exit(pause, "pause", 9, PAUSE_NS);
+    let report = build(&w.m, &Stats::default(), &clock());
+    let mut out = Vec::new();
+    Text::new(clock()).report(&mut out, &report).unwrap();
+    clean(&String::from_utf8(out).unwrap());
+}

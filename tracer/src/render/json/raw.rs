@@ -7,7 +7,10 @@ use tracer_common::{NS_COUNT, Ns, NsSet};
 use crate::clock::Clock;
 use crate::decode::flags::{self, syscall_name};
 use crate::decode::mount::flag_names;
-use crate::decode::{Event, MountPath, Unread, argv, c_str_ref, caller, ns_in_mask};
+use crate::decode::{
+    Event, MountPath, Unread, argv, argv_truncated, c_str_ref, caller, filename_truncated,
+    ns_in_mask,
+};
 
 fn has_ids(ns: &NsSet) -> bool {
     ns.id[..NS_COUNT].iter().any(|&i| i != 0)
@@ -71,6 +74,13 @@ pub fn write_event_json<W: Write>(
             json_str(w, &c_str_ref(&e.filename))?;
             w.write_all(b",\"argv\":")?;
             serde_json::to_writer(&mut *w, &argv(e))?;
+            let cut = |b| if b { "true" } else { "false" };
+            write!(
+                w,
+                ",\"argv_truncated\":{},\"filename_truncated\":{}",
+                cut(argv_truncated(e)),
+                cut(filename_truncated(e))
+            )?;
             num!("old_tid", e.old_pid);
         }
         Event::Exit(e) => {

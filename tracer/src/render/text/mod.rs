@@ -1,6 +1,7 @@
 //! Text: one readable line per raw event or lifecycle step, `#` lines for
 //! status, tables for the report.
 
+mod escape;
 mod raw;
 mod report;
 mod step;
@@ -8,6 +9,8 @@ mod story;
 mod visits;
 
 use std::io::{self, Write};
+
+pub use escape::escape;
 
 use super::Render;
 use crate::clock::Clock;
@@ -42,7 +45,7 @@ impl<W: Write> Render<W> for Text {
             out,
             "# tracing {} probes (kernel {}, ns_id {}, {}); Ctrl-C to stop",
             info.probes,
-            info.kernel,
+            escape(&info.kernel),
             if info.ns_id { "yes" } else { "no" },
             if info.filter {
                 "host tasks filtered in the kernel"
@@ -53,7 +56,9 @@ impl<W: Write> Render<W> for Text {
     }
 
     fn event(&mut self, out: &mut W, ev: &Event, unread: Unread) -> io::Result<()> {
-        writeln!(out, "{}", raw::text_line(ev, unread, &self.clock))
+        // The line's own words are plain: escaping all of it escapes the
+        // kernel's strings in it.
+        writeln!(out, "{}", escape(&raw::text_line(ev, unread, &self.clock)))
     }
 
     fn decode_error(&mut self, out: &mut W, err: &DecodeError, len: usize) -> io::Result<()> {
@@ -61,7 +66,7 @@ impl<W: Write> Render<W> for Text {
     }
 
     fn step(&mut self, out: &mut W, step: &Step) -> io::Result<()> {
-        writeln!(out, "{}", step::line(step, &self.clock))
+        writeln!(out, "{}", escape(&step::line(step, &self.clock)))
     }
 
     fn stats(
@@ -71,14 +76,23 @@ impl<W: Write> Render<W> for Text {
         last: bool,
         programs: &[ProgStat],
     ) -> io::Result<()> {
+        let output = if s.output_dropped > 0 {
+            format!(
+                ", output lines dropped {} (stdout did not keep up)",
+                s.output_dropped
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "# {}events {}, dropped {} (ring buffer full), undecodable {}, with unread fields {}, syscall state lost {}",
+            "# {}events {}, dropped {} (ring buffer full), undecodable {}, with unread fields {}, arguments unread {}, syscall state lost {}{output}",
             if last { "done: " } else { "" },
             s.events,
             s.kernel.ringbuf_full,
             s.decode_errors,
-            s.unread + s.kernel.read_failed + s.kernel.arg_read_failed,
+            s.unread + s.kernel.read_failed,
+            s.kernel.arg_read_failed,
             s.kernel.pending_full + s.kernel.pending_missing
         )?;
         for p in programs.iter().filter(|p| p.run_count > 0) {

@@ -5,7 +5,10 @@ use tracer_common::NsSet;
 use crate::clock::Clock;
 use crate::decode::flags::{self, syscall_name};
 use crate::decode::mount::flag_names;
-use crate::decode::{Event, MountEvent, MountPath, Unread, argv, c_str, caller, ns_in_mask};
+use crate::decode::{
+    Event, MountEvent, MountPath, Unread, argv, argv_truncated, c_str, caller, filename_truncated,
+    ns_in_mask,
+};
 
 /// `-22 (EINVAL)` for the errnos namespace syscalls return.
 fn errno(ret: i64) -> String {
@@ -80,7 +83,16 @@ pub fn text_line(ev: &Event, unread: Unread, clock: &Clock) -> String {
                 flags::render(e.flags, e.syscall)
             )
         }
-        Event::Exec(e) => format!("{}  [{}]", c_str(&e.filename), argv(e).join(" ")),
+        Event::Exec(e) => {
+            let cut = |b: bool| if b { "…" } else { "" };
+            format!(
+                "{}{}  [{}{}]",
+                c_str(&e.filename),
+                cut(filename_truncated(e)),
+                argv(e).join(" "),
+                cut(argv_truncated(e))
+            )
+        }
         Event::Exit(e) => {
             let scope = if e.group_dead != 0 { "" } else { " (thread)" };
             format!("{}{scope}", exit_words(e.exit_code))

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
 
-use super::dur;
+use super::{dur, escape};
 use crate::clock::Clock;
 use crate::report::{DurStat, NsKind, Pin, Report, SandboxReport};
 
@@ -36,7 +36,7 @@ pub(super) fn table(
     tb.set_header(head);
     for row in rows {
         let mut cells = vec![String::new()];
-        cells.extend(row);
+        cells.extend(row.iter().map(|c| escape(c).into_owned()));
         tb.add_row(cells);
     }
     for (i, col) in tb.column_iter_mut().enumerate() {
@@ -52,7 +52,7 @@ pub(super) fn table(
 
 /// A labelled line: `  pause        pid 2985 …`.
 pub(super) fn line(o: &mut String, label: &str, text: &str) {
-    let _ = writeln!(o, "  {label:<LABEL$}  {text}");
+    let _ = writeln!(o, "  {label:<LABEL$}  {}", escape(text));
 }
 
 fn namespaces(o: &mut String, s: &SandboxReport, clock: &Clock) {
@@ -247,7 +247,7 @@ pub(super) fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
     } else {
         ""
     };
-    let _ = writeln!(o, "\nSandbox {}{origin}", s.label);
+    let _ = writeln!(o, "\nSandbox {}{origin}", escape(&s.label));
     if let Some(rt) = s.cgroup.as_ref().and_then(|g| g.runtime) {
         line(o, "runtime", &format!("{rt:?}"));
     }
@@ -306,7 +306,7 @@ pub fn tables(r: &Report) -> String {
         );
     }
     for a in &r.anomalies {
-        let _ = writeln!(o, "\nanomaly: {a}");
+        let _ = writeln!(o, "\nanomaly: {}", escape(a));
     }
     o
 }

@@ -1,0 +1,226 @@
+//! The live output's sink: lines go to stdout through a bounded queue and
+//! a thread of their own, so that a stdout nobody reads (a stalled pipe,
+//! a stopped terminal) never blocks the tracer — it stays responsive to
+//! signals and keeps draining the ring buffer. What does not fit in the
+//! queue is counted ([`Shared::dropped_lines`]), like the kernel's drops.
+//!
+//! At the end the report is queued whatever its size, and the caller
+//! waits for it as long as it chooses ([`Output::wait`]).
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::{self, JoinHandle};
+
+/// Bytes of output in flight before lines are dropped: seconds of the
+/// busiest live output, far more than any pipe buffers.
+pub const QUEUE_BYTES: usize = 8 << 20;
+
+/// What the writer thread and the tracer both see.
+#[derive(Debug, Default)]
+pub struct Shared {
+    queued: AtomicUsize,
+    dropped: AtomicU64,
+    /// Stdout is gone (EPIPE: `tracer | head`) or failed.
+    closed: AtomicBool,
+    /// From now on, queue whatever comes (the report at the end).
+    unbounded: AtomicBool,
+    error: Mutex<Option<io::Error>>,
+}
+
+impl Shared {
+    /// Lines that could not be written because stdout did not keep up.
+    pub fn dropped_lines(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Stdout's reader went away (or writing failed otherwise).
+    pub fn closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// The write error that closed stdout, unless it was a broken pipe.
+    pub fn error(&self) -> Option<String> {
+        let e = self.error.lock().ok()?;
+        e.as_ref()
+            .filter(|e| e.kind() != io::ErrorKind::BrokenPipe)
+            .map(|e| e.to_string())
+    }
+
+    /// Queue everything from now on: the end's report and counters.
+    pub fn unbounded(&self) {
+        self.unbounded.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The sink the pipeline writes into: a line buffer, handed to the queue
+/// on every flush.
+pub struct Queued {
+    buf: Vec<u8>,
+    tx: mpsc::Sender<Vec<u8>>,
+    shared: Arc<Shared>,
+}
+
+/// The writer thread, to wait for at the end.
+pub struct Output {
+    thread: JoinHandle<()>,
+    pub shared: Arc<Shared>,
+}
+
+/// A sink for `out` (stdout, in the tracer), written by a thread of its own.
+pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Output)> {
+    let shared = Arc::new(Shared::default());
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let s = Arc::clone(&shared);
+    let thread = thread::Builder::new()
+        .name("stdout".into())
+        .spawn(move || {
+            for chunk in rx {
+                if !s.closed() {
+                    let r = out.write_all(&chunk).and_then(|()| out.flush());
+                    if let Err(e) = r {
+                        s.closed.store(true, Ordering::Relaxed);
+                        if let Ok(mut slot) = s.error.lock() {
+                            *slot = Some(e);
+                        }
+                    }
+                }
+                s.queued.fetch_sub(chunk.len(), Ordering::Relaxed);
+            }
+        })?;
+    Ok((
+        Queued {
+            buf: Vec::with_capacity(1 << 16),
+            tx,
+            shared: Arc::clone(&shared),
+        },
+        Output { thread, shared },
+    ))
+}
+
+impl Write for Queued {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    /// Never blocks: the buffer joins the queue, or its lines are counted
+    /// as dropped when the queue is full (or stdout is gone).
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let s = &self.shared;
+        if s.closed() {
+            self.buf.clear();
+            return Ok(());
+        }
+        let len = self.buf.len();
+        if !s.unbounded.load(Ordering::Relaxed)
+            && s.queued.load(Ordering::Relaxed) + len > QUEUE_BYTES
+        {
+            let lines = self.buf.iter().filter(|&&b| b == b'\n').count();
+            s.dropped.fetch_add(lines as u64, Ordering::Relaxed);
+            self.buf.clear();
+            return Ok(());
+        }
+        s.queued.fetch_add(len, Ordering::Relaxed);
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(1 << 16));
+        if self.tx.send(chunk).is_err() {
+            s.queued.fetch_sub(len, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+impl Output {
+    /// Everything queued has been written (the [`Queued`] must be dropped
+    /// first: its end closes the queue).
+    pub fn done(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::Receiver;
+    use std::time::{Duration, Instant};
+
+    /// A stdout that blocks until told to go on, then takes everything.
+    struct Stalled(Receiver<()>, Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Stalled {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let _ = self.0.recv();
+            self.1.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_stdout_never_blocks_and_what_does_not_fit_is_counted() {
+        let (go, wait) = mpsc::channel();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (mut q, out) = queued(Stalled(wait, Arc::clone(&got))).unwrap();
+        let line = [b'x'; 1023];
+        let started = Instant::now();
+        let n = 3 * QUEUE_BYTES / 1024;
+        for _ in 0..n {
+            q.write_all(&line).unwrap();
+            q.write_all(b"\n").unwrap();
+            q.flush().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "blocked");
+        let dropped = out.shared.dropped_lines() as usize;
+        assert!(dropped >= n / 2 && dropped < n, "{dropped} of {n}");
+        // The end's report is queued whatever the size, then all is written.
+        out.shared.unbounded();
+        q.write_all(b"report\n").unwrap();
+        q.flush().unwrap();
+        drop(q);
+        assert!(!out.done());
+        for _ in 0..n {
+            let _ = go.send(());
+        }
+        drop(go);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !out.done() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(out.done());
+        let got = got.lock().unwrap();
+        assert!(got.ends_with(b"report\n"));
+        assert_eq!(got.len(), (n - dropped) * 1024 + 7);
+    }
+
+    struct Gone;
+
+    impl Write for Gone {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_reader_that_went_away_closes_the_sink_quietly() {
+        let (mut q, out) = queued(Gone).unwrap();
+        q.write_all(b"line\n").unwrap();
+        q.flush().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !out.shared.closed() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(out.shared.closed());
+        assert_eq!(out.shared.error(), None, "a broken pipe is no error");
+        q.write_all(b"more\n").unwrap();
+        q.flush().unwrap();
+        assert_eq!(out.shared.dropped_lines(), 0, "nobody to lose them for");
+    }
+}
