@@ -40,7 +40,9 @@ Examples:
   tracer --raw                      every kernel event instead of pod lines
   tracer --json --duration 30       JSON lines for 30 seconds (schema: docs/json.md)
   tracer record -o pods.trace       trace and record, for `tracer report` elsewhere
-  tracer report pods.trace          the report of a recording (no root needed)";
+  tracer report pods.trace          the report of a recording (no root needed)
+  tracer report pods.trace --html pods.html        the timeline and tables as one page
+  tracer report pods.trace --perfetto pods.json    the timeline for ui.perfetto.dev";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -59,8 +61,16 @@ enum Command {
         /// A file written by `tracer record`.
         file: PathBuf,
         /// The report as one JSON object (`type: report`).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["perfetto", "html"])]
         json: bool,
+        /// Write the timeline as Chrome JSON trace events to FILE, for
+        /// ui.perfetto.dev: a track per namespace, pause, container, exec.
+        #[arg(long, value_name = "FILE", conflicts_with = "html")]
+        perfetto: Option<PathBuf>,
+        /// Write one self-contained HTML page to FILE: the timeline
+        /// (zoomable) and the report's tables.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// On a truncated or corrupt recording, report what came before
         /// instead of failing.
         #[arg(long)]
@@ -174,13 +184,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Report {
             file,
             json,
+            perfetto,
+            html,
             lenient,
             retention,
         }) => {
             init_logging(None);
+            let (format, to) = match (perfetto, html) {
+                (Some(p), _) => (Format::Perfetto, Some(p)),
+                (_, Some(h)) => (Format::Html, Some(h)),
+                _ => (format(json), None),
+            };
             return replay::run(
                 &file,
-                format(json),
+                format,
+                to.as_deref(),
                 lenient,
                 seconds(retention, "--retention")?,
             );

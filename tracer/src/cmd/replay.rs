@@ -2,7 +2,7 @@
 //! and without root, through the same pipeline a live run uses.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,7 +15,14 @@ use crate::record::{Frame, Reader};
 use crate::render::{Format, renderer};
 use crate::stats::Stats;
 
-pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> Result<()> {
+/// Replay `path`; the report goes to stdout, or to the file `to`.
+pub fn run(
+    path: &Path,
+    format: Format,
+    to: Option<&Path>,
+    lenient: bool,
+    retention: Duration,
+) -> Result<()> {
     let name = path.display().to_string();
     let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
     let (header, mut reader) =
@@ -26,7 +33,7 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
     let clock = header.clock();
     let out = Output {
         render: renderer(format, clock),
-        sink: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        sink: BufWriter::with_capacity(1 << 16, sink(to)?),
         view: View::Quiet,
     };
     let source = Source {
@@ -73,5 +80,17 @@ pub fn run(path: &Path, format: Format, lenient: bool, retention: Duration) -> R
         eprintln!("tracer: warning: {p}; reporting what came before");
     }
     pipeline.finish(&[])?;
+    if let Some(to) = to {
+        eprintln!("tracer: wrote {}", to.display());
+    }
     Ok(())
+}
+
+fn sink(to: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match to {
+        Some(p) => {
+            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    })
 }
