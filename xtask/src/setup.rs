@@ -110,6 +110,8 @@ pub const PACKAGES: &[Package] = &[
     // `ip netns`: the pinned-netns tests of issue 8 (`ip netns add/exec/del`),
     // and a look at a pod's netns by hand when a podman test fails.
     pkg("iproute2", "ip", Need::E2e),
+    // e2e `timeline`: the HTML timeline drawn headless (`--dump-dom`, `--screenshot`).
+    pkg("chromium", "chromium", Need::E2e),
     // The bench's peer on the same tracepoints.
     pkg("bpftrace", "bpftrace", Need::Bench),
     // e2e `containerd`: containerd driven over CRI as the kubelet does.
@@ -257,6 +259,7 @@ mod tests {
         busybox-static\tinstalled\n\
         ca-certificates\tinstalled\n\
         catatonit\tinstalled\n\
+        chromium\tinstalled\n\
         iproute2\tinstalled\n\
         libc6:amd64\tinstalled\n\
         podman\tinstalled\n\
@@ -290,7 +293,14 @@ mod tests {
         let exists = |what: &str| matches!(what, "g++" | "update-ca-certificates" | "podman");
         assert_eq!(
             missing_names(Job::Test, &Installed::Files(&exists)),
-            ["catatonit", "runc", "busybox-static", "uidmap", "iproute2"]
+            [
+                "catatonit",
+                "runc",
+                "busybox-static",
+                "uidmap",
+                "iproute2",
+                "chromium"
+            ]
         );
     }
 

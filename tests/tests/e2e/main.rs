@@ -12,3 +12,4 @@ mod pipeline;
 mod podman_harness;
 mod podman_pods;
 mod sandbox;
+mod timeline;
