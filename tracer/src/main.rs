@@ -127,6 +127,10 @@ struct WatchArgs {
     /// BTF of the running kernel, for kernels without /sys/kernel/btf/vmlinux.
     #[arg(long, value_name = "PATH", default_value = loader::DEFAULT_BTF)]
     btf: PathBuf,
+    /// Serve Prometheus/OpenMetrics metrics at http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9464): events by kind, losses, sandboxes, phase histograms.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     /// Show the eBPF programs' own diagnostics (failed kernel reads, lost
     /// events) at this level or above; off by default, and then free.
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "warn")]
@@ -241,6 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         output,
         stall: args.debug_stall_ms.map(Duration::from_millis),
         retention: seconds(args.retention, "--retention")?,
+        metrics: args.metrics,
     })
     .await
 }

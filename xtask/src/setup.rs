@@ -112,6 +112,8 @@ pub const PACKAGES: &[Package] = &[
     pkg("iproute2", "ip", Need::E2e),
     // e2e `timeline`: the HTML timeline drawn headless (`--dump-dom`, `--screenshot`).
     pkg("chromium", "chromium", Need::E2e),
+    // e2e `metrics`: a real Prometheus scrapes `tracer --metrics`.
+    pkg("prometheus", "prometheus", Need::E2e),
     // The bench's peer on the same tracepoints.
     pkg("bpftrace", "bpftrace", Need::Bench),
     // e2e `containerd`: containerd driven over CRI as the kubelet does.
@@ -263,6 +265,7 @@ mod tests {
         iproute2\tinstalled\n\
         libc6:amd64\tinstalled\n\
         podman\tinstalled\n\
+        prometheus\tinstalled\n\
         runc\tconfig-files\n\
         uidmap:amd64\tinstalled\n\
         bpftrace\tnot-installed\n";
@@ -299,7 +302,8 @@ mod tests {
                 "busybox-static",
                 "uidmap",
                 "iproute2",
-                "chromium"
+                "chromium",
+                "prometheus"
             ]
         );
     }

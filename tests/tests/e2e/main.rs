@@ -8,6 +8,7 @@
 
 mod support;
 
+mod metrics;
 mod pipeline;
 mod podman_harness;
 mod podman_pods;

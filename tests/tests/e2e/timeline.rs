@@ -110,9 +110,12 @@ fn us(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
-/// Every slice and instant of each (pid, tid) track, in ns as importers round µs.
-fn tracks(events: &[Value]) -> BTreeMap<(u64, u64), Vec<(u64, u64, String)>> {
-    let mut t: BTreeMap<(u64, u64), Vec<(u64, u64, String)>> = BTreeMap::new();
+/// A slice or instant: start and end in ns (as importers round µs), name.
+type Slice = (u64, u64, String);
+
+/// Every slice and instant of each (pid, tid) track.
+fn tracks(events: &[Value]) -> BTreeMap<(u64, u64), Vec<Slice>> {
+    let mut t: BTreeMap<(u64, u64), Vec<Slice>> = BTreeMap::new();
     let ns = |v: f64| (v * 1e3).round() as u64;
     for e in events {
         let (start, end) = match e["ph"].as_str() {

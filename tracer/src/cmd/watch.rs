@@ -4,7 +4,9 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -20,6 +22,7 @@ use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
 use crate::host::{ns, proc};
 use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
+use crate::metrics::{self, Metrics};
 use crate::model::Model;
 use crate::pipeline::{Output, Pipeline, Source, View};
 use crate::render::{Format, renderer};
@@ -35,6 +38,8 @@ pub struct WatchOptions {
     pub stall: Option<Duration>,
     /// Keep ended sandboxes in full this long, then summarise them.
     pub retention: Duration,
+    /// Serve Prometheus metrics here (`--metrics`).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// How often the ring buffer is read without a wakeup: the live view's
@@ -51,6 +56,11 @@ fn closed(e: &anyhow::Error) -> bool {
 
 pub async fn run(opts: WatchOptions) -> Result<()> {
     let file = opts.output.as_deref().map(record::create).transpose()?;
+    // Listen before loading anything: a taken port fails at once.
+    let server = match opts.metrics {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
     let host = ns::read_host_namespaces();
     let Loaded {
         ebpf,
@@ -63,6 +73,17 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
     let mut pipeline = start(&opts, &info, &offsets, &host, file)?;
+    if let Some(server) = server {
+        let m = Arc::new(Metrics::new(&[
+            ("kernel", info.kernel.clone()),
+            ("ns_id", info.ns_id.to_string()),
+        ]));
+        pipeline = pipeline.with_metrics(m.clone());
+        if let Some(at) = server.local_addr() {
+            eprintln!("tracer: metrics at http://{at}/metrics");
+        }
+        server.spawn(m);
+    }
     let streams = Streams {
         events,
         stats: &stats_map,

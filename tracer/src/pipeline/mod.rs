@@ -9,10 +9,12 @@
 mod enrich;
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::decode::{Unread, decode};
 use crate::kernel::Info;
+use crate::metrics::Metrics;
 use crate::model::{Model, Note};
 use crate::record;
 use crate::render::Render;
@@ -53,6 +55,8 @@ pub struct Pipeline<W: Write, R: Write> {
     source: Source,
     out: Output<W>,
     recorder: Option<record::Writer<R>>,
+    /// `--metrics`: bumped as events and steps pass (atomics only).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<W: Write, R: Write> Pipeline<W, R> {
@@ -68,7 +72,15 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             source,
             out,
             recorder,
+            metrics: None,
         }
+    }
+
+    /// Count into `metrics` from now on, starting from what the model holds.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.seed(&self.model);
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Tracing has begun.
@@ -93,6 +105,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
                     .decode_error(&mut self.out.sink, &e, bytes.len());
             }
         };
+        if let Some(m) = &self.metrics {
+            m.event(&ev);
+        }
         let unread = Unread::of(&ev, self.source.supported);
         if !unread.is_empty() {
             self.stats.unread += 1;
@@ -103,6 +118,11 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         let changes = self.model.event(&ev);
         if changes.is_empty() {
             return Ok(());
+        }
+        if let Some(m) = &self.metrics {
+            for l in &changes {
+                m.lifecycle(&self.model, l);
+            }
         }
         let found = if self.source.live {
             enrich::notes(&changes)
@@ -137,6 +157,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     /// The kernel's counters as last read (live), or as the recording ended.
     pub fn set_kernel_stats(&mut self, k: KernelStats) {
         self.stats.kernel = k;
+        if let Some(m) = &self.metrics {
+            m.stats(&self.stats);
+        }
     }
 
     /// A `stats` line, when a loss counter moved while tracing.
@@ -161,6 +184,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             source,
             mut out,
             recorder,
+            ..
         } = self;
         let report = report::build(&model, &stats, &source.clock);
         out.render.report(&mut out.sink, &report)?;
