@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use tracer::cmd::{bench_recording, replay, watch};
 use tracer::kernel::loader;
@@ -78,6 +78,18 @@ enum Command {
         /// As for `watch`: the same value gives the live run's report.
         #[arg(long, value_name = "SECONDS", default_value_t = RETENTION_S)]
         retention: f64,
+    },
+    /// Print a shell completion script (e.g. `tracer completions bash >
+    /// /etc/bash_completion.d/tracer`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (tracer.1 and one per command) into DIR.
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Write a synthetic recording for the replay benchmark.
     #[command(hide = true)]
@@ -206,6 +218,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 lenient,
                 seconds(retention, "--retention")?,
             );
+        }
+        Some(Command::Completions { shell }) => {
+            // Into memory first: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tracer", &mut script);
+            return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            };
+        }
+        Some(Command::Man { dir }) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
+            return Ok(());
         }
         Some(Command::BenchRecording {
             output,

@@ -9,6 +9,7 @@
 mod bench;
 mod build;
 mod command;
+mod dist;
 mod run;
 mod setup;
 mod test;
@@ -32,6 +33,9 @@ enum Cmd {
     BuildEbpf,
     /// Build everything; leaves the tracer at target/release/tracer.
     Build,
+    /// A static tracer (musl, eBPF inside) with shell completions and man
+    /// pages, for nodes without a toolchain: target/dist/.
+    Dist,
     /// Build, then run the tracer as root (through `sudo -E` when not root).
     ///
     /// Arguments after `--` go to the tracer: `cargo xtask run -- --json --duration 5`.
@@ -84,6 +88,9 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Build => {
             let bin = build::all()?;
             println!("tracer: {}", bin.display());
+        }
+        Cmd::Dist => {
+            dist::dist()?;
         }
         Cmd::Run { args } => run::run(&args)?,
         Cmd::Test { unit_only, args } => test::run_tests(unit_only, &args)?,

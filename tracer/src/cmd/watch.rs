@@ -130,9 +130,13 @@ fn start(
         supported: supported_slots(offsets),
         live: true,
     };
-    // Loading parsed the kernel's BTF twice (ours and aya's): give that back.
+    // Loading parsed the kernel's BTF twice (ours and aya's): give that back
+    // (glibc only; musl's allocator, in the static build, has no such call).
     // SAFETY: no arguments but a size; glibc's allocator is in use.
-    unsafe { libc::malloc_trim(0) };
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
     let recorder = match file {
         Some(f) => Some(record::start(
             f,

@@ -8,7 +8,9 @@ use std::os::unix::fs::MetadataExt;
 use tracer_common::{NS_COUNT, Ns, NsSet};
 
 /// `NS_GET_ID` (Linux 6.18+): the never-reused 64-bit id of an nsfs file's namespace.
-const NS_GET_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d;
+/// The request's C type is glibc's `unsigned long` but musl's `int`
+/// (`libc::Ioctl`): the same 32 bits either way.
+const NS_GET_ID: libc::Ioctl = ((2u32 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d) as libc::Ioctl;
 
 /// The namespaces of `dir` (`/proc/<pid>`, `/proc/thread-self`) as an `NsSet`.
 pub fn ns_set(dir: &str) -> NsSet {
