@@ -14,11 +14,6 @@ use crate::command::{as_invoking_user, output, run, workspace};
 
 pub const MUSL: &str = "x86_64-unknown-linux-musl";
 
-/// The static binary `cargo xtask dist` leaves (and the image is built from).
-pub fn binary() -> PathBuf {
-    workspace().join("target/dist/tracer")
-}
-
 /// rustup's musl target for the stable toolchain, added if missing.
 fn ensure_musl_target() -> Result<()> {
     let installed = output(as_invoking_user("rustup").args(["target", "list", "--installed"]))

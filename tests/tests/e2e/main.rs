@@ -8,6 +8,7 @@
 
 mod support;
 
+mod image;
 mod metrics;
 mod pipeline;
 mod podman_harness;

@@ -20,7 +20,7 @@ use tracer_common::{NsSet, Offsets};
 use super::record;
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
-use crate::host::{ns, proc};
+use crate::host::{ns, proc, system};
 use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
 use crate::metrics::{self, Metrics};
 use crate::model::Model;
@@ -62,6 +62,18 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         None => None,
     };
     let host = ns::read_host_namespaces();
+    // Inside a container, /proc/self/status cannot tell (its NSpid starts
+    // at the container's own pid namespace); the node's namespaces can.
+    let pid = |n: &NsSet| n.inum[tracer_common::Ns::Pid as usize];
+    if !system::in_root_pid_ns()
+        || (pid(&host) != 0 && pid(&ns::ns_set("/proc/self")) != pid(&host))
+    {
+        anyhow::bail!(
+            "the tracer runs in a pid namespace of its own, but kernel events carry the \
+             node's pids: run it in the node's pid namespace (Kubernetes: hostPID: true; \
+             podman/docker: --pid=host)"
+        );
+    }
     let Loaded {
         ebpf,
         mut events,

@@ -1,10 +1,12 @@
 //! Everything read from the host's /proc: the start-up walk of every
 //! process, namespaces (nsfs inodes, `NS_GET_ID`), cgroups, the nsfs bind
 //! mounts that pin a namespace, and facts about the system. The one place
-//! that reads /proc; parsers are pure functions tested on text.
+//! that reads /proc; parsers are pure functions tested on text. [`root`]
+//! says where the node's /proc is when the tracer runs in a container.
 
 pub mod cgroup;
 pub mod ns;
 pub mod pins;
 pub mod proc;
+pub mod root;
 pub mod system;

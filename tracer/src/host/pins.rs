@@ -45,11 +45,18 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Pins of a namespace as the tracer's mount namespace sees them.
+/// Pins of a namespace as the tracer's mount namespace sees them, named
+/// as the node names them (see [`super::root::node_path`]).
 pub fn read(kind: &str, inum: u32) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    let mut pins: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
         .map(|m| nsfs_pins(&m, kind, inum))
         .unwrap_or_default()
+        .iter()
+        .map(|p| super::root::node_path(p))
+        .collect();
+    pins.sort();
+    pins.dedup();
+    pins
 }
 
 #[cfg(test)]
