@@ -55,12 +55,6 @@ fn closed(e: &anyhow::Error) -> bool {
 }
 
 pub async fn run(opts: WatchOptions) -> Result<()> {
-    let file = opts.output.as_deref().map(record::create).transpose()?;
-    // Listen before loading anything: a taken port fails at once.
-    let server = match opts.metrics {
-        Some(addr) => Some(metrics::bind(addr).await?),
-        None => None,
-    };
     let host = ns::read_host_namespaces();
     // Inside a container, /proc/self/status cannot tell (its NSpid starts
     // at the container's own pid namespace); the node's namespaces can.
@@ -74,6 +68,12 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
              podman/docker: --pid=host)"
         );
     }
+    // Listen before loading anything: a taken port fails at once.
+    let server = match opts.metrics {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
+    let file = opts.output.as_deref().map(record::create).transpose()?;
     let Loaded {
         ebpf,
         mut events,

@@ -43,8 +43,8 @@ use tracer_common::NsSet;
 
 use crate::decode::Event;
 pub use exec::is_pause;
-pub use exit::exit_status;
 pub use identity::{Identity, IdentityRole};
+pub use exit::exit_status;
 pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};
 use ns_change::Change;
