@@ -109,6 +109,31 @@ fn bench(c: &mut Criterion) {
             )
         });
     }
+    // What `--metrics` adds on the event path: the same quiet pipeline
+    // with and without counters.
+    for (name, metrics) in [
+        ("pipeline, quiet (-q)", false),
+        ("pipeline, quiet with metrics (-q --metrics)", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let p = pipeline(Format::Text, View::Quiet);
+                    if metrics {
+                        p.with_metrics(std::sync::Arc::new(tracer::metrics::Metrics::new(&[])))
+                    } else {
+                        p
+                    }
+                },
+                |mut p| {
+                    for r in &recs {
+                        black_box(p.event(r).is_ok());
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 

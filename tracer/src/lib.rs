@@ -12,6 +12,7 @@
 //!    ├─ host/     /proc and /sys: start-up walk, cgroups, pins (enrichment)
 //!    ├─ report/   Lifecycle → Step; at the end, Model → Report (+ anomalies)
 //!    └─ render/   Event, Step, Report → text or JSON lines (one trait)
+//! metrics/   `--metrics`: OpenMetrics counters fed by the pipeline, served over HTTP
 //! cmd/       watch, record, replay (`tracer report`), bench-recording
 //! testkit/   events and runtime scenarios made by hand (tests, benches)
 //! ```
@@ -27,6 +28,7 @@ pub mod cmd;
 pub mod decode;
 pub mod host;
 pub mod kernel;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod record;

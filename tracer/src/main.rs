@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use tracer::cmd::{bench_recording, replay, watch};
 use tracer::kernel::loader;
@@ -44,7 +44,10 @@ Examples:
   tracer report pods.trace          the report of a recording (no root needed)
   tracer report pods.trace --netns /run/netns/cni-1234
                                     one netns's story: creator, tasks, visitors, pins, verdict
-  tracer --pod 3f2a9c               live lines of one pod only, then its story";
+  tracer --pod 3f2a9c               live lines of one pod only, then its story
+
+  tracer report pods.trace --html pods.html        the timeline and tables as one page
+  tracer report pods.trace --perfetto pods.json    the timeline for ui.perfetto.dev";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -64,8 +67,16 @@ enum Command {
         /// A file written by `tracer record`.
         file: PathBuf,
         /// The report as one JSON object (`type: report`).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["perfetto", "html"])]
         json: bool,
+        /// Write the timeline as Chrome JSON trace events to FILE, for
+        /// ui.perfetto.dev: a track per namespace, pause, container, exec.
+        #[arg(long, value_name = "FILE", conflicts_with = "html")]
+        perfetto: Option<PathBuf>,
+        /// Write one self-contained HTML page to FILE: the timeline
+        /// (zoomable) and the report's tables.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// On a truncated or corrupt recording, report what came before
         /// instead of failing.
         #[arg(long)]
@@ -75,6 +86,18 @@ enum Command {
         retention: f64,
         #[command(flatten)]
         story: StoryArgs,
+    },
+    /// Print a shell completion script (e.g. `tracer completions bash >
+    /// /etc/bash_completion.d/tracer`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (tracer.1 and one per command) into DIR.
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Write a synthetic recording for the replay benchmark.
     #[command(hide = true)]
@@ -156,6 +179,10 @@ struct WatchArgs {
     /// BTF of the running kernel, for kernels without /sys/kernel/btf/vmlinux.
     #[arg(long, value_name = "PATH", default_value = loader::DEFAULT_BTF)]
     btf: PathBuf,
+    /// Serve Prometheus/OpenMetrics metrics at http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9464): events by kind, losses, sandboxes, phase histograms.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     /// Show the eBPF programs' own diagnostics (failed kernel reads, lost
     /// events) at this level or above; off by default, and then free.
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "warn")]
@@ -219,20 +246,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Report {
             file,
             json,
+            perfetto,
+            html,
             lenient,
             retention,
             story,
         }) => {
             init_logging(None);
+            let (format, to) = match (perfetto, html) {
+                (Some(p), _) => (Format::Perfetto, Some(p)),
+                (_, Some(h)) => (Format::Html, Some(h)),
+                _ => (format(json), None),
+            };
             return replay::run(
                 &file,
                 replay::Options {
-                    format: format(json),
+                    format,
+                    to,
                     lenient,
                     retention: seconds(retention, "--retention")?,
                     focus: story.selector(),
                 },
             );
+        }
+        Some(Command::Completions { shell }) => {
+            // Into memory first: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tracer", &mut script);
+            return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            };
+        }
+        Some(Command::Man { dir }) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
+            return Ok(());
         }
         Some(Command::BenchRecording {
             output,
@@ -274,6 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         retention: seconds(args.retention, "--retention")?,
         docker_socket: args.docker_socket,
         focus: args.story.selector(),
+        metrics: args.metrics,
     })
     .await
 }

@@ -10,6 +10,8 @@ mod bench;
 mod build;
 mod command;
 mod fuzz;
+mod dist;
+mod image;
 mod run;
 mod setup;
 mod test;
@@ -33,6 +35,12 @@ enum Cmd {
     BuildEbpf,
     /// Build everything; leaves the tracer at target/release/tracer.
     Build,
+    /// A static tracer (musl, eBPF inside) with shell completions and man
+    /// pages, for nodes without a toolchain: target/dist/.
+    Dist,
+    /// The static tracer in a FROM-scratch container image (podman build):
+    /// localhost/tracer:<version>; deploy/ says how a node runs it.
+    Image,
     /// Build, then run the tracer as root (through `sudo -E` when not root).
     ///
     /// Arguments after `--` go to the tracer: `cargo xtask run -- --json --duration 5`.
@@ -94,6 +102,12 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Build => {
             let bin = build::all()?;
             println!("tracer: {}", bin.display());
+        }
+        Cmd::Dist => {
+            dist::dist()?;
+        }
+        Cmd::Image => {
+            image::image()?;
         }
         Cmd::Run { args } => run::run(&args)?,
         Cmd::Test { unit_only, args } => test::run_tests(unit_only, &args)?,

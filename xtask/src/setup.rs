@@ -47,8 +47,6 @@ pub enum Need {
     Bench,
     /// The end-to-end tests and the benchmark.
     E2eAndBench,
-    /// Listed, not installed: the tests that need it have not landed.
-    Later,
 }
 
 impl Need {
@@ -58,7 +56,6 @@ impl Need {
             Need::E2e => job == Job::Test,
             Need::Bench => job == Job::Bench,
             Need::E2eAndBench => matches!(job, Job::Test | Job::Bench),
-            Need::Later => false,
         }
     }
 }
@@ -110,6 +107,10 @@ pub const PACKAGES: &[Package] = &[
     // `ip netns`: the pinned-netns tests of issue 8 (`ip netns add/exec/del`),
     // and a look at a pod's netns by hand when a podman test fails.
     pkg("iproute2", "ip", Need::E2e),
+    // e2e `timeline`: the HTML timeline drawn headless (`--dump-dom`, `--screenshot`).
+    pkg("chromium", "chromium", Need::E2e),
+    // e2e `metrics`: a real Prometheus scrapes `tracer --metrics`.
+    pkg("prometheus", "prometheus", Need::E2e),
     // The bench's peer on the same tracepoints.
     pkg("bpftrace", "bpftrace", Need::Bench),
     // e2e `containerd`: containerd driven over CRI as the kubelet does.
@@ -257,9 +258,11 @@ mod tests {
         catatonit\tinstalled\n\
         containerd\tinstalled\n\
         containernetworking-plugins\tinstalled\n\
+        chromium\tinstalled\n\
         iproute2\tinstalled\n\
         libc6:amd64\tinstalled\n\
         podman\tinstalled\n\
+        prometheus\tinstalled\n\
         runc\tconfig-files\n\
         uidmap:amd64\tinstalled\n\
         bpftrace\tnot-installed\n";
@@ -304,7 +307,9 @@ mod tests {
                 "uidmap",
                 "iproute2",
                 "containerd",
-                "containernetworking-plugins"
+                "containernetworking-plugins",
+                "chromium",
+                "prometheus"
             ]
         );
     }

@@ -8,7 +8,23 @@ use anyhow::{Result, bail};
 
 use crate::command::{is_root, run};
 use crate::setup::{self, Job};
-use crate::{build, toolchain};
+use crate::{build, image, toolchain};
+
+/// The end-to-end tests that run the container image (`cargo xtask image`).
+const IMAGE_TESTS: [&str; 2] = [
+    "image::a_daemonset_like_container_traces_a_pod_made_outside_it",
+    "image::podman_kube_play_runs_the_daemonsets_pod_template_as_far_as_podman_goes",
+];
+
+/// Whether the harness `args` may select an image test (libtest runs the
+/// tests whose path contains a filter): the image costs a static build.
+fn image_tests_selected(args: &[String]) -> bool {
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| IMAGE_TESTS.iter().any(|t| t.contains(f.as_str())))
+}
 
 pub fn run_tests(unit_only: bool, args: &[String]) -> Result<()> {
     setup::ensure(if unit_only { Job::Build } else { Job::Test })?;
@@ -18,6 +34,11 @@ pub fn run_tests(unit_only: bool, args: &[String]) -> Result<()> {
         return Ok(());
     }
     let bin = build::tracer(&obj)?;
+    let image = if image_tests_selected(args) {
+        Some(image::image()?)
+    } else {
+        None
+    };
     if !is_root() && Command::new("sudo").arg("-n").arg("true").status().is_err() {
         bail!("the end-to-end tests need root: run `cargo xtask test` as root or install sudo");
     }
@@ -26,6 +47,9 @@ pub fn run_tests(unit_only: bool, args: &[String]) -> Result<()> {
     c.args(["test", "--release", "--package", "tracer-tests", "--"])
         .args(args)
         .env("TRACER_BIN", &bin);
+    if let Some(image) = &image {
+        c.env("TRACER_IMAGE", image);
+    }
     if !is_root() {
         c.env(
             format!("CARGO_TARGET_{}_RUNNER", toolchain::host_triple_env()?),
@@ -33,4 +57,21 @@ pub fn run_tests(unit_only: bool, args: &[String]) -> Result<()> {
         );
     }
     run(&mut c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_is_built_only_when_its_tests_may_run() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(image_tests_selected(&a(&[])));
+        assert!(image_tests_selected(&a(&["--nocapture"])));
+        assert!(image_tests_selected(&a(&["image"])));
+        assert!(image_tests_selected(&a(&["image::a_daemonset"])));
+        assert!(image_tests_selected(&a(&["podman_kube_play"])));
+        assert!(!image_tests_selected(&a(&["timeline"])));
+        assert!(!image_tests_selected(&a(&["podman_pods", "--nocapture"])));
+    }
 }

@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::PathBuf;
 use std::path::Path;
 use std::time::Duration;
 
@@ -103,6 +104,8 @@ impl<R: Read> Frames<R> {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub format: Format,
+    /// Where the report goes: a file (`--html`, `--perfetto`), else stdout.
+    pub to: Option<PathBuf>,
     /// Report what a damaged or cut-short recording holds instead of failing.
     pub lenient: bool,
     pub retention: Duration,
@@ -114,7 +117,7 @@ pub fn run(path: &Path, opts: Options) -> Result<()> {
     let name = path.display().to_string();
     let file = open(path)?;
     let input = std::io::BufReader::with_capacity(1 << 20, file);
-    let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let out = BufWriter::with_capacity(1 << 16, sink(opts.to.as_deref())?);
     replay(&name, input, out, opts, &mut |w| {
         eprintln!("tracer: warning: {w}")
     })
@@ -130,6 +133,7 @@ pub fn replay<R: Read, W: Write>(
     warn: &mut dyn FnMut(String),
 ) -> Result<()> {
     let lenient = opts.lenient;
+    let to = opts.to.clone();
     let (header, reader, header_damage) =
         Reader::open_lenient(input).with_context(|| name.to_string())?;
     if let Some(e) = header_damage {
@@ -222,7 +226,33 @@ pub fn replay<R: Read, W: Write>(
         warn(format!("{p}; reporting what came before"));
     }
     pipeline.finish(&[])?;
+    if let Some(to) = &to {
+        eprintln!("tracer: wrote {}", to.display());
+    }
     Ok(())
+}
+
+/// The report's destination: the file `to` (private, 0600, and never
+/// written through a symbolic link), else stdout.
+fn sink(to: Option<&Path>) -> Result<Box<dyn Write>> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(match to {
+        Some(p) => {
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(p)
+                .with_context(|| format!("cannot create {} (a symbolic link is refused)", p.display()))?;
+            // An existing file keeps its mode on open: make it private too.
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private", p.display()))?;
+            Box::new(f)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    })
 }
 
 #[cfg(test)]
@@ -236,6 +266,7 @@ mod tests {
         let mut warnings = Vec::new();
         let opts = Options {
             format: Format::Json,
+            to: None,
             lenient,
             retention: Duration::from_secs(3600),
             focus: None,
@@ -321,3 +352,4 @@ mod tests {
         );
     }
 }
+

@@ -10,7 +10,9 @@
 //! goes on, and the run ends with the report and a non-zero exit.
 
 use std::fs::File;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -25,8 +27,9 @@ use super::record::{self, Target};
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
 use crate::host::docker::DockerNames;
-use crate::host::{ns, proc};
+use crate::host::{ns, proc, system};
 use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
+use crate::metrics::{self, Metrics};
 use crate::model::Model;
 use crate::pipeline::sink::{self, Queued};
 use crate::pipeline::{Output, Pipeline, Source, View};
@@ -48,6 +51,8 @@ pub struct WatchOptions {
     pub docker_socket: Option<PathBuf>,
     /// `--pod` / `--netns`: that story's lines only, and the story at the end.
     pub focus: Option<Selector>,
+    /// Serve Prometheus metrics here (`--metrics`).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// How often the ring buffer is read without a wakeup: the live view's
@@ -101,12 +106,29 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     // First: a signal from now on stops the trace cleanly (during the
     // start, as soon as it has begun).
     let mut signals = Signals::install()?;
-    // The path is checked and the new file made before anything is loaded;
-    // an existing recording is replaced only once the trace runs.
-    let target = opts.output.as_deref().map(record::create).transpose()?;
     // Declared first, dropped last: after the programs are detached.
     let mut _unmount = None;
     let host = ns::read_host_namespaces();
+    // Inside a container, /proc/self/status cannot tell (its NSpid starts
+    // at the container's own pid namespace); the node's namespaces can.
+    let pid = |n: &NsSet| n.inum[tracer_common::Ns::Pid as usize];
+    if !system::in_root_pid_ns()
+        || (pid(&host) != 0 && pid(&ns::ns_set("/proc/self")) != pid(&host))
+    {
+        anyhow::bail!(
+            "the tracer runs in a pid namespace of its own, but kernel events carry the \
+             node's pids: run it in the node's pid namespace (Kubernetes: hostPID: true; \
+             podman/docker: --pid=host)"
+        );
+    }
+    // Listen before loading anything: a taken port fails at once.
+    let server = match opts.metrics {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
+    // The path is checked and the new file made before anything is loaded;
+    // an existing recording is replaced only once the trace runs.
+    let target = opts.output.as_deref().map(record::create).transpose()?;
     let Loaded {
         ebpf,
         mut events,
@@ -121,6 +143,17 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     selftest::run(&mut events, &mut backlog)?;
     let (sink, output) = sink::queued(std::io::stdout()).context("starting the output thread")?;
     let mut pipeline = start(&opts, &info, &offsets, &host, target, sink)?;
+    if let Some(server) = server {
+        let m = Arc::new(Metrics::new(&[
+            ("kernel", info.kernel.clone()),
+            ("ns_id", info.ns_id.to_string()),
+        ]));
+        pipeline = pipeline.with_metrics(m.clone());
+        if let Some(at) = server.local_addr() {
+            eprintln!("tracer: metrics at http://{at}/metrics");
+        }
+        server.spawn(m);
+    }
     let streams = Streams {
         events,
         stats: &stats_map,
@@ -230,9 +263,13 @@ fn start(
         supported: supported_slots(offsets),
         live: true,
     };
-    // Loading parsed the kernel's BTF twice (ours and aya's): give that back.
+    // Loading parsed the kernel's BTF twice (ours and aya's): give that back
+    // (glibc only; musl's allocator, in the static build, has no such call).
     // SAFETY: no arguments but a size; glibc's allocator is in use.
-    unsafe { libc::malloc_trim(0) };
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
     let recorder = match target {
         Some(mut t) => {
             let r = record::start(&t, &info.kernel, &source, started, host, snapshot)?;

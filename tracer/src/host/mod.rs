@@ -1,8 +1,9 @@
 //! Everything read from the host's /proc: the start-up walk of every
 //! process, namespaces (nsfs inodes, `NS_GET_ID`), cgroups, the nsfs bind
 //! mounts that pin a namespace, and facts about the system. The one place
-//! that reads /proc; parsers are pure functions tested on text. Also the
-//! runtimes' own word on names (`docker`: the Docker API).
+//! that reads /proc; parsers are pure functions tested on text. [`root`]
+//! says where the node's /proc is when the tracer runs in a container.
+//! Also the runtimes' own word on names (`docker`: the Docker API).
 
 pub mod cgroup;
 pub mod docker;
@@ -10,5 +11,6 @@ pub mod ns;
 pub mod nsfs;
 pub mod pins;
 pub mod proc;
+pub mod root;
 pub mod system;
 pub mod visitor;

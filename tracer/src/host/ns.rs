@@ -8,7 +8,9 @@ use std::os::unix::fs::MetadataExt;
 use tracer_common::{NS_COUNT, Ns, NsSet};
 
 /// `NS_GET_ID` (Linux 6.18+): the never-reused 64-bit id of an nsfs file's namespace.
-const NS_GET_ID: libc::c_ulong = (2 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d;
+/// The request's C type is glibc's `unsigned long` but musl's `int`
+/// (`libc::Ioctl`): the same 32 bits either way.
+const NS_GET_ID: libc::Ioctl = ((2u32 << 30) | (8 << 16) | (0xb7 << 8) | 0x0d) as libc::Ioctl;
 
 /// The namespaces of `dir` (`/proc/<pid>`, `/proc/thread-self`) as an `NsSet`.
 pub fn ns_set(dir: &str) -> NsSet {
@@ -56,9 +58,19 @@ pub fn host_namespaces(pid1: &NsSet, own: &NsSet) -> NsSet {
     *Some(pid1).filter(readable).unwrap_or(own)
 }
 
-/// [`host_namespaces`] of this machine, now.
+/// [`host_namespaces`] of this machine, now. Where pid 1's are hidden,
+/// kthreadd's (pid 2: kernel threads live in the initial namespaces) come
+/// before the tracer's own, which in a container are not the node's.
 pub fn read_host_namespaces() -> NsSet {
-    host_namespaces(&ns_set("/proc/1"), &ns_set("/proc/self"))
+    let of = |pid: &str| ns_set(&super::root::proc_path(pid).to_string_lossy());
+    let comm = std::fs::read_to_string(super::root::proc_path("2/comm")).unwrap_or_default();
+    let kthreadd = if comm.trim_end() == "kthreadd" {
+        of("2")
+    } else {
+        NsSet::default()
+    };
+    let own = ns_set("/proc/self");
+    host_namespaces(&of("1"), &host_namespaces(&kthreadd, &own))
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub struct ProcSnapshot {
 
 /// Every process in `/proc`, sorted by pid.
 pub fn scan() -> Vec<ProcSnapshot> {
-    let Ok(all) = procfs::process::all_processes() else {
+    let Ok(all) = procfs::process::all_processes_with_root(super::root::proc_root()) else {
         return Vec::new();
     };
     let hz = clock_ticks_per_sec();
@@ -62,7 +62,7 @@ pub fn tgid_of(tid: u32) -> Option<u32> {
 /// One process; `None` if it is gone (or went while it was read).
 #[cfg(test)]
 pub fn snapshot(pid: u32) -> Option<ProcSnapshot> {
-    let p = Process::new(i32::try_from(pid).ok()?).ok()?;
+    let p = Process::new_with_root(super::root::proc_path(pid.to_string())).ok()?;
     snapshot_of(&p, clock_ticks_per_sec())
 }
 

@@ -15,7 +15,7 @@ pub enum SelfTestError {
     #[error("self-test: unshare(0) failed: {0}")]
     Unshare(std::io::Error),
     #[error(
-        "self-test: no event for the tracer's own unshare(0) within {0:?}: the programs are attached but deliver nothing"
+        "self-test: no event for the tracer's own unshare(0) within {0:?}: the programs are attached but deliver nothing (in a container: is it in the node's pid namespace, hostPID / --pid=host?)"
     )]
     NoEvent(Duration),
     #[error(

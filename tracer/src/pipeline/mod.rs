@@ -10,11 +10,13 @@ mod enrich;
 pub mod sink;
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::decode::{Unread, decode};
 use crate::host::docker::DockerNames;
 use crate::kernel::Info;
+use crate::metrics::Metrics;
 use crate::model::{Lifecycle, Model, Note};
 use crate::record;
 use crate::render::Render;
@@ -64,6 +66,8 @@ pub struct Pipeline<W: Write, R: Write> {
     /// notes recorded after it are in (as the live run resolved them).
     deferred: Vec<Lifecycle>,
     noted: Vec<Note>,
+    /// `--metrics`: bumped as events and steps pass (atomics only).
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// The question of a story and the steps that answer it so far.
@@ -89,6 +93,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             focus: None,
             deferred: Vec::new(),
             noted: Vec::new(),
+            metrics: None,
         }
     }
 
@@ -142,6 +147,13 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         });
     }
 
+    /// Count into `metrics` from now on, starting from what the model holds.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.seed(&self.model);
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Tracing has begun.
     pub fn ready(&mut self, info: &Info) -> io::Result<()> {
         self.out.render.ready(&mut self.out.sink, info)?;
@@ -165,6 +177,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
                     .decode_error(&mut self.out.sink, &e, bytes.len());
             }
         };
+        if let Some(m) = &self.metrics {
+            m.event(&ev);
+        }
         let unread = Unread::of(&ev, self.source.supported);
         if !unread.is_empty() {
             self.stats.unread += 1;
@@ -179,6 +194,11 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         let visitors = self.model.visits.take_asks();
         if changes.is_empty() && mounts.is_none() && visitors.is_empty() {
             return self.settle_live();
+        }
+        if let Some(m) = &self.metrics {
+            for l in &changes {
+                m.lifecycle(&self.model, l);
+            }
         }
         let found = if self.source.live {
             let mut found = enrich::notes(&changes, mounts.as_ref(), self.docker.as_mut());
@@ -279,6 +299,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     /// The kernel's counters as last read (live), or as the recording ended.
     pub fn set_kernel_stats(&mut self, k: KernelStats) {
         self.stats.kernel = k;
+        if let Some(m) = &self.metrics {
+            m.stats(&self.stats);
+        }
     }
 
     /// A `stats` line, when a loss counter moved while tracing.

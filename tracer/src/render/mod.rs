@@ -1,13 +1,17 @@
 //! The last stage: values → output lines. One [`Render`] trait, one
-//! implementation per format ([`Text`], [`Json`]); each renders raw
+//! implementation per format ([`Text`], [`Json`], and for the report
+//! alone [`Perfetto`] and [`Html`], drawn from one [`timeline`]); each renders raw
 //! events, lifecycle [`Step`]s, counters and the [`Report`] from those
 //! values alone, never from the model. A new view (a timeline, metrics)
 //! is one more implementation, chosen in [`renderer`].
 //!
 //! Every JSON line has a `type` (schema: docs/json.md).
 
+mod html;
 mod json;
+mod perfetto;
 mod text;
+pub mod timeline;
 
 use std::io::{self, Write};
 
@@ -16,13 +20,19 @@ use crate::decode::{DecodeError, Event, Unread};
 use crate::kernel::Info;
 use crate::report::{Report, Step, Story};
 use crate::stats::{ProgStat, Stats};
+pub use html::Html;
 pub use json::Json;
+pub use perfetto::Perfetto;
 pub use text::{Text, dur};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
+    /// Chrome JSON trace events (ui.perfetto.dev): the report's timeline.
+    Perfetto,
+    /// One self-contained page: the timeline and the report's tables.
+    Html,
 }
 
 /// One output format. Each method writes whole lines to `out` (and does
@@ -59,6 +69,8 @@ pub fn renderer<W: Write>(format: Format, clock: Clock) -> Box<dyn Render<W>> {
     match format {
         Format::Text => Box::new(Text::new(clock)),
         Format::Json => Box::new(Json::new(clock)),
+        Format::Perfetto => Box::new(Perfetto),
+        Format::Html => Box::new(Html),
     }
 }
 

@@ -59,7 +59,8 @@ pub fn parse_proc_cgroup(contents: &str) -> CgroupIds {
 
 /// Reads `/proc/<pid>/cgroup`; `None` once the process is gone.
 pub fn read(pid: u32) -> Option<CgroupIds> {
-    let contents = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = super::root::proc_path(format!("{pid}/cgroup"));
+    let contents = std::fs::read_to_string(path).ok()?;
     Some(parse_proc_cgroup(&contents))
 }
 
