@@ -48,7 +48,7 @@ pub struct WatchOptions {
 /// latency for a trickle of events.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// From a stop signal to the exit, whatever stdout does.
-const STOP_WITHIN: Duration = Duration::from_millis(900);
+const STOP_WITHIN: Duration = Duration::from_millis(750);
 
 type Live = Pipeline<Queued, File>;
 
