@@ -645,7 +645,13 @@ fn docker_dockerd_visitors_are_listed() {
             )
         });
     assert!(in_net(set_ipv6), "{set_ipv6}");
-    assert_eq!(set_ipv6["exit"], 0, "{set_ipv6}");
+    // `exe` is Go: its main thread may die before the others, and the
+    // group's status comes with the last thread (not the visit's): unknown
+    // then, never a wrong one.
+    assert!(
+        set_ipv6["exit"].is_null() || set_ipv6["exit"] == 0,
+        "{set_ipv6}"
+    );
     r.w_sandbox.assert_contains(
         u(&set_ipv6["entered_ns"]).expect("entered_ns"),
         "set-ipv6 entered",
