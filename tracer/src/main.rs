@@ -121,6 +121,13 @@ struct WatchArgs {
     /// events) at this level or above; off by default, and then free.
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "warn")]
     ebpf_log: Option<log::LevelFilter>,
+    /// Ask this CRI socket for pod names (`namespace/pod`, container
+    /// names, the runtime's version). Default: the first that exists of
+    /// /run/containerd/containerd.sock, /run/crio/crio.sock,
+    /// /run/k3s/containerd/containerd.sock, /run/cri-dockerd.sock.
+    /// Without one, pods are named from their bundles' labels where found.
+    #[arg(long, value_name = "PATH")]
+    cri_socket: Option<PathBuf>,
 }
 
 const RETENTION_S: f64 = (model::RETENTION_NS / 1_000_000_000) as f64;
@@ -223,6 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         output,
         stall: args.debug_stall_ms.map(Duration::from_millis),
         retention: seconds(args.retention, "--retention")?,
+        cri_socket: args.cri_socket,
     })
     .await
 }

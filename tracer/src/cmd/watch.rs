@@ -18,10 +18,11 @@ use tracer_common::{NsSet, Offsets};
 use super::record;
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
-use crate::host::{ns, proc};
+use crate::host::{cri, ns, proc};
 use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
+use crate::model::Identity;
 use crate::model::Model;
-use crate::pipeline::{Output, Pipeline, Source, View};
+use crate::pipeline::{Namer, Output, Pipeline, Source, View};
 use crate::render::{Format, renderer};
 
 pub struct WatchOptions {
@@ -35,6 +36,9 @@ pub struct WatchOptions {
     pub stall: Option<Duration>,
     /// Keep ended sandboxes in full this long, then summarise them.
     pub retention: Duration,
+    /// Ask this CRI socket for pod names (default: the first that exists
+    /// of [`cri::DEFAULT_SOCKETS`]).
+    pub cri_socket: Option<PathBuf>,
 }
 
 /// How often the ring buffer is read without a wakeup: the live view's
@@ -62,11 +66,14 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     } = kernel::load(&opts.load, &host)?;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
-    let mut pipeline = start(&opts, &info, &offsets, &host, file)?;
+    let (namer, names) = names(&opts);
+    let mut pipeline = start(&opts, &info, &offsets, &host, file)?.with_namer(namer);
+    pipeline.name_existing()?;
     let streams = Streams {
         events,
         stats: &stats_map,
         logger,
+        names,
     };
     match stream(&opts, &info, streams, backlog, &mut pipeline).await {
         Err(e) if closed(&e) => {}
@@ -86,6 +93,21 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     }
     drop(ebpf); // detaches every program
     Ok(())
+}
+
+/// Who names pods: bundles always, and the CRI socket's answers (a task
+/// beside the event loop) when there is a socket to ask.
+fn names(opts: &WatchOptions) -> (Namer, Option<tokio::sync::mpsc::Receiver<Identity>>) {
+    match cri::choose(opts.cri_socket.as_deref()) {
+        Ok(socket) => {
+            let c = cri::spawn(&socket);
+            (Namer::new(Some(c.asks)), Some(c.answers))
+        }
+        Err(why) => {
+            cri::say_no_names(&why);
+            (Namer::new(None), None)
+        }
+    }
 }
 
 /// The state at start, taken with the programs attached (whatever happens
@@ -136,6 +158,8 @@ struct Streams<'a> {
     events: RingBuf<MapData>,
     stats: &'a PerCpuArray<MapData, u64>,
     logger: Option<Logger>,
+    /// Identities the CRI resolver found (until it stops).
+    names: Option<tokio::sync::mpsc::Receiver<Identity>>,
 }
 
 /// Every record waiting in the ring buffer, through the pipeline; how many.
@@ -191,6 +215,7 @@ async fn stream(
     pipeline.flush()?;
 
     let (mut ring, mut logger) = register(streams.events, streams.logger)?;
+    let mut names = streams.names;
     let deadline = tokio::time::sleep(
         opts.duration
             .unwrap_or(Duration::from_secs(u32::MAX.into())),
@@ -226,6 +251,16 @@ async fn stream(
                 guard.get_inner_mut().flush();
                 guard.clear_ready();
             }
+            answer = async {
+                match names.as_mut() {
+                    Some(n) => n.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match answer {
+                Some(i) => pipeline.note(&crate::model::Note::Identity(i))?,
+                // The resolver stopped (and said why).
+                None => names = None,
+            },
             _ = tick.tick() => {
                 // Say so as soon as the kernel reports a loss.
                 let kernel = counters::read_kernel(streams.stats);

@@ -1,9 +1,13 @@
 //! Everything read from the host's /proc: the start-up walk of every
 //! process, namespaces (nsfs inodes, `NS_GET_ID`), cgroups, the nsfs bind
 //! mounts that pin a namespace, and facts about the system. The one place
-//! that reads /proc; parsers are pure functions tested on text.
+//! that reads /proc; parsers are pure functions tested on text. And what
+//! runtimes say about their pods: OCI bundles' labels, CRI.
 
+pub mod bundle;
 pub mod cgroup;
+pub mod cgroup_id;
+pub mod cri;
 pub mod ns;
 pub mod pins;
 pub mod proc;

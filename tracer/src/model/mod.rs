@@ -24,6 +24,7 @@ mod exec;
 mod exit;
 mod fork;
 pub mod identity;
+mod names;
 mod note;
 pub mod ns;
 mod ns_change;
@@ -43,8 +44,9 @@ use tracer_common::NsSet;
 
 use crate::decode::Event;
 pub use exec::is_pause;
-pub use identity::{Identity, IdentityRole};
 pub use exit::exit_status;
+pub use identity::{Identity, IdentityRole};
+pub use names::{Names, pod_name};
 pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};
 use ns_change::Change;
@@ -70,6 +72,8 @@ pub struct Model {
     /// then folded into `summary`: memory does not grow with the trace.
     pub retention_ns: u64,
     pub summary: Summary,
+    /// Who sandboxes and containers are, as runtimes told (notes).
+    pub names: Names,
     /// Events since the last [`Model::maintain`], and its time.
     since_maintain: u32,
     last_maintain_ns: u64,
@@ -98,6 +102,7 @@ impl Default for Model {
             start_ns: 0,
             retention_ns: RETENTION_NS,
             summary: Summary::default(),
+            names: Names::default(),
             since_maintain: 0,
             last_maintain_ns: 0,
             ns_after_maintain: 0,

@@ -38,8 +38,7 @@ impl Model {
                     info.pinned_by = paths.clone();
                 }
             }
-            // Kept until the identity work lands (issue 9): names are not in the model yet.
-            Note::Identity(_) => {}
+            Note::Identity(i) => self.names.add(i),
         }
     }
 }

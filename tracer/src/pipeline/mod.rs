@@ -7,6 +7,9 @@
 //! ([`Step`]): renderers never see the model.
 
 mod enrich;
+mod identity;
+
+pub use identity::Namer;
 
 use std::io::{self, Write};
 
@@ -53,6 +56,8 @@ pub struct Pipeline<W: Write, R: Write> {
     source: Source,
     out: Output<W>,
     recorder: Option<record::Writer<R>>,
+    /// Names new pauses and containers (live runs; see [`Pipeline::with_namer`]).
+    namer: Option<Namer>,
 }
 
 impl<W: Write, R: Write> Pipeline<W, R> {
@@ -68,6 +73,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             source,
             out,
             recorder,
+            namer: None,
         }
     }
 
@@ -104,11 +110,14 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if changes.is_empty() {
             return Ok(());
         }
-        let found = if self.source.live {
+        let mut found = if self.source.live {
             enrich::notes(&changes)
         } else {
             Vec::new()
         };
+        if let Some(namer) = &mut self.namer {
+            namer.notes(&ev, &changes, &mut found);
+        }
         for n in &found {
             self.note(n)?;
         }
@@ -161,6 +170,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             source,
             mut out,
             recorder,
+            namer: _,
         } = self;
         let report = report::build(&model, &stats, &source.clock);
         out.render.report(&mut out.sink, &report)?;

@@ -1,17 +1,19 @@
 //! The report built from the model at the end of a trace.
 
-use super::names::{container_name, label};
-use super::{ContainerRow, Report, SandboxReport, anomalies};
+use super::names::{container_id, container_name, label, sandbox_names};
+use super::{ContainerRow, Report, SandboxReport, anomalies, attempts};
 use crate::clock::Clock;
 use crate::model::{Container, Model};
 use crate::stats::Stats;
 
 /// The report of everything the model holds now.
 pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
+    let mut sandboxes: Vec<SandboxReport> = m.sandboxes.ids().map(|sb| sandbox(m, sb)).collect();
+    attempts::fill(m, &mut sandboxes);
     Report {
         ty: "report",
         realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
-        sandboxes: m.sandboxes.ids().map(|sb| sandbox(m, sb)).collect(),
+        sandboxes,
         summarised: m.summary,
         stats: *stats,
         anomalies: anomalies::of_node(stats),
@@ -24,13 +26,19 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
     let containers: Vec<ContainerRow> = s
         .containers
         .iter()
-        .map(|&c| container(&m.containers[c]))
+        .map(|&c| container(m, &m.containers[c]))
         .collect();
+    let names = sandbox_names(m, sb);
     let anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), &namespaces);
     SandboxReport {
         sandbox: sb + 1,
         label: label(m, sb),
-        pod: s.cgroup.as_ref().and_then(|c| c.pod_uid.clone()),
+        pod: names.pod_uid,
+        pod_name: names.pod_name,
+        runtime: names.runtime,
+        identity: names.identity,
+        previous_attempt: None,
+        next_attempt: None,
         cgroup: s.cgroup.clone(),
         existing: s.existing,
         detected_ns: s.detected_ns,
@@ -43,9 +51,11 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
     }
 }
 
-fn container(c: &Container) -> ContainerRow {
+fn container(m: &Model, c: &Container) -> ContainerRow {
     ContainerRow {
-        name: container_name(c),
+        name: container_name(m, c),
+        id: container_id(c).map(String::from),
+        identity: m.container_identity(c.id).cloned(),
         pid: c.pid,
         comm: c.comm.clone(),
         argv: c.argv.clone(),

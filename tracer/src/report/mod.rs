@@ -4,6 +4,7 @@
 //! these values and never the model.
 
 mod anomalies;
+mod attempts;
 mod build;
 mod names;
 mod step;
@@ -13,9 +14,11 @@ use serde::Serialize;
 use crate::clock::Clock;
 pub use crate::host::cgroup::{CgroupIds, Runtime};
 pub use crate::model::{
-    Creation, DurStat, Durations, ExecSession, NsKind, Pause, SandboxNs, Summary, Task,
+    Creation, DurStat, Durations, ExecSession, Identity, IdentityRole, NsKind, Pause, SandboxNs,
+    Summary, Task,
 };
 use crate::stats::Stats;
+pub use attempts::{PreviousAttempt, exit_words, signal_name};
 pub use build::build;
 pub use names::short;
 pub use step::{Step, StepWhat};
@@ -49,10 +52,23 @@ impl Report {
 pub struct SandboxReport {
     /// Its number, as lifecycle lines give it (1-based).
     pub sandbox: usize,
-    /// `#1 pod d69444909b3b`, or `#1 net 4026532301` when no pod id is known.
+    /// `#1 acc-ns/acc-pod`, `#1 pod d69444909b3b`, or `#1 net 4026532301`
+    /// when no pod id is known.
     #[serde(skip)]
     pub label: String,
+    /// The pod's uid (the cgroup's, else a runtime's).
     pub pod: Option<String>,
+    /// `namespace/pod`, as the runtime named it.
+    pub pod_name: Option<String>,
+    /// The runtime and its version where it said (`containerd 1.6.20`),
+    /// else the runtime the cgroup path names.
+    pub runtime: Option<String>,
+    /// Everything the runtime said about the sandbox (CRI, bundle labels).
+    pub identity: Option<Identity>,
+    /// The sandbox of the same pod this one re-created, and how it ended.
+    pub previous_attempt: Option<PreviousAttempt>,
+    /// The sandbox that re-created this one (its number), if any.
+    pub next_attempt: Option<usize>,
     pub cgroup: Option<CgroupIds>,
     pub existing: bool,
     pub detected_ns: u64,
@@ -67,8 +83,13 @@ pub struct SandboxReport {
 /// One container of a sandbox, by the name the report gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ContainerRow {
-    /// Its runtime id (12 characters) where the cgroup gave one, else `c<n>`.
+    /// The name its runtime gave (`app`), else its runtime id (12
+    /// characters) where the cgroup gave one, else `c<n>`.
     pub name: String,
+    /// Its runtime id, in full, where the cgroup gave one.
+    pub id: Option<String>,
+    /// Everything the runtime said about the container.
+    pub identity: Option<Identity>,
     pub pid: u32,
     pub comm: String,
     pub argv: Vec<String>,
@@ -84,3 +105,6 @@ pub struct ContainerRow {
     /// Exec sessions into it.
     pub execs: Vec<ExecSession>,
 }
+
+#[cfg(test)]
+mod identity_tests;

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use super::names::{container_name, label};
+use super::names::{container_id, container_name, label};
 use super::{NsKind, Task};
-use crate::model::{Lifecycle, Model, Note, What};
+use crate::model::{Lifecycle, Model, Note, What, pod_name};
 
 /// One step of a sandbox's life, with the sandbox's label, container
 /// names and the intervals that give it context already worked out.
@@ -14,10 +14,13 @@ pub struct Step {
     pub ts_ns: u64,
     /// The sandbox's number, as in the report (1-based).
     pub sandbox: usize,
-    /// `#1 pod d69444909b3b`, or `#1 net 4026532301` when no pod id is known.
+    /// `#1 acc-ns/acc-pod`, `#1 pod d69444909b3b`, or `#1 net 4026532301`
+    /// when no pod id is known.
     pub label: String,
     /// Pod id from the cgroup path.
     pub pod: Option<String>,
+    /// `namespace/pod`, where a runtime named it.
+    pub pod_name: Option<String>,
     pub what: StepWhat,
 }
 
@@ -51,6 +54,9 @@ pub enum StepWhat {
     ContainerJoined {
         /// Its name in the report.
         container: String,
+        /// Its runtime id, where its cgroup gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container_id: Option<String>,
         task: Task,
         argv: Vec<String>,
         joined: Vec<NsKind>,
@@ -65,12 +71,18 @@ pub enum StepWhat {
     /// An exec session (`podman exec`, `kubectl exec`) entered a container.
     ExecJoined {
         container: String,
+        /// Its runtime id, where its cgroup gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container_id: Option<String>,
         task: Task,
         argv: Vec<String>,
     },
     /// A container's main process or an exec session ended, or moved away.
     Left {
         container: String,
+        /// Its runtime id, where its cgroup gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container_id: Option<String>,
         task: Task,
         exec_session: bool,
         /// Exit status (0-255) or the killing signal as 128+n; `None` when it moved away.
@@ -114,6 +126,7 @@ impl Step {
             ts_ns: l.ts_ns,
             sandbox: sb + 1,
             label: label(m, sb),
+            pod_name: m.sandbox_identity(sb).as_ref().and_then(pod_name),
             pod: m
                 .sandboxes
                 .get(sb)
@@ -129,7 +142,13 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
     let s = m.sandboxes.get(l.sandbox);
     let pause = s.and_then(|s| s.pause.as_ref());
     let pause_started = pause.and_then(|p| p.started_ns);
-    let name = |c: usize| m.containers.get(c).map(container_name).unwrap_or_default();
+    let name = |c: usize| {
+        m.containers
+            .get(c)
+            .map(|x| container_name(m, x))
+            .unwrap_or_default()
+    };
+    let id = |c: usize| m.containers.get(c).and_then(container_id).map(String::from);
     match &l.what {
         What::NamespaceCreated {
             kind,
@@ -158,6 +177,7 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
             joined_ns,
         } => StepWhat::ContainerJoined {
             container: name(*container),
+            container_id: id(*container),
             task: task.clone(),
             argv: argv.clone(),
             joined: joined.clone(),
@@ -171,6 +191,7 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
             argv,
         } => StepWhat::ExecJoined {
             container: name(*container),
+            container_id: id(*container),
             task: task.clone(),
             argv: argv.clone(),
         },
@@ -182,6 +203,7 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
             how,
         } => StepWhat::Left {
             container: name(*container),
+            container_id: id(*container),
             task: task.clone(),
             exec_session: *exec_session,
             exit: *exit,

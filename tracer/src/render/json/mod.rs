@@ -31,6 +31,9 @@ struct StepLine<'a> {
     time: Rfc3339,
     sandbox: usize,
     pod: &'a Option<String>,
+    /// `namespace/pod`, where a runtime named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod_name: &'a Option<String>,
     ts_ns: u64,
     #[serde(flatten)]
     what: &'a StepWhat,
@@ -90,6 +93,7 @@ impl<W: Write> Render<W> for Json {
                 time: self.clock.rfc3339(step.ts_ns),
                 sandbox: step.sandbox,
                 pod: &step.pod,
+                pod_name: &step.pod_name,
                 ts_ns: step.ts_ns,
                 what: &step.what,
             },

@@ -169,8 +169,8 @@ fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
         ""
     };
     let _ = writeln!(o, "\nSandbox {}{origin}", s.label);
-    if let Some(rt) = s.cgroup.as_ref().and_then(|g| g.runtime) {
-        line(o, "runtime", &format!("{rt:?}"));
+    for (label, text) in super::pod::lines(s, clock) {
+        line(o, label, &text);
     }
     namespaces(o, s, clock);
     pause(o, s, clock);

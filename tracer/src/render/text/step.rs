@@ -66,6 +66,7 @@ fn what(step: &Step) -> (&'static str, String) {
             container,
             task,
             argv,
+            ..
         } => (
             "EXEC",
             format!("into {container} pid {} {}", task.pid, argv.join(" ")),
@@ -99,6 +100,7 @@ fn what(step: &Step) -> (&'static str, String) {
 fn joined(step: &Step) -> String {
     let StepWhat::ContainerJoined {
         container,
+        container_id: _,
         task,
         argv,
         joined,
@@ -130,6 +132,7 @@ fn joined(step: &Step) -> String {
 fn left(step: &Step) -> String {
     let StepWhat::Left {
         container,
+        container_id: _,
         task,
         exec_session,
         exit,

@@ -1,0 +1,187 @@
+//! Names from runtimes (identity notes) in steps and the report, and
+//! re-created sandboxes linked as attempts.
+
+use tracer_common::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS};
+
+use super::{Step, StepWhat, build};
+use crate::clock::Clock;
+use crate::host::cgroup::{CgroupIds, Runtime};
+use crate::model::{Identity, IdentityRole, Note, What};
+use crate::stats::Stats;
+use crate::testkit::{
+    Driver, Feed, PAUSE_NS, POD, Spaces, app_container, app_ns, runc, runc_pause,
+};
+
+const UID: &str = "acc0c0de-0000-4000-8000-000000000001";
+
+fn cgroup(pid: u32, id: &str) -> Note {
+    Note::Cgroup {
+        pid,
+        ids: CgroupIds {
+            runtime: Some(Runtime::Unknown),
+            pod_uid: Some(UID.into()),
+            container_id: Some(id.into()),
+            qos: Some("besteffort".into()),
+        },
+    }
+}
+
+fn sandbox(id: &str, attempt: u32) -> Note {
+    Note::Identity(Identity {
+        id: id.into(),
+        role: IdentityRole::Sandbox,
+        pod_namespace: Some("acc-ns".into()),
+        pod_name: Some("acc-pod".into()),
+        pod_uid: Some(UID.into()),
+        attempt: Some(attempt),
+        runtime: Some("containerd 1.6.20".into()),
+        source: "cri".into(),
+        ..Identity::default()
+    })
+}
+
+fn container(id: &str, sandbox_id: &str, name: &str) -> Note {
+    Note::Identity(Identity {
+        id: id.into(),
+        role: IdentityRole::Container,
+        sandbox_id: Some(sandbox_id.into()),
+        pod_namespace: Some("acc-ns".into()),
+        pod_name: Some("acc-pod".into()),
+        container_name: Some(name.into()),
+        source: "bundle".into(),
+        ..Identity::default()
+    })
+}
+
+fn report(w: &Driver) -> super::Report {
+    build(
+        &w.m,
+        &Stats::default(),
+        &Clock {
+            realtime_minus_boottime_ns: 0,
+        },
+    )
+}
+
+#[test]
+fn steps_and_the_report_lead_with_the_pod_and_container_names() {
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    w.m.note(&cgroup(pause, "sb1"));
+    w.m.note(&sandbox("sb1", 0));
+    let app = app_container(&mut w, 810, POD, &["/app"]);
+    w.m.note(&cgroup(app, "c1"));
+    w.m.note(&container("c1", "sb1", "app"));
+    w.exit(app, "app", 3 << 8, app_ns(POD, 810));
+
+    let left = w
+        .out
+        .iter()
+        .find(|l| matches!(l.what, What::Left { .. }))
+        .expect("the app left");
+    let step = Step::resolve(&w.m, left, &[]);
+    assert_eq!(step.label, "#1 acc-ns/acc-pod");
+    assert_eq!(step.pod_name.as_deref(), Some("acc-ns/acc-pod"));
+    assert_eq!(step.pod.as_deref(), Some(UID));
+    let StepWhat::Left {
+        container,
+        container_id,
+        ..
+    } = &step.what
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!(
+        (container.as_str(), container_id.as_deref()),
+        ("app", Some("c1"))
+    );
+
+    let r = report(&w);
+    let s = &r.sandboxes[0];
+    assert_eq!(s.label, "#1 acc-ns/acc-pod");
+    assert_eq!(s.pod_name.as_deref(), Some("acc-ns/acc-pod"));
+    assert_eq!(s.runtime.as_deref(), Some("containerd 1.6.20"));
+    assert_eq!(s.identity.as_ref().and_then(|i| i.attempt), Some(0));
+    let c = &s.containers[0];
+    assert_eq!((c.name.as_str(), c.id.as_deref()), ("app", Some("c1")));
+    assert_eq!(
+        c.identity.as_ref().map(|i| i.source.as_str()),
+        Some("bundle")
+    );
+}
+
+#[test]
+fn a_sandbox_without_its_own_identity_is_named_through_its_containers() {
+    let mut w = Driver::new();
+    let _pause = runc_pause(&mut w);
+    let app = app_container(&mut w, 810, POD, &["/app"]);
+    w.m.note(&cgroup(app, "c1"));
+    w.m.note(&container("c1", "sb1", "app"));
+    let s = &report(&w).sandboxes[0];
+    assert_eq!(s.pod_name.as_deref(), Some("acc-ns/acc-pod"));
+    assert_eq!(s.identity.as_ref().map(|i| i.id.as_str()), Some("sb1"));
+    // The cgroupfs driver names no runtime, and no runtime said which.
+    assert_eq!(s.runtime, None);
+}
+
+#[test]
+fn without_names_the_cgroup_ids_stay() {
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    w.m.note(&cgroup(pause, "sb1"));
+    let app = app_container(&mut w, 810, POD, &["/app"]);
+    w.m.note(&cgroup(app, "0123456789abcdef"));
+    let s = &report(&w).sandboxes[0];
+    assert_eq!(s.label, "#1 pod acc0c0de-000");
+    assert_eq!(s.pod_name, None);
+    assert_eq!(s.containers[0].name, "0123456789ab");
+    assert_eq!(
+        s.containers[0].id.as_deref(),
+        Some("0123456789abcdef"),
+        "the full id"
+    );
+}
+
+/// The second sandbox of the pod, as the kubelet re-creates it: new
+/// namespaces, a new pause, attempt 1.
+const POD2: Spaces = Spaces {
+    net: 210,
+    ipc: 212,
+    uts: 211,
+    mnt: 310,
+    pid: 104,
+    pfc: 313,
+};
+
+#[test]
+fn a_re_created_sandbox_follows_the_killed_one() {
+    let mut w = Driver::new();
+    let first = runc_pause(&mut w);
+    w.m.note(&cgroup(first, "sb1"));
+    w.m.note(&sandbox("sb1", 0));
+    // SIGKILL: wait status 9.
+    w.exit(first, "pause", 9, PAUSE_NS);
+    let all = CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
+    let second = runc(&mut w, 720, &[], Some((all, POD2)), &["/pause"], "pause");
+    w.m.note(&cgroup(second, "sb2"));
+    w.m.note(&sandbox("sb2", 1));
+
+    let r = report(&w);
+    assert_eq!(r.sandboxes.len(), 2);
+    let (a, b) = (&r.sandboxes[0], &r.sandboxes[1]);
+    assert_eq!(a.previous_attempt, None);
+    assert_eq!(a.next_attempt, Some(2));
+    let p = b.previous_attempt.as_ref().expect("linked");
+    assert_eq!(
+        (p.sandbox, p.attempt, p.pause_exit),
+        (1, Some(0), Some(137))
+    );
+    assert!(p.pause_exited_ns.is_some() && p.ended_ns.is_some(), "{p:?}");
+    assert_eq!(
+        b.anomalies,
+        [
+            "the pod's sandbox was re-created (attempt 1): #1 (attempt 0) ended with its pause killed by SIGKILL"
+        ]
+    );
+    assert!(a.anomalies.is_empty(), "{:?}", a.anomalies);
+}
