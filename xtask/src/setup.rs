@@ -4,9 +4,8 @@
 //! command that installs them, and xtask stops.
 //!
 //! To add a package: one `Package` line in `PACKAGES`, with a comment
-//! saying which tests need it. The containerd and docker ones wait for
-//! their tests: flip `CONTAINERD_TESTS` or `DOCKER_TESTS` to `Need::E2e`
-//! in the change that adds those tests.
+//! saying which tests need it. The docker ones wait for their tests: flip
+//! `DOCKER_TESTS` to `Need::E2e` in the change that adds them.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -65,10 +64,8 @@ impl Need {
     }
 }
 
-/// The containerd-over-CRI end-to-end tests (issue 8): `Need::E2e` once
-/// `tests/tests/e2e/containerd.rs` lands. (Make `protobuf-compiler`
-/// `Need::Build` instead if the tracer itself links the CRI protos.)
-const CONTAINERD_TESTS: Need = Need::Later;
+/// The containerd-over-CRI end-to-end tests (`tests/tests/e2e/containerd.rs`).
+const CONTAINERD_TESTS: Need = Need::E2e;
 /// The docker (dockerd over its own containerd) end-to-end tests.
 const DOCKER_TESTS: Need = Need::Later;
 
@@ -120,8 +117,9 @@ pub const PACKAGES: &[Package] = &[
         "/usr/lib/cni/bridge",
         CONTAINERD_TESTS,
     ),
-    // e2e `containerd`: `protoc`, to build the k8s-cri crate's protos.
-    pkg("protobuf-compiler", "protoc", CONTAINERD_TESTS),
+    // `protoc`, to build the k8s-cri crate's protos: the tracer asks CRI
+    // for pod names, the e2e `containerd` harness drives a pod over CRI.
+    pkg("protobuf-compiler", "protoc", Need::Build),
     // e2e `docker`: dockerd with its own containerd.
     pkg("docker.io", "dockerd", DOCKER_TESTS),
 ];
@@ -260,6 +258,9 @@ mod tests {
         iproute2\tinstalled\n\
         libc6:amd64\tinstalled\n\
         podman\tinstalled\n\
+        protobuf-compiler\tinstalled\n\
+        containerd\tinstalled\n\
+        containernetworking-plugins\tinstalled\n\
         runc\tconfig-files\n\
         uidmap:amd64\tinstalled\n\
         bpftrace\tnot-installed\n";
@@ -281,16 +282,28 @@ mod tests {
         assert!(missing_names(Job::Build, &Installed::Dpkg(DPKG)).is_empty());
         assert_eq!(
             missing_names(Job::Build, &Installed::Dpkg("")),
-            ["build-essential", "ca-certificates"]
+            ["build-essential", "ca-certificates", "protobuf-compiler"]
         );
     }
 
     #[test]
     fn missing_packages_without_dpkg() {
-        let exists = |what: &str| matches!(what, "g++" | "update-ca-certificates" | "podman");
+        let exists = |what: &str| {
+            matches!(
+                what,
+                "g++" | "update-ca-certificates" | "podman" | "protoc" | "containerd"
+            )
+        };
         assert_eq!(
             missing_names(Job::Test, &Installed::Files(&exists)),
-            ["catatonit", "runc", "busybox-static", "uidmap", "iproute2"]
+            [
+                "catatonit",
+                "runc",
+                "busybox-static",
+                "uidmap",
+                "iproute2",
+                "containernetworking-plugins"
+            ]
         );
     }
 

@@ -8,6 +8,8 @@
 
 mod support;
 
+mod containerd;
+mod cri_names;
 mod pipeline;
 mod podman_harness;
 mod podman_pods;

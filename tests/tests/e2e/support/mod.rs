@@ -6,6 +6,11 @@
 //! beside `podman`; a new test module is one `mod` line in `main.rs`.
 
 pub mod clock;
+// Ground truth as the runtime gives it, read by the tests that need each field.
+#[allow(dead_code)]
+pub mod containerd;
+#[allow(dead_code)]
+pub mod cri;
 pub mod json;
 pub mod lock;
 pub mod podman;

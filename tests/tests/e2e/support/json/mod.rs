@@ -156,6 +156,14 @@ impl Lines {
         reports[0]
     }
 
+    /// Every line as untyped JSON: fields these types do not read.
+    pub fn values(&self) -> Vec<serde_json::Value> {
+        self.text
+            .iter()
+            .map(|t| serde_json::from_str(t).expect("a JSON line"))
+            .collect()
+    }
+
     /// The one `report` line as untyped JSON: every field, known here or not.
     pub fn report_json(&self) -> serde_json::Value {
         let at = self
