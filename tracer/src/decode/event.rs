@@ -1,7 +1,11 @@
 //! Decoded kernel events, and the pure, bounds-checked decoder that makes
 //! them from ring-buffer (or recorded) bytes.
 
-use tracer_common::{ExecEvent, ExitEvent, ForkEvent, Header, Kind, NsChangeEvent, NsSet, Plain};
+use tracer_common::{
+    CauseKind, ExecEvent, ExitEvent, ForkEvent, Header, Kind, NsChangeEvent, NsSet, Plain,
+};
+
+use super::cause::{self, Cause};
 
 /// One record from the kernel, checked and typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +17,8 @@ pub enum Event {
     Unshare(NsChangeEvent),
     Setns(NsChangeEvent),
     CloneFailed(NsChangeEvent),
+    /// A fatal signal, an OOM victim, a new cgroup (see [`Cause`]).
+    Cause(Cause),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +29,12 @@ pub enum DecodeError {
     UnknownKind(u32),
     #[error("{kind:?} record is {len} bytes, expected {need}")]
     BadLength { kind: Kind, len: usize, need: usize },
+    #[error("{kind:?} record is {len} bytes, expected {need}")]
+    BadCauseLength {
+        kind: CauseKind,
+        len: usize,
+        need: usize,
+    },
 }
 
 /// Copy a `T` out of exactly `size_of::<T>()` bytes.
@@ -51,6 +63,9 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             });
         }
     };
+    if let Ok(kind) = CauseKind::try_from(raw_kind) {
+        return cause::decode(kind, buf).map(Event::Cause);
+    }
     let kind = Kind::try_from(raw_kind).map_err(DecodeError::UnknownKind)?;
     Ok(match kind {
         Kind::Fork => Event::Fork(read(kind, buf)?),
@@ -73,6 +88,7 @@ pub fn encode(ev: &Event) -> Vec<u8> {
         Event::Exec(e) => bytes(e.as_ref()),
         Event::Exit(e) => bytes(e),
         Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => bytes(e),
+        Event::Cause(c) => c.bytes(),
     }
 }
 
@@ -120,6 +136,7 @@ impl Event {
             Event::Exec(e) => &e.hdr,
             Event::Exit(e) => &e.hdr,
             Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => &e.hdr,
+            Event::Cause(c) => c.header(),
         }
     }
 
@@ -130,6 +147,7 @@ impl Event {
             Event::Exec(e) => &e.ns,
             Event::Exit(e) => &e.ns,
             Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => &e.ns,
+            Event::Cause(c) => c.ns(),
         }
     }
 
@@ -142,6 +160,7 @@ impl Event {
             Event::Unshare(_) => "unshare",
             Event::Setns(_) => "setns",
             Event::CloneFailed(_) => "clone_failed",
+            Event::Cause(c) => c.name(),
         }
     }
 }

@@ -7,11 +7,13 @@
 //! variant of [`Event`] and its arm in [`decode`] — with its own helpers in
 //! a sibling module here (one `mod` line) — then its handler in `model`.
 
+mod cause;
 mod event;
 pub mod flags;
 mod ns;
 mod strings;
 
+pub use cause::Cause;
 pub use event::{DecodeError, Event, Who, caller, decode, encode};
 pub use ns::{Unread, ns_in_mask, supported_slots};
 pub use strings::{argv, c_str, c_str_ref};

@@ -9,8 +9,8 @@ use aya::{
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
 use tracer_common::{
-    ABSENT, EVENTS_MAP, FILTER_GLOBAL, Filter, Ns, NsSet, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe,
-    STATS_MAP,
+    ABSENT, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, Ns, NsSet, OFFSETS_GLOBAL, Offsets,
+    PROGRAMS, Probe, STATS_MAP,
 };
 
 use super::btf::{BtfError, KernelBtf};
@@ -189,29 +189,43 @@ pub fn offsets(btf: &Path) -> Result<Offsets, LoadError> {
     Ok(KernelBtf::open(btf)?.offsets()?)
 }
 
-/// Load every program and attach it to its tracepoint.
-fn attach(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+/// Load every program and attach it to its tracepoint; the cause
+/// programs where the kernel has their tracepoints. How many are attached.
+fn attach(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
     for p in PROGRAMS {
-        let err = |step, source| LoadError::Program {
-            name: p.program,
-            probe: describe(p),
-            step,
-            source: Box::new(source),
-        };
-        let prog = ebpf
-            .program_mut(p.program)
-            .ok_or(LoadError::NoProgram(p.program))?;
-        match p.category {
-            Some(cat) => {
-                let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
-                tp.load().map_err(|e| err("load", e))?;
-                tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
-            }
-            None => {
-                let tp: &mut RawTracePoint = prog.try_into().map_err(|e| err("load", e))?;
-                tp.load().map_err(|e| err("load", e))?;
-                tp.attach(p.name).map_err(|e| err("attach", e))?;
-            }
+        attach_one(ebpf, p)?;
+    }
+    let mut n = PROGRAMS.len();
+    for p in CAUSE_PROGRAMS {
+        match attach_one(ebpf, p) {
+            Ok(()) => n += 1,
+            // Optional: the trace goes on, without this cause.
+            Err(e) => eprintln!("tracer: warning: {e}: deaths are explained without it"),
+        }
+    }
+    Ok(n)
+}
+
+fn attach_one(ebpf: &mut Ebpf, p: &Probe) -> Result<(), LoadError> {
+    let err = |step, source| LoadError::Program {
+        name: p.program,
+        probe: describe(p),
+        step,
+        source: Box::new(source),
+    };
+    let prog = ebpf
+        .program_mut(p.program)
+        .ok_or(LoadError::NoProgram(p.program))?;
+    match p.category {
+        Some(cat) => {
+            let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
+            tp.load().map_err(|e| err("load", e))?;
+            tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
+        }
+        None => {
+            let tp: &mut RawTracePoint = prog.try_into().map_err(|e| err("load", e))?;
+            tp.load().map_err(|e| err("load", e))?;
+            tp.attach(p.name).map_err(|e| err("attach", e))?;
         }
     }
     Ok(())
@@ -253,7 +267,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         None
     };
 
-    attach(&mut ebpf)?;
+    let probes = attach(&mut ebpf)?;
 
     let events = ebpf
         .take_map(EVENTS_MAP)
@@ -271,7 +285,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         logger,
         info: Info {
             kernel: system::kernel_release(),
-            probes: PROGRAMS.len(),
+            probes,
             ns_id: offsets.ns_common_ns_id != ABSENT,
             filter: filter.enabled != 0,
         },

@@ -28,11 +28,13 @@ impl Model {
             && let Some(p) = self.procs.remove(&who.pid)
         {
             let status = exit_status(e.exit_code);
+            let killed = super::cause::explains(&p.killed, status);
             let task = Task::new(who.pid, &p.comm);
             if let Some(sb) = p.pause_of {
                 if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
                     pause.exited_ns = Some(ts);
                     pause.exit = Some(status);
+                    pause.killed.clone_from(&killed);
                 }
                 let what = What::PauseExited {
                     pause: task.clone(),
@@ -43,6 +45,7 @@ impl Model {
             if let Some(c) = p.container
                 && self.containers[c].left_ns.is_none()
             {
+                self.containers[c].killed = killed;
                 out.push(self.leave(c, false, Some(status), "exit", ts, task.clone()));
             }
             if let Some(c) = p.exec_into {

@@ -20,6 +20,7 @@
 //! The model is a pure function of its inputs: the same snapshot, events
 //! and notes give the same sandboxes, live or from a recording.
 
+mod cause;
 mod exec;
 mod exit;
 mod fork;
@@ -127,6 +128,7 @@ impl Model {
             Event::Unshare(e) => self.on_ns_change(Change::Unshare, e, &mut out),
             Event::Setns(e) => self.on_ns_change(Change::Setns, e, &mut out),
             Event::CloneFailed(_) => {}
+            Event::Cause(c) => self.on_cause(c),
         }
         out
     }

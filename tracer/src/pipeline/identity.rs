@@ -4,13 +4,13 @@
 //! later through [`Pipeline::note`]. All of it enters the model and the
 //! recording as notes, so a replay names pods the same way with no socket.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use tokio::sync::mpsc;
 
 use super::Pipeline;
-use crate::decode::Event;
-use crate::host::cgroup::Runtime;
+use crate::decode::{Cause, Event, c_str};
+use crate::host::cgroup::{CgroupIds, Runtime, parse_path};
 use crate::host::cri::Ask;
 use crate::host::{bundle, cgroup_id};
 use crate::model::{IdentityRole, Lifecycle, Note, What};
@@ -18,6 +18,8 @@ use crate::model::{IdentityRole, Lifecycle, Note, What};
 /// Ids looked up at most before the set of those done is forgotten (a
 /// forgotten id is looked up again if it ever comes back: harmless).
 const DONE_CAP: usize = 65536;
+/// cgroup paths kept from `cgroup_mkdir` records (the oldest go first).
+const PATHS_CAP: usize = 16384;
 
 /// Names pauses and containers as they appear.
 pub struct Namer {
@@ -25,6 +27,9 @@ pub struct Namer {
     cri: Option<mpsc::Sender<Ask>>,
     /// Ids already looked up (bundle read, CRI asked).
     done: HashSet<String>,
+    /// cgroup v2 paths by id, as the kernel announced their directories.
+    paths: HashMap<u64, String>,
+    path_order: VecDeque<u64>,
 }
 
 impl Namer {
@@ -32,7 +37,23 @@ impl Namer {
         Self {
             cri,
             done: HashSet::new(),
+            paths: HashMap::new(),
+            path_order: VecDeque::new(),
         }
+    }
+
+    /// Every event, before the model: a new cgroup's path, by its id.
+    pub fn observe(&mut self, ev: &Event) {
+        let Event::Cause(Cause::CgroupMkdir(e)) = ev else {
+            return;
+        };
+        if self.path_order.len() >= PATHS_CAP
+            && let Some(old) = self.path_order.pop_front()
+        {
+            self.paths.remove(&old);
+        }
+        self.path_order.push_back(e.id);
+        self.paths.insert(e.id, c_str(&e.path));
     }
 
     /// Notes on the pauses and containers that `changes` started: a cgroup
@@ -41,7 +62,7 @@ impl Namer {
     pub fn notes(&mut self, ev: &Event, changes: &[Lifecycle], found: &mut Vec<Note>) {
         for (pid, role) in started(changes) {
             if !has_cgroup(found, pid)
-                && let Some(ids) = cgroup_of_exec(ev, pid)
+                && let Some(ids) = self.cgroup_of_exec(ev, pid)
             {
                 found.push(Note::Cgroup { pid, ids });
             }
@@ -51,6 +72,23 @@ impl Namer {
             let shim = (ev.who().pid == pid).then_some(ev.header().ppid);
             found.extend(self.name(&id, role, runtime, shim));
         }
+    }
+
+    /// The cgroup of `pid` from its exec event's cgroup id: the process may
+    /// be gone already, its cgroup's path is known from its `cgroup_mkdir`
+    /// (or, made before the trace, read from the cgroup2 mount while the
+    /// runtime has not removed it). Only a cgroup that names a container counts.
+    fn cgroup_of_exec(&self, ev: &Event, pid: u32) -> Option<CgroupIds> {
+        let Event::Exec(e) = ev else { return None };
+        if e.hdr.tgid != pid {
+            return None;
+        }
+        let id = e.hdr.cgroup_id;
+        let ids = match self.paths.get(&id) {
+            Some(path) => parse_path(path),
+            None => cgroup_id::read(id)?,
+        };
+        ids.container_id.is_some().then_some(ids)
     }
 
     /// The identity of one runtime id, once: its bundle's now, CRI's later.
@@ -102,17 +140,6 @@ fn container_id(found: &[Note], pid: u32) -> Option<(String, Option<Runtime>)> {
         Note::Cgroup { pid: p, ids } if *p == pid => Some((ids.container_id.clone()?, ids.runtime)),
         _ => None,
     })
-}
-
-/// The cgroup of `pid` from its exec event's cgroup id: the process may be
-/// gone already, its cgroup usually not yet (the runtime removes it after
-/// reaping). Only a cgroup that names a container counts.
-fn cgroup_of_exec(ev: &Event, pid: u32) -> Option<crate::host::cgroup::CgroupIds> {
-    let Event::Exec(e) = ev else { return None };
-    if e.hdr.tgid != pid {
-        return None;
-    }
-    cgroup_id::read(e.hdr.cgroup_id).filter(|ids| ids.container_id.is_some())
 }
 
 /// The parent of a running process (`/proc/<pid>/stat`'s fourth field).

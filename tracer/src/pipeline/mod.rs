@@ -106,6 +106,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if self.out.view == View::Raw {
             self.out.render.event(&mut self.out.sink, &ev, unread)?;
         }
+        if let Some(namer) = &mut self.namer {
+            namer.observe(&ev);
+        }
         let changes = self.model.event(&ev);
         if changes.is_empty() {
             return Ok(());

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::SandboxReport;
-use crate::model::Model;
+use crate::model::{Kill, Model};
 
 /// What linking needs to know of one sandbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub struct PreviousAttempt {
     /// Its pause's exit: status, or 128 + the killing signal.
     pub pause_exit: Option<i32>,
     pub pause_exited_ns: Option<u64>,
+    /// Who sent the signal its pause died of.
+    pub pause_killed: Option<Kill>,
 }
 
 /// Link the report's sandboxes of one pod as attempts; a re-created
@@ -79,6 +81,7 @@ pub fn fill(m: &Model, reports: &mut [SandboxReport]) {
             ended_ns: prev.ended_ns,
             pause_exit: prev.pause.as_ref().and_then(|p| p.exit),
             pause_exited_ns: prev.pause.as_ref().and_then(|p| p.exited_ns),
+            pause_killed: prev.pause.as_ref().and_then(|p| p.killed.clone()),
         };
         reports[b].next_attempt = Some(reports[i].sandbox);
         let what = recreated(&p, all[i].attempt);
@@ -99,7 +102,11 @@ fn born(m: &Model, r: &SandboxReport) -> u64 {
 pub fn recreated(p: &PreviousAttempt, attempt: Option<u32>) -> String {
     let n = |a: Option<u32>| a.map(|a| format!(" (attempt {a})")).unwrap_or_default();
     let how = match (p.pause_exit, p.ended_ns) {
-        (Some(code), _) => format!("ended with its pause {}", exit_words(code)),
+        (Some(code), _) => format!(
+            "ended with its pause {}{}",
+            exit_words(code),
+            p.pause_killed.as_ref().map(kill_words).unwrap_or_default()
+        ),
         (None, Some(_)) => "ended".to_string(),
         (None, None) => "still ran".to_string(),
     };
@@ -109,6 +116,15 @@ pub fn recreated(p: &PreviousAttempt, attempt: Option<u32>) -> String {
         p.sandbox,
         n(p.attempt)
     )
+}
+
+/// ` from 4242 runc`, ` by the OOM killer (invoked by 4242 stress)`.
+pub fn kill_words(k: &Kill) -> String {
+    if k.oom {
+        format!(" by the OOM killer (invoked by {} {})", k.by.pid, k.by.comm)
+    } else {
+        format!(" from {} {}", k.by.pid, k.by.comm)
+    }
 }
 
 /// `exited 0`, `killed by SIGKILL`.
@@ -199,14 +215,21 @@ mod tests {
             ended_ns: Some(5),
             pause_exit: Some(137),
             pause_exited_ns: Some(5),
+            pause_killed: Some(Kill {
+                signal: 9,
+                by: crate::model::Task::new(42, "runc"),
+                ts_ns: 4,
+                oom: false,
+            }),
         };
         assert_eq!(
             recreated(&p, Some(1)),
-            "the pod's sandbox was re-created (attempt 1): #1 (attempt 0) ended with its pause killed by SIGKILL"
+            "the pod's sandbox was re-created (attempt 1): #1 (attempt 0) ended with its pause killed by SIGKILL from 42 runc"
         );
         let p = PreviousAttempt {
             attempt: None,
             pause_exit: Some(0),
+            pause_killed: None,
             ..p
         };
         assert_eq!(

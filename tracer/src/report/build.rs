@@ -1,7 +1,7 @@
 //! The report built from the model at the end of a trace.
 
 use super::names::{container_id, container_name, label, sandbox_names};
-use super::{ContainerRow, Report, SandboxReport, anomalies, attempts};
+use super::{ContainerRow, Report, SandboxReport, anomalies, attempts, deaths};
 use crate::clock::Clock;
 use crate::model::{Container, Model};
 use crate::stats::Stats;
@@ -29,7 +29,8 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
         .map(|&c| container(m, &m.containers[c]))
         .collect();
     let names = sandbox_names(m, sb);
-    let anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), &namespaces);
+    let mut anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), &namespaces);
+    anomalies.extend(deaths::anomalies(s.pause.as_ref(), &containers));
     SandboxReport {
         sandbox: sb + 1,
         label: label(m, sb),
@@ -63,6 +64,7 @@ fn container(m: &Model, c: &Container) -> ContainerRow {
         started_ns: c.started_ns,
         left_ns: c.left_ns,
         exit: c.exit,
+        killed: c.killed.clone(),
         joined: c.joined.clone(),
         missing: c.missing.clone(),
         existing: c.existing,

@@ -185,3 +185,94 @@ fn a_re_created_sandbox_follows_the_killed_one() {
     );
     assert!(a.anomalies.is_empty(), "{:?}", a.anomalies);
 }
+
+#[test]
+fn a_pause_killed_by_a_signal_names_its_sender_and_an_oom_kill_is_an_anomaly() {
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    let app = app_container(&mut w, 810, POD, &["/app"]);
+    // The OOM killer chooses the app, then sends it SIGKILL itself.
+    let ev = w
+        .make
+        .oom((812, "stress"), (app, "app"), &app_ns(POD, 810).set());
+    w.feed(ev);
+    let ev = w
+        .make
+        .signal((812, "stress"), (app, "app"), 9, &app_ns(POD, 810).set());
+    w.feed(ev);
+    w.exit(app, "app", 9, app_ns(POD, 810));
+    // A SIGTERM the pause survived, then runc's SIGKILL.
+    let ev = w
+        .make
+        .signal((900, "runc"), (pause, "pause"), 15, &PAUSE_NS.set());
+    w.feed(ev);
+    let ev = w
+        .make
+        .signal((901, "runc"), (pause, "pause"), 9, &PAUSE_NS.set());
+    w.feed(ev);
+    w.exit(pause, "pause", 9, PAUSE_NS);
+
+    let r = report(&w);
+    let s = &r.sandboxes[0];
+    let k = s
+        .pause
+        .as_ref()
+        .and_then(|p| p.killed.as_ref())
+        .expect("who killed the pause");
+    assert_eq!(
+        (k.signal, k.by.pid, k.by.comm.as_str(), k.oom),
+        (9, 901, "runc", false)
+    );
+    let c = s.containers[0].killed.as_ref().expect("who killed the app");
+    assert_eq!((c.signal, c.by.pid, c.oom), (9, 812, true));
+    assert_eq!(
+        s.anomalies,
+        ["container c1 (pid 811) was OOM-killed (invoked by 812 stress)"]
+    );
+    let ended = w
+        .out
+        .iter()
+        .find(|l| matches!(l.what, What::PauseExited { .. }))
+        .expect("the pause exited");
+    let StepWhat::PauseExited { killed, .. } = Step::resolve(&w.m, ended, &[]).what else {
+        panic!("not a pause exit")
+    };
+    assert_eq!(killed.map(|k| k.by.pid), Some(901));
+}
+
+#[test]
+fn a_signal_that_is_not_what_the_process_died_of_names_nobody() {
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    // SIGTERM (the pause exits 0 on it) is no killer; nor is a signal to
+    // a process that is neither pause nor container.
+    let ev = w
+        .make
+        .signal((900, "kubelet"), (pause, "pause"), 15, &PAUSE_NS.set());
+    w.feed(ev);
+    let ev = w
+        .make
+        .signal((900, "kubelet"), (77, "other"), 9, &PAUSE_NS.set());
+    w.feed(ev);
+    w.exit(pause, "pause", 0, PAUSE_NS);
+    let p = report(&w).sandboxes[0].pause.clone().expect("pause");
+    assert_eq!((p.exit, p.killed), (Some(0), None));
+}
+
+#[test]
+fn an_oom_killed_pause_is_an_anomaly_of_its_own() {
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    let ev = w
+        .make
+        .oom((1, "systemd"), (pause, "pause"), &PAUSE_NS.set());
+    w.feed(ev);
+    w.exit(pause, "pause", 9, PAUSE_NS);
+    let s = &report(&w).sandboxes[0];
+    assert_eq!(
+        s.anomalies,
+        [format!(
+            "the pause (pid {pause}) was OOM-killed (invoked by 1 systemd): the pod's sandbox is gone"
+        )]
+    );
+}

@@ -6,6 +6,7 @@
 mod anomalies;
 mod attempts;
 mod build;
+mod deaths;
 mod names;
 mod step;
 
@@ -14,11 +15,11 @@ use serde::Serialize;
 use crate::clock::Clock;
 pub use crate::host::cgroup::{CgroupIds, Runtime};
 pub use crate::model::{
-    Creation, DurStat, Durations, ExecSession, Identity, IdentityRole, NsKind, Pause, SandboxNs,
-    Summary, Task,
+    Creation, DurStat, Durations, ExecSession, Identity, IdentityRole, Kill, NsKind, Pause,
+    SandboxNs, Summary, Task,
 };
 use crate::stats::Stats;
-pub use attempts::{PreviousAttempt, exit_words, signal_name};
+pub use attempts::{PreviousAttempt, exit_words, kill_words, signal_name};
 pub use build::build;
 pub use names::short;
 pub use step::{Step, StepWhat};
@@ -98,6 +99,8 @@ pub struct ContainerRow {
     pub started_ns: Option<u64>,
     pub left_ns: Option<u64>,
     pub exit: Option<i32>,
+    /// Who sent the signal it died of (or the OOM killer).
+    pub killed: Option<Kill>,
     pub joined: Vec<NsKind>,
     pub missing: Vec<NsKind>,
     pub existing: bool,

@@ -89,6 +89,9 @@ pub enum StepWhat {
         exit: Option<i32>,
         /// `exit`, `setns`, `unshare`.
         how: &'static str,
+        /// Who sent the signal it died of.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        killed: Option<crate::model::Kill>,
         /// How long it ran.
         #[serde(skip)]
         ran_for_ns: Option<u64>,
@@ -96,6 +99,9 @@ pub enum StepWhat {
     PauseExited {
         pause: Task,
         exit: i32,
+        /// Who sent the signal it died of.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        killed: Option<crate::model::Kill>,
         #[serde(skip)]
         ran_for_ns: Option<u64>,
     },
@@ -208,11 +214,17 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
             exec_session: *exec_session,
             exit: *exit,
             how,
+            killed: if *exec_session {
+                None
+            } else {
+                m.containers.get(*container).and_then(|c| c.killed.clone())
+            },
             ran_for_ns: since(l.ts_ns, started(m, *container, *exec_session, task.pid)),
         },
-        What::PauseExited { pause, exit } => StepWhat::PauseExited {
-            pause: pause.clone(),
+        What::PauseExited { pause: task, exit } => StepWhat::PauseExited {
+            pause: task.clone(),
             exit: *exit,
+            killed: pause.and_then(|p| p.killed.clone()),
             ran_for_ns: since(l.ts_ns, pause_started),
         },
         What::NamespaceEmpty { kind, inum } => StepWhat::NamespaceEmpty {

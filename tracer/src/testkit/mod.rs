@@ -6,6 +6,7 @@
 //! `tracer bench-recording` command and `benches/` use it. Nothing on the
 //! event path calls it.
 
+mod cause;
 mod driver;
 pub mod make;
 mod runtime;
@@ -13,6 +14,7 @@ mod samples;
 mod spaces;
 pub mod synthetic;
 
+pub use cause::cause_samples;
 pub use driver::{Driver, snapshot};
 pub use make::Maker;
 pub use runtime::{

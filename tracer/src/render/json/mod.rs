@@ -1,5 +1,6 @@
 //! JSON lines: one object per line, each with a `type` (docs/json.md).
 
+mod cause;
 mod raw;
 
 use std::io::{self, Write};

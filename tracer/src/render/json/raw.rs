@@ -89,6 +89,7 @@ pub fn write_event_json<W: Write>(
             w.write_all(b",\"changed\":")?;
             name_list(w, ns_in_mask(e.ns.diff(&e.ns_before)).map(Ns::proc_name))?;
         }
+        Event::Cause(c) => super::cause::fields(w, c)?,
     }
     ns_maps(w, "ns", "ns_id", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {

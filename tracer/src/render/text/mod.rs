@@ -1,6 +1,7 @@
 //! Text: one readable line per raw event or lifecycle step, `#` lines for
 //! status, tables for the report.
 
+mod cause;
 mod pod;
 mod raw;
 mod report;

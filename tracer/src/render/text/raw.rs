@@ -101,6 +101,7 @@ pub fn text_line(ev: &Event, unread: Unread, clock: &Clock) -> String {
                 errno(e.ret)
             )
         }
+        Event::Cause(c) => super::cause::words(c),
     };
     let failed = if unread.is_empty() {
         String::new()

@@ -91,7 +91,10 @@ fn pause(o: &mut String, s: &SandboxReport, clock: &Clock) {
         (Some(by), Some(ts)) => format!("forked {} by {} {}, ", clock.hms(ts), by.pid, by.comm),
         _ => String::new(),
     };
-    let exit = p.exit.map(|e| format!(" (exit {e})")).unwrap_or_default();
+    let exit = p
+        .exit
+        .map(|e| format!(" (exit {e}{})", super::cause::killed_by(p.killed.as_ref())))
+        .unwrap_or_default();
     let text = format!(
         "pid {} {}  {forked}exec {}, exit {}{exit}",
         p.pid,
@@ -123,7 +126,7 @@ fn containers(o: &mut String, s: &SandboxReport, clock: &Clock) {
             joined,
             t(clock, c.started_ns),
             t(clock, c.left_ns),
-            or_dash(c.exit),
+            or_dash(c.exit) + &super::cause::killed_by(c.killed.as_ref()),
             or_dash(ran),
             c.argv.join(" "),
         ]);

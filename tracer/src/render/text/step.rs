@@ -1,5 +1,6 @@
 //! A lifecycle step as one readable line.
 
+use super::cause::killed_by;
 use super::dur;
 use crate::clock::Clock;
 use crate::report::{NsKind, Step, StepWhat};
@@ -78,10 +79,16 @@ fn what(step: &Step) -> (&'static str, String) {
         StepWhat::PauseExited {
             pause,
             exit,
+            killed,
             ran_for_ns,
         } => (
             "PAUSE-END",
-            format!("pid {} exit {exit}{}", pause.pid, after(*ran_for_ns)),
+            format!(
+                "pid {} exit {exit}{}{}",
+                pause.pid,
+                killed_by(killed.as_ref()),
+                after(*ran_for_ns)
+            ),
         ),
         StepWhat::NamespaceEmpty {
             kind,
@@ -137,13 +144,14 @@ fn left(step: &Step) -> String {
         exec_session,
         exit,
         how,
+        killed,
         ran_for_ns,
     } = &step.what
     else {
         return String::new();
     };
     let outcome = match exit {
-        Some(code) => format!("exit {code}"),
+        Some(code) => format!("exit {code}{}", killed_by(killed.as_ref())),
         None => format!("moved out by {how}"),
     };
     let what = if *exec_session {
