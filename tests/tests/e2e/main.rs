@@ -11,6 +11,7 @@ mod support;
 mod containerd;
 mod cri_names;
 mod pipeline;
+mod pod_deaths;
 mod podman_harness;
 mod podman_pods;
 mod sandbox;
