@@ -20,16 +20,16 @@ pub fn words(c: &Cause) -> String {
     }
 }
 
-/// ` (SIGKILL from 4242 runc)`, ` (OOM-killed, invoked by 4242 stress)`.
-pub fn killed_by(k: Option<&Kill>) -> String {
-    match k {
-        Some(k) if k.oom => format!(" (OOM-killed, invoked by {} {})", k.by.pid, k.by.comm),
-        Some(k) => format!(
-            " ({} from {} {})",
-            signal_name(k.signal),
-            k.by.pid,
-            k.by.comm
-        ),
-        None => String::new(),
+/// `SIGKILL from 4242 runc`, `OOM-killed, invoked by 4242 stress`.
+pub fn kill(k: &Kill) -> String {
+    if k.oom {
+        format!("OOM-killed, invoked by {} {}", k.by.pid, k.by.comm)
+    } else {
+        format!("{} from {} {}", signal_name(k.signal), k.by.pid, k.by.comm)
     }
+}
+
+/// ` (SIGKILL from 4242 runc)`, or nothing.
+pub fn killed_by(k: Option<&Kill>) -> String {
+    k.map(|k| format!(" ({})", kill(k))).unwrap_or_default()
 }

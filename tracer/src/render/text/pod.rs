@@ -35,8 +35,13 @@ pub fn lines(s: &SandboxReport, clock: &Clock) -> Vec<(&'static str, String)> {
             .attempt
             .map(|a| format!(" (attempt {a})"))
             .unwrap_or_default();
-        let pause = match (p.pause_exit, p.pause_exited_ns) {
-            (Some(code), Some(ts)) => format!(
+        let pause = match (p.pause_exit, p.pause_exited_ns, &p.pause_killed) {
+            (_, Some(ts), Some(k)) => format!(
+                ", whose pause was killed at {} ({})",
+                clock.hms(ts),
+                super::cause::kill(k)
+            ),
+            (Some(code), Some(ts), None) => format!(
                 ", whose pause {} at {}",
                 crate::report::exit_words(code),
                 clock.hms(ts)

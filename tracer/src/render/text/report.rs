@@ -93,7 +93,10 @@ fn pause(o: &mut String, s: &SandboxReport, clock: &Clock) {
     };
     let exit = p
         .exit
-        .map(|e| format!(" (exit {e}{})", super::cause::killed_by(p.killed.as_ref())))
+        .map(|e| match &p.killed {
+            Some(k) => format!(" (exit {e}, {})", super::cause::kill(k)),
+            None => format!(" (exit {e})"),
+        })
         .unwrap_or_default();
     let text = format!(
         "pid {} {}  {forked}exec {}, exit {}{exit}",
