@@ -25,6 +25,7 @@ mod exec;
 mod exit;
 mod fork;
 pub mod identity;
+mod join_failure;
 mod names;
 mod note;
 pub mod ns;
@@ -47,6 +48,7 @@ use crate::decode::Event;
 pub use exec::is_pause;
 pub use exit::exit_status;
 pub use identity::{Identity, IdentityRole};
+pub use join_failure::JoinFailure;
 pub use names::{Names, pod_name};
 pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};
@@ -75,6 +77,8 @@ pub struct Model {
     pub summary: Summary,
     /// Who sandboxes and containers are, as runtimes told (notes).
     pub names: Names,
+    /// setns calls that failed, oldest first (bounded).
+    join_failures: std::collections::VecDeque<JoinFailure>,
     /// Events since the last [`Model::maintain`], and its time.
     since_maintain: u32,
     last_maintain_ns: u64,
@@ -104,6 +108,7 @@ impl Default for Model {
             retention_ns: RETENTION_NS,
             summary: Summary::default(),
             names: Names::default(),
+            join_failures: std::collections::VecDeque::new(),
             since_maintain: 0,
             last_maintain_ns: 0,
             ns_after_maintain: 0,

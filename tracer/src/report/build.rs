@@ -1,7 +1,7 @@
 //! The report built from the model at the end of a trace.
 
 use super::names::{container_id, container_name, label, sandbox_names};
-use super::{ContainerRow, Report, SandboxReport, anomalies, attempts, deaths};
+use super::{ContainerRow, Report, SandboxReport, anomalies, attempts, deaths, joins};
 use crate::clock::Clock;
 use crate::model::{Container, Model};
 use crate::stats::Stats;
@@ -10,13 +10,17 @@ use crate::stats::Stats;
 pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
     let mut sandboxes: Vec<SandboxReport> = m.sandboxes.ids().map(|sb| sandbox(m, sb)).collect();
     attempts::fill(m, &mut sandboxes);
+    let join_failures = m.join_failures_of(None);
+    let mut node = anomalies::of_node(stats);
+    node.extend(join_failures.iter().map(joins::words));
     Report {
         ty: "report",
         realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
         sandboxes,
         summarised: m.summary,
         stats: *stats,
-        anomalies: anomalies::of_node(stats),
+        anomalies: node,
+        join_failures,
     }
 }
 
@@ -31,6 +35,8 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
     let names = sandbox_names(m, sb);
     let mut anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), &namespaces);
     anomalies.extend(deaths::anomalies(s.pause.as_ref(), &containers));
+    let join_failures = m.join_failures_of(Some(sb));
+    anomalies.extend(join_failures.iter().map(joins::words));
     SandboxReport {
         sandbox: sb + 1,
         label: label(m, sb),
@@ -48,6 +54,7 @@ fn sandbox(m: &Model, sb: usize) -> SandboxReport {
         pause: s.pause.clone(),
         containers,
         durations: m.durations(sb),
+        join_failures,
         anomalies,
     }
 }

@@ -276,3 +276,70 @@ fn an_oom_killed_pause_is_an_anomaly_of_its_own() {
         )]
     );
 }
+
+/// A `setns` the kernel refused, as runc's stage 1 of a container of `POD`
+/// whose net join went through: `nstype` ipc, errno `ret`.
+fn failed_setns(w: &mut Driver, s1: u32, before: Spaces, nstype: u64, ret: i64) {
+    let mut ev = w.make.ns_change(
+        true,
+        s1,
+        s1,
+        "runc:[1:CHILD]",
+        nstype,
+        &before.set(),
+        &before.set(),
+    );
+    if let crate::decode::Event::Setns(e) = &mut ev {
+        e.ret = ret;
+    }
+    w.feed(ev);
+}
+
+#[test]
+fn a_join_the_kernel_refused_is_kept_with_its_sandbox_or_the_node() {
+    let mut w = Driver::new();
+    let _pause = runc_pause(&mut w);
+    // Stage 1 of a container: net joined, ipc refused.
+    let j1 = Spaces {
+        net: POD.net,
+        ..crate::testkit::HOST
+    };
+    w.fork(
+        899,
+        900,
+        "runc:[1:CHILD]",
+        0,
+        crate::testkit::HOST,
+        crate::testkit::HOST,
+    );
+    w.setns(
+        900,
+        "runc:[1:CHILD]",
+        CLONE_NEWNET,
+        crate::testkit::HOST,
+        j1,
+    );
+    failed_setns(&mut w, 900, j1, CLONE_NEWIPC, -22);
+    // A task that joined nothing yet: the node's.
+    failed_setns(&mut w, 950, crate::testkit::HOST, 0, -1);
+
+    let r = report(&w);
+    let s = &r.sandboxes[0];
+    assert_eq!(s.join_failures.len(), 1, "{:?}", s.join_failures);
+    let f = &s.join_failures[0];
+    assert_eq!(
+        (f.task.pid, f.kind, f.ret),
+        (900, Some(crate::model::NsKind::Ipc), -22)
+    );
+    assert!(
+        s.anomalies
+            .contains(&"setns(ipc) by 900 runc:[1:CHILD] failed: EINVAL".to_string()),
+        "{:?}",
+        s.anomalies
+    );
+    assert_eq!(r.join_failures.len(), 1);
+    assert_eq!(
+        r.anomalies,
+        ["setns(any) by 950 runc:[1:CHILD] failed: EPERM"]
+    );
+}

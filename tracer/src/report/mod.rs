@@ -7,6 +7,7 @@ mod anomalies;
 mod attempts;
 mod build;
 mod deaths;
+mod joins;
 mod names;
 mod step;
 
@@ -15,8 +16,8 @@ use serde::Serialize;
 use crate::clock::Clock;
 pub use crate::host::cgroup::{CgroupIds, Runtime};
 pub use crate::model::{
-    Creation, DurStat, Durations, ExecSession, Identity, IdentityRole, Kill, NsKind, Pause,
-    SandboxNs, Summary, Task,
+    Creation, DurStat, Durations, ExecSession, Identity, IdentityRole, JoinFailure, Kill, NsKind,
+    Pause, SandboxNs, Summary, Task,
 };
 use crate::stats::Stats;
 pub use attempts::{PreviousAttempt, exit_words, kill_words, signal_name};
@@ -37,6 +38,8 @@ pub struct Report {
     pub stats: Stats,
     /// Node-wide problems (lost events make every timeline suspect).
     pub anomalies: Vec<String>,
+    /// setns calls that failed before their task had joined any pod.
+    pub join_failures: Vec<JoinFailure>,
 }
 
 impl Report {
@@ -78,6 +81,8 @@ pub struct SandboxReport {
     pub pause: Option<Pause>,
     pub containers: Vec<ContainerRow>,
     pub durations: Durations,
+    /// setns calls into this sandbox's namespaces that failed.
+    pub join_failures: Vec<JoinFailure>,
     pub anomalies: Vec<String>,
 }
 
