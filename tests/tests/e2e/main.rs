@@ -15,3 +15,4 @@ mod pod_deaths;
 mod podman_harness;
 mod podman_pods;
 mod sandbox;
+mod userns_pods;
