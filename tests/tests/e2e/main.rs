@@ -14,5 +14,6 @@ mod pipeline;
 mod pod_deaths;
 mod podman_harness;
 mod podman_pods;
+mod running_at_start;
 mod sandbox;
 mod userns_pods;

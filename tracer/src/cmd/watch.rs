@@ -206,6 +206,7 @@ async fn stream(
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     pipeline.ready(info)?;
+    pipeline.running_at_start()?;
     if let Some(stall) = opts.stall {
         tokio::time::sleep(stall).await;
     }

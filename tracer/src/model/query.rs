@@ -1,7 +1,7 @@
 //! What the model answers about a sandbox: when its namespaces were made,
 //! the durations that matter, its namespaces with what is known of each.
 
-use super::{Durations, Model, SandboxNs};
+use super::{Durations, Lifecycle, Model, SandboxNs, What};
 
 impl Model {
     /// When the sandbox's first namespace was made, as far as the trace saw.
@@ -49,6 +49,15 @@ impl Model {
                     pinned_by: info.map(|i| i.pinned_by.clone()).unwrap_or_default(),
                 }
             })
+            .collect()
+    }
+
+    /// One step per sandbox that ran before the trace (the start-up walk's).
+    pub fn running_at_start(&self) -> Vec<Lifecycle> {
+        self.sandboxes
+            .values()
+            .filter(|s| s.existing && s.ended_ns.is_none())
+            .map(|s| Lifecycle::new(self.start_ns, s.id, What::SandboxRunning))
             .collect()
     }
 }

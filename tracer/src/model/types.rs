@@ -126,6 +126,9 @@ pub enum What {
     },
     /// The pause is gone and every container has left.
     SandboxEnded,
+    /// A sandbox that ran before the trace, as the start-up walk found it
+    /// (one per sandbox, when tracing begins).
+    SandboxRunning,
 }
 
 /// The durations that matter for one sandbox (see [`super::Model::durations`]).

@@ -83,6 +83,18 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         self.out.sink.flush()
     }
 
+    /// One line per sandbox that ran before the trace (live pod view).
+    pub fn running_at_start(&mut self) -> io::Result<()> {
+        if self.out.view != View::Pods {
+            return Ok(());
+        }
+        for l in self.model.running_at_start() {
+            let step = Step::resolve(&self.model, &l, &[]);
+            self.out.render.step(&mut self.out.sink, &step)?;
+        }
+        Ok(())
+    }
+
     /// One record from the kernel (or a recording).
     pub fn event(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stats.events += 1;

@@ -343,3 +343,31 @@ fn a_join_the_kernel_refused_is_kept_with_its_sandbox_or_the_node() {
         ["setns(any) by 950 runc:[1:CHILD] failed: EPERM"]
     );
 }
+
+#[test]
+fn a_sandbox_running_before_the_trace_gets_one_line_with_its_names() {
+    use crate::testkit::snapshot;
+    let mut m = crate::model::Model::new();
+    let host = crate::testkit::HOST;
+    let mut pause = snapshot(500, 1, "pause", &["/pause"], PAUSE_NS);
+    pause.cgroup = match cgroup(500, "sb1") {
+        Note::Cgroup { ids, .. } => Some(ids),
+        _ => None,
+    };
+    let app = snapshot(600, 1, "app", &["/app"], app_ns(POD, 590));
+    m.seed(
+        &[snapshot(1, 0, "systemd", &["/sbin/init"], host), pause, app],
+        &host.set(),
+        7,
+    );
+    m.note(&sandbox("sb1", 0));
+    let steps = m.running_at_start();
+    assert_eq!(steps.len(), 1);
+    let step = Step::resolve(&m, &steps[0], &[]);
+    assert_eq!((step.ts_ns, step.label.as_str()), (7, "#1 acc-ns/acc-pod"));
+    let StepWhat::SandboxRunning { pause, containers } = step.what else {
+        panic!("{step:?}")
+    };
+    assert_eq!(pause.map(|p| p.pid), Some(500));
+    assert_eq!(containers, ["c1"]);
+}

@@ -117,6 +117,13 @@ pub enum StepWhat {
         #[serde(skip)]
         lived_for_ns: Option<u64>,
     },
+    /// A sandbox that ran before the trace (one line each at the start).
+    SandboxRunning {
+        /// Its pause, if it has one.
+        pause: Option<Task>,
+        /// Its containers' names, as in the report.
+        containers: Vec<String>,
+    },
 }
 
 fn since(later: u64, earlier: Option<u64>) -> Option<u64> {
@@ -234,6 +241,12 @@ fn what(m: &Model, l: &Lifecycle, found: &[Note]) -> StepWhat {
         },
         What::SandboxEnded => StepWhat::SandboxEnded {
             lived_for_ns: since(l.ts_ns, born(m, l.sandbox)),
+        },
+        What::SandboxRunning => StepWhat::SandboxRunning {
+            pause: pause.map(|p| Task::new(p.pid, &p.comm)),
+            containers: s
+                .map(|s| s.containers.iter().map(|&c| name(c)).collect())
+                .unwrap_or_default(),
         },
     }
 }

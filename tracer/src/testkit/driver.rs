@@ -96,6 +96,7 @@ fn what_name(w: &What) -> &'static str {
         What::PauseExited { .. } => "pause-exit",
         What::NamespaceEmpty { .. } => "empty",
         What::SandboxEnded => "end",
+        What::SandboxRunning => "running",
     }
 }
 

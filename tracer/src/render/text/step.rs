@@ -95,6 +95,9 @@ fn what(step: &Step) -> (&'static str, String) {
             inum,
             pinned_by,
         } => ("NS-EMPTY", emptied(*kind, *inum, pinned_by)),
+        StepWhat::SandboxRunning { pause, containers } => {
+            ("RUNNING", running(pause.as_ref(), containers))
+        }
         StepWhat::SandboxEnded { lived_for_ns } => (
             "END",
             lived_for_ns
@@ -164,6 +167,19 @@ fn left(step: &Step) -> String {
         task.pid,
         after(*ran_for_ns)
     )
+}
+
+fn running(pause: Option<&crate::report::Task>, containers: &[String]) -> String {
+    let pause = match pause {
+        Some(p) => format!("pause pid {} {}", p.pid, p.comm),
+        None => "no pause".into(),
+    };
+    let containers = if containers.is_empty() {
+        "no containers".into()
+    } else {
+        format!("containers {}", containers.join(", "))
+    };
+    format!("{pause}, {containers} (running before the trace)")
 }
 
 fn emptied(kind: NsKind, inum: u32, pinned_by: &[String]) -> String {
