@@ -709,6 +709,7 @@ fn check_job_cgroup(sb: &Sandbox, t: &Truth) {
 fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     let t0 = Instant::now();
     require_root();
+    let _turn = crate::pod_deaths::containerd_turn();
     ensure_installed().unwrap_or_else(|e| panic!("{e:#}"));
     let scratch = std::env::temp_dir().join(format!("tracer-cri-images-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);

@@ -12,8 +12,17 @@ use std::time::Duration;
 use crate::support::containerd::{BUSYBOX_IMAGE, Containerd, build_images, ensure_installed};
 use crate::support::cri::Cri;
 use crate::support::json::Lines;
+use crate::support::lock::FileLock;
+use crate::support::shared_dir;
 use crate::support::tracer::{Tracer, require_root};
 use crate::support::unique_name;
+
+/// The containerd harness names its directory, socket and bridge after
+/// the process: tests of one process that start a containerd take turns.
+pub fn containerd_turn() -> FileLock {
+    let dir = shared_dir("containerd-harness");
+    FileLock::acquire(&dir.join(format!("{}.lock", std::process::id())))
+}
 
 /// `kill -9 PID` from a process of ours: its pid is the sender to find.
 fn kill_9(pid: u32) -> u32 {
@@ -134,6 +143,7 @@ fn run(ctrd: &mut Containerd, cri: &Cri) -> Truth {
 #[test]
 fn a_killed_pause_re_created_and_an_oom_kill_are_explained() {
     require_root();
+    let _turn = containerd_turn();
     ensure_installed().unwrap_or_else(|e| panic!("{e:#}"));
     let scratch = std::env::temp_dir().join(unique_name("tracer-deaths-images"));
     fs::create_dir_all(&scratch).unwrap_or_else(|e| panic!("mkdir {}: {e}", scratch.display()));

@@ -12,6 +12,7 @@ use aya::maps::{MapData, PerCpuArray, RingBuf};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 use tracer_common::{NsSet, Offsets};
 
@@ -96,18 +97,17 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
 }
 
 /// Who names pods: bundles always, and the CRI socket's answers (a task
-/// beside the event loop) when there is a socket to ask.
-fn names(opts: &WatchOptions) -> (Namer, Option<tokio::sync::mpsc::Receiver<Identity>>) {
+/// beside the event loop) when there is a socket to ask. Another source
+/// (Docker) is one more resolver given a clone of `tx` and pushed on `asks`.
+fn names(opts: &WatchOptions) -> (Namer, Option<mpsc::Receiver<Identity>>) {
+    let (tx, rx) = mpsc::channel(cri::ANSWERS);
+    let mut asks = Vec::new();
     match cri::choose(opts.cri_socket.as_deref()) {
-        Ok(socket) => {
-            let c = cri::spawn(&socket);
-            (Namer::new(Some(c.asks)), Some(c.answers))
-        }
-        Err(why) => {
-            cri::say_no_names(&why);
-            (Namer::new(None), None)
-        }
+        Ok(socket) => asks.push(cri::spawn(&socket, tx)),
+        Err(why) => cri::say_no_names(&why),
     }
+    // With no resolver, `tx` is gone here and `rx` closes at once.
+    (Namer::new(asks), Some(rx))
 }
 
 /// The state at start, taken with the programs attached (whatever happens
@@ -159,7 +159,7 @@ struct Streams<'a> {
     stats: &'a PerCpuArray<MapData, u64>,
     logger: Option<Logger>,
     /// Identities the CRI resolver found (until it stops).
-    names: Option<tokio::sync::mpsc::Receiver<Identity>>,
+    names: Option<mpsc::Receiver<Identity>>,
 }
 
 /// Every record waiting in the ring buffer, through the pipeline; how many.

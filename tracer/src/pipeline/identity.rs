@@ -23,8 +23,8 @@ const PATHS_CAP: usize = 16384;
 
 /// Names pauses and containers as they appear.
 pub struct Namer {
-    /// The CRI resolver's queue, if a socket is to be asked.
-    cri: Option<mpsc::Sender<Ask>>,
+    /// The queues of the resolvers to ask (CRI; Docker's may join).
+    askers: Vec<mpsc::Sender<Ask>>,
     /// Ids already looked up (bundle read, CRI asked).
     done: HashSet<String>,
     /// cgroup v2 paths by id, as the kernel announced their directories.
@@ -33,9 +33,9 @@ pub struct Namer {
 }
 
 impl Namer {
-    pub fn new(cri: Option<mpsc::Sender<Ask>>) -> Self {
+    pub fn new(askers: Vec<mpsc::Sender<Ask>>) -> Self {
         Self {
-            cri,
+            askers,
             done: HashSet::new(),
             paths: HashMap::new(),
             path_order: VecDeque::new(),
@@ -105,15 +105,15 @@ impl Namer {
         if !self.done.insert(id.to_string()) {
             return None;
         }
-        // podman has no CRI; its containers are not worth a question.
-        if runtime != Some(Runtime::Podman)
-            && let Some(cri) = &self.cri
-        {
-            // Full or closed: the name is missing, the trace goes on.
-            let _ = cri.try_send(Ask {
-                id: id.to_string(),
-                role,
-            });
+        // podman has no CRI (nor Docker API); its containers are not worth a question.
+        if runtime != Some(Runtime::Podman) {
+            for asker in &self.askers {
+                // Full or closed: the name is missing, the trace goes on.
+                let _ = asker.try_send(Ask {
+                    id: id.to_string(),
+                    role,
+                });
+            }
         }
         bundle::read(id, shim).map(Note::Identity)
     }
@@ -152,7 +152,7 @@ fn ppid_of(pid: u32) -> Option<u32> {
 
 impl<W: std::io::Write, R: std::io::Write> Pipeline<W, R> {
     /// Name pauses and containers as they appear (live runs): from their
-    /// bundles, and over CRI when `cri` is the resolver's queue.
+    /// bundles, and by the resolvers the namer asks.
     pub fn with_namer(mut self, namer: Namer) -> Self {
         self.namer = Some(namer);
         self

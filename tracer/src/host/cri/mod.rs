@@ -10,7 +10,7 @@ pub mod resolver;
 
 use std::path::{Path, PathBuf};
 
-pub use resolver::{Ask, Cri, say_no_names, spawn};
+pub use resolver::{ANSWERS, Ask, say_no_names, spawn};
 
 /// Where CRI runtimes listen, in the order they are tried: containerd,
 /// CRI-O, k3s' containerd, cri-dockerd.

@@ -22,16 +22,10 @@ pub struct Ask {
     pub role: IdentityRole,
 }
 
-/// The event loop's ends of the resolver's channels.
-pub struct Cri {
-    /// Ids to name; `try_send` only: a full queue drops an ask, never waits.
-    pub asks: mpsc::Sender<Ask>,
-    pub answers: mpsc::Receiver<Identity>,
-}
-
 /// Asks waiting at most (a burst of pod starts is far less).
 const ASKS: usize = 1024;
-const ANSWERS: usize = 4096;
+/// Room for answers on the channel every resolver shares (see [`spawn`]).
+pub const ANSWERS: usize = 4096;
 /// First wait before asking again about an id the runtime does not know
 /// yet; doubled each time (containerd stores a sandbox only once its pause
 /// runs: a few ms after the exec we see).
@@ -39,21 +33,20 @@ const RETRY_FIRST: Duration = Duration::from_millis(50);
 /// 50 ms … 3.2 s: an id still unknown then is not this runtime's.
 const TRIES: u32 = 7;
 
-/// Start asking the runtime at `socket` (inside a tokio runtime).
-pub fn spawn(socket: &Path) -> Cri {
+/// Start asking the runtime at `socket` (inside a tokio runtime); its
+/// identities go to `answers`, a channel other sources (Docker) may share.
+/// Returns where to send the ids to name: `try_send` only, a full queue
+/// drops an ask and never waits.
+pub fn spawn(socket: &Path, answers: mpsc::Sender<Identity>) -> mpsc::Sender<Ask> {
     let (ask_tx, ask_rx) = mpsc::channel(ASKS);
-    let (answer_tx, answer_rx) = mpsc::channel(ANSWERS);
     let socket = socket.to_path_buf();
     tokio::spawn(async move {
         match Client::new(&socket) {
-            Ok(client) => Resolver::new(client, answer_tx).run(ask_rx).await,
+            Ok(client) => Resolver::new(client, answers).run(ask_rx).await,
             Err(e) => say_no_names(&format!("{}: {e}", socket.display())),
         }
     });
-    Cri {
-        asks: ask_tx,
-        answers: answer_rx,
-    }
+    ask_tx
 }
 
 /// The one line that says why pods have no names from CRI.
