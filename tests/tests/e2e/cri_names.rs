@@ -110,7 +110,9 @@ fn traced_promptly(run: &Run) -> Duration {
     let at = run.wait_for(Duration::from_secs(5), |v| {
         v["type"] == "event" && v["event"] == "unshare" && v["pid"] == pid
     });
-    at.duration_since(t)
+    let took = at.duration_since(t);
+    eprintln!("unshare -n traced {took:?} after it started");
+    took
 }
 
 #[test]
