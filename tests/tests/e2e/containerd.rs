@@ -684,10 +684,10 @@ fn check_netns_freed(sb: &Sandbox, lines: &[serde_json::Value], t: &Truth) {
     );
 }
 
-/// Found here: a container that lives under a millisecond (the job) has no
-/// cgroup in the report: the tracer reads /proc/<pid>/cgroup when it
-/// processes the event, after the task is gone (the event's cgroup id would
-/// tell). Without it the container has no id, so no CRI name.
+/// A container that lives under a millisecond (the job) is gone before the
+/// tracer processes its exec, so /proc/<pid>/cgroup cannot tell; the exec's
+/// cgroup id, whose path the kernel announced at `cgroup_mkdir`, does. (It
+/// had no cgroup before issue 9, and so no id and no CRI name.)
 fn check_job_cgroup(sb: &Sandbox, t: &Truth) {
     let cj = &sb.containers[0];
     let cg = cj.cgroup.as_ref().unwrap_or_else(|| {
