@@ -15,6 +15,7 @@ mod labels;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustc_hash::FxHashSet;
@@ -26,6 +27,7 @@ pub use api::ApiError;
 pub use labels::{ContainerJson, identity};
 
 use crate::host::cgroup::{CgroupIds, Runtime};
+use crate::host::cri::Ask;
 use crate::model::Identity;
 
 /// Where dockerd listens unless told otherwise.
@@ -180,6 +182,44 @@ impl DockerNames {
             }
         }
     }
+}
+
+/// Run `names` beside the event loop as one more resolver, like CRI's
+/// ([`crate::host::cri::spawn`]): asks in (`try_send` only), identities
+/// out on `answers`, the channel every resolver shares. Also returned:
+/// how many questions are still out, so the end of a trace can wait for
+/// their answers (bounded).
+pub fn spawn(
+    mut names: DockerNames,
+    answers: mpsc::Sender<Identity>,
+) -> (mpsc::Sender<Ask>, Arc<AtomicUsize>) {
+    let (ask_tx, mut asks) = mpsc::channel::<Ask>(crate::host::cri::resolver::ASKS);
+    let busy = Arc::new(AtomicUsize::new(0));
+    let out = busy.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                a = asks.recv() => match a {
+                    Some(a) => names.ask(&CgroupIds {
+                        runtime: a.runtime,
+                        container_id: Some(a.id),
+                        ..CgroupIds::default()
+                    }),
+                    // The event loop is gone.
+                    None => return,
+                },
+                Some(a) = names.rx.recv() => {
+                    if let Some(i) = names.take(a) {
+                        // Fails only once the event loop is gone.
+                        let _ = answers.send(i).await;
+                    }
+                }
+            }
+            // Counted after the answer is on the channel: at 0, all are.
+            busy.store(names.pending, Ordering::Release);
+        }
+    });
+    (ask_tx, out)
 }
 
 /// One container's identity, with the engine's version (asked once).
