@@ -272,7 +272,7 @@ mod tests {
     #[test]
     fn unknown_kinds_are_errors() {
         let mut bytes = encode(&samples()[0]);
-        for kind in [0u32, 11, 1000, u32::MAX] {
+        for kind in [0u32, 14, 1000, u32::MAX] {
             bytes[..4].copy_from_slice(&kind.to_ne_bytes());
             assert_eq!(decode(&bytes), Err(DecodeError::UnknownKind(kind)));
         }
