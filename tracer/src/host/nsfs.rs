@@ -29,9 +29,10 @@ fn is_nsfs(path: &Path) -> bool {
     }
     // SAFETY: statfs returned 0, so it filled `st`.
     let st = unsafe { st.assume_init() };
-    // f_type is i64 on x86_64 and another integer elsewhere.
-    #[allow(clippy::useless_conversion)]
-    let f_type = i64::from(st.f_type);
+    // f_type is i64 on x86_64 glibc, u64 on musl, another integer
+    // elsewhere; every filesystem magic fits in 32 bits.
+    #[allow(clippy::unnecessary_cast)]
+    let f_type = st.f_type as i64;
     f_type == NSFS_MAGIC
 }
 

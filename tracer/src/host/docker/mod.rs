@@ -307,6 +307,34 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// As a resolver on the shared channel: a Docker container's ask is
+    /// counted while out and answered (here: nothing, the engine refuses);
+    /// a containerd one is never asked.
+    #[tokio::test]
+    async fn as_a_resolver_it_counts_what_is_out_and_skips_other_runtimes() {
+        use crate::model::IdentityRole;
+        let dir = scratch("resolver");
+        let path = dir.join("docker.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let d = DockerNames::open(Some(path)).unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let (ask, busy) = spawn(d, tx);
+        let send = |id: &str, runtime| Ask {
+            id: id.into(),
+            role: IdentityRole::Container,
+            runtime: Some(runtime),
+        };
+        ask.try_send(send("c", Runtime::Containerd)).unwrap();
+        ask.try_send(send("d", Runtime::Docker)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (ask.max_capacity() - ask.capacity()) + busy.load(Ordering::Acquire) > 0 {
+            assert!(Instant::now() < deadline, "the ask was never answered");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(rx.try_recv().is_err(), "a refusing engine names nobody");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn only_docker_and_runtime_less_cgroups_are_asked_about() {
         let dir = scratch("which");
