@@ -228,6 +228,12 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     /// What the facts so far add up to (states, ends, verdicts), told.
     fn settle(&mut self) -> io::Result<()> {
         let settled = self.model.settle();
+        // Ends and leaks are decided here, not by an event.
+        if let Some(m) = &self.metrics {
+            for l in &settled {
+                m.lifecycle(&self.model, l);
+            }
+        }
         self.steps(&settled, &[])
     }
 
