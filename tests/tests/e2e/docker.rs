@@ -636,7 +636,10 @@ fn docker_dockerd_visitors_are_listed() {
         .iter()
         .find(|v| {
             let a: Vec<&str> = array(&v["argv"]).iter().filter_map(Value::as_str).collect();
-            a.contains(&"set-ipv6") && a.contains(&r.pause.sandbox_key.as_str())
+            // Its argv is read from /proc as the setns is processed; it lives
+            // ~150 µs in there and may be gone by then: then only its comm tells.
+            (a.contains(&"set-ipv6") && a.contains(&r.pause.sandbox_key.as_str()))
+                || (a.is_empty() && v["comm"] == "exe")
         })
         .unwrap_or_else(|| {
             panic!(
@@ -645,7 +648,13 @@ fn docker_dockerd_visitors_are_listed() {
             )
         });
     assert!(in_net(set_ipv6), "{set_ipv6}");
-    assert_eq!(set_ipv6["exit"], 0, "{set_ipv6}");
+    // `exe` is Go: its main thread may die before the others, and the
+    // group's status comes with the last thread (not the visit's): unknown
+    // then, never a wrong one.
+    assert!(
+        set_ipv6["exit"].is_null() || set_ipv6["exit"] == 0,
+        "{set_ipv6}"
+    );
     r.w_sandbox.assert_contains(
         u(&set_ipv6["entered_ns"]).expect("entered_ns"),
         "set-ipv6 entered",

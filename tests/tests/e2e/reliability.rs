@@ -608,6 +608,7 @@ fn a_stdout_nobody_reads_neither_blocks_a_signal_nor_the_recording() {
     let took = signalled.elapsed();
     let mut err = String::new();
     let _ = BufReader::new(run_err).read_to_string(&mut err);
+    eprintln!("stalled stdout: stopped {took:?} after SIGTERM");
     assert!(
         took < Duration::from_millis(1500),
         "stopped after {took:?}: {err}"

@@ -65,7 +65,7 @@ const DRAIN_EVERY: Duration = Duration::from_millis(50);
 /// At the end, how long names still being asked for are waited for.
 const NAMES_GRACE: Duration = Duration::from_millis(500);
 /// From a stop signal to the exit, whatever stdout does.
-const STOP_WITHIN: Duration = Duration::from_millis(900);
+const STOP_WITHIN: Duration = Duration::from_millis(750);
 
 type Live = Pipeline<Queued, File>;
 

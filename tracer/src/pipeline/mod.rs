@@ -167,11 +167,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if changes.is_empty() && mounts.is_none() && visitors.is_empty() {
             return self.settle_live();
         }
-        if let Some(m) = &self.metrics {
-            for l in &changes {
-                m.lifecycle(&self.model, l);
-            }
-        }
+        self.observe(&changes);
         let mut found = if self.source.live {
             let mut found = enrich::notes(&changes, mounts.as_ref());
             found.extend(enrich::visitors(&visitors));
@@ -215,6 +211,16 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         Ok(())
     }
 
+    /// Steps as the metrics see them: those an event made and those
+    /// settling made (ends, verdicts) alike.
+    fn observe(&self, changes: &[Lifecycle]) {
+        if let Some(m) = &self.metrics {
+            for l in changes {
+                m.lifecycle(&self.model, l);
+            }
+        }
+    }
+
     /// The previous event's deferred steps, with the notes that came after it.
     fn resolve_deferred(&mut self) -> io::Result<()> {
         if self.deferred.is_empty() {
@@ -228,12 +234,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     /// What the facts so far add up to (states, ends, verdicts), told.
     fn settle(&mut self) -> io::Result<()> {
         let settled = self.model.settle();
-        // Ends and leaks are decided here, not by an event.
-        if let Some(m) = &self.metrics {
-            for l in &settled {
-                m.lifecycle(&self.model, l);
-            }
-        }
+        self.observe(&settled);
         self.steps(&settled, &[])
     }
 
