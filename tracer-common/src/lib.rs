@@ -10,6 +10,7 @@
 //! too, so the two sides cannot drift apart silently.
 #![no_std]
 
+mod cause;
 mod config;
 mod mount;
 mod ns;
@@ -19,6 +20,10 @@ mod stat;
 
 pub use bytemuck::{Pod, Zeroable};
 
+pub use cause::{
+    CAUSE_PROGRAMS, CGROUP_PATH_LEN, CauseKind, CgroupEvent, FATAL_SIGNALS, OomEvent,
+    SIGNAL_IGNORED, SignalEvent, fatal_signal,
+};
 pub use config::{ABSENT, Filter, Offsets};
 pub use mount::{
     MOUNT_PROGRAMS, MountEvent, MountKind, NO_FD, PATH_LEN, PIN_HEAD_LEN, mount_flags,

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::{MountEvent, NsSet};
+use crate::{CgroupEvent, MountEvent, NsSet, OomEvent, SignalEvent};
 
 /// Record kinds of the namespace programs. Numbers are part of the ABI and
 /// of recordings: never reuse one. The mount programs' kinds continue the
@@ -173,7 +173,16 @@ macro_rules! records {
         }
     )*};
 }
-records!(ForkEvent, ExecEvent, ExitEvent, NsChangeEvent, MountEvent);
+records!(
+    ForkEvent,
+    ExecEvent,
+    ExitEvent,
+    NsChangeEvent,
+    MountEvent,
+    SignalEvent,
+    OomEvent,
+    CgroupEvent
+);
 
 /// A record (or any [`Pod`] value) from exactly `size_of::<T>()` bytes, at
 /// any alignment; `None` when the length differs.

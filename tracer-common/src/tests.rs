@@ -104,3 +104,30 @@ fn pin_candidates_are_task_proc_entries_and_relative_paths() {
         assert!(!pin_candidate(head(no)), "{no}");
     }
 }
+
+#[test]
+fn cause_kinds_follow_the_mount_kinds_and_fatal_signals_are_the_killing_ones() {
+    for k in [
+        CauseKind::Signal,
+        CauseKind::OomVictim,
+        CauseKind::CgroupMkdir,
+    ] {
+        assert_eq!(CauseKind::try_from(k as u32), Ok(k));
+        assert!(Kind::try_from(k as u32).is_err() && MountKind::try_from(k as u32).is_err());
+    }
+    assert_eq!(CauseKind::try_from(14), Err(14));
+    for p in CAUSE_PROGRAMS {
+        assert!(
+            !PROGRAMS.contains(p) && !MOUNT_PROGRAMS.contains(p),
+            "{}",
+            p.program
+        );
+    }
+    for sig in [1, 2, 6, 9, 11, 15] {
+        assert!(fatal_signal(sig), "{sig}");
+    }
+    // SIGCHLD, SIGCONT, SIGSTOP, SIGALRM, SIGWINCH, real-time, nonsense.
+    for sig in [0, 14, 17, 18, 19, 28, 34, 64, 1000] {
+        assert!(!fatal_signal(sig), "{sig}");
+    }
+}

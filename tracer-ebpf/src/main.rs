@@ -12,6 +12,7 @@
 #![no_std]
 #![no_main]
 
+mod cause;
 mod clone;
 mod emit;
 mod mount;

@@ -92,6 +92,17 @@ pub fn fill_header(hdr: &mut Header, kind: u32, task: Task) {
     hdr.comm = read::<[u8; 16]>(t, off!(task_comm));
 }
 
+/// `task`'s thread id, thread group id and comm (0s where unreadable).
+#[inline(always)]
+pub fn read_ids(task: Task) -> (u32, u32, [u8; 16]) {
+    let t = task.0;
+    (
+        read::<u32>(t, off!(task_pid)),
+        read::<u32>(t, off!(task_tgid)),
+        read::<[u8; 16]>(t, off!(task_comm)),
+    )
+}
+
 /// Read all of `task`'s namespaces into `out`. A slot this kernel lacks
 /// (no time namespaces, no `ns_id`) or whose read failed is 0.
 #[inline(always)]

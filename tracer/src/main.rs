@@ -189,6 +189,13 @@ struct WatchArgs {
     ebpf_log: Option<log::LevelFilter>,
     #[command(flatten)]
     story: StoryArgs,
+    /// Ask this CRI socket for pod names (`namespace/pod`, container
+    /// names, the runtime's version). Default: the first that exists of
+    /// /run/containerd/containerd.sock, /run/crio/crio.sock,
+    /// /run/k3s/containerd/containerd.sock, /run/cri-dockerd.sock.
+    /// Without one, pods are named from their bundles' labels where found.
+    #[arg(long, value_name = "PATH")]
+    cri_socket: Option<PathBuf>,
 }
 
 const RETENTION_S: f64 = (model::RETENTION_NS / 1_000_000_000) as f64;
@@ -326,6 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         docker_socket: args.docker_socket,
         focus: args.story.selector(),
         metrics: args.metrics,
+        cri_socket: args.cri_socket,
     })
     .await
 }

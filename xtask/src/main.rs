@@ -9,8 +9,8 @@
 mod bench;
 mod build;
 mod command;
-mod fuzz;
 mod dist;
+mod fuzz;
 mod image;
 mod run;
 mod setup;

@@ -3,16 +3,19 @@
 //! ExecSync, StopContainer, StopPodSandbox, RemoveContainer,
 //! RemovePodSandbox), traced with `tracer record`; the report is checked
 //! against CRI's own ground truth (status with `verbose`) and /proc.
+//! The tracer asks the same CRI socket for names (issue 9): the report and
+//! the live lines name `acc-ns/acc-pod`, `job`, `app` and `containerd
+//! <version>`, and so does the recording, replayed by nobody with no socket.
+//! A container that lives under a millisecond (`job`) still has its cgroup.
 //!
-//! The last checks are the holders issue's: once StopPodSandbox has
-//! unmounted the netns pin, the report must say the netns was freed, not
-//! that `/run/netns/cni-…` still pins it. And one found here, left to issue
-//! 9 (not fatal until then): a container that lives under a millisecond
-//! must still have its cgroup.
+//! The last checks are the holders issue's (#8): the CNI plugins are the
+//! pod's visitors, `report --pod` tells its story, and once StopPodSandbox
+//! has unmounted the netns pin, the report must say the netns was freed,
+//! not that `/run/netns/cni-…` still pins it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -21,7 +24,8 @@ use serde::Deserialize;
 
 use crate::support::containerd::{BUSYBOX_IMAGE, Containerd, build_images, ensure_installed};
 use crate::support::cri::{ContainerTruth, Cri, PodSpec, SandboxTruth};
-use crate::support::tracer::{Tracer, require_root, tracer_bin};
+use crate::support::json::Lines;
+use crate::support::tracer::{Tracer, require_root, tracer_bin, tracer_unprivileged};
 
 const MS: i64 = 1_000_000;
 const S: i64 = 1_000_000_000;
@@ -37,6 +41,11 @@ struct Report {
 #[derive(Debug, Deserialize)]
 struct Sandbox {
     pod: Option<String>,
+    /// `namespace/pod`, as the runtime named it.
+    pod_name: Option<String>,
+    /// `containerd <version>`.
+    runtime: Option<String>,
+    identity: Option<Identity>,
     cgroup: Option<Cgroup>,
     existing: bool,
     ended_ns: Option<i64>,
@@ -90,8 +99,27 @@ struct Pause {
     exit: Option<i32>,
 }
 
+/// What the runtime said about a sandbox or container.
+#[derive(Debug, Deserialize)]
+struct Identity {
+    id: String,
+    role: String,
+    pod_namespace: Option<String>,
+    pod_name: Option<String>,
+    pod_uid: Option<String>,
+    attempt: Option<u32>,
+    container_name: Option<String>,
+    sandbox_id: Option<String>,
+    source: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct Container {
+    /// The runtime's name for it (`job`), else a short id.
+    name: String,
+    /// Its runtime id, in full.
+    id: Option<String>,
+    identity: Option<Identity>,
     pid: u32,
     argv: Vec<String>,
     joined_ns: Option<i64>,
@@ -505,26 +533,104 @@ fn check_containers(sb: &Sandbox, t: &Truth, offset: i64) {
     t.w.exec.contains(ex.left_ns, "exec left");
 }
 
-/// `tracer report` of the recording gives the live report.
+/// `tracer report` of the recording, run by nobody with no socket, gives
+/// the live report: the names are in the recording.
 fn check_replay(trace: &str, live: &serde_json::Value) {
-    let out = std::process::Command::new(tracer_bin())
-        .args(["report", trace, "--json"])
-        .output()
-        .expect("run tracer report");
+    fs::set_permissions(trace, fs::Permissions::from_mode(0o644)).expect("chmod the recording");
+    let out = tracer_unprivileged(&["report", trace, "--json"]);
     assert!(
         out.status.success(),
-        "tracer report: {}",
+        "tracer report as nobody: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let replayed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|v: &serde_json::Value| v["type"] == "report")
+    let replayed = Lines::from_output(&out.stdout).report_json();
+    assert_eq!(
+        &replayed, live,
+        "the recording's report differs from the live one"
+    );
+    let names = &replayed["sandboxes"];
+    assert!(
+        names
+            .to_string()
+            .contains("\"pod_name\":\"acc-ns/acc-pod\""),
+        "the replay names the pod: {names}"
+    );
+}
+
+/// Issue 9: the pod and its containers by the names CRI gave them, the
+/// runtime by its name and version, ids still there.
+fn check_names(sb: &Sandbox, t: &Truth, version: &str) {
+    assert_eq!(sb.pod_name.as_deref(), Some("acc-ns/acc-pod"), "{sb:?}");
+    assert_eq!(
+        sb.runtime.as_deref(),
+        Some(format!("containerd {version}").as_str()),
+        "the runtime by name and version, with the cgroupfs driver"
+    );
+    let i = sb.identity.as_ref().expect("the sandbox's identity");
+    assert_eq!(i.id, t.sandbox.id, "{i:?}");
+    assert_eq!(i.role, "sandbox", "{i:?}");
+    assert_eq!(
+        (i.pod_namespace.as_deref(), i.pod_name.as_deref()),
+        (Some("acc-ns"), Some("acc-pod")),
+        "{i:?}"
+    );
+    assert_eq!(i.pod_uid.as_deref(), Some(t.uid.as_str()), "{i:?}");
+    assert_eq!(i.attempt, Some(0), "CRI's attempt: {i:?}");
+    assert!(
+        i.source.split('+').any(|s| s == "cri"),
+        "CRI answered: {i:?}"
+    );
+    let names: Vec<(&str, Option<&str>)> = sb
+        .containers
+        .iter()
+        .map(|c| (c.name.as_str(), c.id.as_deref()))
         .collect();
     assert_eq!(
-        replayed.iter().collect::<Vec<_>>(),
-        [live],
-        "the recording's report differs from the live one"
+        names,
+        [
+            ("job", Some(t.job.id.as_str())),
+            ("app", Some(t.app.id.as_str()))
+        ],
+        "containers by name, ids kept"
+    );
+    for c in &sb.containers {
+        let i = c.identity.as_ref().expect("the container's identity");
+        assert_eq!(i.role, "container", "{i:?}");
+        assert_eq!(i.container_name.as_deref(), Some(c.name.as_str()), "{i:?}");
+        assert_eq!(
+            i.sandbox_id.as_deref(),
+            Some(t.sandbox.id.as_str()),
+            "{i:?}"
+        );
+    }
+}
+
+/// The live lines name the pod from its pause's start on (the bundle's
+/// labels are read at once; CRI answers later), and each container.
+fn check_live_names(lines: &[serde_json::Value], t: &Truth) {
+    let ours: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "lifecycle" && v["pod"] == t.uid.as_str())
+        .collect();
+    let pause = ours
+        .iter()
+        .find(|v| v["event"] == "pause_started")
+        .expect("a pause_started line");
+    assert_eq!(pause["pod_name"], "acc-ns/acc-pod", "{pause}");
+    let joins: Vec<(&str, &str)> = ours
+        .iter()
+        .filter(|v| v["event"] == "container_joined")
+        .map(|v| {
+            (
+                v["container"].as_str().unwrap_or_default(),
+                v["container_id"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        joins,
+        [("job", t.job.id.as_str()), ("app", t.app.id.as_str())],
+        "the join lines name both containers"
     );
 }
 
@@ -579,24 +685,18 @@ fn check_netns_freed(sb: &Sandbox, lines: &[serde_json::Value], t: &Truth) {
     );
 }
 
-/// Found here: a container that lives under a millisecond (the job) has no
-/// cgroup in the report: the tracer reads /proc/<pid>/cgroup when it
-/// processes the event, after the task is gone (the event's cgroup id would
-/// tell). Without it the container has no id, so no CRI name.
-///
-/// issue 9: short-lived container cgroup. Not fatal until the names work
-/// (issue 9) reads a container's cgroup in time: a missing one is said on
-/// stderr; a wrong one still fails. Make it fatal again when issue 9 lands.
+/// A container that lives under a millisecond (the job) is gone before the
+/// tracer processes its exec, so /proc/<pid>/cgroup cannot tell; the exec's
+/// cgroup id, whose path the kernel announced at `cgroup_mkdir`, does. (It
+/// had no cgroup before issue 9, and so no id and no CRI name.)
 fn check_job_cgroup(sb: &Sandbox, t: &Truth) {
     let cj = &sb.containers[0];
-    let Some(cg) = cj.cgroup.as_ref() else {
-        eprintln!(
-            "KNOWN GAP (issue 9: short-lived container cgroup): the job container has no cgroup \
-             (its CRI id is {}): {cj:?}",
+    let cg = cj.cgroup.as_ref().unwrap_or_else(|| {
+        panic!(
+            "the job container has no cgroup (its CRI id is {}): {cj:?}",
             t.job.id
-        );
-        return;
-    };
+        )
+    });
     assert_eq!(
         cg.container_id.as_deref(),
         Some(t.job.id.as_str()),
@@ -759,6 +859,7 @@ fn check_story(trace: &str, t: &Truth) {
 fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     let t0 = Instant::now();
     require_root();
+    let _turn = crate::pod_deaths::containerd_turn();
     ensure_installed().unwrap_or_else(|e| panic!("{e:#}"));
     let scratch = std::env::temp_dir().join(format!("tracer-cri-images-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
@@ -790,23 +891,34 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     let trace = std::env::temp_dir().join(format!("tracer-cri-{}.trace", std::process::id()));
     let trace_s = trace.to_str().expect("a UTF-8 temp dir").to_string();
     // --duration: a safety net, should the test die with the tracer running.
-    let tracer = Tracer::start_cmd(&["record", "-o", &trace_s, "--duration", "120"]);
+    let socket = ctrd
+        .socket
+        .to_str()
+        .expect("a UTF-8 socket path")
+        .to_string();
+    let tracer = Tracer::start_cmd(&[
+        "record",
+        "-o",
+        &trace_s,
+        "--duration",
+        "120",
+        "--cri-socket",
+        &socket,
+    ]);
     let t_traced = Instant::now();
     let truth = run_the_pod(&kubelet);
     let workload = t_traced.elapsed();
-    let out = tracer.stop();
-    out.assert_lossless();
-    let lines = out.values();
+    let lines = tracer.stop();
     eprintln!(
         "CRI calls {workload:?}; tracer stopped {:?} after the test's start",
         t0.elapsed()
     );
 
-    let report_lines: Vec<&serde_json::Value> =
-        lines.iter().filter(|v| v["type"] == "report").collect();
-    assert_eq!(report_lines.len(), 1, "report lines");
-    let report: Report = serde_json::from_value(report_lines[0].clone())
-        .unwrap_or_else(|e| panic!("the report's shape ({e}): {}", report_lines[0]));
+    lines.assert_lossless();
+    let values = lines.values();
+    let report_json = lines.report_json();
+    let report: Report = serde_json::from_value(report_json.clone())
+        .unwrap_or_else(|e| panic!("the report's shape ({e}): {report_json}"));
     let ours: Vec<&Sandbox> = report
         .sandboxes
         .iter()
@@ -816,13 +928,15 @@ fn a_containerd_pod_over_cri_is_traced_as_cri_sees_it() {
     let sb = ours[0];
     check_sandbox(sb, &truth);
     check_containers(sb, &truth, report.realtime_minus_boottime_ns);
-    check_replay(&trace_s, report_lines[0]);
+    check_names(sb, &truth, &version.runtime_version);
+    check_live_names(&values, &truth);
+    check_job_cgroup(sb, &truth);
+    check_replay(&trace_s, &report_json);
     check_story(&trace_s, &truth);
     let _ = fs::remove_file(&trace);
-    check_cni_visits(report_lines[0], &uid, &lines, &truth);
+    check_cni_visits(&report_json, &uid, &values, &truth);
 
-    // Issue 8's checks, then issue 9's known gap.
-    check_netns_freed(sb, &lines, &truth);
-    check_job_cgroup(sb, &truth);
+    // Issue 8's checks.
+    check_netns_freed(sb, &values, &truth);
     eprintln!("whole test: {:?}", t0.elapsed());
 }

@@ -8,15 +8,19 @@
 
 mod support;
 
-mod docker;
 mod containerd;
+mod cri_names;
 mod crio;
+mod docker;
 mod holders;
 mod image;
 mod metrics;
 mod pipeline;
+mod pod_deaths;
 mod podman_harness;
 mod podman_pods;
 mod reliability;
+mod running_at_start;
 mod sandbox;
 mod timeline;
+mod userns_pods;

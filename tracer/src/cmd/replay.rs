@@ -9,8 +9,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::PathBuf;
 use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -245,7 +245,9 @@ fn sink(to: Option<&Path>) -> Result<Box<dyn Write>> {
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(p)
-                .with_context(|| format!("cannot create {} (a symbolic link is refused)", p.display()))?;
+                .with_context(|| {
+                    format!("cannot create {} (a symbolic link is refused)", p.display())
+                })?;
             // An existing file keeps its mode on open: make it private too.
             f.set_permissions(std::fs::Permissions::from_mode(0o600))
                 .with_context(|| format!("cannot make {} private", p.display()))?;
@@ -352,4 +354,3 @@ mod tests {
         );
     }
 }
-

@@ -20,19 +20,20 @@ use aya::maps::{MapData, PerCpuArray, RingBuf};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::mpsc;
 
 use tracer_common::{NsSet, Offsets};
 
 use super::record::{self, Target};
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
-use crate::host::docker::DockerNames;
-use crate::host::{ns, proc, system};
+use crate::host::docker::{self, DockerNames};
+use crate::host::{cri, ns, proc, system};
 use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
 use crate::metrics::{self, Metrics};
-use crate::model::Model;
+use crate::model::{Identity, Model, Note};
 use crate::pipeline::sink::{self, Queued};
-use crate::pipeline::{Output, Pipeline, Source, View};
+use crate::pipeline::{Namer, Output, Pipeline, Source, View};
 use crate::render::{Format, renderer};
 use crate::report::Selector;
 
@@ -53,6 +54,9 @@ pub struct WatchOptions {
     pub focus: Option<Selector>,
     /// Serve Prometheus metrics here (`--metrics`).
     pub metrics: Option<SocketAddr>,
+    /// Ask this CRI socket for pod names (default: the first that exists
+    /// of [`cri::DEFAULT_SOCKETS`]).
+    pub cri_socket: Option<PathBuf>,
 }
 
 /// How often the ring buffer is read without a wakeup: the live view's
@@ -142,7 +146,9 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
     let (sink, output) = sink::queued(std::io::stdout()).context("starting the output thread")?;
-    let mut pipeline = start(&opts, &info, &offsets, &host, target, sink)?;
+    let (namer, names) = names(&opts);
+    let mut pipeline = start(&opts, &info, &offsets, &host, target, sink)?.with_namer(namer);
+    pipeline.name_existing()?;
     if let Some(server) = server {
         let m = Arc::new(Metrics::new(&[
             ("kernel", info.kernel.clone()),
@@ -158,6 +164,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         events,
         stats: &stats_map,
         logger,
+        names,
     };
     let stop = match stream(
         &opts,
@@ -240,6 +247,73 @@ async fn wait_output(output: &sink::Output, stop: Stop, signals: &mut Signals) -
     }
 }
 
+/// Who names pods: bundles always, and every resolver that has a socket
+/// to ask (CRI; the Docker API), each a task beside the event loop that
+/// answers on one shared channel.
+fn names(opts: &WatchOptions) -> (Namer, Names) {
+    let (tx, rx) = mpsc::channel(cri::ANSWERS);
+    let mut asks = Vec::new();
+    match cri::choose(opts.cri_socket.as_deref()) {
+        Ok(socket) => asks.push(cri::spawn(&socket, tx.clone())),
+        Err(why) => cri::say_no_names(&why),
+    }
+    let docker = DockerNames::open(opts.docker_socket.clone()).map(|d| {
+        let (ask, busy) = docker::spawn(d, tx.clone());
+        asks.push(ask.clone());
+        DockerWaiting { ask, busy }
+    });
+    // With no resolver, every `tx` is gone here and `rx` closes at once.
+    drop(tx);
+    let names = Names {
+        answers: Some(rx),
+        docker,
+    };
+    (Namer::new(asks), names)
+}
+
+/// The identities the resolvers answer, and how to tell whether the
+/// Docker API still has some on their way.
+struct Names {
+    /// `None` once every resolver stopped.
+    answers: Option<mpsc::Receiver<Identity>>,
+    docker: Option<DockerWaiting>,
+}
+
+struct DockerWaiting {
+    ask: mpsc::Sender<cri::Ask>,
+    busy: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Names {
+    /// Questions to the Docker API not answered yet (queued or out).
+    fn waiting(&self) -> usize {
+        self.docker.as_ref().map_or(0, |d| {
+            let queued = d.ask.max_capacity() - d.ask.capacity();
+            queued + d.busy.load(std::sync::atomic::Ordering::Acquire)
+        })
+    }
+
+    /// At the end of a trace: the answers in, and those still on their way
+    /// from the Docker API, waiting at most `within`. (CRI is not waited
+    /// for: it answers what it knows at once, and retries only ids it
+    /// does not know yet.)
+    async fn settle(&mut self, pipeline: &mut Live, within: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Some(rx) = self.answers.as_mut() else {
+                return Ok(());
+            };
+            while let Ok(i) = rx.try_recv() {
+                pipeline.note(&Note::Identity(i))?;
+            }
+            if self.waiting() == 0 || tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// The state at start, taken with the programs attached (whatever happens
 /// meanwhile is in the ring buffer, so nothing falls between), and the
 /// pipeline that goes on from it. The recording's header is on disk, and
@@ -284,9 +358,6 @@ fn start(
         view: opts.view,
     };
     let mut pipeline = Pipeline::new(model, source, out, recorder);
-    if let Some(docker) = DockerNames::open(opts.docker_socket.clone()) {
-        pipeline.set_docker(docker);
-    }
     if let Some(sel) = &opts.focus {
         pipeline.focus(sel.clone());
     }
@@ -298,6 +369,8 @@ struct Streams<'a> {
     events: RingBuf<MapData>,
     stats: &'a PerCpuArray<MapData, u64>,
     logger: Option<Logger>,
+    /// Identities the resolvers found (until they stop).
+    names: Names,
 }
 
 /// Every record waiting in the ring buffer, through the pipeline; how many.
@@ -343,6 +416,7 @@ async fn stream(
     out: &sink::Shared,
 ) -> Result<Stop> {
     pipeline.ready(info)?;
+    pipeline.running_at_start()?;
     if let Some(stall) = opts.stall {
         tokio::time::sleep(stall).await;
     }
@@ -352,6 +426,7 @@ async fn stream(
     pipeline.flush()?;
 
     let (mut ring, mut logger) = register(streams.events, streams.logger)?;
+    let mut names = streams.names;
     let deadline = tokio::time::sleep(
         opts.duration
             .unwrap_or(Duration::from_secs(u32::MAX.into())),
@@ -380,7 +455,6 @@ async fn stream(
                 if drained > 0 {
                     pipeline.flush()?;
                 }
-                pipeline.identities()?;
                 if out.closed() {
                     break Stop::OutputClosed;
                 }
@@ -395,6 +469,16 @@ async fn stream(
                 guard.get_inner_mut().flush();
                 guard.clear_ready();
             }
+            answer = async {
+                match names.answers.as_mut() {
+                    Some(n) => n.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match answer {
+                Some(i) => pipeline.note(&Note::Identity(i))?,
+                // Every resolver stopped (and said why).
+                None => names.answers = None,
+            },
             _ = tick.tick() => {
                 // Say so as soon as the kernel reports a loss (and only a loss).
                 let kernel = counters::read_kernel(streams.stats);
@@ -420,6 +504,6 @@ async fn stream(
     };
     // Drain what arrived before the stop, and the names asked for.
     drain(ring.get_mut(), pipeline)?;
-    pipeline.settle_identities(NAMES_GRACE).await?;
+    names.settle(pipeline, NAMES_GRACE).await?;
     Ok(stop)
 }

@@ -2,10 +2,11 @@
 //! them from ring-buffer (or recorded) bytes.
 
 use tracer_common::{
-    ExecEvent, ExitEvent, ForkEvent, Header, Kind, MountKind, NO_FD, NsChangeEvent, NsSet,
-    PATH_LEN, Plain, RET_UNREAD, path,
+    CauseKind, ExecEvent, ExitEvent, ForkEvent, Header, Kind, MountKind, NO_FD, NsChangeEvent,
+    NsSet, PATH_LEN, Plain, RET_UNREAD, path,
 };
 
+use super::cause::{self, Cause};
 use super::mount::{MountDecodeError, MountEvent, MountPath, decode_mount};
 
 /// One record from the kernel, checked and typed.
@@ -21,6 +22,8 @@ pub enum Event {
     /// A bind mount that may pin a namespace, or an unmount (boxed: it
     /// carries two paths).
     Mount(Box<MountEvent>),
+    /// A fatal signal, an OOM victim, a new cgroup (see [`Cause`]).
+    Cause(Cause),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +36,12 @@ pub enum DecodeError {
     BadLength { kind: Kind, len: usize, need: usize },
     #[error(transparent)]
     Mount(#[from] MountDecodeError),
+    #[error("{kind:?} record is {len} bytes, expected {need}")]
+    BadCauseLength {
+        kind: CauseKind,
+        len: usize,
+        need: usize,
+    },
 }
 
 /// Copy a `T` out of exactly `size_of::<T>()` bytes.
@@ -61,6 +70,9 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             });
         }
     };
+    if let Ok(kind) = CauseKind::try_from(raw_kind) {
+        return cause::decode(kind, buf).map(Event::Cause);
+    }
     let kind = match Kind::try_from(raw_kind) {
         Ok(k) => k,
         Err(other) => {
@@ -90,6 +102,7 @@ pub fn encode(ev: &Event) -> Vec<u8> {
         Event::Exit(e) => bytes(e),
         Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => bytes(e),
         Event::Mount(m) => bytes(&encode_mount(m)),
+        Event::Cause(c) => c.bytes(),
     }
 }
 
@@ -180,6 +193,7 @@ impl Event {
             Event::Exit(e) => &e.hdr,
             Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => &e.hdr,
             Event::Mount(m) => &m.hdr,
+            Event::Cause(c) => c.header(),
         }
     }
 
@@ -191,6 +205,7 @@ impl Event {
             Event::Exit(e) => &e.ns,
             Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => &e.ns,
             Event::Mount(m) => &m.ns,
+            Event::Cause(c) => c.ns(),
         }
     }
 
@@ -209,6 +224,7 @@ impl Event {
                 MountKind::OpenTree => "open_tree",
                 MountKind::MoveMount => "move_mount",
             },
+            Event::Cause(c) => c.name(),
         }
     }
 }
@@ -256,7 +272,7 @@ mod tests {
     #[test]
     fn unknown_kinds_are_errors() {
         let mut bytes = encode(&samples()[0]);
-        for kind in [0u32, 11, 1000, u32::MAX] {
+        for kind in [0u32, 14, 1000, u32::MAX] {
             bytes[..4].copy_from_slice(&kind.to_ne_bytes());
             assert_eq!(decode(&bytes), Err(DecodeError::UnknownKind(kind)));
         }

@@ -7,12 +7,14 @@
 //! variant of [`Event`] and its arm in [`decode`] — with its own helpers in
 //! a sibling module here (one `mod` line) — then its handler in `model`.
 
+mod cause;
 mod event;
 pub mod flags;
 pub mod mount;
 mod ns;
 mod strings;
 
+pub use cause::Cause;
 pub use event::{DecodeError, Event, Who, caller, decode, encode};
 pub use mount::{MountEvent, MountPath, PinSource, ProcTask};
 pub use ns::{Unread, ns_in_mask, supported_slots};

@@ -3,9 +3,13 @@
 //! mounts that pin a namespace, and facts about the system. The one place
 //! that reads /proc; parsers are pure functions tested on text. [`root`]
 //! says where the node's /proc is when the tracer runs in a container.
-//! Also the runtimes' own word on names (`docker`: the Docker API).
+//! And what runtimes say about their pods: OCI bundles' labels, CRI, the
+//! Docker API.
 
+pub mod bundle;
 pub mod cgroup;
+pub mod cgroup_id;
+pub mod cri;
 pub mod docker;
 pub mod ns;
 pub mod nsfs;

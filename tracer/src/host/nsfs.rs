@@ -29,11 +29,11 @@ fn is_nsfs(path: &Path) -> bool {
     }
     // SAFETY: statfs returned 0, so it filled `st`.
     let st = unsafe { st.assume_init() };
-    // f_type is i64 with glibc on x86_64, u64 with musl: compare as u64
-    // (NSFS_MAGIC is positive; a negative f_type would not match anyway).
+    // f_type is i64 on x86_64 glibc, u64 on musl, another integer
+    // elsewhere; every filesystem magic fits in 32 bits.
     #[allow(clippy::unnecessary_cast)]
-    let f_type = st.f_type as u64;
-    f_type == NSFS_MAGIC as u64
+    let f_type = st.f_type as i64;
+    f_type == NSFS_MAGIC
 }
 
 #[cfg(test)]

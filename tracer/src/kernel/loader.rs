@@ -9,8 +9,8 @@ use aya::{
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
 use tracer_common::{
-    ABSENT, EVENTS_MAP, FILTER_GLOBAL, Filter, MOUNT_PROGRAMS, Ns, NsSet, OFFSETS_GLOBAL, Offsets,
-    PROGRAMS, Probe, STATS_MAP,
+    ABSENT, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, MOUNT_PROGRAMS, Ns, NsSet,
+    OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP,
 };
 
 use super::btf::{BtfError, KernelBtf};
@@ -198,35 +198,51 @@ pub fn offsets(btf: &Path) -> Result<Offsets, LoadError> {
     Ok(KernelBtf::open(btf)?.offsets()?)
 }
 
-/// Every program the tracer attaches: the namespace programs, then the
-/// mount programs (pins as kernel events).
+/// Every program the tracer must attach: the namespace programs, then the
+/// mount programs (pins as kernel events). The cause programs
+/// ([`CAUSE_PROGRAMS`]) are optional.
 pub fn probes() -> impl Iterator<Item = &'static Probe> {
     PROGRAMS.iter().chain(MOUNT_PROGRAMS)
 }
 
-/// Load every program and attach it to its tracepoint.
-fn attach(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+/// Load every program and attach it to its tracepoint; the cause
+/// programs where the kernel has their tracepoints. How many are attached.
+fn attach(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
+    let mut n = 0;
     for p in probes() {
-        let err = |step, source| LoadError::Program {
-            name: p.program,
-            probe: describe(p),
-            step,
-            source: Box::new(source),
-        };
-        let prog = ebpf
-            .program_mut(p.program)
-            .ok_or(LoadError::NoProgram(p.program))?;
-        match p.category {
-            Some(cat) => {
-                let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
-                tp.load().map_err(|e| err("load", e))?;
-                tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
-            }
-            None => {
-                let tp: &mut RawTracePoint = prog.try_into().map_err(|e| err("load", e))?;
-                tp.load().map_err(|e| err("load", e))?;
-                tp.attach(p.name).map_err(|e| err("attach", e))?;
-            }
+        attach_one(ebpf, p)?;
+        n += 1;
+    }
+    for p in CAUSE_PROGRAMS {
+        match attach_one(ebpf, p) {
+            Ok(()) => n += 1,
+            // Optional: the trace goes on, without this cause.
+            Err(e) => eprintln!("tracer: warning: {e}: deaths are explained without it"),
+        }
+    }
+    Ok(n)
+}
+
+fn attach_one(ebpf: &mut Ebpf, p: &Probe) -> Result<(), LoadError> {
+    let err = |step, source| LoadError::Program {
+        name: p.program,
+        probe: describe(p),
+        step,
+        source: Box::new(source),
+    };
+    let prog = ebpf
+        .program_mut(p.program)
+        .ok_or(LoadError::NoProgram(p.program))?;
+    match p.category {
+        Some(cat) => {
+            let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
+            tp.load().map_err(|e| err("load", e))?;
+            tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
+        }
+        None => {
+            let tp: &mut RawTracePoint = prog.try_into().map_err(|e| err("load", e))?;
+            tp.load().map_err(|e| err("load", e))?;
+            tp.attach(p.name).map_err(|e| err("attach", e))?;
         }
     }
     Ok(())
@@ -271,7 +287,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         None
     };
 
-    attach(&mut ebpf)?;
+    let probes = attach(&mut ebpf)?;
     drop(tracefs);
     // Not fatal, and said only once tracing can begin.
     if system::effective_caps() & (1 << cap::SYS_PTRACE) == 0 {
@@ -296,7 +312,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         logger,
         info: Info {
             kernel: system::kernel_release(),
-            probes: probes().count(),
+            probes,
             ns_id: offsets.ns_common_ns_id != ABSENT,
             filter: filter.enabled != 0,
         },

@@ -29,7 +29,7 @@ use prometheus_client::registry::Registry;
 
 pub use serve::{Server, bind};
 
-use crate::decode::Event;
+use crate::decode::{Cause, Event};
 use crate::model::{Lifecycle, Model, What};
 use crate::stats::Stats;
 
@@ -54,6 +54,9 @@ struct ByKind {
     setns: Counter,
     clone_failed: Counter,
     mount: Counter,
+    signal: Counter,
+    oom_victim: Counter,
+    cgroup_mkdir: Counter,
 }
 
 /// Counters that follow the pipeline's [`Stats`]: the last values seen.
@@ -113,6 +116,9 @@ impl Metrics {
             setns: kind("setns"),
             clone_failed: kind("clone_failed"),
             mount: kind("mount"),
+            signal: kind("signal"),
+            oom_victim: kind("oom_victim"),
+            cgroup_mkdir: kind("cgroup_mkdir"),
         };
 
         let lost = Family::<Labels, Counter>::default();
@@ -248,6 +254,9 @@ impl Metrics {
             Event::Setns(_) => e.setns.inc(),
             Event::CloneFailed(_) => e.clone_failed.inc(),
             Event::Mount(_) => e.mount.inc(),
+            Event::Cause(Cause::Signal(_)) => e.signal.inc(),
+            Event::Cause(Cause::Oom(_)) => e.oom_victim.inc(),
+            Event::Cause(Cause::CgroupMkdir(_)) => e.cgroup_mkdir.inc(),
         };
     }
 
@@ -306,7 +315,9 @@ impl Metrics {
             | What::VisitLeft { .. }
             | What::NamespaceCreated { .. }
             | What::PauseExited { .. }
-            | What::NamespaceEmpty { .. } => {}
+            | What::NamespaceEmpty { .. }
+            // Seeded from the model already (see `seed`).
+            | What::SandboxRunning => {}
         }
     }
 

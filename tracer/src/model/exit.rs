@@ -31,12 +31,14 @@ impl Model {
             && let Some(p) = self.procs.remove(&who.pid)
         {
             let status = exit_status(e.exit_code);
+            let killed = super::cause::explains(&p.killed, status);
             let task = Task::new(who.pid, &p.comm);
             gone_by = task.clone();
             if let Some(sb) = p.pause_of {
                 if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
                     pause.exited_ns = Some(ts);
                     pause.exit = Some(status);
+                    pause.killed.clone_from(&killed);
                 }
                 if self.sandboxes[sb].ended_ns.is_none() {
                     self.sandboxes[sb].last_gone = Some(Holder::task("pause", &task));
@@ -51,6 +53,7 @@ impl Model {
             if let Some(c) = p.container
                 && self.containers[c].left_ns.is_none()
             {
+                self.containers[c].killed = killed;
                 out.push(self.leave(c, false, Some(status), "exit", ts, task.clone()));
             }
             if let Some(c) = p.exec_into {

@@ -29,13 +29,16 @@
 //! The model is a pure function of its inputs: the same snapshot, events
 //! and notes give the same sandboxes, live or from a recording.
 
+mod cause;
 mod cni;
 mod exec;
 mod exit;
 mod fork;
 pub mod identity;
+mod join_failure;
 mod lookup;
 mod mount;
+mod names;
 mod note;
 pub mod ns;
 mod ns_change;
@@ -65,6 +68,8 @@ pub use cni::{CniPhase, is_plugin as is_cni_plugin};
 pub use exec::is_pause;
 pub use exit::exit_status;
 pub use identity::{Identity, IdentityRole};
+pub use join_failure::JoinFailure;
+pub use names::{Names, pod_name};
 pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};
 use ns_change::Change;
@@ -96,6 +101,10 @@ pub struct Model {
     pub summary: Summary,
     /// Tasks that entered pod namespaces without being containers.
     pub visits: Visits,
+    /// Who sandboxes and containers are, as runtimes told (notes).
+    pub names: Names,
+    /// setns calls that failed, oldest first (bounded).
+    join_failures: std::collections::VecDeque<JoinFailure>,
     /// Events since the last [`Model::maintain`], and its time.
     since_maintain: u32,
     last_maintain_ns: u64,
@@ -141,6 +150,8 @@ impl Default for Model {
             retention_ns: RETENTION_NS,
             summary: Summary::default(),
             visits: Visits::default(),
+            names: Names::default(),
+            join_failures: std::collections::VecDeque::new(),
             since_maintain: 0,
             last_maintain_ns: 0,
             ns_after_maintain: 0,
@@ -190,6 +201,7 @@ impl Model {
             Event::Setns(e) => self.on_ns_change(Change::Setns, e, &mut out),
             Event::CloneFailed(_) => {}
             Event::Mount(m) => self.on_mount(m, &mut out),
+            Event::Cause(c) => self.on_cause(c),
         }
         out
     }

@@ -41,8 +41,7 @@ impl Model {
                 self.expire_vanishing(*ts_ns, &mut out);
                 self.pending.steps.extend(out);
             }
-            // Kept until the identity work lands (issue 9): names are not in the model yet.
-            Note::Identity(_) => {}
+            Note::Identity(i) => self.names.add(i),
             Note::Visitor {
                 pid,
                 argv,

@@ -22,6 +22,9 @@ impl Model {
         out: &mut Vec<Lifecycle>,
     ) {
         if e.ret != 0 {
+            if matches!(how, Change::Setns) {
+                self.setns_failed(e);
+            }
             return;
         }
         let who = Who::of(&e.hdr);

@@ -45,6 +45,8 @@ pub(super) struct Proc {
     pub exec_into: Option<usize>,
     /// Forked by this task at this time.
     pub forked: Option<(Task, u64)>,
+    /// The last fatal signal sent to it (pauses, containers, exec sessions).
+    pub killed: Option<super::Kill>,
 }
 
 impl Proc {
@@ -55,6 +57,7 @@ impl Proc {
             container: None,
             exec_into: None,
             forked,
+            killed: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the durations that matter, its namespaces with what is known of each.
 
 use super::ns::NsInfo;
-use super::{Durations, Model, NsKind, SandboxNs};
+use super::{Durations, Lifecycle, Model, NsKind, SandboxNs, What};
 
 impl Model {
     /// When the sandbox's first namespace was made, as far as the trace saw.
@@ -59,6 +59,15 @@ impl Model {
                     freed_ns: info.and_then(|i| i.freed_ns),
                 }
             })
+            .collect()
+    }
+
+    /// One step per sandbox that ran before the trace (the start-up walk's).
+    pub fn running_at_start(&self) -> Vec<Lifecycle> {
+        self.sandboxes
+            .values()
+            .filter(|s| s.existing && s.ended_ns.is_none())
+            .map(|s| Lifecycle::new(self.start_ns, s.id, What::SandboxRunning))
             .collect()
     }
 }

@@ -54,14 +54,16 @@ impl Model {
         })
     }
 
-    /// Which pod namespaces a task shares with its sandbox, and which it lacks.
+    /// Which pod namespaces a task shares with its sandbox, and which it
+    /// lacks: net, ipc, uts, and the user namespace of a user-namespace pod
+    /// (a sandbox holds only namespaces that are not the host's).
     pub(super) fn compare_pod(&mut self, sb: usize, set: &NsSet) -> (Vec<NsKind>, Vec<NsKind>) {
         let mut joined = Vec::new();
         let mut missing = Vec::new();
         let pod: Vec<(NsKind, NsKey)> = self.sandboxes[sb]
             .ns
             .iter()
-            .filter(|(k, _)| POD_KINDS.contains(k))
+            .filter(|(k, _)| POD_KINDS.contains(k) || **k == NsKind::User)
             .map(|(k, v)| (*k, *v))
             .collect();
         for (kind, key) in pod {

@@ -41,6 +41,18 @@ pub enum Note {
     },
 }
 
+/// Who ended a process with a signal: the task that sent the fatal
+/// signal (the one running when the kernel generated it), or the OOM killer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Kill {
+    pub signal: i32,
+    /// The sender; for the OOM killer, the task whose allocation invoked it.
+    pub by: Task,
+    pub ts_ns: u64,
+    /// The OOM killer chose it.
+    pub oom: bool,
+}
+
 /// A process reference in lifecycle events and reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Task {
@@ -173,6 +185,9 @@ pub enum What {
     VisitLeft {
         visit: u64,
     },
+    /// A sandbox that ran before the trace, as the start-up walk found it
+    /// (one per sandbox, when tracing begins).
+    SandboxRunning,
 }
 
 /// The durations that matter for one sandbox (see [`super::Model::durations`]).
@@ -213,6 +228,8 @@ pub struct Container {
     pub started_ns: Option<u64>,
     pub left_ns: Option<u64>,
     pub exit: Option<i32>,
+    /// Who sent the signal it died of.
+    pub killed: Option<Kill>,
     pub joined: Vec<NsKind>,
     pub missing: Vec<NsKind>,
     pub existing: bool,
@@ -243,6 +260,7 @@ impl Container {
             started_ns: None,
             left_ns: None,
             exit: None,
+            killed: None,
             joined: Vec::new(),
             missing: Vec::new(),
             existing: false,
@@ -274,6 +292,8 @@ pub struct Pause {
     pub forked_by: Option<Task>,
     pub exited_ns: Option<u64>,
     pub exit: Option<i32>,
+    /// Who sent the signal it died of.
+    pub killed: Option<Kill>,
 }
 
 impl Pause {
@@ -288,6 +308,7 @@ impl Pause {
             forked_by: None,
             exited_ns: None,
             exit: None,
+            killed: None,
         }
     }
 }

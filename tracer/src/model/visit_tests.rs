@@ -534,3 +534,21 @@ fn visitors_running_before_the_trace_are_found_by_the_start_up_walk() {
     let r = w.m.visits.of_sandbox(0).next().map(|v| (v.exit, v.how));
     assert_eq!(r, Some((Some(0), Some("exit"))));
 }
+
+/// A Go visitor's `exit_group`: its main thread exits first (not the
+/// group's last), another thread last with the status: the visit gets it.
+#[test]
+fn a_visitor_whose_main_thread_is_not_the_last_to_exit_keeps_its_status() {
+    let mut w = Driver::new();
+    runc_pause(&mut w);
+    let ns = ip_netns_exec(&mut w, 4100, POD.net, 4900, &["set-ipv6"]);
+    thread_exit(&mut w, (4100, 4100), "exe", ns);
+    assert_eq!(visits(&w.m, 0)[0].exit, None, "not known yet");
+    let Event::Exit(mut e) = w.maker().exit(4103, "exe", 0, &ns.set()) else {
+        unreachable!()
+    };
+    e.hdr.tgid = 4100;
+    w.feed(Event::Exit(e));
+    let r = visits(&w.m, 0)[0];
+    assert_eq!((r.exit, r.how), (Some(0), Some("exit")));
+}

@@ -39,6 +39,8 @@ const PENDING_CAP: usize = 4096;
 const READ_KEPT_NS: u64 = 10_000_000_000;
 /// Processes whose /proc read is kept at most.
 const READ_CAP: usize = 1024;
+/// Pids whose status a visit waits for, at most (see `Visits::status_due`).
+const STATUS_DUE_CAP: usize = 1024;
 
 /// What /proc told about a visitor's process (a [`super::Note::Visitor`]).
 #[derive(Clone, Debug)]
@@ -105,6 +107,10 @@ pub struct Visits {
     asks: Vec<u32>,
     /// The last /proc read of a process, by pid, for its later visits.
     read: HashMap<u32, Read>,
+    /// Visits of a main thread that exited before its process was dead
+    /// (`exit_group` in a Go program: another thread dies last, with the
+    /// status), by pid: the status goes to the row when it comes.
+    status_due: HashMap<u32, u64>,
 }
 
 impl Visits {
@@ -421,10 +427,26 @@ impl Model {
         ts: u64,
         out: &mut Vec<Lifecycle>,
     ) {
-        let exit = if who.tid == who.pid { status } else { None };
-        self.visit_close(who.tid, ts, exit, "exit", out);
+        let main = who.tid == who.pid;
+        let exit = if main { status } else { None };
+        let closed = self.visit_close(who.tid, ts, exit, "exit", out);
+        let due = &mut self.visits.status_due;
+        if let Some(s) = status {
+            if let Some(id) = due.remove(&who.pid)
+                && let Some(row) = self.visits.rows.get_mut(&id)
+                && row.exit.is_none()
+            {
+                row.exit = Some(s);
+            }
+        } else if main && let Some(id) = closed {
+            if due.len() >= STATUS_DUE_CAP {
+                due.clear();
+            }
+            due.insert(who.pid, id);
+        }
     }
 
+    /// Close `tid`'s open visit; the id of its row, if it has one.
     fn visit_close(
         &mut self,
         tid: u32,
@@ -432,26 +454,24 @@ impl Model {
         exit: Option<i32>,
         how: &'static str,
         out: &mut Vec<Lifecycle>,
-    ) {
-        let Some(mut o) = self.visits.open.remove(&tid) else {
-            return;
-        };
+    ) -> Option<u64> {
+        let mut o = self.visits.open.remove(&tid)?;
         o.visit.left_ns = Some(ts);
         o.visit.exit = exit;
         o.visit.how = Some(how);
         if !o.announced {
-            self.visit_announce(o.visit, out);
-            return;
+            let id = self.visit_announce(o.visit, out);
+            return Some(id);
         }
-        let Some(row) = self.visits.rows.get_mut(&o.visit.id) else {
-            return;
-        };
+        let id = o.visit.id;
+        let row = self.visits.rows.get_mut(&id)?;
         row.left_ns = Some(ts);
         row.exit = exit;
         row.how = Some(how);
         if let Some(sb) = row.sandbox {
             out.push(Lifecycle::new(ts, sb, What::VisitLeft { visit: row.id }));
         }
+        Some(id)
     }
 
     /// Make `visit` a row: of its sandbox (with a step), or waiting under

@@ -4,21 +4,14 @@
 //! that lost a task or a pin still has, in every mount namespace that may
 //! hold one), and the command line and CNI command of each new visitor.
 //! Returned as notes, so that the model, the recording and the steps all
-//! get the same facts. A cgroup's container id is also asked about where
-//! names come from (the Docker API); those answers come later, as notes
-//! of their own.
+//! get the same facts. (Names: [`super::identity`].)
 
-use crate::host::docker::DockerNames;
 use crate::host::{cgroup, pins, visitor};
 use crate::model::{Lifecycle, MountsWanted, Note, What};
 
 /// The notes the host has for the steps one event caused (cgroups first),
 /// and for the mounts the model wants read.
-pub fn notes(
-    changes: &[Lifecycle],
-    mounts: Option<&MountsWanted>,
-    mut docker: Option<&mut DockerNames>,
-) -> Vec<Note> {
+pub fn notes(changes: &[Lifecycle], mounts: Option<&MountsWanted>) -> Vec<Note> {
     let mut notes = Vec::new();
     for l in changes {
         let pid = match &l.what {
@@ -27,9 +20,6 @@ pub fn notes(
             _ => continue,
         };
         if let Some(ids) = cgroup::read(pid) {
-            if let Some(d) = docker.as_deref_mut() {
-                d.ask(&ids);
-            }
             notes.push(Note::Cgroup { pid, ids });
         }
     }

@@ -7,14 +7,16 @@
 //! ([`Step`]): renderers never see the model.
 
 mod enrich;
+mod identity;
 pub mod sink;
+
+pub use identity::Namer;
 
 use std::io::{self, Write};
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::decode::{Unread, decode};
-use crate::host::docker::DockerNames;
 use crate::kernel::Info;
 use crate::metrics::Metrics;
 use crate::model::{Lifecycle, Model, Note};
@@ -58,8 +60,8 @@ pub struct Pipeline<W: Write, R: Write> {
     source: Source,
     out: Output<W>,
     recorder: Option<record::Writer<R>>,
-    /// Names from the Docker API (live runs with a socket).
-    docker: Option<DockerNames>,
+    /// Names new pauses and containers (live runs; see [`Pipeline::with_namer`]).
+    namer: Option<Namer>,
     /// `--pod` / `--netns`: only that story's lines, and the story at the end.
     focus: Option<Focus>,
     /// Replaying with a focus: the last event's steps, resolved once the
@@ -89,52 +91,12 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             source,
             out,
             recorder,
-            docker: None,
+            namer: None,
             focus: None,
             deferred: Vec::new(),
             noted: Vec::new(),
             metrics: None,
         }
-    }
-
-    /// Ask the Docker API who the pauses and containers are (live runs):
-    /// those known now at once, new ones as their cgroups are read.
-    pub fn set_docker(&mut self, mut docker: DockerNames) {
-        let known = self
-            .model
-            .sandboxes
-            .values()
-            .filter_map(|s| s.cgroup.as_ref());
-        let containers = self
-            .model
-            .containers
-            .values()
-            .filter_map(|c| c.cgroup.as_ref());
-        for ids in known.chain(containers) {
-            docker.ask(ids);
-        }
-        self.docker = Some(docker);
-    }
-
-    /// The names answered since the last call, as notes (never waits).
-    pub fn identities(&mut self) -> io::Result<()> {
-        let answered = self.docker.as_mut().map(DockerNames::answers);
-        for id in answered.unwrap_or_default() {
-            self.note(&Note::Identity(id))?;
-        }
-        Ok(())
-    }
-
-    /// At the end of a trace: the names still on their way (bounded wait).
-    pub async fn settle_identities(&mut self, within: std::time::Duration) -> io::Result<()> {
-        let answered = match self.docker.as_mut() {
-            Some(d) => d.settle(within).await,
-            None => Vec::new(),
-        };
-        for id in answered {
-            self.note(&Note::Identity(id))?;
-        }
-        Ok(())
     }
 
     /// Tell one namespace's or sandbox's story: lifecycle lines of the
@@ -158,6 +120,13 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     pub fn ready(&mut self, info: &Info) -> io::Result<()> {
         self.out.render.ready(&mut self.out.sink, info)?;
         self.out.sink.flush()
+    }
+
+    /// One line per sandbox that ran before the trace (live pod view;
+    /// with a focus, those it names).
+    pub fn running_at_start(&mut self) -> io::Result<()> {
+        let running = self.model.running_at_start();
+        self.steps(&running, &[])
     }
 
     /// One record from the kernel (or a recording).
@@ -187,6 +156,9 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if self.out.view == View::Raw {
             self.out.render.event(&mut self.out.sink, &ev, unread)?;
         }
+        if let Some(namer) = &mut self.namer {
+            namer.observe(&ev);
+        }
         // A replay's notes for the last event came after it: settle now.
         self.settle()?;
         let changes = self.model.apply(&ev);
@@ -196,17 +168,19 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             return self.settle_live();
         }
         self.observe(&changes);
-        let found = if self.source.live {
-            let mut found = enrich::notes(&changes, mounts.as_ref(), self.docker.as_mut());
+        let mut found = if self.source.live {
+            let mut found = enrich::notes(&changes, mounts.as_ref());
             found.extend(enrich::visitors(&visitors));
             found
         } else {
             Vec::new()
         };
+        if let Some(namer) = &mut self.namer {
+            namer.notes(&ev, &changes, &mut found);
+        }
         for n in &found {
             self.note(n)?;
         }
-        self.identities()?;
         if !self.source.live && self.focus.is_some() {
             self.deferred = changes;
             return Ok(());

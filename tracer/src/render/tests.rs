@@ -209,3 +209,54 @@ fn text_never_carries_a_control_character_from_the_kernel() {
     Text::new(clock()).report(&mut out, &report).unwrap();
     clean(&String::from_utf8(out).unwrap());
 }
+
+#[test]
+fn cause_records_render_as_one_line_each_with_their_fields() {
+    let causes = crate::testkit::cause_samples();
+    let v = json(&causes[0], ALL);
+    assert_eq!(
+        (&v["event"], &v["signal"], &v["signal_name"]),
+        (
+            &serde_json::json!("signal"),
+            &serde_json::json!(9),
+            &serde_json::json!("SIGKILL")
+        )
+    );
+    assert_eq!(
+        (&v["pid"], &v["comm"]),
+        (&serde_json::json!(900), &serde_json::json!("runc"))
+    );
+    assert_eq!(
+        (&v["target_pid"], &v["target_comm"], &v["group"]),
+        (
+            &serde_json::json!(4242),
+            &serde_json::json!("pause"),
+            &serde_json::json!(true)
+        )
+    );
+    let v = json(&causes[1], ALL);
+    assert_eq!(
+        (&v["victim_pid"], &v["victim_comm"]),
+        (&serde_json::json!(4243), &serde_json::json!("stress"))
+    );
+    let v = json(&causes[2], ALL);
+    assert_eq!(
+        (&v["id"], &v["path"]),
+        (
+            &serde_json::json!(13648),
+            &serde_json::json!("/kubepods/besteffort/podu/c0ffee")
+        )
+    );
+    let lines: Vec<String> = causes.iter().map(|ev| text_line(ev, ALL)).collect();
+    assert!(
+        lines[0].contains("SIGNAL") && lines[0].contains("SIGKILL to 4242 pause (group)"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("victim 4243 stress"), "{}", lines[1]);
+    assert!(
+        lines[2].contains("cgroup 13648 /kubepods/besteffort/podu/c0ffee"),
+        "{}",
+        lines[2]
+    );
+}

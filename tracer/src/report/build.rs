@@ -1,20 +1,27 @@
 //! The report built from the model at the end of a trace.
 
-use super::names::{container_name, label};
-use super::{ContainerRow, Report, SandboxReport, anomalies, visitors};
+use super::names::{container_id, container_name, label, sandbox_names};
+use super::{ContainerRow, Report, SandboxReport, anomalies, attempts, deaths, joins, visitors};
 use crate::clock::Clock;
 use crate::model::{Container, Model};
 use crate::stats::Stats;
 
 /// The report of everything the model holds now.
 pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
+    let mut sandboxes: Vec<SandboxReport> =
+        m.sandboxes.ids().map(|sb| sandbox(m, sb, clock)).collect();
+    attempts::fill(m, &mut sandboxes);
+    let join_failures = m.join_failures_of(None);
+    let mut node = anomalies::of_node(stats);
+    node.extend(join_failures.iter().map(joins::words));
     Report {
         ty: "report",
         realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
-        sandboxes: m.sandboxes.ids().map(|sb| sandbox(m, sb, clock)).collect(),
+        sandboxes,
         summarised: m.summary,
         stats: *stats,
-        anomalies: anomalies::of_node(stats),
+        anomalies: node,
+        join_failures,
     }
 }
 
@@ -25,8 +32,9 @@ pub(super) fn sandbox(m: &Model, sb: usize, clock: &Clock) -> SandboxReport {
     let containers: Vec<ContainerRow> = s
         .containers
         .iter()
-        .map(|&c| container(&m.containers[c]))
+        .map(|&c| container(m, &m.containers[c]))
         .collect();
+    let names = sandbox_names(m, sb);
     let runtime = s.cgroup.as_ref().and_then(|c| c.runtime);
     let mut anomalies = anomalies::of_sandbox(&containers, s.pause.as_ref(), runtime);
     anomalies.extend(anomalies::leaks(
@@ -36,10 +44,18 @@ pub(super) fn sandbox(m: &Model, sb: usize, clock: &Clock) -> SandboxReport {
         m.ns.host.get(&crate::model::NsKind::Mnt).map(|k| k.inum),
         clock,
     ));
+    anomalies.extend(deaths::anomalies(s.pause.as_ref(), &containers));
+    let join_failures = m.join_failures_of(Some(sb));
+    anomalies.extend(join_failures.iter().map(joins::words));
     SandboxReport {
         sandbox: sb + 1,
         label: label(m, sb),
-        pod: s.cgroup.as_ref().and_then(|c| c.pod_uid.clone()),
+        pod: names.pod_uid,
+        pod_name: names.pod_name,
+        runtime: names.runtime,
+        identity: names.identity,
+        previous_attempt: None,
+        next_attempt: None,
         cgroup: s.cgroup.clone(),
         existing: s.existing,
         detected_ns: s.detected_ns,
@@ -50,15 +66,18 @@ pub(super) fn sandbox(m: &Model, sb: usize, clock: &Clock) -> SandboxReport {
         pause: s.pause.clone(),
         containers,
         durations: m.durations(sb),
+        join_failures,
         anomalies,
         visitors: visitors::rows(m, sb),
         visitors_not_listed: m.visits.not_listed(sb),
     }
 }
 
-fn container(c: &Container) -> ContainerRow {
+fn container(m: &Model, c: &Container) -> ContainerRow {
     ContainerRow {
-        name: container_name(c),
+        name: container_name(m, c),
+        id: container_id(c).map(String::from),
+        identity: m.container_identity(c.id).cloned(),
         pid: c.pid,
         comm: c.comm.clone(),
         argv: c.argv.clone(),
@@ -66,6 +85,7 @@ fn container(c: &Container) -> ContainerRow {
         started_ns: c.started_ns,
         left_ns: c.left_ns,
         exit: c.exit,
+        killed: c.killed.clone(),
         joined: c.joined.clone(),
         missing: c.missing.clone(),
         existing: c.existing,

@@ -4,7 +4,10 @@
 //! these values and never the model.
 
 mod anomalies;
+mod attempts;
 mod build;
+mod deaths;
+mod joins;
 mod names;
 mod step;
 pub mod story;
@@ -15,10 +18,11 @@ use serde::Serialize;
 use crate::clock::Clock;
 pub use crate::host::cgroup::{CgroupIds, Runtime};
 pub use crate::model::{
-    CniPhase, Creation, DurStat, Durations, ExecSession, Gone, Holder, NsKind, Pause, Pin, PinAct,
-    PinGone, SandboxNs, Summary, Task,
+    CniPhase, Creation, DurStat, Durations, ExecSession, Gone, Holder, Identity, IdentityRole,
+    JoinFailure, Kill, NsKind, Pause, Pin, PinAct, PinGone, SandboxNs, Summary, Task,
 };
 use crate::stats::Stats;
+pub use attempts::{PreviousAttempt, exit_words, kill_words, signal_name};
 pub use build::build;
 pub use names::short;
 pub use step::{Step, StepWhat};
@@ -38,6 +42,8 @@ pub struct Report {
     pub stats: Stats,
     /// Node-wide problems (lost events make every timeline suspect).
     pub anomalies: Vec<String>,
+    /// setns calls that failed before their task had joined any pod.
+    pub join_failures: Vec<JoinFailure>,
 }
 
 impl Report {
@@ -54,10 +60,23 @@ impl Report {
 pub struct SandboxReport {
     /// Its number, as lifecycle lines give it (1-based).
     pub sandbox: usize,
-    /// `#1 pod d69444909b3b`, or `#1 net 4026532301` when no pod id is known.
+    /// `#1 acc-ns/acc-pod`, `#1 pod d69444909b3b`, or `#1 net 4026532301`
+    /// when no pod id is known.
     #[serde(skip)]
     pub label: String,
+    /// The pod's uid (the cgroup's, else a runtime's).
     pub pod: Option<String>,
+    /// `namespace/pod`, as the runtime named it.
+    pub pod_name: Option<String>,
+    /// The runtime and its version where it said (`containerd 1.6.20`),
+    /// else the runtime the cgroup path names.
+    pub runtime: Option<String>,
+    /// Everything the runtime said about the sandbox (CRI, bundle labels).
+    pub identity: Option<Identity>,
+    /// The sandbox of the same pod this one re-created, and how it ended.
+    pub previous_attempt: Option<PreviousAttempt>,
+    /// The sandbox that re-created this one (its number), if any.
+    pub next_attempt: Option<usize>,
     pub cgroup: Option<CgroupIds>,
     pub existing: bool,
     pub detected_ns: u64,
@@ -70,6 +89,8 @@ pub struct SandboxReport {
     pub pause: Option<Pause>,
     pub containers: Vec<ContainerRow>,
     pub durations: Durations,
+    /// setns calls into this sandbox's namespaces that failed.
+    pub join_failures: Vec<JoinFailure>,
     pub anomalies: Vec<String>,
     /// Tasks that entered its namespaces without being its pause, a
     /// container or an exec session (CNI plugins, `nsenter`, …), oldest first.
@@ -81,8 +102,13 @@ pub struct SandboxReport {
 /// One container of a sandbox, by the name the report gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ContainerRow {
-    /// Its runtime id (12 characters) where the cgroup gave one, else `c<n>`.
+    /// The name its runtime gave (`app`), else its runtime id (12
+    /// characters) where the cgroup gave one, else `c<n>`.
     pub name: String,
+    /// Its runtime id, in full, where the cgroup gave one.
+    pub id: Option<String>,
+    /// Everything the runtime said about the container.
+    pub identity: Option<Identity>,
     pub pid: u32,
     pub comm: String,
     pub argv: Vec<String>,
@@ -91,6 +117,8 @@ pub struct ContainerRow {
     pub started_ns: Option<u64>,
     pub left_ns: Option<u64>,
     pub exit: Option<i32>,
+    /// Who sent the signal it died of (or the OOM killer).
+    pub killed: Option<Kill>,
     pub joined: Vec<NsKind>,
     pub missing: Vec<NsKind>,
     pub existing: bool,
@@ -98,3 +126,6 @@ pub struct ContainerRow {
     /// Exec sessions into it.
     pub execs: Vec<ExecSession>,
 }
+
+#[cfg(test)]
+mod identity_tests;

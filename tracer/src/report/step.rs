@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use super::names::{container_name, label};
+use super::names::{container_id, container_name, label};
 use super::visitors::{self, VisitStep};
 use super::{NsKind, Runtime, Task};
 use crate::model::ns::Shown;
-use crate::model::{Gone, Holder, Lifecycle, Model, Note, PinAct, What, runtime};
+use crate::model::{Gone, Holder, Lifecycle, Model, Note, PinAct, What, pod_name, runtime};
 
 /// One step of a sandbox's life, with the sandbox's label, container
 /// names and the intervals that give it context already worked out.
@@ -16,10 +16,13 @@ pub struct Step {
     pub ts_ns: u64,
     /// The sandbox's number, as in the report (1-based).
     pub sandbox: usize,
-    /// `#1 pod d69444909b3b`, or `#1 net 4026532301` when no pod id is known.
+    /// `#1 acc-ns/acc-pod`, `#1 pod d69444909b3b`, or `#1 net 4026532301`
+    /// when no pod id is known.
     pub label: String,
     /// Pod id from the cgroup path.
     pub pod: Option<String>,
+    /// `namespace/pod`, where a runtime named it.
+    pub pod_name: Option<String>,
     pub what: StepWhat,
 }
 
@@ -53,6 +56,9 @@ pub enum StepWhat {
     ContainerJoined {
         /// Its name in the report.
         container: String,
+        /// Its runtime id, where its cgroup gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container_id: Option<String>,
         task: Task,
         argv: Vec<String>,
         joined: Vec<NsKind>,
@@ -70,18 +76,27 @@ pub enum StepWhat {
     /// An exec session (`podman exec`, `kubectl exec`) entered a container.
     ExecJoined {
         container: String,
+        /// Its runtime id, where its cgroup gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container_id: Option<String>,
         task: Task,
         argv: Vec<String>,
     },
     /// A container's main process or an exec session ended, or moved away.
     Left {
         container: String,
+        /// Its runtime id, where its cgroup gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container_id: Option<String>,
         task: Task,
         exec_session: bool,
         /// Exit status (0-255) or the killing signal as 128+n; `None` when it moved away.
         exit: Option<i32>,
         /// `exit`, `setns`, `unshare`.
         how: &'static str,
+        /// Who sent the signal it died of.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        killed: Option<crate::model::Kill>,
         /// How long it ran.
         #[serde(skip)]
         ran_for_ns: Option<u64>,
@@ -89,6 +104,9 @@ pub enum StepWhat {
     PauseExited {
         pause: Task,
         exit: i32,
+        /// Who sent the signal it died of.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        killed: Option<crate::model::Kill>,
         #[serde(skip)]
         ran_for_ns: Option<u64>,
     },
@@ -146,6 +164,13 @@ pub enum StepWhat {
     Visit(VisitStep),
     /// A visitor announced while inside left.
     VisitLeft(VisitStep),
+    /// A sandbox that ran before the trace (one line each at the start).
+    SandboxRunning {
+        /// Its pause, if it has one.
+        pause: Option<Task>,
+        /// Its containers' names, as in the report.
+        containers: Vec<String>,
+    },
 }
 
 /// A container's runtime by its cgroup, or its sandbox's (a container
@@ -172,6 +197,7 @@ impl Step {
             ts_ns: l.ts_ns,
             sandbox: sb + 1,
             label: label(m, sb),
+            pod_name: m.sandbox_identity(sb).as_ref().and_then(pod_name),
             pod: m
                 .sandboxes
                 .get(sb)
@@ -187,7 +213,13 @@ fn what(m: &Model, l: &Lifecycle) -> StepWhat {
     let s = m.sandboxes.get(l.sandbox);
     let pause = s.and_then(|s| s.pause.as_ref());
     let pause_started = pause.and_then(|p| p.started_ns);
-    let name = |c: usize| m.containers.get(c).map(container_name).unwrap_or_default();
+    let name = |c: usize| {
+        m.containers
+            .get(c)
+            .map(|x| container_name(m, x))
+            .unwrap_or_default()
+    };
+    let id = |c: usize| m.containers.get(c).and_then(container_id).map(String::from);
     match &l.what {
         What::NamespaceCreated {
             kind,
@@ -216,6 +248,7 @@ fn what(m: &Model, l: &Lifecycle) -> StepWhat {
             joined_ns,
         } => StepWhat::ContainerJoined {
             container: name(*container),
+            container_id: id(*container),
             task: task.clone(),
             argv: argv.clone(),
             joined: joined.clone(),
@@ -230,6 +263,7 @@ fn what(m: &Model, l: &Lifecycle) -> StepWhat {
             argv,
         } => StepWhat::ExecJoined {
             container: name(*container),
+            container_id: id(*container),
             task: task.clone(),
             argv: argv.clone(),
         },
@@ -241,15 +275,22 @@ fn what(m: &Model, l: &Lifecycle) -> StepWhat {
             how,
         } => StepWhat::Left {
             container: name(*container),
+            container_id: id(*container),
             task: task.clone(),
             exec_session: *exec_session,
             exit: *exit,
             how,
+            killed: if *exec_session {
+                None
+            } else {
+                m.containers.get(*container).and_then(|c| c.killed.clone())
+            },
             ran_for_ns: since(l.ts_ns, started(m, *container, *exec_session, task.pid)),
         },
-        What::PauseExited { pause, exit } => StepWhat::PauseExited {
-            pause: pause.clone(),
+        What::PauseExited { pause: task, exit } => StepWhat::PauseExited {
+            pause: task.clone(),
             exit: *exit,
+            killed: pause.and_then(|p| p.killed.clone()),
             ran_for_ns: since(l.ts_ns, pause_started),
         },
         What::NamespaceEmpty { kind, inum } => StepWhat::NamespaceEmpty {
@@ -307,6 +348,12 @@ fn what(m: &Model, l: &Lifecycle) -> StepWhat {
         },
         What::Visit { visit } => StepWhat::Visit(visitors::step(m, *visit)),
         What::VisitLeft { visit } => StepWhat::VisitLeft(visitors::step(m, *visit)),
+        What::SandboxRunning => StepWhat::SandboxRunning {
+            pause: pause.map(|p| Task::new(p.pid, &p.comm)),
+            containers: s
+                .map(|s| s.containers.iter().map(|&c| name(c)).collect())
+                .unwrap_or_default(),
+        },
     }
 }
 

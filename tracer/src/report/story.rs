@@ -484,6 +484,7 @@ mod tests {
             sandbox: 1,
             label: "#1".into(),
             pod: None,
+            pod_name: None,
             what: crate::report::StepWhat::SandboxEnded {
                 lived_for_ns: None,
                 last_holder: None,

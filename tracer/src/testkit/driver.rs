@@ -209,6 +209,7 @@ fn what_name(w: &What) -> &'static str {
         What::PinAdded { .. } => "pin",
         What::PinRemoved { .. } => "unpin",
         What::Leak { .. } => "leak",
+        What::SandboxRunning => "running",
     }
 }
 

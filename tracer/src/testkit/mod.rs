@@ -6,6 +6,7 @@
 //! `tracer bench-recording` command and `benches/` use it. Nothing on the
 //! event path calls it.
 
+mod cause;
 mod driver;
 pub mod make;
 mod runtime;
@@ -14,6 +15,7 @@ mod spaces;
 pub mod synthetic;
 pub mod visitors;
 
+pub use cause::cause_samples;
 pub use driver::{Driver, Fed, MountTables, snapshot};
 pub use make::Maker;
 pub use runtime::{

@@ -7,10 +7,10 @@
 
 pub mod checks;
 pub mod clock;
-pub mod docker;
 pub mod containerd;
 pub mod cri;
 pub mod crio_pod;
+pub mod docker;
 pub mod host;
 pub mod json;
 pub mod lock;

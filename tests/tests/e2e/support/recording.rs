@@ -1,7 +1,7 @@
 //! What a recording (`tracer record -o FILE`) holds beside the kernel's
 //! events: its notes. The layout (tracer/src/record.rs): magic, version,
-//! header length, (v2: header crc,) header, then frames `u16 kind | u16 0 |
-//! u32 length | (v2: u32 crc |) payload`, kind 2 a JSON note.
+//! header length, (version 2: header crc,) header, then frames `u16 kind |
+//! u16 0 | u32 length | (version 2: u32 crc |) payload`, kind 2 a JSON note.
 
 use std::fs;
 use std::path::Path;
@@ -24,16 +24,20 @@ pub fn notes(path: &Path) -> Vec<Value> {
         let b: [u8; 4] = bytes[at..at + 4].try_into().expect("4 bytes");
         u32::from_le_bytes(b) as usize
     };
-    // Version 2 adds a crc after the header length and after each frame's length.
-    let crc = if u32_at(8) >= 2 { 4 } else { 0 };
+    // Version 2 adds a crc after the header's length and each frame's.
+    let crc = match u32_at(8) {
+        1 => 0,
+        2 => 4,
+        v => panic!("{}: recording version {v}", path.display()),
+    };
     let mut at = 16 + crc + u32_at(12);
+    let frame = 8 + crc;
     let mut out = Vec::new();
-    while at + 8 + crc <= bytes.len() {
+    while at + frame <= bytes.len() {
         let kind = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
         let len = u32_at(at + 4);
-        let start = at + 8 + crc;
         let payload = bytes
-            .get(start..start + len)
+            .get(at + frame..at + frame + len)
             .unwrap_or_else(|| panic!("a frame at byte {at} runs past the end"));
         if kind == FRAME_NOTE {
             out.push(
@@ -41,7 +45,7 @@ pub fn notes(path: &Path) -> Vec<Value> {
                     .unwrap_or_else(|e| panic!("a note at byte {at} is not JSON: {e}")),
             );
         }
-        at = start + len;
+        at += frame + len;
     }
     out
 }

@@ -15,6 +15,7 @@ mod labels;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustc_hash::FxHashSet;
@@ -26,6 +27,7 @@ pub use api::ApiError;
 pub use labels::{ContainerJson, identity};
 
 use crate::host::cgroup::{CgroupIds, Runtime};
+use crate::host::cri::Ask;
 use crate::model::Identity;
 
 /// Where dockerd listens unless told otherwise.
@@ -182,6 +184,44 @@ impl DockerNames {
     }
 }
 
+/// Run `names` beside the event loop as one more resolver, like CRI's
+/// ([`crate::host::cri::spawn`]): asks in (`try_send` only), identities
+/// out on `answers`, the channel every resolver shares. Also returned:
+/// how many questions are still out, so the end of a trace can wait for
+/// their answers (bounded).
+pub fn spawn(
+    mut names: DockerNames,
+    answers: mpsc::Sender<Identity>,
+) -> (mpsc::Sender<Ask>, Arc<AtomicUsize>) {
+    let (ask_tx, mut asks) = mpsc::channel::<Ask>(crate::host::cri::resolver::ASKS);
+    let busy = Arc::new(AtomicUsize::new(0));
+    let out = busy.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                a = asks.recv() => match a {
+                    Some(a) => names.ask(&CgroupIds {
+                        runtime: a.runtime,
+                        container_id: Some(a.id),
+                        ..CgroupIds::default()
+                    }),
+                    // The event loop is gone.
+                    None => return,
+                },
+                Some(a) = names.rx.recv() => {
+                    if let Some(i) = names.take(a) {
+                        // Fails only once the event loop is gone.
+                        let _ = answers.send(i).await;
+                    }
+                }
+            }
+            // Counted after the answer is on the channel: at 0, all are.
+            busy.store(names.pending, Ordering::Release);
+        }
+    });
+    (ask_tx, out)
+}
+
 /// One container's identity, with the engine's version (asked once).
 async fn ask(
     socket: &Path,
@@ -264,6 +304,34 @@ mod tests {
         d.ask(&docker_ids("aaa"));
         assert!(d.settle(Duration::from_secs(5)).await.is_empty());
         assert!(d.said && d.down_until.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// As a resolver on the shared channel: a Docker container's ask is
+    /// counted while out and answered (here: nothing, the engine refuses);
+    /// a containerd one is never asked.
+    #[tokio::test]
+    async fn as_a_resolver_it_counts_what_is_out_and_skips_other_runtimes() {
+        use crate::model::IdentityRole;
+        let dir = scratch("resolver");
+        let path = dir.join("docker.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let d = DockerNames::open(Some(path)).unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let (ask, busy) = spawn(d, tx);
+        let send = |id: &str, runtime| Ask {
+            id: id.into(),
+            role: IdentityRole::Container,
+            runtime: Some(runtime),
+        };
+        ask.try_send(send("c", Runtime::Containerd)).unwrap();
+        ask.try_send(send("d", Runtime::Docker)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (ask.max_capacity() - ask.capacity()) + busy.load(Ordering::Acquire) > 0 {
+            assert!(Instant::now() < deadline, "the ask was never answered");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(rx.try_recv().is_err(), "a refusing engine names nobody");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,5 +1,6 @@
 //! JSON lines: one object per line, each with a `type` (docs/json.md).
 
+mod cause;
 mod raw;
 mod story;
 
@@ -32,6 +33,9 @@ pub(super) struct StepLine<'a> {
     time: Rfc3339,
     sandbox: usize,
     pod: &'a Option<String>,
+    /// `namespace/pod`, where a runtime named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod_name: &'a Option<String>,
     ts_ns: u64,
     #[serde(flatten)]
     what: &'a StepWhat,
@@ -57,6 +61,7 @@ pub(super) fn step_line<'a>(clock: &Clock, step: &'a Step) -> StepLine<'a> {
         time: clock.rfc3339(step.ts_ns),
         sandbox: step.sandbox,
         pod: &step.pod,
+        pod_name: &step.pod_name,
         ts_ns: step.ts_ns,
         what: &step.what,
     }

@@ -118,6 +118,7 @@ pub fn write_event_json<W: Write>(
             mount_path(w, "source", &m.source)?;
             mount_path(w, "target", &m.target)?;
         }
+        Event::Cause(c) => super::cause::fields(w, c)?,
     }
     ns_maps(w, "ns", "ns_id", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {

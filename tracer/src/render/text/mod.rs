@@ -1,7 +1,9 @@
 //! Text: one readable line per raw event or lifecycle step, `#` lines for
 //! status, tables for the report.
 
+mod cause;
 mod escape;
+mod pod;
 mod raw;
 mod report;
 mod step;

@@ -116,6 +116,7 @@ pub fn text_line(ev: &Event, unread: Unread, clock: &Clock) -> String {
             )
         }
         Event::Mount(m) => mount_words(m),
+        Event::Cause(c) => super::cause::words(c),
     };
     let failed = if unread.is_empty() {
         String::new()

@@ -159,7 +159,13 @@ fn pause(o: &mut String, s: &SandboxReport, clock: &Clock) {
         (Some(by), Some(ts)) => format!("forked {} by {} {}, ", clock.hms(ts), by.pid, by.comm),
         _ => String::new(),
     };
-    let exit = p.exit.map(|e| format!(" (exit {e})")).unwrap_or_default();
+    let exit = p
+        .exit
+        .map(|e| match &p.killed {
+            Some(k) => format!(" (exit {e}, {})", super::cause::kill(k)),
+            None => format!(" (exit {e})"),
+        })
+        .unwrap_or_default();
     let text = format!(
         "pid {} {}  {forked}exec {}, exit {}{exit}",
         p.pid,
@@ -191,7 +197,7 @@ fn containers(o: &mut String, s: &SandboxReport, clock: &Clock) {
             joined,
             t(clock, c.started_ns),
             t(clock, c.left_ns),
-            or_dash(c.exit),
+            or_dash(c.exit) + &super::cause::killed_by(c.killed.as_ref()),
             or_dash(ran),
             c.argv.join(" "),
         ]);
@@ -248,8 +254,8 @@ pub(super) fn sandbox(o: &mut String, s: &SandboxReport, clock: &Clock) {
         ""
     };
     let _ = writeln!(o, "\nSandbox {}{origin}", escape(&s.label));
-    if let Some(rt) = s.cgroup.as_ref().and_then(|g| g.runtime) {
-        line(o, "runtime", &format!("{rt:?}"));
+    for (label, text) in super::pod::lines(s, clock) {
+        line(o, label, &text);
     }
     namespaces(o, s, clock);
     pins(o, s, clock);

@@ -1,5 +1,6 @@
 //! A lifecycle step as one readable line.
 
+use super::cause::killed_by;
 use super::dur;
 use crate::clock::Clock;
 use crate::model::Holder;
@@ -67,6 +68,7 @@ fn what(step: &Step) -> (&'static str, String) {
             container,
             task,
             argv,
+            ..
         } => (
             "EXEC",
             format!("into {container} pid {} {}", task.pid, argv.join(" ")),
@@ -78,16 +80,25 @@ fn what(step: &Step) -> (&'static str, String) {
         StepWhat::PauseExited {
             pause,
             exit,
+            killed,
             ran_for_ns,
         } => (
             "PAUSE-END",
-            format!("pid {} exit {exit}{}", pause.pid, after(*ran_for_ns)),
+            format!(
+                "pid {} exit {exit}{}{}",
+                pause.pid,
+                killed_by(killed.as_ref()),
+                after(*ran_for_ns)
+            ),
         ),
         StepWhat::NamespaceEmpty {
             kind,
             inum,
             pinned_by,
         } => ("NS-EMPTY", emptied(*kind, *inum, pinned_by)),
+        StepWhat::SandboxRunning { pause, containers } => {
+            ("RUNNING", running(pause.as_ref(), containers))
+        }
         StepWhat::SandboxEnded {
             lived_for_ns,
             last_holder,
@@ -191,6 +202,7 @@ pub fn holder(h: &Holder) -> String {
 fn joined(step: &Step) -> String {
     let StepWhat::ContainerJoined {
         container,
+        container_id: _,
         task,
         argv,
         joined,
@@ -223,17 +235,19 @@ fn joined(step: &Step) -> String {
 fn left(step: &Step) -> String {
     let StepWhat::Left {
         container,
+        container_id: _,
         task,
         exec_session,
         exit,
         how,
+        killed,
         ran_for_ns,
     } = &step.what
     else {
         return String::new();
     };
     let outcome = match exit {
-        Some(code) => format!("exit {code}"),
+        Some(code) => format!("exit {code}{}", killed_by(killed.as_ref())),
         None => format!("moved out by {how}"),
     };
     let what = if *exec_session {
@@ -246,6 +260,19 @@ fn left(step: &Step) -> String {
         task.pid,
         after(*ran_for_ns)
     )
+}
+
+fn running(pause: Option<&crate::report::Task>, containers: &[String]) -> String {
+    let pause = match pause {
+        Some(p) => format!("pause pid {} {}", p.pid, p.comm),
+        None => "no pause".into(),
+    };
+    let containers = if containers.is_empty() {
+        "no containers".into()
+    } else {
+        format!("containers {}", containers.join(", "))
+    };
+    format!("{pause}, {containers} (running before the trace)")
 }
 
 fn emptied(kind: NsKind, inum: u32, pinned_by: &[String]) -> String {
