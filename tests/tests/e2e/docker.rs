@@ -708,7 +708,6 @@ fn docker_api_identities_are_recorded_as_notes() {
 /// keyed by container id: one that exited before its cgroup was read has
 /// none to be named by.)
 #[test]
-#[ignore = "issue 9: names reach the report with the names branch, not merged in this fallback"]
 fn docker_pod_and_container_names_are_shown() {
     let r = run();
     let sb = r.sandbox_json();
