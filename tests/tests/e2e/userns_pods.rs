@@ -75,7 +75,7 @@ fn a_user_namespace_pod_holds_its_user_namespace_and_joins_include_it() {
         ["0", "100000", "65536"],
         "{map}"
     );
-    podman.run(&["pod", "rm", "-f", "-t", "0", &pod.name]);
+    podman.rm_pod(&pod.name);
 
     let lines = tracer.stop();
     lines.assert_lossless();

@@ -99,6 +99,24 @@ impl Podman {
         })
     }
 
+    /// `podman pod rm -f -t 0 NAME`, tried a few times: with a user
+    /// namespace podman 4.3 sometimes fails to unlink the container's shm
+    /// (EBUSY) while its mount is still going away; a second try removes it.
+    pub fn rm_pod(&self, name: &str) {
+        if self.output(&["pod", "rm", "-f", "-t", "0", name]).status.success() {
+            return;
+        }
+        // Again, a pod half removed by the failed try being no error.
+        let again = ["pod", "rm", "-f", "-i", "-t", "0", name];
+        for _ in 0..3 {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            if self.output(&again).status.success() {
+                return;
+            }
+        }
+        self.run(&again);
+    }
+
     /// Run podman with `args`, panic with its stderr unless it succeeds;
     /// its stdout, trimmed.
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
@@ -245,7 +263,7 @@ impl PodGuard {
 
     /// `podman pod rm -f -t 0` now (and not again at drop); panics if podman fails.
     pub fn remove(mut self) {
-        self.podman.run(&["pod", "rm", "-f", "-t", "0", &self.name]);
+        self.podman.rm_pod(&self.name);
         self.name.clear();
     }
 }
