@@ -103,7 +103,11 @@ impl Podman {
     /// namespace podman 4.3 sometimes fails to unlink the container's shm
     /// (EBUSY) while its mount is still going away; a second try removes it.
     pub fn rm_pod(&self, name: &str) {
-        if self.output(&["pod", "rm", "-f", "-t", "0", name]).status.success() {
+        if self
+            .output(&["pod", "rm", "-f", "-t", "0", name])
+            .status
+            .success()
+        {
             return;
         }
         // Again, a pod half removed by the failed try being no error.
