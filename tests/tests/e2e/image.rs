@@ -279,7 +279,20 @@ fn podman_kube_play_runs_the_daemonsets_pod_template_as_far_as_podman_goes() {
         pm: &pm,
         name: format!("{name}-tracer"),
     };
-    let inspect = |fmt: &str| pm.run(&["container", "inspect", "--format", fmt, &ctr.name]);
+    // podman 4.3's inspect reads /proc/<pid>/cgroup of a running container:
+    // the tracer in it refuses to run (no hostPID) and may be exiting just
+    // then ("no such process"). Asked again, it answers for the exited one.
+    let inspect = |fmt: &str| {
+        let args = ["container", "inspect", "--format", fmt, &ctr.name];
+        for _ in 0..5 {
+            let out = pm.output(&args);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).trim().to_string();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        pm.run(&args)
+    };
     // What podman honours of the template.
     assert_eq!(inspect("{{.HostConfig.Privileged}}"), "true");
     assert_eq!(inspect("{{.HostConfig.ReadonlyRootfs}}"), "true");
