@@ -127,5 +127,14 @@ pub struct ContainerRow {
     pub execs: Vec<ExecSession>,
 }
 
+impl ContainerRow {
+    /// How long it ran: from its entrypoint's start (or its join) to its
+    /// leaving; None while it runs or where a time is unknown.
+    pub fn ran_ns(&self) -> Option<u64> {
+        self.left_ns?
+            .checked_sub(self.started_ns.or(self.joined_ns)?)
+    }
+}
+
 #[cfg(test)]
 mod identity_tests;

@@ -109,10 +109,7 @@ fn containers(o: &mut String, s: &SandboxReport, clock: &Clock) {
     }
     let mut rows = Vec::new();
     for c in &s.containers {
-        let ran = c
-            .left_ns
-            .and_then(|l| l.checked_sub(c.started_ns.or(c.joined_ns)?))
-            .map(dur);
+        let ran = c.ran_ns().map(dur);
         let joined = if c.existing {
             "before trace".into()
         } else {
