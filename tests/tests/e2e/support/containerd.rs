@@ -44,8 +44,9 @@ pub const BUSYBOX_IMAGE: &str = "localhost/tracer-e2e/busybox:1";
 const CNI_BIN_DIR: &str = "/usr/lib/cni";
 
 /// A pause like Kubernetes' own: sleeps until SIGTERM or SIGINT (then exits
-/// 0) and reaps children, as pid 1 of a shared pid namespace must.
-const PAUSE_C: &str = r#"
+/// 0) and reaps children, as pid 1 of a shared pid namespace must. The
+/// Docker harness builds its pause from the same source.
+pub const PAUSE_C: &str = r#"
 #include <signal.h>
 #include <sys/wait.h>
 static volatile sig_atomic_t done;

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::clock::rfc3339_ns;
+use super::containerd::PAUSE_C;
 use super::{rootfs, tracer::require_root, unique_name};
 
 /// The 20.10 client that goes with Debian's dockerd.
@@ -34,32 +35,6 @@ pub const DOCKER: &str = "/usr/bin/docker";
 pub const PAUSE_IMAGE: &str = "tracer-e2e/pause:1";
 /// Debian's busybox-static with its applet links; `PATH=/bin`.
 pub const BUSYBOX_IMAGE: &str = "tracer-e2e/busybox:1";
-
-/// A pause like Kubernetes' own: sleeps until SIGTERM or SIGINT (then exits
-/// 0) and reaps children, as pid 1 of a shared pid namespace must.
-const PAUSE_C: &str = r#"
-#include <signal.h>
-#include <sys/wait.h>
-static volatile sig_atomic_t done;
-static void stop(int s) { (void)s; done = 1; }
-static void reap(int s) { (void)s; while (waitpid(-1, 0, WNOHANG) > 0) {} }
-int main(void) {
-    sigset_t block, old;
-    struct sigaction sa = {0};
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    sa.sa_handler = stop;
-    sigaction(SIGTERM, &sa, 0);
-    sigaction(SIGINT, &sa, 0);
-    sa.sa_handler = reap;
-    sa.sa_flags = SA_NOCLDSTOP;
-    sigaction(SIGCHLD, &sa, 0);
-    while (!done) sigsuspend(&old);
-    return 0;
-}
-"#;
 
 /// A running dockerd over its own containerd.
 pub struct Docker {
