@@ -83,6 +83,13 @@ enum Cmd {
         #[arg(long, hide = true)]
         no_build: bool,
     },
+    /// The bench's /proc-polling peer: walk /proc/*/ns and /proc/*/cgroup
+    /// every interval, print what appeared and went (JSON lines) until SIGINT.
+    #[command(hide = true)]
+    BenchPoller {
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+    },
 }
 
 fn main() {
@@ -111,6 +118,9 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Run { args } => run::run(&args)?,
         Cmd::Test { unit_only, args } => test::run_tests(unit_only, &args)?,
+        Cmd::BenchPoller { interval_ms } => {
+            bench::poller(std::time::Duration::from_millis(interval_ms.max(1)))?
+        }
         Cmd::Fuzz { seconds, target } => fuzz::run_fuzz(seconds, target.as_deref())?,
         Cmd::Bench {
             quick,
@@ -131,6 +141,8 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                     "--bin",
                     "bench-workload",
                 ]))?;
+                // The poller peer, optimised as a real tool would be.
+                run(build::cargo(&obj).args(["build", "--release", "--package", "xtask"]))?;
             }
             bench::run(bench::Options {
                 quick,
@@ -138,6 +150,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                 only,
                 tracer: release.join("tracer"),
                 workload: release.join("bench-workload"),
+                poller: release.join("xtask"),
                 out_dir: workspace().join("target/bench"),
             })?;
         }

@@ -2,7 +2,8 @@
 //! peak RSS, the last lines of their output) and reaped with `wait4` for
 //! their CPU time. Ctrl-C stops the bench between steps.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +32,13 @@ pub fn install_interrupt_handler() {
     }
 }
 
+/// SIGINT or SIGTERM came (after `install_interrupt_handler`).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 pub fn check_interrupted() -> Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
+    if interrupted() {
         bail!("interrupted");
     }
     Ok(())
@@ -155,8 +161,13 @@ impl ReadyWatch {
     }
 }
 
-/// Read `r` to its end on a thread; the ready line goes to `ready`'s channel.
-fn reader(mut r: impl Read + Send + 'static, mut ready: Option<ReadyWatch>) -> JoinHandle<Tail> {
+/// Read `r` to its end on a thread; the ready line goes to `ready`'s
+/// channel; everything is copied to `tee` as well, if given.
+fn reader(
+    mut r: impl Read + Send + 'static,
+    mut ready: Option<ReadyWatch>,
+    mut tee: Option<File>,
+) -> JoinHandle<Tail> {
     std::thread::spawn(move || {
         let mut tail = Tail::default();
         let mut buf = vec![0u8; 1 << 20];
@@ -167,6 +178,12 @@ fn reader(mut r: impl Read + Send + 'static, mut ready: Option<ReadyWatch>) -> J
             };
             if ready.as_mut().is_some_and(|w| w.feed(&buf[..n])) {
                 ready = None;
+            }
+            if let Some(f) = tee.as_mut()
+                && let Err(e) = f.write_all(&buf[..n])
+            {
+                eprintln!("bench: copying a child's output to a file: {e}");
+                tee = None;
             }
             tail.feed(&buf[..n]);
         }
@@ -231,7 +248,17 @@ impl Ended {
 impl Proc {
     /// Start `cmd` with piped output, in its own process group, killed if we
     /// die; `ready` tells its ready line (see [`Proc::wait_ready`]).
-    pub fn spawn(mut cmd: Command, what: &str, ready: fn(&str) -> bool) -> Result<Proc> {
+    pub fn spawn(cmd: Command, what: &str, ready: fn(&str) -> bool) -> Result<Proc> {
+        Proc::spawn_teed(cmd, what, ready, None)
+    }
+
+    /// As [`Proc::spawn`], its stdout copied to `tee` as well.
+    pub fn spawn_teed(
+        mut cmd: Command,
+        what: &str,
+        ready: fn(&str) -> bool,
+        tee: Option<File>,
+    ) -> Result<Proc> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -273,8 +300,9 @@ impl Proc {
                     tx,
                     pending: Vec::new(),
                 }),
+                tee,
             )),
-            stderr: Some(reader(stderr, None)),
+            stderr: Some(reader(stderr, None, None)),
             ready: rx,
         })
     }

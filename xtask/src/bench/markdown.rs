@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 
 use super::passes::BpfPass;
 use super::plan::{
-    CONFIGS, Kind, REPLAY_EVENTS, REPLAY_LIVE, REPLAY_SANDBOXES, STALL_MS, STALL_RING_KIB,
-    WORKLOADS, Workload,
+    CONFIGS, Kind, PEER_TRACER_CONFIG, Probe, REPLAY_EVENTS, REPLAY_LIVE, REPLAY_SANDBOXES,
+    STALL_MS, STALL_RING_KIB, WORKLOADS, Workload,
 };
 use super::results::{Cell, MIN_EVENTS_PER_EVENT_FIGURE, Outcome, Run, Summary, find};
 
@@ -152,6 +152,7 @@ fn markdown(s: &Summary) -> String {
 }
 
 fn markdown_extras(m: &mut String, s: &Summary) {
+    markdown_peer(m, s);
     markdown_bpf_stats(m, &s.bpf_stats, &s.cells);
     let _ = writeln!(
         m,
@@ -190,6 +191,121 @@ fn markdown_extras(m: &mut String, s: &Summary) {
         }
     }
     m.push('\n');
+}
+
+/// The /proc poller beside the tracer: CPU and slowdown from the rounds,
+/// coverage and lateness from the coverage pass.
+fn markdown_peer(m: &mut String, s: &Summary) {
+    let pollers: Vec<&str> = CONFIGS
+        .iter()
+        .filter(|c| matches!(c.probe, Probe::Poller(_)))
+        .map(|c| c.name)
+        .collect();
+    let t = PEER_TRACER_CONFIG;
+    let _ = writeln!(
+        m,
+        "## The /proc-polling peer\n\n\
+         What a user without the tracer would run: an `lsns`-style loop (`xtask bench-poller`, release build) that \
+         every interval walks `/proc/<pid>` (processes, as `lsns` does), `readlink`s `ns/{{net,mnt,pid,uts,ipc,user,cgroup}}` \
+         and reads `cgroup`, and prints each namespace or cgroup set that appeared or went. CPU: the poller's from its \
+         first walk to the workload's end (it has nothing to catch up with), the tracer's (`{t}`) as above; medians of the rounds.\n"
+    );
+    let _ = write!(m, "| workload | `{t}` CPU ms | slowdown `{t}` |");
+    for p in &pollers {
+        let _ = write!(m, " `{p}` CPU ms (÷ `{t}`) | slowdown `{p}` |");
+    }
+    let _ = writeln!(m, " walk µs (processes) |");
+    let _ = writeln!(m, "|---|---|---|{}---|", "---|---|".repeat(pollers.len()));
+    for w in WORKLOADS {
+        let Some(tc) = find(&s.cells, w.name, t) else {
+            continue;
+        };
+        let slow = |c: &Cell| c.slowdown_pct.map_or("–".into(), |v| format!("{v:.1} %"));
+        let _ = write!(
+            m,
+            "| {} | {} | {} |",
+            w.name,
+            opt(tc.cpu_ms_median, 1),
+            slow(tc)
+        );
+        let mut walk = None;
+        for p in &pollers {
+            match find(&s.cells, w.name, p) {
+                Some(pc) => {
+                    let ratio = pc
+                        .cpu_ms_median
+                        .zip(tc.cpu_ms_median)
+                        .filter(|(_, t)| *t > 0.0)
+                        .map(|(p, t)| p / t);
+                    let _ = write!(
+                        m,
+                        " {} ({}) | {} |",
+                        opt(pc.cpu_ms_median, 1),
+                        ratio.map_or("–".into(), |r| format!("{r:.1}×")),
+                        slow(pc)
+                    );
+                    walk = walk.or(pc.walk_us_median.zip(pc.processes));
+                }
+                None => {
+                    let _ = write!(m, " – | – |");
+                }
+            }
+        }
+        let _ = writeln!(
+            m,
+            " {} |",
+            walk.map_or("–".into(), |(us, n)| format!("{us:.0} ({n})"))
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\nCoverage: each workload under the tracer (`--raw --json`: every namespace's creation with its kernel time, \
+         the ground truth) and one poller at once. Made: namespaces of the poller's seven kinds the tracer saw created \
+         after the poller's first walk; noticed: those the poller ever listed (matched by kind and inode, to the latest \
+         creation before the notice: inodes are reused). Late: from the creation to the end of the walk that listed it \
+         (CLOCK_BOOTTIME both). The tracer sees every one of them, at its creation.\n"
+    );
+    let passes = match &s.peer {
+        Outcome::Done(p) if !p.is_empty() => p,
+        Outcome::Done(_) => {
+            let _ = writeln!(m, "n/a: no workload of this run has a coverage pass\n");
+            return;
+        }
+        Outcome::Failed { error } => {
+            let _ = writeln!(m, "n/a: {error}\n");
+            return;
+        }
+    };
+    let _ = writeln!(
+        m,
+        "| workload | poller | ops | made | noticed | coverage | net made / noticed | net coverage | late ms median / p90 / max | other new |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
+    );
+    let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("**{v:.1} %**"));
+    for p in passes {
+        let _ = writeln!(
+            m,
+            "| {} | `{}` | {} | {} | {} | {} | {} / {} | {} | {} / {} / {} | {} |",
+            p.workload,
+            p.config,
+            p.ops,
+            p.created,
+            p.noticed,
+            pct(p.coverage_pct),
+            p.created_net,
+            p.noticed_net,
+            pct(p.coverage_net_pct),
+            opt(p.late_ms_median, 1),
+            opt(p.late_ms_p90, 1),
+            opt(p.late_ms_max, 1),
+            p.unmatched_notices
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\nOther new: namespaces the poller listed as new that no creation seen explains (made before its first walk \
+         without a process in them, e.g. a netns pinned by a mount, then entered).\n"
+    );
 }
 
 fn markdown_bpf_stats(m: &mut String, b: &Outcome<Vec<BpfPass>>, cells: &[Cell]) {

@@ -1,8 +1,9 @@
-//! `cargo xtask bench`: what the tracer costs, side by side with no tracer
-//! and with bpftrace on the same tracepoints.
+//! `cargo xtask bench`: what the tracer costs, side by side with no tracer,
+//! with bpftrace on the same tracepoints, and with an `lsns`-style /proc
+//! poller (the other way to answer the same questions).
 //!
 //! Every workload runs in rounds; within a round every configuration runs
-//! once, in a fixed order (none, live, record, all, bpftrace), so slow drift
+//! once, in a fixed order (none, live, record, all, bpftrace, the pollers), so slow drift
 //! of the machine hits them all alike. A tracer is started, awaited until
 //! ready, the workload runs, the tracer gets SIGINT and is reaped with
 //! `wait4` (CPU time; peak RSS from its VmHWM, polled); its stdout is piped
@@ -10,22 +11,27 @@
 //! `stats`). Workloads run on CPU 0, tracers on CPU 1. Then three single
 //! passes: per-program BPF run times (`kernel.bpf_stats_enabled`), the
 //! drop-counter proof (a small ring buffer and a stalled reader), and the
-//! replay of a synthetic recording. Results: target/bench/bench.{md,json}.
+//! replay of a synthetic recording; and the pollers' coverage pass (which
+//! namespaces the tracer saw made did a poller notice, how late).
+//! Results: target/bench/bench.{md,json}.
 //!
 //! - `plan`: the configurations and workloads (data);
 //! - `host`: CPUs, pinning, /proc readings, sysctls;
 //! - `child`: child processes, their output and their end;
-//! - `probe`: the tracer or bpftrace under measurement;
+//! - `probe`: the tracer, bpftrace or a poller under measurement;
+//! - `poller`: the /proc poller itself (`xtask bench-poller`);
 //! - `workloads`, `podman`: what runs meanwhile;
-//! - `passes`: the single passes;
+//! - `passes`, `peer`: the single passes;
 //! - `results`, `markdown`: medians and targets, and their two renderings.
 
 mod child;
 mod host;
 mod markdown;
 mod passes;
+mod peer;
 mod plan;
 mod podman;
+mod poller;
 mod probe;
 mod results;
 mod workloads;
@@ -43,6 +49,8 @@ use probe::Launcher;
 use results::{Meta, Outcome, Run, Summary};
 use workloads::Runner;
 
+pub use poller::run as poller;
+
 /// Let the previous run's teardown (program detach, netns cleanup) finish.
 const SETTLE: Duration = Duration::from_millis(150);
 
@@ -54,6 +62,8 @@ pub struct Options {
     pub only: Vec<String>,
     pub tracer: PathBuf,
     pub workload: PathBuf,
+    /// A release build of this xtask, run as `bench-poller`.
+    pub poller: PathBuf,
     pub out_dir: PathBuf,
 }
 
@@ -71,7 +81,7 @@ pub fn run(opts: Options) -> Result<()> {
     let load_at_start = host::loadavg();
     fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("create {}", opts.out_dir.display()))?;
-    let probes = Launcher::new(&opts.tracer, &opts.out_dir)?;
+    let probes = Launcher::new(&opts.tracer, &opts.poller, &opts.out_dir)?;
     let mut bpftrace_missing = tool_missing("bpftrace", &["--version"]);
     let podman = podman::Podman::setup(&opts.out_dir).map_err(|e| format!("{e:#}"));
     let runner = Runner::new(opts.workload.clone(), pinned, podman);
@@ -127,6 +137,8 @@ pub fn run(opts: Options) -> Result<()> {
         passes::bpf_stats(&probes, &runner, opts.quick, bpftrace_missing.is_none()).into();
     let stall: Outcome<_> = passes::stall(&probes, &runner).into();
     let replay: Outcome<_> = passes::replay(&opts.tracer, &opts.out_dir).into();
+    let names: Vec<&str> = workloads.iter().map(|w| w.name).collect();
+    let peer: Outcome<_> = peer::pass(&probes, &runner, &opts.out_dir, opts.quick, &names).into();
     let cells = results::cells(&workloads, &runs, |w, cfg| match (cfg.probe, w.kind) {
         (_, Kind::Pods) if runner.podman_missing().is_some() => runner.podman_missing().cloned(),
         (Probe::Bpftrace, _) => bpftrace_missing.clone(),
@@ -144,7 +156,9 @@ pub fn run(opts: Options) -> Result<()> {
             load: [load_at_start, host::loadavg()],
         },
         targets: results::targets(&cells, &stall, &replay),
+        highest_clean_rate: results::highest_clean_rate(&cells),
         cells,
+        peer,
         bpf_stats,
         stall,
         replay,

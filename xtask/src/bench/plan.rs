@@ -1,5 +1,5 @@
 //! What is measured: the configurations (no tracer, the tracer's modes,
-//! bpftrace), the workloads with their sizes and expected events, and the
+//! bpftrace, the /proc poller), the workloads with their sizes and expected events, and the
 //! single passes' settings. Data only; the other modules run it.
 
 use serde::Serialize;
@@ -11,6 +11,8 @@ pub enum Probe {
     None,
     Tracer,
     Bpftrace,
+    /// `xtask bench-poller` walking /proc every this many ms.
+    Poller(u64),
 }
 
 /// Which expected event count applies to a configuration.
@@ -70,7 +72,30 @@ pub const CONFIGS: &[Config] = &[
         expect: Expect::Bpftrace,
         what: "bpftrace on the same tracepoints, printf of comparable fields",
     },
+    Config {
+        name: "poll-100ms",
+        probe: Probe::Poller(100),
+        args: &[],
+        expect: Expect::Nothing,
+        what: "an `lsns`-style /proc poller, every 100 ms (typical): readlink of 7 `ns/*` and `cgroup` per process",
+    },
+    Config {
+        name: "poll-10ms",
+        probe: Probe::Poller(10),
+        args: &[],
+        expect: Expect::Nothing,
+        what: "the same poller every 10 ms (aggressive)",
+    },
 ];
+
+/// The tracer configuration the pollers are compared with: same question
+/// (which namespaces came and went), pod view.
+pub const PEER_TRACER_CONFIG: &str = "live";
+
+/// The coverage pass: these workloads under the tracer (`--raw --json`, the
+/// ground truth: every namespace's creation and its time) and one poller at
+/// once; (name, ops full, ops quick).
+pub const PEER_WORKLOADS: &[(&str, u64, u64)] = &[("netns-churn", 3000, 600), ("pods", 3, 2)];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

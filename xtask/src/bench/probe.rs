@@ -1,8 +1,8 @@
-//! The probes under measurement: a tracer in one of its modes, or bpftrace
-//! running `peer.bt`. Started and awaited until ready, left to catch up
+//! The probes under measurement: a tracer in one of its modes, bpftrace
+//! running `peer.bt`, or the /proc poller (`xtask bench-poller`). Started and awaited until ready, left to catch up
 //! after the workload, stopped with SIGINT; what they cost and delivered.
 
-use std::fs;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::child::Proc;
 use super::host::{status_kib, task_cpu_ns};
 use super::plan::{Config, Probe};
+use super::poller::PollerStats;
 
 /// The bpftrace peer's script.
 const BPFTRACE_SCRIPT: &str = include_str!("peer.bt");
@@ -30,17 +31,20 @@ pub struct Launcher {
     /// Where `tracer record` writes.
     recording: PathBuf,
     bpftrace_script: PathBuf,
+    /// A release build of this xtask, which polls as `xtask bench-poller`.
+    xtask: PathBuf,
 }
 
 impl Launcher {
     /// Probes whose files (recording, bpftrace script) go to `out_dir`.
-    pub fn new(tracer: &Path, out_dir: &Path) -> Result<Launcher> {
+    pub fn new(tracer: &Path, poller: &Path, out_dir: &Path) -> Result<Launcher> {
         let bpftrace_script = out_dir.join("bench.bt");
         fs::write(&bpftrace_script, BPFTRACE_SCRIPT).context("write the bpftrace script")?;
         Ok(Launcher {
             tracer: tracer.to_path_buf(),
             recording: out_dir.join("bench.trace"),
             bpftrace_script,
+            xtask: poller.to_path_buf(),
         })
     }
 
@@ -54,7 +58,29 @@ impl Launcher {
             Probe::None => None,
             Probe::Tracer => Some(self.tracer(cfg.args)?),
             Probe::Bpftrace => Some(self.bpftrace()?),
+            Probe::Poller(ms) => Some(self.poller(ms, None)?),
         })
+    }
+
+    /// `tracer ARGS` with its stdout copied to `tee`, once ready.
+    pub fn tracer_teed(&self, args: &[&str], tee: File) -> Result<Traced> {
+        let mut cmd = Command::new(&self.tracer);
+        cmd.args(args);
+        let what = format!("tracer {}", args.join(" "));
+        let mut proc = Proc::spawn_teed(cmd, &what, tracer_ready, Some(tee))?;
+        proc.wait_ready(READY_TIMEOUT)?;
+        Ok(Traced::new(proc, Probe::Tracer))
+    }
+
+    /// `xtask bench-poller --interval-ms MS`, after its first walk; its
+    /// notices copied to `tee` if given.
+    pub fn poller(&self, ms: u64, tee: Option<File>) -> Result<Traced> {
+        let mut cmd = Command::new(&self.xtask);
+        cmd.args(["bench-poller", "--interval-ms", &ms.to_string()]);
+        let what = format!("poller every {ms} ms");
+        let mut proc = Proc::spawn_teed(cmd, &what, tracer_ready, tee)?;
+        proc.wait_ready(READY_TIMEOUT)?;
+        Ok(Traced::new(proc, Probe::Poller(ms)))
     }
 
     /// `tracer ARGS` (`{rec}` stands for the recording), once ready.
@@ -141,6 +167,9 @@ pub struct ProbeResult {
     /// The tracer's per-program figures from its final stats line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub programs: Option<Vec<ProgRow>>,
+    /// The poller's walks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poller: Option<PollerStats>,
 }
 
 impl Traced {
@@ -165,7 +194,16 @@ impl Traced {
     }
 
     /// Wait (at most 2 s) until it has caught up with the workload's events.
+    /// A poller has nothing to catch up with: its CPU counts until now (the
+    /// workload's end); then two more intervals, so that it notices the
+    /// last changes.
     pub fn quiesce(&mut self) {
+        if let Probe::Poller(ms) = self.probe {
+            self.cpu_at_quiet_ns = Some(task_cpu_ns(self.proc.pid()));
+            self.rss_at_quiet_kib = status_kib(&self.proc.pid().to_string(), "VmRSS:");
+            std::thread::sleep(Duration::from_millis(2 * ms + 20));
+            return;
+        }
         let mut last = task_cpu_ns(self.proc.pid());
         for _ in 0..40 {
             std::thread::sleep(QUIET_POLL);
@@ -192,6 +230,7 @@ impl Traced {
         let ended = self.proc.stop(libc::SIGINT, Duration::from_secs(60))?;
         let what = self.proc.what().to_string();
         ended.check_success(&what)?;
+        let mut poller = None;
         let (events, drops, programs) = match self.probe {
             // Every line is an event but the preamble and "Lost N events" lines.
             Probe::Bpftrace => {
@@ -200,6 +239,13 @@ impl Traced {
                     .lines
                     .saturating_sub(BPFTRACE_PREAMBLE_LINES + out.lost_lines);
                 (events, out.lost + ended.stderr.lost, None)
+            }
+            Probe::Poller(_) => {
+                let p = poller_stats(&ended.stdout.last_lines())
+                    .with_context(|| format!("{what}: no final stats line"))?;
+                let events = p.events;
+                poller = Some(p);
+                (events, 0, None)
             }
             _ => {
                 let f = final_stats(&ended.stdout.last_lines())
@@ -218,8 +264,17 @@ impl Traced {
             events,
             drops,
             programs,
+            poller,
         })
     }
+}
+
+/// The poller's final line.
+fn poller_stats(last: &[String]) -> Option<PollerStats> {
+    last.iter()
+        .rev()
+        .find(|l| l.contains("\"final\":true"))
+        .and_then(|l| serde_json::from_str(l).ok())
 }
 
 /// The tracer's final counts.

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::passes::{BpfPass, Replay, Stall};
+use super::peer::PeerPass;
 use super::plan::{CONFIGS, Config, Probe, WORKLOADS, Workload};
 use super::probe::ProbeResult;
 
@@ -85,6 +86,12 @@ pub struct Cell {
     pub peak_rss_mib: Option<f64>,
     /// Largest steady-state RSS of the rounds (after the workload).
     pub rss_mib: Option<f64>,
+    /// A poller's walk of /proc, median over its walks' medians.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub walk_us_median: Option<f64>,
+    /// Processes it walked (most of the rounds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u64>,
     /// Why the cell is empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub na: Option<String>,
@@ -129,9 +136,11 @@ fn cell(w: &Workload, cfg: &Config, runs: &[Run], na: Option<String>) -> Cell {
         .collect();
     let mut cpu: Vec<f64> = probes.iter().map(|p| p.cpu_ms).collect();
     let mut cpu_stop: Vec<f64> = probes.iter().map(|p| p.cpu_stop_ms).collect();
+    // A poller's notices are no events: its CPU goes to walking /proc.
+    let is_poller = matches!(cfg.probe, Probe::Poller(_));
     let mut cpu_per_event: Vec<f64> = probes
         .iter()
-        .filter(|p| p.events >= MIN_EVENTS_PER_EVENT_FIGURE)
+        .filter(|p| !is_poller && p.events >= MIN_EVENTS_PER_EVENT_FIGURE)
         .map(|p| p.cpu_ms * 1000.0 / p.events as f64)
         .collect();
     Cell {
@@ -155,6 +164,16 @@ fn cell(w: &Workload, cfg: &Config, runs: &[Run], na: Option<String>) -> Cell {
         cpu_us_per_event: median(&mut cpu_per_event),
         peak_rss_mib: probes.iter().map(|p| p.peak_rss_mib).reduce(f64::max),
         rss_mib: probes.iter().filter_map(|p| p.rss_mib).reduce(f64::max),
+        walk_us_median: median(
+            &mut probes
+                .iter()
+                .filter_map(|p| Some(p.poller.as_ref()?.scan_us_median))
+                .collect::<Vec<_>>(),
+        ),
+        processes: probes
+            .iter()
+            .filter_map(|p| Some(p.poller.as_ref()?.processes))
+            .max(),
         na: if mine.is_empty() { na } else { None },
     }
 }
@@ -208,6 +227,10 @@ pub struct Summary {
     #[serde(flatten)]
     pub meta: Meta,
     pub cells: Vec<Cell>,
+    /// The pollers' coverage pass.
+    pub peer: Outcome<Vec<PeerPass>>,
+    /// The highest event rate the tracer took without a drop.
+    pub highest_clean_rate: Option<CleanRate>,
     pub targets: Vec<Target>,
     pub bpf_stats: Outcome<Vec<BpfPass>>,
     pub stall: Outcome<Stall>,
@@ -242,6 +265,22 @@ pub fn targets(cells: &[Cell], stall: &Outcome<Stall>, replay: &Outcome<Replay>)
             drops.join(", ")
         },
         ok: Some(drops.is_empty()),
+    });
+    t.push(match highest_clean_rate(cells) {
+        Some(r) => Target {
+            target: "drops: 0, at the highest event rate this machine reaches (tracer, median of rounds)"
+                .into(),
+            measured: format!(
+                "{:.0} events/s without a drop ({}/`{}`: {:.0} ops/s × {:.2} events/op)",
+                r.events_per_s, r.workload, r.config, r.ops_per_s, r.events_per_op
+            ),
+            ok: Some(drops.is_empty()),
+        },
+        None => Target {
+            target: "drops: 0, at the highest event rate this machine reaches".into(),
+            measured: "n/a: no tracer run without drops".into(),
+            ok: None,
+        },
     });
     let all_cpu: Vec<(&str, f64)> = cells
         .iter()
@@ -331,6 +370,39 @@ pub fn targets(cells: &[Cell], stall: &Outcome<Stall>, replay: &Outcome<Replay>)
         },
     });
     t
+}
+
+/// The most events per second a tracer configuration delivered with no drop.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct CleanRate {
+    pub workload: &'static str,
+    pub config: &'static str,
+    pub ops_per_s: f64,
+    pub events_per_op: f64,
+    pub events_per_s: f64,
+}
+
+/// Over the tracer's cells without drops: events/op × ops/s (medians).
+pub fn highest_clean_rate(cells: &[Cell]) -> Option<CleanRate> {
+    let tracer: Vec<&str> = CONFIGS
+        .iter()
+        .filter(|c| c.probe == Probe::Tracer)
+        .map(|c| c.name)
+        .collect();
+    cells
+        .iter()
+        .filter(|c| tracer.contains(&c.config) && c.drops == Some(0))
+        .filter_map(|c| {
+            let per_op = c.events_per_op?;
+            Some(CleanRate {
+                workload: c.workload,
+                config: c.config,
+                ops_per_s: c.ops_per_s_median,
+                events_per_op: per_op,
+                events_per_s: per_op * c.ops_per_s_median,
+            })
+        })
+        .max_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s))
 }
 
 #[cfg(test)]
