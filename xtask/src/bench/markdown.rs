@@ -237,11 +237,15 @@ fn markdown_peer(m: &mut String, s: &Summary) {
                         .zip(tc.cpu_ms_median)
                         .filter(|(_, t)| *t > 0.0)
                         .map(|(p, t)| p / t);
+                    // Its share of one CPU over the workload's run time (median).
+                    let run_ms = pc.ops as f64 / pc.ops_per_s_median * 1000.0;
+                    let core = pc.cpu_ms_median.map(|c| 100.0 * c / run_ms);
                     let _ = write!(
                         m,
-                        " {} ({}) | {} |",
+                        " {} ({}; {} % of a CPU) | {} |",
                         opt(pc.cpu_ms_median, 1),
                         ratio.map_or("–".into(), |r| format!("{r:.1}×")),
+                        opt(core, 1),
                         slow(pc)
                     );
                     walk = walk.or(pc.walk_us_median.zip(pc.processes));
@@ -278,33 +282,38 @@ fn markdown_peer(m: &mut String, s: &Summary) {
     };
     let _ = writeln!(
         m,
-        "| workload | poller | ops | made | noticed | coverage | net made / noticed | net coverage | late ms median / p90 / max | other new |\n\
-         |---|---|---|---|---|---|---|---|---|---|"
+        "| workload | poller | ops | made | noticed | coverage | late ms median / p90 / max | net made / noticed | net coverage | net late ms median / max | other new |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
     );
     let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("**{v:.1} %**"));
     for p in passes {
         let _ = writeln!(
             m,
-            "| {} | `{}` | {} | {} | {} | {} | {} / {} | {} | {} / {} / {} | {} |",
+            "| {} | `{}` | {} | {} | {} | {} | {} / {} / {} | {} / {} | {} | {} / {} | {} |",
             p.workload,
             p.config,
             p.ops,
             p.created,
             p.noticed,
             pct(p.coverage_pct),
-            p.created_net,
-            p.noticed_net,
-            pct(p.coverage_net_pct),
             opt(p.late_ms_median, 1),
             opt(p.late_ms_p90, 1),
             opt(p.late_ms_max, 1),
+            p.created_net,
+            p.noticed_net,
+            pct(p.coverage_net_pct),
+            opt(p.late_net_ms_median, 1),
+            opt(p.late_net_ms_max, 1),
             p.unmatched_notices
         );
     }
     let _ = writeln!(
         m,
         "\nOther new: namespaces the poller listed as new that no creation seen explains (made before its first walk \
-         without a process in them, e.g. a netns pinned by a mount, then entered).\n"
+         without a process in them, e.g. a netns pinned by a mount, then entered). A namespace with no process in it \
+         (made by a thread, or held only by a bind mount, as CNI and podman hold a pod's netns before its pause runs) is \
+         invisible to the walk until a process enters: that is part of its lateness. netns-churn's namespaces live from the \
+         child's `unshare` to its exit, microseconds: no walk at any interval is likely to catch one.\n"
     );
 }
 

@@ -43,6 +43,9 @@ pub struct PeerPass {
     pub late_ms_median: Option<f64>,
     pub late_ms_p90: Option<f64>,
     pub late_ms_max: Option<f64>,
+    /// The same over the net namespaces only (a pod sandbox's identity).
+    pub late_net_ms_median: Option<f64>,
+    pub late_net_ms_max: Option<f64>,
     /// Poller notices of a new namespace the tracer saw no creation of (a
     /// process entered a namespace made earlier, e.g. pinned by a mount).
     pub unmatched_notices: u64,
@@ -113,6 +116,8 @@ pub fn pass(
                 late_ms_median: median(&mut m.late_ms.clone()),
                 late_ms_p90: percentile(&m.late_ms, 0.9),
                 late_ms_max: m.late_ms.iter().copied().reduce(f64::max),
+                late_net_ms_median: median(&mut m.late_net_ms.clone()),
+                late_net_ms_max: m.late_net_ms.iter().copied().reduce(f64::max),
                 unmatched_notices: m.unmatched,
                 poller_cpu_ms: p.cpu_ms,
                 tracer_cpu_ms: t.cpu_ms,
@@ -230,6 +235,7 @@ struct Matched {
     created_net: u64,
     noticed_net: u64,
     late_ms: Vec<f64>,
+    late_net_ms: Vec<f64>,
     unmatched: u64,
 }
 
@@ -259,7 +265,11 @@ impl Matched {
                     *seen = true;
                     m.noticed += 1;
                     m.noticed_net += u64::from(kind == "net");
-                    m.late_ms.push((t - *ts) as f64 / 1e6);
+                    let late = (t - *ts) as f64 / 1e6;
+                    m.late_ms.push(late);
+                    if kind == "net" {
+                        m.late_net_ms.push(late);
+                    }
                 }
                 None => m.unmatched += 1,
             }
@@ -318,6 +328,7 @@ mod tests {
         assert_eq!((m.created, m.noticed), (3, 1));
         assert_eq!((m.created_net, m.noticed_net), (2, 1));
         assert_eq!(m.late_ms, vec![2.0]);
+        assert_eq!(m.late_net_ms, vec![2.0]);
         assert_eq!(m.unmatched, 1);
         assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.9), Some(3.0));
     }
