@@ -67,8 +67,8 @@ enum Cmd {
         /// Only this target (recording, decode).
         target: Option<String>,
     },
-    /// Measure the tracer's cost beside no tracer and bpftrace (root; ~6 min,
-    /// --quick ~2 min); writes target/bench/bench.md and bench.json.
+    /// Measure the tracer's cost beside no tracer, bpftrace and a /proc poller
+    /// (root; ~12 min, --quick ~4 min); writes target/bench/bench.md and bench.json.
     Bench {
         /// A ~2-minute smoke run: 3 rounds, small workloads, 1 pod.
         #[arg(long)]
