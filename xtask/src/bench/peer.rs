@@ -167,8 +167,10 @@ struct Event {
 }
 
 /// Namespaces of the poller's kinds made by a clone or an unshare that
-/// succeeded (`changed`: what it made). A new pid namespace shows as
-/// `pid_for_children` first; the poller sees it as `pid` of the tasks in it.
+/// succeeded (`changed`: what it made). A new pid namespace is made as
+/// `pid_for_children` (by unshare, or by clone with the child's `pid`); the
+/// poller sees it as `pid` of the tasks in it. A `changed` `pid` alone is a
+/// fork into a pid namespace made before, not a creation.
 fn creations(tracer_out: &str) -> Vec<Creation> {
     let mut out: Vec<Creation> = Vec::new();
     for line in tracer_out.lines() {
@@ -181,7 +183,7 @@ fn creations(tracer_out: &str) -> Vec<Creation> {
         if !matches!(e.event.as_str(), "fork" | "unshare") || e.ret.is_some_and(|r| r != 0) {
             continue;
         }
-        for name in &e.changed {
+        for name in e.changed.iter().filter(|n| *n != "pid") {
             let kind_name = if name == "pid_for_children" {
                 "pid"
             } else {
@@ -288,6 +290,7 @@ mod tests {
 {"type":"event","event":"unshare","ts_ns":100,"ret":0,"changed":["net"],"ns":{"net":7,"uts":1}}
 {"type":"event","event":"unshare","ts_ns":150,"ret":-1,"changed":["net"],"ns":{"net":9}}
 {"type":"event","event":"fork","ts_ns":200,"changed":["pid","pid_for_children","uts"],"ns":{"pid":8,"pid_for_children":8,"uts":5}}
+{"type":"event","event":"fork","ts_ns":250,"changed":["pid"],"ns":{"pid":8,"pid_for_children":8}}
 {"type":"event","event":"exit","ts_ns":300,"ns":{"net":7}}
 {"type":"event","event":"unshare","ts_ns":400,"ret":0,"changed":["time"],"ns":{"time":3}}"#;
         let c = creations(out);
