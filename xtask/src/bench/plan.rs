@@ -95,7 +95,7 @@ pub const PEER_TRACER_CONFIG: &str = "live";
 /// The coverage pass: these workloads under the tracer (`--raw --json`, the
 /// ground truth: every namespace's creation and its time) and one poller at
 /// once; (name, ops full, ops quick).
-pub const PEER_WORKLOADS: &[(&str, u64, u64)] = &[("netns-churn", 3000, 600), ("pods", 3, 2)];
+pub const PEER_WORKLOADS: &[(&str, u64, u64)] = &[("netns-churn", 3000, 600), ("pods", 5, 3)];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
