@@ -71,6 +71,20 @@ pub fn run(opts: Options) -> Result<()> {
     if !crate::command::is_root() {
         bail!("the benchmark loads eBPF programs and makes namespaces: run it as root");
     }
+    for (bin, build) in [
+        (&opts.poller, "cargo build --release -p xtask"),
+        (
+            &opts.workload,
+            "cargo build --release -p tracer-tests --bin bench-workload",
+        ),
+    ] {
+        if !bin.exists() {
+            bail!(
+                "{} is missing: build it ({build}), or run without --no-build",
+                bin.display()
+            );
+        }
+    }
     install_interrupt_handler();
     let started = Instant::now();
     let pinned = host::cpu_count() >= 2;
