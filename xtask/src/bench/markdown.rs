@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::passes::BpfPass;
+use super::passes::{BpfPass, FLOOR};
 use super::plan::{
     CONFIGS, Kind, PEER_TRACER_CONFIG, Probe, REPLAY_EVENTS, REPLAY_LIVE, REPLAY_SANDBOXES,
     STALL_MS, STALL_RING_KIB, WORKLOADS, Workload,
@@ -345,6 +345,7 @@ fn markdown_bpf_stats(m: &mut String, b: &Outcome<Vec<BpfPass>>, cells: &[Cell])
             share.map_or("–".into(), |v| format!("{v:.2} %"))
         );
     }
+    markdown_floor(m, passes);
     // Per program: one column per tracer pass, "ns/run (runs)".
     let tracer_passes: Vec<&BpfPass> = passes.iter().filter(|p| !p.programs.is_empty()).collect();
     let mut names: Vec<&str> = tracer_passes
@@ -371,6 +372,43 @@ fn markdown_bpf_stats(m: &mut String, b: &Outcome<Vec<BpfPass>>, cells: &[Cell])
             let _ = write!(m, " {cell} |");
         }
         m.push('\n');
+    }
+}
+
+/// What any program costs per run on these tracepoints (the floor pass),
+/// and the tracer's BPF time above it.
+fn markdown_floor(m: &mut String, passes: &[BpfPass]) {
+    let floors: Vec<&BpfPass> = passes.iter().filter(|p| p.config == FLOOR).collect();
+    if floors.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        m,
+        "\nThe floor: the same tracepoints with programs that do nothing (bpftrace `{{ }}`, `floor.bt`). \
+         Their ns per run is what bpf_stats counts for running any program there (its clock reads included); \
+         the tracer's BPF time above that floor is what its programs themselves add:\n\n\
+         | workload | floor ns/run | config | BPF ns/op | runs/op | above the floor, ns/op |\n|---|---|---|---|---|---|"
+    );
+    for f in floors {
+        if f.runs_per_op <= 0.0 {
+            continue;
+        }
+        let per_run = f.ns_per_op / f.runs_per_op;
+        for p in passes
+            .iter()
+            .filter(|p| p.workload == f.workload && p.config != FLOOR && p.config != "bpftrace")
+        {
+            let _ = writeln!(
+                m,
+                "| {} | {:.0} | `{}` | {:.0} | {:.1} | {:.0} |",
+                p.workload,
+                per_run,
+                p.config,
+                p.ns_per_op,
+                p.runs_per_op,
+                (p.ns_per_op - p.runs_per_op * per_run).max(0.0)
+            );
+        }
     }
 }
 

@@ -19,6 +19,9 @@ use super::plan::{
 use super::probe::{Launcher, ProgRow, final_stats};
 use super::workloads::Runner;
 
+/// The BPF pass's configuration of programs that do nothing (bpftrace `{ }`).
+pub const FLOOR: &str = "floor";
+
 /// One workload under one configuration with `kernel.bpf_stats_enabled=1`.
 #[derive(Serialize)]
 pub struct BpfPass {
@@ -34,7 +37,8 @@ pub struct BpfPass {
 }
 
 /// BPF run time per program and per op: each BPF_STATS_WORKLOADS under
-/// the tracer with and without the filter and under bpftrace.
+/// the tracer with and without the filter and under bpftrace, and the
+/// floor: the same tracepoints with programs that do nothing.
 pub fn bpf_stats(
     probes: &Launcher,
     runner: &Runner,
@@ -79,6 +83,24 @@ pub fn bpf_stats(
                 runs_per_op: runs as f64 / ops as f64,
                 ns_per_op: ns as f64 / ops as f64,
                 programs,
+            });
+        }
+        if with_bpftrace {
+            let mut t = probes.floor()?;
+            std::thread::sleep(SETTLE);
+            let before = prog_counts(t.pid())?;
+            runner.bin(workload, ops)?;
+            t.quiesce();
+            let after = prog_counts(t.pid())?;
+            t.finish()?;
+            let (runs, ns) = delta(&before, &after);
+            passes.push(BpfPass {
+                workload,
+                config: FLOOR,
+                ops,
+                runs_per_op: runs as f64 / ops as f64,
+                ns_per_op: ns as f64 / ops as f64,
+                programs: Vec::new(),
             });
         }
     }

@@ -17,6 +17,7 @@ use super::poller::PollerStats;
 
 /// The bpftrace peer's script.
 const BPFTRACE_SCRIPT: &str = include_str!("peer.bt");
+const FLOOR_SCRIPT: &str = include_str!("floor.bt");
 /// Lines bpftrace prints that are no events: "Attaching N probes...", "bench-ready".
 const BPFTRACE_PREAMBLE_LINES: u64 = 2;
 
@@ -31,6 +32,8 @@ pub struct Launcher {
     /// Where `tracer record` writes.
     recording: PathBuf,
     bpftrace_script: PathBuf,
+    /// Programs that do nothing, on the same tracepoints (the BPF table's floor).
+    floor_script: PathBuf,
     /// A release build of this xtask, which polls as `xtask bench-poller`.
     xtask: PathBuf,
 }
@@ -40,10 +43,13 @@ impl Launcher {
     pub fn new(tracer: &Path, poller: &Path, out_dir: &Path) -> Result<Launcher> {
         let bpftrace_script = out_dir.join("bench.bt");
         fs::write(&bpftrace_script, BPFTRACE_SCRIPT).context("write the bpftrace script")?;
+        let floor_script = out_dir.join("floor.bt");
+        fs::write(&floor_script, FLOOR_SCRIPT).context("write the bpftrace floor script")?;
         Ok(Launcher {
             tracer: tracer.to_path_buf(),
             recording: out_dir.join("bench.trace"),
             bpftrace_script,
+            floor_script,
             xtask: poller.to_path_buf(),
         })
     }
@@ -96,8 +102,17 @@ impl Launcher {
     }
 
     fn bpftrace(&self) -> Result<Traced> {
+        self.bpftrace_with(&self.bpftrace_script)
+    }
+
+    /// bpftrace with programs that do nothing, once attached.
+    pub fn floor(&self) -> Result<Traced> {
+        self.bpftrace_with(&self.floor_script)
+    }
+
+    fn bpftrace_with(&self, script: &Path) -> Result<Traced> {
         let mut cmd = Command::new("bpftrace");
-        cmd.arg(&self.bpftrace_script);
+        cmd.arg(script);
         let mut proc = Proc::spawn(cmd, "bpftrace", |line| line == "bench-ready")?;
         proc.wait_ready(READY_TIMEOUT)?;
         Ok(Traced::new(proc, Probe::Bpftrace))
