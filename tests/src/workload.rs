@@ -55,3 +55,30 @@ pub struct HandMadeContainer {
     pub exit: i32,
     pub ns: NsInodes,
 }
+
+/// `ns-workload clones`: the kernel-side reads the hot programs make
+/// without syscall-entry programs or helper calls.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Clones {
+    /// The workload's own pid (the caller of every clone).
+    pub pid: u32,
+    /// A clone3(CLONE_NEWUTS|CLONE_NEWIPC) child, its flags and namespaces.
+    pub clone3_child: u32,
+    pub clone3_flags: u64,
+    pub clone3_child_ns: NsInodes,
+    /// A namespace-making clone the kernel refused: its flags and errno.
+    pub failed_flags: u64,
+    pub failed_errno: i32,
+    /// Tasks nested in pid namespaces, one per level (1 = the first new one).
+    pub nested: Vec<NestedPid>,
+}
+
+/// One task of [`Clones::nested`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NestedPid {
+    /// Its pid as the host sees it.
+    pub pid: u32,
+    pub level: u32,
+    /// Its own pid namespace's inode (`/proc/<pid>/ns/pid`).
+    pub pid_ns: u64,
+}

@@ -11,8 +11,8 @@ use crate::{Header, NsSet, Probe};
 /// The cause programs, attached beside [`crate::PROGRAMS`] but optional:
 /// a kernel without one of these tracepoints still traces, without causes.
 pub const CAUSE_PROGRAMS: &[Probe] = &[
-    Probe::raw("signal_generate"),
-    Probe::raw("mark_victim"),
+    Probe::btf("signal_generate"),
+    Probe::btf("mark_victim"),
     Probe::tracepoint("cgroup", "cgroup_mkdir"),
 ];
 

@@ -37,7 +37,15 @@ pub struct Offsets {
     pub upid_size: u32,
     pub upid_ns: u32,
     pub cred_user_ns: u32,
-    pub _pad: u32,
+    /// `struct pt_regs` members holding the syscall number and its first
+    /// argument as saved at entry (x86_64 `orig_ax`, `di`; arm64
+    /// `syscallno`, `orig_x0`): a fork's clone flags, read at
+    /// `sched_process_fork` without a program on every clone's entry.
+    pub regs_syscall_nr: u32,
+    pub regs_arg0: u32,
+    /// This architecture's numbers for clone and clone3 ([`ABSENT`]: unknown).
+    pub nr_clone: u32,
+    pub nr_clone3: u32,
 }
 
 /// An offset the running kernel does not have.
@@ -75,7 +83,10 @@ impl Offsets {
             upid_size: ABSENT,
             upid_ns: ABSENT,
             cred_user_ns: ABSENT,
-            _pad: 0,
+            regs_syscall_nr: ABSENT,
+            regs_arg0: ABSENT,
+            nr_clone: ABSENT,
+            nr_clone3: ABSENT,
         }
     }
 }
@@ -121,7 +132,7 @@ impl Filter {
     }
 }
 
-const _: () = assert!(size_of::<Offsets>() == 4 * (13 + 2 * NS_COUNT + 8));
+const _: () = assert!(size_of::<Offsets>() == 4 * (13 + 2 * NS_COUNT + 11));
 const _: () = assert!(size_of::<Filter>() == 32);
 
 #[cfg(feature = "user")]

@@ -2,27 +2,37 @@
 
 /// The namespace programs. The mount programs are listed apart, in
 /// [`crate::MOUNT_PROGRAMS`]; the loader attaches both.
+///
+/// No program runs at a clone's entry: `sched_process_fork` reads the
+/// clone flags from the registers the syscall saved, and the exit
+/// programs only look further at a failed clone.
 pub const PROGRAMS: &[Probe] = &[
-    Probe::syscall("sys_enter_clone"),
     Probe::syscall("sys_exit_clone"),
-    Probe::syscall("sys_enter_clone3"),
     Probe::syscall("sys_exit_clone3"),
     Probe::syscall("sys_enter_unshare"),
     Probe::syscall("sys_exit_unshare"),
     Probe::syscall("sys_enter_setns"),
     Probe::syscall("sys_exit_setns"),
-    Probe::raw("sched_process_fork"),
+    Probe::btf("sched_process_fork"),
     Probe::tracepoint("sched", "sched_process_exec"),
-    Probe::raw("sched_process_exit"),
+    Probe::btf("sched_process_exit"),
 ];
+
+/// How a program attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// A classic tracepoint of this category (its record as context).
+    Tracepoint(&'static str),
+    /// A BTF tracepoint (`tp_btf`): typed arguments, read with plain loads.
+    Btf,
+}
 
 /// One probe: the program of that name attaches to the named tracepoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Probe {
     /// Name of the program in the object file (the Rust function name).
     pub program: &'static str,
-    /// Tracepoint category for classic tracepoints, `None` for raw ones.
-    pub category: Option<&'static str>,
+    pub attach: Attach,
     /// Tracepoint name.
     pub name: &'static str,
 }
@@ -30,26 +40,22 @@ pub struct Probe {
 impl Probe {
     /// A `syscalls:` tracepoint; the program bears the tracepoint's name.
     pub const fn syscall(name: &'static str) -> Self {
-        Self {
-            program: name,
-            category: Some("syscalls"),
-            name,
-        }
+        Self::tracepoint("syscalls", name)
     }
 
     pub const fn tracepoint(category: &'static str, name: &'static str) -> Self {
         Self {
             program: name,
-            category: Some(category),
+            attach: Attach::Tracepoint(category),
             name,
         }
     }
 
-    /// A raw tracepoint (no category).
-    pub const fn raw(name: &'static str) -> Self {
+    /// A BTF tracepoint; the program bears the tracepoint's name.
+    pub const fn btf(name: &'static str) -> Self {
         Self {
             program: name,
-            category: None,
+            attach: Attach::Btf,
             name,
         }
     }

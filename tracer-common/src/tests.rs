@@ -63,7 +63,7 @@ fn stats_have_distinct_names_in_slot_order() {
 fn mount_programs_are_apart_from_the_attached_ones() {
     for p in MOUNT_PROGRAMS {
         assert!(!PROGRAMS.contains(p), "{}", p.program);
-        assert_eq!(p.category, Some("syscalls"));
+        assert_eq!(p.attach, Attach::Tracepoint("syscalls"));
     }
     assert_eq!(MOUNT_PROGRAMS.len(), 8);
 }

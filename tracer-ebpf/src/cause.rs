@@ -6,12 +6,10 @@
 use aya_ebpf::{
     EbpfContext,
     helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes},
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
 };
-use tracer_common::{
-    CauseKind, CgroupEvent, OomEvent, SIGNAL_IGNORED, SignalEvent, fatal_signal,
-};
+use tracer_common::{CauseKind, CgroupEvent, OomEvent, SIGNAL_IGNORED, SignalEvent, fatal_signal};
 
 use crate::{
     emit::{Gate, arg, emit},
@@ -29,8 +27,8 @@ const SI_CODE: usize = 8;
 /// `signal_generate(int sig, struct kernel_siginfo *info, struct
 /// task_struct *task, int group, int result)`: fatal signals, not ignored,
 /// for tasks outside the host's namespaces.
-#[raw_tracepoint(tracepoint = "signal_generate")]
-pub fn signal_generate(ctx: RawTracePointContext) -> u32 {
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
     let sig = ctx.arg::<u64>(0) as u32;
     let result = ctx.arg::<u64>(4) as u32;
     if !fatal_signal(sig) || result == SIGNAL_IGNORED {
@@ -66,8 +64,8 @@ pub fn signal_generate(ctx: RawTracePointContext) -> u32 {
 
 /// `mark_victim(struct task_struct *task, ...)`: the OOM killer's victim,
 /// outside the host's namespaces.
-#[raw_tracepoint(tracepoint = "mark_victim")]
-pub fn mark_victim(ctx: RawTracePointContext) -> u32 {
+#[btf_tracepoint(function = "mark_victim")]
+pub fn mark_victim(ctx: BtfTracePointContext) -> u32 {
     let victim = Task(ctx.arg::<*const u8>(0));
     emit(
         &ctx,

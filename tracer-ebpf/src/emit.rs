@@ -36,6 +36,17 @@ pub fn arg<T: Copy>(ctx: &TracePointContext, offset: usize) -> Option<T> {
     }
 }
 
+/// A field of a classic tracepoint's record at `offset`, loaded directly
+/// from the context (the verifier checks the bounds; no helper call): for
+/// the hot syscall programs, whose fields are always there.
+#[inline(always)]
+pub fn ctx_arg<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
+    // SAFETY: `offset` is a constant inside the record (its `format`
+    // file), aligned for `T`, which is a plain integer type; the verifier
+    // refuses a context load out of bounds.
+    unsafe { core::ptr::read_volatile((ctx.as_ptr() as *const u8).add(offset).cast::<T>()) }
+}
+
 /// The current thread id (the kernel's `pid`).
 #[inline(always)]
 pub fn current_tid() -> u32 {

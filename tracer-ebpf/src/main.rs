@@ -37,10 +37,6 @@ static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 #[map]
 static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(PENDING_ENTRIES, 0);
 
-/// clone/clone3 in flight, by thread id: read at `sched_process_fork`.
-#[map]
-static CLONES: HashMap<u32, CloneArgs> = HashMap::with_max_entries(PENDING_ENTRIES, 0);
-
 /// The tracer's own nsproxy, a fast path for the filter (see `Filter::self_tgid`).
 #[map]
 static HOST_NSPROXY: Array<u64> = Array::with_max_entries(1, 0);
@@ -56,14 +52,6 @@ struct Pending {
     fd: i32,
     syscall: u32,
     ns_before: NsSet,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CloneArgs {
-    flags: u64,
-    syscall: u32,
-    _pad: u32,
 }
 
 /// Offset of the first syscall argument in a `syscalls:sys_enter_*` record

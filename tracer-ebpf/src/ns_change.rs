@@ -3,25 +3,25 @@
 
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use aya_log_ebpf::warn;
-use tracer_common::{CLONE_NEWNET, Kind, NsChangeEvent, RET_UNREAD, Stat, syscall};
+use tracer_common::{CLONE_NEWNET, Kind, NsChangeEvent, Stat, syscall};
 
 use crate::{
     PENDING, Pending, SCRATCH, SYSCALL_ARG0, SYSCALL_ARG1, SYSCALL_RET,
-    emit::{Gate, arg, count, current_tid, emit, wake_reader},
+    emit::{Gate, count, ctx_arg, current_tid, emit, wake_reader},
     task::{Task, copy_ns, is_self, read_ns, remember_host_nsproxy},
 };
 
 #[tracepoint]
 pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
-    let flags = arg::<u64>(&ctx, SYSCALL_ARG0).unwrap_or(0);
+    let flags = ctx_arg::<u64>(&ctx, SYSCALL_ARG0);
     remember_ns_change(&ctx, flags, -1, syscall::UNSHARE);
     0
 }
 
 #[tracepoint]
 pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
-    let fd = arg::<u64>(&ctx, SYSCALL_ARG0).unwrap_or(u64::MAX) as i32;
-    let nstype = arg::<u64>(&ctx, SYSCALL_ARG1).unwrap_or(0);
+    let fd = ctx_arg::<u64>(&ctx, SYSCALL_ARG0) as i32;
+    let nstype = ctx_arg::<u64>(&ctx, SYSCALL_ARG1);
     remember_ns_change(&ctx, nstype, fd, syscall::SETNS);
     0
 }
@@ -67,7 +67,7 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
     // SAFETY: a valid pointer into the map; the entry is this thread's,
     // written at its sys_enter and removed only below.
     let pending = unsafe { &*pending };
-    let ret = arg::<i64>(ctx, SYSCALL_RET).unwrap_or(RET_UNREAD);
+    let ret = ctx_arg::<i64>(ctx, SYSCALL_RET);
     let task = Task::current();
     emit(
         ctx,

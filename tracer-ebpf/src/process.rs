@@ -3,8 +3,8 @@
 use aya_ebpf::{
     EbpfContext,
     helpers::bpf_probe_read_kernel_str_bytes,
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use tracer_common::{ExecEvent, ExitEvent, Kind};
 
@@ -43,8 +43,10 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     0
 }
 
-#[raw_tracepoint(tracepoint = "sched_process_exit")]
-pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
+/// `sched_process_exit(struct task_struct *p, bool group_dead)`, typed
+/// (BTF), run by the exiting task itself.
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
     let task = Task::current();
     emit(
         &ctx,

@@ -3,12 +3,18 @@
 //!
 //! Rust eBPF has no CO-RE relocations, so every offset comes from the
 //! `OFFSETS` global; a member the kernel lacks is `ABSENT` and its value 0.
+//!
+//! Every task pointer here is BTF-typed (`bpf_get_current_task_btf()`, or a
+//! `tp_btf` argument), so members are read with plain loads that the
+//! verifier checks against the kernel's BTF at load time and turns into
+//! fault-tolerant loads (a fault reads 0): no helper call per member. The
+//! offsets come from a frozen read-only global, constants to the verifier.
 
 use aya_ebpf::helpers::{
-    bpf_get_current_cgroup_id, bpf_get_current_task, bpf_ktime_get_boot_ns,
+    bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_user,
     bpf_probe_read_user_buf, generated as raw,
 };
-use tracer_common::{ABSENT, ARGS_LEN, Filter, Header, NS_COUNT, Ns, NsSet, Offsets};
+use tracer_common::{ABSENT, ARGS_LEN, Filter, Header, NS_COUNT, Ns, NsSet, Offsets, syscall};
 
 #[unsafe(no_mangle)]
 static OFFSETS: Offsets = Offsets::all_absent();
@@ -35,44 +41,59 @@ macro_rules! off {
     };
 }
 
+/// A BTF-typed `struct task_struct *`.
 #[derive(Clone, Copy)]
 pub struct Task(pub *const u8);
 
 impl Task {
     pub fn current() -> Self {
-        // SAFETY: a helper without arguments, callable from any tracing program.
-        Task(unsafe { bpf_get_current_task() } as *const u8)
+        // SAFETY: a helper without arguments, callable from any tracing
+        // program; it returns the current task, never null.
+        Task(unsafe { raw::bpf_get_current_task_btf() } as *const u8)
     }
 }
 
-/// Read a `T` at `base + off`, 0 when the member is absent or the read
-/// faults (the helper zeroes its destination on failure).
+/// Read a `T` at `base + off`: 0 when the member is absent. `base` must be
+/// a BTF-typed pointer (or one read through such pointers): the verifier
+/// checks that `off` lands on a member of `size_of::<T>()` bytes, and a
+/// load that faults (a null pointer on the way) reads as 0.
 ///
 /// Deliberately branch-free on the result: a branch per read multiplies
-/// the paths the verifier walks (2^27 for one namespace set). A pointer
-/// that failed to read is 0, so reads through it fail and give 0 too, and
-/// userspace reads a 0 inode or pid as "unread".
+/// the paths the verifier walks. A pointer that read as 0 gives 0 for
+/// every read through it, and userspace reads a 0 inode or pid as "unread".
 #[inline(always)]
 fn read<T: Copy + Default>(base: *const u8, off: u32) -> T {
-    let mut v = T::default();
-    if off != ABSENT {
-        // The verifier knows `off` (a frozen global), so this is no branch to it.
-        // SAFETY: the destination is a local of exactly `size_of::<T>()`
-        // bytes; the helper checks the (kernel) source itself and zeroes
-        // the destination if it faults, and `T` is a plain integer type.
-        unsafe {
-            raw::bpf_probe_read_kernel(
-                (&raw mut v).cast(),
-                size_of::<T>() as u32,
-                base.wrapping_add(off as usize).cast(),
-            )
-        };
+    if off == ABSENT {
+        // The verifier knows `off` (a frozen global): no branch at run time.
+        return T::default();
     }
-    v
+    // SAFETY: see above: the verifier checks the access against BTF and
+    // makes it fault-tolerant; `T` is a plain integer or pointer type.
+    unsafe { core::ptr::read_volatile(base.wrapping_add(off as usize).cast::<T>()) }
 }
 
 fn read_ptr(base: *const u8, off: u32) -> *const u8 {
     read::<usize>(base, off) as *const u8
+}
+
+/// `task->comm`, as two 8-byte loads (a 16-byte value is no single load).
+#[inline(always)]
+fn read_comm(t: *const u8) -> [u8; 16] {
+    let off = off!(task_comm);
+    let lo = read::<u64>(t, off);
+    let hi = read::<u64>(t, off.wrapping_add(8));
+    let mut comm = [0u8; 16];
+    comm[..8].copy_from_slice(&lo.to_le_bytes());
+    comm[8..].copy_from_slice(&hi.to_le_bytes());
+    comm
+}
+
+/// Read a `T` through an untyped kernel address with the helper (the
+/// rare paths whose offsets the verifier cannot know); 0 on a fault.
+#[inline(always)]
+fn read_kernel<T: Copy + Default>(addr: u64) -> T {
+    // SAFETY: the helper checks the kernel source itself.
+    unsafe { bpf_probe_read_kernel(addr as *const T) }.unwrap_or_default()
 }
 
 /// Fill the header from `task`.
@@ -89,7 +110,7 @@ pub fn fill_header(hdr: &mut Header, kind: u32, task: Task) {
     hdr.pid = read::<u32>(t, off!(task_pid));
     hdr.tgid = read::<u32>(t, off!(task_tgid));
     hdr.ppid = read::<u32>(read_ptr(t, off!(task_real_parent)), off!(task_tgid));
-    hdr.comm = read::<[u8; 16]>(t, off!(task_comm));
+    hdr.comm = read_comm(t);
 }
 
 /// `task`'s thread id, thread group id and comm (0s where unreadable).
@@ -99,7 +120,7 @@ pub fn read_ids(task: Task) -> (u32, u32, [u8; 16]) {
     (
         read::<u32>(t, off!(task_pid)),
         read::<u32>(t, off!(task_tgid)),
-        read::<[u8; 16]>(t, off!(task_comm)),
+        read_comm(t),
     )
 }
 
@@ -109,24 +130,82 @@ pub fn read_ids(task: Task) -> (u32, u32, [u8; 16]) {
 pub fn read_ns(task: Task, out: &mut NsSet) {
     let t = task.0;
     let nsproxy = read_ptr(t, off!(task_nsproxy));
-    let inum_off = off!(ns_common_inum);
-    let id_off = off!(ns_common_ns_id);
     out._pad = 0;
     let mut i = 0;
     while i < NS_COUNT {
-        let ns = if i == Ns::Pid as usize {
+        let (inum, id) = if i == Ns::Pid as usize {
             own_pid_ns(t)
-        } else if i == Ns::User as usize {
-            read_ptr(read_ptr(t, off!(task_real_cred)), off!(cred_user_ns))
         } else {
-            read_ptr(nsproxy, off!(nsproxy[i]))
+            let ns = if i == Ns::User as usize {
+                user_ns(t)
+            } else {
+                read_ptr(nsproxy, off!(nsproxy[i]))
+            };
+            ns_ids(ns, off!(ns_common[i]))
         };
-        let common = off!(ns_common[i]);
-        let base = ns.wrapping_add(common as usize);
-        out.inum[i] = read::<u32>(base, inum_off);
-        out.id[i] = read::<u64>(base, id_off);
+        out.inum[i] = inum;
+        out.id[i] = id;
         i += 1;
     }
+}
+
+/// A namespace's inode number and 64-bit id from its struct (`ns`) and
+/// the offset of the `ns_common` inside it.
+#[inline(always)]
+fn ns_ids(ns: *const u8, common: u32) -> (u32, u64) {
+    if common == ABSENT {
+        return (0, 0);
+    }
+    let base = ns.wrapping_add(common as usize);
+    (
+        read::<u32>(base, off!(ns_common_inum)),
+        read::<u64>(base, off!(ns_common_ns_id)),
+    )
+}
+
+/// `task->real_cred->user_ns`.
+#[inline(always)]
+fn user_ns(t: *const u8) -> *const u8 {
+    read_ptr(read_ptr(t, off!(task_real_cred)), off!(cred_user_ns))
+}
+
+/// The ids of the pid namespace a task itself lives in:
+/// `task->thread_pid->numbers[task->thread_pid->level].ns`. The verifier
+/// checks typed loads only at offsets it knows, so the levels pods use
+/// (host 0, a pod 1, a nested one 2) are spelled out; deeper ones go
+/// through the helper.
+#[inline(always)]
+fn own_pid_ns(t: *const u8) -> (u32, u64) {
+    let pid = read_ptr(t, off!(task_thread_pid));
+    let level = read::<u32>(pid, off!(pid_level));
+    let first = off!(pid_numbers).wrapping_add(off!(upid_ns));
+    let size = off!(upid_size);
+    let common = off!(ns_common[Ns::Pid as usize]);
+    match level {
+        0 => ns_ids(read_ptr(pid, first), common),
+        1 => ns_ids(read_ptr(pid, first.wrapping_add(size)), common),
+        2 => ns_ids(read_ptr(pid, first.wrapping_add(2 * size)), common),
+        _ => deep_pid_ns(t, level),
+    }
+}
+
+/// [`own_pid_ns`] for levels past 2, with untyped reads.
+#[inline(always)]
+fn deep_pid_ns(t: *const u8, level: u32) -> (u32, u64) {
+    let pid: u64 = read_kernel(t as u64 + off!(task_thread_pid) as u64);
+    // Nesting is limited to 32 levels by the kernel; keep the verifier sure of it.
+    let at = off!(pid_numbers) as u64
+        + (level & 31) as u64 * off!(upid_size) as u64
+        + off!(upid_ns) as u64;
+    let ns: u64 = read_kernel(pid + at);
+    let common = ns + off!(ns_common[Ns::Pid as usize]) as u64;
+    let id_off = off!(ns_common_ns_id);
+    let id = if id_off == ABSENT {
+        0
+    } else {
+        read_kernel::<u64>(common + id_off as u64)
+    };
+    (read_kernel::<u32>(common + off!(ns_common_inum) as u64), id)
 }
 
 /// The tracer itself, when it may serve as the filter's host reference.
@@ -161,21 +240,18 @@ pub fn filtered_out(task: Task) -> bool {
         return false;
     }
     let t = task.0;
-    let nsproxy = read_ptr(t, off!(task_nsproxy));
+    let nsproxy = read::<u64>(t, off!(task_nsproxy));
     // Fast path: the tracer's own nsproxy, shared by most host tasks, is
     // all host namespaces; then only the pid namespace is left to check
     // (the tracer's is the root one: level 0).
     let host = crate::HOST_NSPROXY.get(0).copied().unwrap_or(0);
-    if host != 0 && nsproxy as u64 == host {
+    if host != 0 && nsproxy == host {
         return read::<u32>(read_ptr(t, off!(task_thread_pid)), off!(pid_level)) == 0;
     }
-    let inum_off = off!(ns_common_inum);
+    let nsproxy = nsproxy as *const u8;
     let inum_of = |slot: Ns| {
         let ns = read_ptr(nsproxy, off!(nsproxy[slot as usize]));
-        read::<u32>(
-            ns.wrapping_add(off!(ns_common[slot as usize]) as usize),
-            inum_off,
-        )
+        ns_ids(ns, off!(ns_common[slot as usize])).0
     };
     let host_mnt = global(&FILTER.host_mnt);
     inum_of(Ns::Net) == global(&FILTER.host_net)
@@ -183,23 +259,42 @@ pub fn filtered_out(task: Task) -> bool {
         && inum_of(Ns::Uts) == global(&FILTER.host_uts)
         && inum_of(Ns::PidForChildren) == global(&FILTER.host_pid)
         && (host_mnt == 0 || inum_of(Ns::Mnt) == host_mnt)
-        && read::<u32>(
-            own_pid_ns(t).wrapping_add(off!(ns_common[Ns::Pid as usize]) as usize),
-            inum_off,
-        ) == global(&FILTER.host_pid)
+        && own_pid_ns(t).0 == global(&FILTER.host_pid)
 }
 
-/// The pid namespace a task itself lives in:
-/// `task->thread_pid->numbers[task->thread_pid->level].ns`.
+/// Whether `child` got namespaces of its own from its clone: another
+/// `nsproxy` or another user namespace than `caller`'s. The kernel's state,
+/// not the clone flags: it needs no program at the clone's entry.
 #[inline(always)]
-fn own_pid_ns(t: *const u8) -> *const u8 {
-    let pid = read_ptr(t, off!(task_thread_pid));
-    // Nesting is limited to 32 levels by the kernel; keep the verifier sure of it.
-    let level = read::<u32>(pid, off!(pid_level)) & 31;
-    let at = off!(pid_numbers)
-        .wrapping_add(level.wrapping_mul(off!(upid_size)))
-        .wrapping_add(off!(upid_ns));
-    read_ptr(pid, at)
+pub fn ns_differ(caller: Task, child: Task) -> bool {
+    read::<u64>(caller.0, off!(task_nsproxy)) != read::<u64>(child.0, off!(task_nsproxy))
+        || user_ns(caller.0) as u64 != user_ns(child.0) as u64
+}
+
+/// The clone flags and [`syscall`] of the clone or clone3 the current
+/// task is in, from the registers saved at its syscall entry; `(0,
+/// syscall::UNKNOWN)` for fork, vfork, kernel threads (no user registers)
+/// and architectures whose registers userspace did not name.
+#[inline(always)]
+pub fn clone_call(task: Task) -> (u64, u32) {
+    if read::<u64>(task.0, off!(task_mm)) == 0 {
+        return (0, syscall::UNKNOWN);
+    }
+    // SAFETY: the helper takes a BTF task pointer, which `task` is.
+    let regs = unsafe { raw::bpf_task_pt_regs(task.0 as *mut _) } as *const u8;
+    let nr = read::<u32>(regs, off!(regs_syscall_nr));
+    let arg0 = read::<u64>(regs, off!(regs_arg0));
+    let (clone, clone3) = (off!(nr_clone), off!(nr_clone3));
+    if clone != ABSENT && nr == clone {
+        (arg0, syscall::CLONE)
+    } else if clone3 != ABSENT && nr == clone3 {
+        // clone3(struct clone_args *uargs, size_t size): flags is the first u64.
+        // SAFETY: the helper checks the user address itself.
+        let flags = unsafe { bpf_probe_read_user(arg0 as *const u64) }.unwrap_or(0);
+        (flags, syscall::CLONE3)
+    } else {
+        (0, syscall::UNKNOWN)
+    }
 }
 
 /// `task->exit_code`, and whether the thread group is dead (`signal->live == 0`).

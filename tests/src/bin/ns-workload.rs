@@ -6,6 +6,11 @@
 //! namespace; run /bin/true (fork + exec); let the clone child exit with
 //! status 7. Each step records pids and `/proc/<pid>/ns/*` inodes.
 //!
+//! `ns-workload clones`: a clone3(CLONE_NEWUTS|CLONE_NEWIPC) child that
+//! exits at once; a clone(CLONE_NEWNET|CLONE_NEWUSER|CLONE_FS) the kernel
+//! refuses (EINVAL); tasks nested 1 to 4 pid namespaces deep, each
+//! reporting its host pid and pid namespace.
+//!
 //! `ns-workload pod`: a pod made by hand. A "pause" (this binary, exec'd
 //! through a symlink named `pause`) in fresh net, ipc, uts and mnt
 //! namespaces; two "containers" that setns into its net, ipc and uts,
@@ -17,7 +22,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result, bail};
-use tracer_tests::workload::{HandMadeContainer, HandMadePod, NsInodes, Steps};
+use tracer_tests::workload::{Clones, HandMadeContainer, HandMadePod, NestedPid, NsInodes, Steps};
 
 const NAMESPACES: [&str; 9] = [
     "mnt",
@@ -84,6 +89,7 @@ fn main() -> Result<()> {
     }
     match std::env::args().nth(1).as_deref() {
         Some("pod") => pod(),
+        Some("clones") => clones(),
         _ => steps(),
     }
 }
@@ -280,6 +286,165 @@ fn steps() -> Result<()> {
         exec_path: exec_path.to_string(),
         exec_status,
         clone_child_status,
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// `struct clone_args` (linux/sched.h), as clone3 takes it.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// This process's pid as the host sees it (`/proc` is the host's) and
+/// the inode of its own pid namespace.
+fn host_pid_and_pid_ns() -> Result<(u32, u64)> {
+    let pid = std::fs::read_link("/proc/self")?
+        .to_string_lossy()
+        .parse()
+        .context("/proc/self is not a pid")?;
+    let ns = std::fs::metadata("/proc/self/ns/pid")?.ino();
+    Ok((pid, ns))
+}
+
+const NESTED_LEVELS: u32 = 4;
+
+fn clones() -> Result<()> {
+    let pid = std::process::id();
+    // 1. clone3 making two namespaces; the child exits at once.
+    let flags = (libc::CLONE_NEWUTS | libc::CLONE_NEWIPC) as u64;
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM and without a stack behaves like
+    // fork: the child runs on a copy of this stack and only calls _exit.
+    let child = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            size_of::<CloneArgs>(),
+        )
+    };
+    if child == 0 {
+        // SAFETY: the child holds its namespaces briefly, then leaves.
+        unsafe {
+            libc::usleep(200_000);
+            libc::_exit(0)
+        };
+    }
+    check(child as libc::c_int, "clone3")?;
+    let clone3_child_ns = ns_of(&child.to_string())?;
+    wait_status(child as libc::pid_t)?;
+
+    // 2. A namespace-making clone the kernel refuses: CLONE_NEWUSER with CLONE_FS.
+    let failed_flags = (libc::CLONE_NEWNET | libc::CLONE_NEWUSER | libc::CLONE_FS) as u64;
+    // SAFETY: the kernel rejects these flags before creating anything.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            failed_flags | libc::SIGCHLD as u64,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    if rc == 0 {
+        // SAFETY: never reached (the flags are invalid); leave at once if it is.
+        unsafe { libc::_exit(0) };
+    }
+    if rc > 0 {
+        wait_status(rc as libc::pid_t)?;
+        bail!("clone({failed_flags:#x}) succeeded; it should have failed");
+    }
+    let failed_errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+
+    // 3. Nested pid namespaces: each level unshares one and forks into it;
+    // every task writes "pid level ns" to the pipe.
+    let mut pipe = [0; 2];
+    // SAFETY: valid out-array.
+    check(unsafe { libc::pipe(pipe.as_mut_ptr()) }, "pipe")?;
+    // SAFETY: fork in a single-threaded process; the children only make
+    // syscalls and _exit.
+    let first = unsafe { libc::fork() };
+    check(first, "fork")?;
+    if first == 0 {
+        // SAFETY: closing our copy of the read end.
+        unsafe { libc::close(pipe[0]) };
+        let mut status = 0;
+        for level in 1..=NESTED_LEVELS {
+            // SAFETY: plain syscalls; fork as above.
+            let child = unsafe {
+                if libc::unshare(libc::CLONE_NEWPID) != 0 {
+                    libc::_exit(10)
+                }
+                libc::fork()
+            };
+            if child < 0 {
+                // SAFETY: leave with a status that says where.
+                unsafe { libc::_exit(11) };
+            }
+            if child > 0 {
+                // SAFETY: wait for the deeper levels, then leave.
+                unsafe {
+                    libc::waitpid(child, &mut status, 0);
+                    libc::_exit(libc::WEXITSTATUS(status))
+                };
+            }
+            let Ok((pid, ns)) = host_pid_and_pid_ns() else {
+                // SAFETY: leave with a status that says where.
+                unsafe { libc::_exit(12) };
+            };
+            let line = format!("{pid} {level} {ns}\n");
+            // SAFETY: a write of a local buffer to our pipe.
+            unsafe { libc::write(pipe[1], line.as_ptr().cast(), line.len()) };
+        }
+        // SAFETY: the deepest task leaves after a moment, so its exit is seen in its namespaces.
+        unsafe {
+            libc::usleep(100_000);
+            libc::_exit(0)
+        };
+    }
+    // SAFETY: closing our copy of the write end, so EOF comes when all children are gone.
+    unsafe { libc::close(pipe[1]) };
+    let status = wait_status(first)?;
+    // SAFETY: the read end is ours; File takes ownership and closes it.
+    let mut reader = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(pipe[0]) };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut text)?;
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("nested pid namespaces failed: wait status {status:#x}");
+    }
+    let nested = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Ok(NestedPid {
+                pid: f.first().context("pid")?.parse()?,
+                level: f.get(1).context("level")?.parse()?,
+                pid_ns: f.get(2).context("ns")?.parse()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let report = Clones {
+        pid,
+        clone3_child: child as u32,
+        clone3_flags: flags,
+        clone3_child_ns,
+        failed_flags,
+        failed_errno,
+        nested,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -284,3 +284,56 @@ fn a_stalled_reader_loses_events_and_says_how_many() {
         "no live stats line reported the drops"
     );
 }
+
+/// The reads the hot programs make without a program at the syscall's
+/// entry or a helper per member: clone3's flags from the saved registers
+/// and its user-space arguments; a refused clone's flags at its exit;
+/// the pid namespace of tasks 1 to 4 levels deep (levels past 2 take the
+/// untyped path) — each against `/proc`.
+#[test]
+fn clone_flags_refused_clones_and_nested_pid_namespaces_are_read_in_the_kernel() {
+    let tracer = Tracer::start(&["--raw"]);
+    let truth = workload::clones();
+    let lines = tracer.stop();
+    lines.assert_lossless();
+    let evs: Vec<&Event> = lines.events().collect();
+
+    // clone3: the flags it was given, the syscall's name, the namespaces it made.
+    let fork = find(&evs, "fork", truth.clone3_child, |_| true);
+    let EventKind::Fork {
+        syscall,
+        flags,
+        changed,
+        caller_pid,
+        ..
+    } = &fork.kind
+    else {
+        unreachable!("find matched a fork")
+    };
+    assert_eq!(syscall, "clone3");
+    assert_eq!(*caller_pid, truth.pid);
+    assert_eq!(flags & (CLONE_NEWUTS | CLONE_NEWIPC), truth.clone3_flags);
+    assert_eq!(sorted(changed), ["ipc", "uts"]);
+    for n in ["uts", "ipc", "net", "pid"] {
+        assert_eq!(fork.ns(n), truth.clone3_child_ns[n], "clone3 child ns {n}");
+    }
+
+    // The refused clone: one clone_failed with its flags and errno.
+    let failed = find(&evs, "clone_failed", truth.pid, |_| true);
+    let c = failed.change();
+    assert_eq!(c.syscall, "clone");
+    assert_eq!(c.flags & truth.failed_flags, truth.failed_flags, "{c:?}");
+    assert_eq!(c.ret, -i64::from(truth.failed_errno));
+
+    // Nested pid namespaces: each task's own pid namespace, at every level.
+    assert_eq!(truth.nested.len(), 4, "{:?}", truth.nested);
+    for n in &truth.nested {
+        let exit = evs
+            .iter()
+            .find(|e| e.name() == "exit" && e.tid == n.pid)
+            .unwrap_or_else(|| panic!("no exit of nested task {n:?}"));
+        assert_eq!(exit.ns("pid"), n.pid_ns, "level {}: {n:?}", n.level);
+        let fork = find(&evs, "fork", n.pid, |_| true);
+        assert_eq!(fork.ns("pid"), n.pid_ns, "fork at level {}", n.level);
+    }
+}

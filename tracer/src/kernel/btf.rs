@@ -50,6 +50,19 @@ const NS_STRUCTS: [(Ns, &str, Option<&str>); NS_COUNT] = [
     (Ns::Time, "time_namespace", Some("time_ns")),
 ];
 
+/// The `struct pt_regs` members that keep a syscall's number and first
+/// argument as they were at entry, on this architecture.
+#[cfg(target_arch = "x86_64")]
+const SYSCALL_REGS: Option<(&str, &str)> = Some(("orig_ax", "di"));
+#[cfg(target_arch = "aarch64")]
+const SYSCALL_REGS: Option<(&str, &str)> = Some(("syscallno", "orig_x0"));
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SYSCALL_REGS: Option<(&str, &str)> = None;
+
+/// This architecture's clone and clone3 numbers.
+const SYS_CLONE: u32 = libc::SYS_clone as u32;
+const SYS_CLONE3: u32 = libc::SYS_clone3 as u32;
+
 impl KernelBtf {
     pub fn open(path: &Path) -> Result<Self, BtfError> {
         let btf = Btf::from_file(path).map_err(|source| BtfError::Open {
@@ -93,6 +106,12 @@ impl KernelBtf {
             .map_err(|_| BtfError::NoStruct("upid (size)".into()))?;
         o.upid_ns = self.offset("upid", "ns")?;
         o.cred_user_ns = self.offset("cred", "user_ns")?;
+        // Optional: without them, forks are reported with no clone flags.
+        if let Some((nr, arg0)) = SYSCALL_REGS {
+            o.regs_syscall_nr = self.maybe(self.offset("pt_regs", nr), true)?;
+            o.regs_arg0 = self.maybe(self.offset("pt_regs", arg0), true)?;
+        }
+        (o.nr_clone, o.nr_clone3) = (SYS_CLONE, SYS_CLONE3);
         Ok(o)
     }
 

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Btf, Ebpf, EbpfLoader, Endianness,
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, ProgramError, TracePoint},
 };
 use tracer_common::{
-    ABSENT, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, MOUNT_PROGRAMS, Ns, NsSet,
+    ABSENT, Attach, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, MOUNT_PROGRAMS, Ns, NsSet,
     OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP,
 };
 
@@ -103,6 +103,12 @@ pub enum LoadError {
     NotPrivileged(String),
     #[error(transparent)]
     Btf(#[from] BtfError),
+    #[error("cannot read BTF from {path} for the BTF tracepoints: {source}")]
+    LoaderBtf {
+        path: String,
+        #[source]
+        source: aya::BtfError,
+    },
     #[error(transparent)]
     Tracefs(#[from] TracefsError),
     #[error(
@@ -130,9 +136,9 @@ pub enum LoadError {
 }
 
 fn describe(p: &Probe) -> String {
-    match p.category {
-        Some(cat) => format!("{cat}:{}", p.name),
-        None => format!("raw_tracepoint:{}", p.name),
+    match p.attach {
+        Attach::Tracepoint(cat) => format!("{cat}:{}", p.name),
+        Attach::Btf => format!("tp_btf:{}", p.name),
     }
 }
 
@@ -207,14 +213,14 @@ pub fn probes() -> impl Iterator<Item = &'static Probe> {
 
 /// Load every program and attach it to its tracepoint; the cause
 /// programs where the kernel has their tracepoints. How many are attached.
-fn attach(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
+fn attach(ebpf: &mut Ebpf, btf: &Btf) -> Result<usize, LoadError> {
     let mut n = 0;
     for p in probes() {
-        attach_one(ebpf, p)?;
+        attach_one(ebpf, btf, p)?;
         n += 1;
     }
     for p in CAUSE_PROGRAMS {
-        match attach_one(ebpf, p) {
+        match attach_one(ebpf, btf, p) {
             Ok(()) => n += 1,
             // Optional: the trace goes on, without this cause.
             Err(e) => eprintln!("tracer: warning: {e}: deaths are explained without it"),
@@ -223,7 +229,7 @@ fn attach(ebpf: &mut Ebpf) -> Result<usize, LoadError> {
     Ok(n)
 }
 
-fn attach_one(ebpf: &mut Ebpf, p: &Probe) -> Result<(), LoadError> {
+fn attach_one(ebpf: &mut Ebpf, btf: &Btf, p: &Probe) -> Result<(), LoadError> {
     let err = |step, source| LoadError::Program {
         name: p.program,
         probe: describe(p),
@@ -233,16 +239,16 @@ fn attach_one(ebpf: &mut Ebpf, p: &Probe) -> Result<(), LoadError> {
     let prog = ebpf
         .program_mut(p.program)
         .ok_or(LoadError::NoProgram(p.program))?;
-    match p.category {
-        Some(cat) => {
+    match p.attach {
+        Attach::Tracepoint(cat) => {
             let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
             tp.load().map_err(|e| err("load", e))?;
             tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
         }
-        None => {
-            let tp: &mut RawTracePoint = prog.try_into().map_err(|e| err("load", e))?;
-            tp.load().map_err(|e| err("load", e))?;
-            tp.attach(p.name).map_err(|e| err("attach", e))?;
+        Attach::Btf => {
+            let tp: &mut BtfTracePoint = prog.try_into().map_err(|e| err("load", e))?;
+            tp.load(p.name, btf).map_err(|e| err("load", e))?;
+            tp.attach().map_err(|e| err("attach", e))?;
         }
     }
     Ok(())
@@ -261,7 +267,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     let tracefs = Tracefs::find_or_mount()?;
     let unmount = tracefs.unmount_later();
     for p in probes() {
-        if let Some(cat) = p.category
+        if let Attach::Tracepoint(cat) = p.attach
             && !tracefs.path.join("events").join(cat).join(p.name).is_dir()
         {
             return Err(LoadError::MissingTracepoint(describe(p)));
@@ -275,7 +281,16 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         Some(l) => l as u8,
     };
     let filter = filter(opts.filter, host);
+    // The BTF tracepoints' types; given to the loader, so it does not
+    // parse the kernel's BTF once more.
+    let btf = Btf::parse_file(&opts.btf, Endianness::default()).map_err(|source| {
+        LoadError::LoaderBtf {
+            path: opts.btf.display().to_string(),
+            source,
+        }
+    })?;
     let mut ebpf = EbpfLoader::new()
+        .btf(Some(&btf))
         .override_global(OFFSETS_GLOBAL, &offsets, true)
         .override_global(FILTER_GLOBAL, &filter, true)
         .map_max_entries(EVENTS_MAP, opts.ring_bytes)
@@ -287,7 +302,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         None
     };
 
-    let probes = attach(&mut ebpf)?;
+    let probes = attach(&mut ebpf, &btf)?;
     drop(tracefs);
     // Not fatal, and said only once tracing can begin.
     if system::effective_caps() & (1 << cap::SYS_PTRACE) == 0 {

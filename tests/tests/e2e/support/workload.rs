@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use serde::de::DeserializeOwned;
-use tracer_tests::workload::{HandMadePod, Steps};
+use tracer_tests::workload::{Clones, HandMadePod, Steps};
 
 fn run<T: DeserializeOwned>(args: &[&str]) -> T {
     let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
@@ -31,4 +31,9 @@ pub fn steps() -> Steps {
 /// A pause and two containers made by hand.
 pub fn hand_made_pod() -> HandMadePod {
     run(&["pod"])
+}
+
+/// clone3, a refused clone, nested pid namespaces.
+pub fn clones() -> Clones {
+    run(&["clones"])
 }
