@@ -75,9 +75,19 @@ const WAKEUP_BYTES: u64 = 64 * 1024;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
+/// The ring's own header before each record.
+const RINGBUF_HDR: u64 = 8;
 
-fn wakeup() -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES {
+/// Wake the reader once, with the record that takes the waiting data over
+/// [`WAKEUP_BYTES`]. The reader drains the ring to empty before it sleeps,
+/// so the records after it need no wakeup of their own: one per event
+/// while the reader lags (a forced wakeup is an irq_work, ~1 µs) made a
+/// namespace-change storm 3× dearer in the kernel. `size` is this record's.
+#[inline(always)]
+fn wakeup(size: u64) -> u64 {
+    let waiting = EVENTS.query(BPF_RB_AVAIL_DATA);
+    let this = (size + RINGBUF_HDR + 7) & !7;
+    if waiting >= WAKEUP_BYTES && waiting < WAKEUP_BYTES + this {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP
@@ -125,5 +135,5 @@ pub fn emit<T: Record, C: EbpfContext>(
     let record = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(record.header_mut(), kind, task);
     fill(record);
-    entry.submit(wakeup());
+    entry.submit(wakeup(size_of::<T>() as u64));
 }
