@@ -14,8 +14,10 @@ mod raw;
 mod source;
 
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use aya::EbpfLoader;
 use tracer_common::{ABSENT, NS_COUNT, Ns, Offsets};
 
 use raw::{Index, RawError};
@@ -118,6 +120,82 @@ impl KernelBtf {
         self.index
             .struct_named(&self.data, name)?
             .ok_or_else(|| BtfError::NoStruct(name.into()))
+    }
+}
+
+/// An aya loader that loads against `btf`, without a parse of its own.
+///
+/// aya 0.14's `EbpfLoader::new()` reads and parses /sys/kernel/btf/vmlinux
+/// itself (19 MiB at its peak, 13 MiB kept) even when it is then given a
+/// BTF (aya-rs/aya#1172; lazy upstream since aya-rs/aya#1639, in releases
+/// that need a newer rustc than ours). So while it is made, no file can be
+/// opened ([`NoNewFiles`]): its read fails, and it starts without one.
+/// Should that not work, aya parses as before: more memory, same result.
+pub fn loader(btf: &aya::Btf) -> EbpfLoader<'_> {
+    let guard = NoNewFiles::set();
+    let mut loader = EbpfLoader::new();
+    drop(guard);
+    loader.btf(Some(btf));
+    loader
+}
+
+/// Drop aya's parse and hand its pages back to the kernel at once (glibc
+/// keeps freed heap otherwise), so that what is mapped next (the ring
+/// buffer) never adds up with it in the peak.
+pub fn release(btf: aya::Btf) {
+    drop(btf);
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// RLIMIT_NOFILE lowered to the lowest free descriptor, so that no file
+/// can be opened until this is dropped. The limit is the process's: only
+/// while it has a single thread (at start-up), so nothing else is refused.
+struct NoNewFiles(libc::rlimit);
+
+impl NoNewFiles {
+    fn set() -> Option<Self> {
+        let single = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
+        if !single {
+            log::debug!("more than one thread: aya parses the kernel's BTF once more");
+            return None;
+        }
+        let mut saved = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a pointer to an rlimit the call fills.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut saved) } != 0 {
+            return None;
+        }
+        // A new file gets the lowest free descriptor, this one.
+        let lowest = File::open("/").ok()?.as_raw_fd();
+        let lim = libc::rlimit {
+            rlim_cur: libc::rlim_t::try_from(lowest).ok()?,
+            rlim_max: saved.rlim_max,
+        };
+        // SAFETY: a pointer to a valid rlimit; lowering the soft limit
+        // needs no privilege and closes nothing already open.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return None;
+        }
+        Some(Self(saved))
+    }
+}
+
+impl Drop for NoNewFiles {
+    fn drop(&mut self) {
+        // SAFETY: a pointer to the rlimit read in `set`; the soft limit goes
+        // back up to where it was, at most the unchanged hard limit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.0) } != 0 {
+            log::warn!(
+                "could not restore RLIMIT_NOFILE: {}",
+                std::io::Error::last_os_error()
+            );
+        }
     }
 }
 

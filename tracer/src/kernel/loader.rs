@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{ProgramError, RawTracePoint, TracePoint},
 };
@@ -13,7 +13,7 @@ use tracer_common::{
     OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP,
 };
 
-use super::btf::{BtfError, KernelBtf};
+use super::btf::{self, BtfError, KernelBtf};
 use super::tracefs::{Tracefs, TracefsError, Unmount};
 use crate::host::{ns, system};
 
@@ -255,7 +255,8 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         return Err(LoadError::NoObject);
     }
     check_privileges()?;
-    let offsets = offsets(&opts.btf)?;
+    let kernel_btf = KernelBtf::open(&opts.btf)?;
+    let offsets = kernel_btf.offsets()?;
     // Held until the programs are attached; from here on, an error
     // unmounts what was mounted.
     let tracefs = Tracefs::find_or_mount()?;
@@ -275,7 +276,12 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         Some(l) => l as u8,
     };
     let filter = filter(opts.filter, host);
-    let mut ebpf = EbpfLoader::new()
+    // The kernel's BTF parsed once, for aya: tp_btf programs load against
+    // it. Dropped (`btf::release`) once they are, before the ring buffer
+    // is mapped: the two never add up in the peak RSS.
+    let btf = kernel_btf.parse()?;
+    drop(kernel_btf);
+    let mut ebpf = btf::loader(&btf)
         .override_global(OFFSETS_GLOBAL, &offsets, true)
         .override_global(FILTER_GLOBAL, &filter, true)
         .map_max_entries(EVENTS_MAP, opts.ring_bytes)
@@ -288,6 +294,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     };
 
     let probes = attach(&mut ebpf)?;
+    btf::release(btf);
     drop(tracefs);
     // Not fatal, and said only once tracing can begin.
     if system::effective_caps() & (1 << cap::SYS_PTRACE) == 0 {
