@@ -279,8 +279,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     // The kernel's BTF parsed once, for aya: tp_btf programs load against
     // it. Dropped (`btf::release`) once they are, before the ring buffer
     // is mapped: the two never add up in the peak RSS.
-    let btf = kernel_btf.parse()?;
-    drop(kernel_btf);
+    let btf = kernel_btf.into_aya()?;
     let mut ebpf = btf::loader(&btf)
         .override_global(OFFSETS_GLOBAL, &offsets, true)
         .override_global(FILTER_GLOBAL, &filter, true)
