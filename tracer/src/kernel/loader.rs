@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use aya::{
-    Btf, Ebpf, EbpfLoader, Endianness,
+    Btf, Ebpf,
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, ProgramError, TracePoint},
 };
@@ -13,7 +13,7 @@ use tracer_common::{
     OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP,
 };
 
-use super::btf::{BtfError, KernelBtf};
+use super::btf::{self, BtfError, KernelBtf};
 use super::tracefs::{Tracefs, TracefsError, Unmount};
 use crate::host::{ns, system};
 
@@ -103,12 +103,6 @@ pub enum LoadError {
     NotPrivileged(String),
     #[error(transparent)]
     Btf(#[from] BtfError),
-    #[error("cannot read BTF from {path} for the BTF tracepoints: {source}")]
-    LoaderBtf {
-        path: String,
-        #[source]
-        source: aya::BtfError,
-    },
     #[error(transparent)]
     Tracefs(#[from] TracefsError),
     #[error(
@@ -261,7 +255,8 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         return Err(LoadError::NoObject);
     }
     check_privileges()?;
-    let offsets = offsets(&opts.btf)?;
+    let kernel_btf = KernelBtf::open(&opts.btf)?;
+    let offsets = kernel_btf.offsets()?;
     // Held until the programs are attached; from here on, an error
     // unmounts what was mounted.
     let tracefs = Tracefs::find_or_mount()?;
@@ -281,16 +276,11 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         Some(l) => l as u8,
     };
     let filter = filter(opts.filter, host);
-    // The BTF tracepoints' types; given to the loader, so it does not
-    // parse the kernel's BTF once more.
-    let btf = Btf::parse_file(&opts.btf, Endianness::default()).map_err(|source| {
-        LoadError::LoaderBtf {
-            path: opts.btf.display().to_string(),
-            source,
-        }
-    })?;
-    let mut ebpf = EbpfLoader::new()
-        .btf(Some(&btf))
+    // The kernel's BTF parsed once, for aya: tp_btf programs load against
+    // it. Dropped (`btf::release`) once they are, before the ring buffer
+    // is mapped: the two never add up in the peak RSS.
+    let btf = kernel_btf.into_aya()?;
+    let mut ebpf = btf::loader(&btf)
         .override_global(OFFSETS_GLOBAL, &offsets, true)
         .override_global(FILTER_GLOBAL, &filter, true)
         .map_max_entries(EVENTS_MAP, opts.ring_bytes)
@@ -303,6 +293,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     };
 
     let probes = attach(&mut ebpf, &btf)?;
+    btf::release(btf);
     drop(tracefs);
     // Not fatal, and said only once tracing can begin.
     if system::effective_caps() & (1 << cap::SYS_PTRACE) == 0 {
