@@ -22,7 +22,7 @@ mod task;
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{EVENTS_BYTES, NsSet, PENDING_ENTRIES, STAT_COUNT};
 
@@ -32,10 +32,12 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 
-/// unshare/setns in flight, by thread id. Every entry is removed at the
-/// syscall's exit, so a plain hash (cheaper than an LRU) cannot fill up.
+/// unshare/setns by thread id, written in place at entry and only marked
+/// done at exit: no allocation and no removal per call (an insert and a
+/// remove cost ~200 ns per storm op). Threads that are gone leave entries
+/// behind, so an LRU: it evicts those, never one in flight (just touched).
 #[map]
-static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(PENDING_ENTRIES, 0);
+static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(PENDING_ENTRIES, 0);
 
 /// The tracer's own nsproxy, a fast path for the filter (see `Filter::self_tgid`).
 #[map]
@@ -51,6 +53,9 @@ struct Pending {
     flags: u64,
     fd: i32,
     syscall: u32,
+    /// 1 from the syscall's entry to its exit.
+    in_flight: u32,
+    _pad: u32,
     ns_before: NsSet,
 }
 

@@ -28,22 +28,36 @@ pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
 
 /// Store the arguments and the thread's namespaces before the call.
 fn remember_ns_change(ctx: &TracePointContext, flags: u64, fd: i32, syscall: u32) {
+    let tid = current_tid();
+    // This thread's entry from an earlier call is rewritten in place.
+    if let Some(p) = PENDING.get_ptr_mut(tid) {
+        // SAFETY: a valid pointer into the map; the entry is this thread's.
+        fill_pending(unsafe { &mut *p }, flags, fd, syscall);
+        return;
+    }
     let Some(p) = SCRATCH.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: the map gave a valid, aligned pointer to this CPU's scratch
     // slot, used by one program at a time.
     let pending = unsafe { &mut *p };
-    pending.flags = flags;
-    pending.fd = fd;
-    pending.syscall = syscall;
-    read_ns(Task::current(), &mut pending.ns_before);
-    // By reference: a copy would take 136 of the stack's 512 bytes.
+    fill_pending(pending, flags, fd, syscall);
+    // By reference: a copy would take 144 of the stack's 512 bytes.
     let pending: &Pending = pending;
-    if PENDING.insert(current_tid(), pending, 0).is_err() {
+    if PENDING.insert(tid, pending, 0).is_err() {
         count(Stat::PendingFull);
         warn!(ctx, "pending map full: namespaces before the call are lost");
     }
+}
+
+#[inline(always)]
+fn fill_pending(p: &mut Pending, flags: u64, fd: i32, syscall: u32) {
+    p.flags = flags;
+    p.fd = fd;
+    p.syscall = syscall;
+    p.in_flight = 1;
+    p._pad = 0;
+    read_ns(Task::current(), &mut p.ns_before);
 }
 
 #[tracepoint]
@@ -60,13 +74,18 @@ pub fn sys_exit_setns(ctx: TracePointContext) -> u32 {
 
 fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
     let tid = current_tid();
-    let Some(pending) = PENDING.get_ptr(tid) else {
+    let Some(pending) = PENDING.get_ptr_mut(tid) else {
         count(Stat::PendingMissing);
         return;
     };
     // SAFETY: a valid pointer into the map; the entry is this thread's,
-    // written at its sys_enter and removed only below.
-    let pending = unsafe { &*pending };
+    // written at its sys_enter and by no other thread.
+    let pending = unsafe { &mut *pending };
+    if pending.in_flight == 0 {
+        count(Stat::PendingMissing);
+        return;
+    }
+    pending.in_flight = 0;
     let ret = ctx_arg::<i64>(ctx, SYSCALL_RET);
     let task = Task::current();
     emit(
@@ -93,5 +112,4 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
     {
         wake_reader();
     }
-    let _ = PENDING.remove(tid);
 }
