@@ -117,6 +117,18 @@ pub struct NsInfo {
     pub shown: Option<Shown>,
 }
 
+impl NsInfo {
+    /// When it was made, as far as the trace knows: its creation, else 0
+    /// for one older than the trace, else when it was first seen.
+    pub fn made_ns(&self) -> u64 {
+        match &self.created {
+            Some(c) => c.ts_ns,
+            None if self.existing => 0,
+            None => self.first_seen_ns,
+        }
+    }
+}
+
 /// A namespace's state as lifecycle steps tell it (in use is not told:
 /// joins and leaves are).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +146,11 @@ pub struct NsTable {
     generation: HashMap<(NsKind, u32), u64>,
     /// The host's namespaces (pid 1's at start).
     pub host: BTreeMap<NsKind, NsKey>,
+    /// Mount namespaces with members, by ([`NsInfo::made_ns`], key): the
+    /// verification read picks the newest without scanning every
+    /// namespace. Kept by [`NsTable::move_task`], [`NsTable::created`]
+    /// and [`NsTable::mark_existing`], the only writers of what it orders by.
+    mnt_in_use: BTreeSet<(u64, NsKey)>,
 }
 
 impl NsTable {
@@ -191,8 +208,34 @@ impl NsTable {
         let info = self.touch(k, ts);
         info.id = id;
         if info.created.is_none() && !info.existing {
+            // Seen in use before its creation event: it moves in the index.
+            let was = info.made_ns();
             info.created = Some(c);
+            let now = info.made_ns();
+            self.reindex(k, was, now);
         }
+    }
+
+    /// A namespace the start-up walk found: older than the trace.
+    pub fn mark_existing(&mut self, k: NsKey, id: u64, ts: u64) {
+        let info = self.touch(k, ts);
+        info.id = id;
+        let was = info.made_ns();
+        info.existing = true;
+        let now = info.made_ns();
+        self.reindex(k, was, now);
+    }
+
+    /// `k`'s time in [`NsTable::mnt_in_use`] went from `was` to `now`.
+    fn reindex(&mut self, k: NsKey, was: u64, now: u64) {
+        if was != now && self.mnt_in_use.remove(&(was, k)) {
+            self.mnt_in_use.insert((now, k));
+        }
+    }
+
+    /// Mount namespaces with members, newest made first.
+    pub fn mnts_in_use_newest_first(&self) -> impl Iterator<Item = (u64, NsKey)> + '_ {
+        self.mnt_in_use.iter().rev().copied()
     }
 
     /// Move thread `tid` from the namespaces in `before` to those in
@@ -222,6 +265,10 @@ impl NsTable {
                 && info.members.is_empty()
             {
                 info.emptied_ns = Some(ts);
+                if kind == NsKind::Mnt {
+                    let made = info.made_ns();
+                    self.mnt_in_use.remove(&(made, k));
+                }
                 emptied.push(k);
             }
             if let Some(k) = new
@@ -230,11 +277,15 @@ impl NsTable {
                 let id = after.map(|s| s.id[slot as usize]).unwrap_or(0);
                 let info = self.touch(k, ts);
                 info.id = id;
-                info.members.insert(tid);
+                let first = info.members.insert(tid) && info.members.len() == 1;
                 info.emptied_ns = None;
                 // Entered after we said it was freed: something we could
                 // not see held it (an open fd): not freed after all.
                 info.freed_ns = None;
+                if first && kind == NsKind::Mnt {
+                    let made = info.made_ns();
+                    self.mnt_in_use.insert((made, k));
+                }
             }
         }
         emptied
@@ -249,6 +300,23 @@ impl NsTable {
         let info = &self.info;
         self.generation
             .retain(|&(kind, inum), &mut ident| info.contains_key(&NsKey { kind, inum, ident }));
+        self.mnt_in_use.retain(|(_, k)| info.contains_key(k));
+    }
+
+    /// [`NsTable::mnt_in_use`] as a scan of every namespace finds it
+    /// (tests check the index against it).
+    #[cfg(test)]
+    pub fn mnts_in_use_scanned(&self) -> BTreeSet<(u64, NsKey)> {
+        self.info
+            .iter()
+            .filter(|(k, i)| k.kind == NsKind::Mnt && !i.members.is_empty())
+            .map(|(k, i)| (i.made_ns(), *k))
+            .collect()
+    }
+
+    #[cfg(test)]
+    pub fn mnts_in_use_indexed(&self) -> &BTreeSet<(u64, NsKey)> {
+        &self.mnt_in_use
     }
 }
 
@@ -320,6 +388,54 @@ mod tests {
         t.host.insert(NsKind::Net, host);
         t.move_task(10, None, Some(&s), 1);
         assert!(!t.info.contains_key(&host));
+    }
+
+    fn mnt(inum: u32, id: u64) -> NsSet {
+        let mut s = NsSet::default();
+        s.inum[Ns::Mnt as usize] = inum;
+        s.id[Ns::Mnt as usize] = id;
+        s
+    }
+
+    /// The verification read's index of mount namespaces in use follows
+    /// members coming and going, a creation seen after a task in it, a
+    /// namespace the start-up walk found, and pruning.
+    #[test]
+    fn the_index_of_mount_namespaces_in_use_matches_a_scan() {
+        let mut t = NsTable::default();
+        let (a, b, c) = (
+            mnt(4026532400, 40),
+            mnt(4026532401, 41),
+            mnt(4026532402, 42),
+        );
+        let check = |t: &NsTable| assert_eq!(t.mnts_in_use_indexed(), &t.mnts_in_use_scanned());
+        t.move_task(10, None, Some(&a), 5);
+        t.move_task(11, None, Some(&a), 6);
+        check(&t);
+        // Its creation comes after a task in it: it moves to that time.
+        let ka = t.key(NsKind::Mnt, 4026532400, 40, true);
+        t.created(ka, 40, creation(10));
+        check(&t);
+        assert_eq!(t.mnts_in_use_newest_first().collect::<Vec<_>>(), [(1, ka)]);
+        // Found by the start-up walk after a task was put in it: made at 0.
+        t.move_task(12, None, Some(&b), 7);
+        let kb = t.key(NsKind::Mnt, 4026532401, 41, false);
+        t.mark_existing(kb, 41, 7);
+        check(&t);
+        t.move_task(13, None, Some(&c), 9);
+        let kc = t.key(NsKind::Mnt, 4026532402, 42, false);
+        let order: Vec<NsKey> = t.mnts_in_use_newest_first().map(|(_, k)| k).collect();
+        assert_eq!(order, [kc, ka, kb]);
+        // Moving between two, then emptying: out of the index.
+        t.move_task(10, Some(&a), Some(&c), 10);
+        t.move_task(11, Some(&a), None, 11);
+        check(&t);
+        assert!(t.mnts_in_use_indexed().iter().all(|(_, k)| *k != ka));
+        t.prune(|k, _| *k != ka);
+        t.move_task(12, Some(&b), None, 12);
+        t.prune(|k, _| *k != kb);
+        check(&t);
+        assert_eq!(t.mnts_in_use_newest_first().collect::<Vec<_>>(), [(9, kc)]);
     }
 
     fn creation(pid: u32) -> Creation {

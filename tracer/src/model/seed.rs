@@ -19,9 +19,8 @@ impl Model {
         self.ns.host = keys_of(&mut self.ns, host);
         for (p, set) in snapshot.iter().zip(&sets) {
             for (_, k) in keys_of(&mut self.ns, set) {
-                let info = self.ns.touch(k, now_ns);
-                info.existing = true;
-                info.id = set.id[k.kind.slot() as usize];
+                self.ns
+                    .mark_existing(k, set.id[k.kind.slot() as usize], now_ns);
             }
             self.ns.move_task(p.pid, None, Some(set), now_ns);
             self.set_thread(p.pid, set);

@@ -154,28 +154,17 @@ impl Model {
             })
             .min();
         let path_mnts: BTreeSet<NsKey> = v.paths.iter().map(|(m, ..)| *m).collect();
-        let mut others: Vec<(u64, NsKey)> = self
-            .ns
-            .info
-            .iter()
-            .filter(|(k, i)| {
-                k.kind == NsKind::Mnt
-                    && Some(**k) != host
-                    && !i.members.is_empty()
-                    && !path_mnts.contains(k)
-            })
-            .filter_map(|(k, i)| {
-                let made = match &i.created {
-                    Some(c) => c.ts_ns,
-                    None if i.existing => 0,
-                    None => i.first_seen_ns,
-                };
-                since.is_none_or(|s| made >= s).then_some((made, *k))
-            })
-            .collect();
         // The newest first: copies are made after the pin.
-        others.sort_by(|a, b| b.cmp(a));
-        others.truncate(MNTS_READ);
+        let others: Vec<NsKey> = self
+            .ns
+            .mnts_in_use_newest_first()
+            .take_while(|(made, _)| since.is_none_or(|s| *made >= s))
+            .filter(|(_, k)| Some(*k) != host && !path_mnts.contains(k))
+            .take(MNTS_READ)
+            .map(|(_, k)| k)
+            .collect();
+        #[cfg(test)]
+        self.check_mnts_index(since, host, &path_mnts, &others);
         let mut mnts: Vec<MntToRead> = host
             .filter(|h| !path_mnts.contains(h))
             .map(|h| MntToRead {
@@ -189,7 +178,7 @@ impl Model {
             let callers = v.paths.iter().filter(|(pm, ..)| *pm == m).map(|p| p.2);
             mnts.push(self.mnt_to_read(m, host, callers));
         }
-        for (_, m) in others {
+        for m in others {
             mnts.push(self.mnt_to_read(m, host, std::iter::empty()));
         }
         Some(MountsWanted {
@@ -198,6 +187,33 @@ impl Model {
             paths: v.paths.into_iter().map(|(m, p, _)| (m.inum, p)).collect(),
             mnts,
         })
+    }
+
+    /// The index gives what the scan of every namespace gave before it.
+    #[cfg(test)]
+    fn check_mnts_index(
+        &self,
+        since: Option<u64>,
+        host: Option<NsKey>,
+        path_mnts: &BTreeSet<NsKey>,
+        picked: &[NsKey],
+    ) {
+        assert_eq!(
+            self.ns.mnts_in_use_indexed(),
+            &self.ns.mnts_in_use_scanned()
+        );
+        let mut scanned: Vec<(u64, NsKey)> = self
+            .ns
+            .mnts_in_use_scanned()
+            .into_iter()
+            .filter(|(made, k)| {
+                Some(*k) != host && !path_mnts.contains(k) && since.is_none_or(|s| *made >= s)
+            })
+            .collect();
+        scanned.sort_by(|a, b| b.cmp(a));
+        scanned.truncate(MNTS_READ);
+        let scanned: Vec<NsKey> = scanned.into_iter().map(|(_, k)| k).collect();
+        assert_eq!(picked, &scanned[..]);
     }
 
     fn mnt_to_read(
