@@ -5,14 +5,16 @@ use tracer_common::{ExecEvent, NsSet};
 
 use super::procs::Join;
 use super::{Container, ExecSession, Lifecycle, Model, NsKind, Pause, Task, What};
-use crate::decode::{Who, argv, c_str};
+use crate::decode::{Who, argv, c_str, c_str_ref};
 
 /// Is this exec a pod's pause/infra process? k8s' `/pause`, podman's and
 /// CRI-O's `catatonit -P`, docker's `/pause`.
 pub fn is_pause(filename: &str, argv: &[String]) -> bool {
-    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    fn base(p: &str) -> &str {
+        p.rsplit('/').next().unwrap_or(p)
+    }
     let name = base(filename);
-    let arg0 = argv.first().map(|a| base(a)).unwrap_or_default();
+    let arg0 = argv.first().map_or("", |a| base(a));
     name == "pause"
         || arg0 == "pause"
         || ((name == "catatonit" || arg0 == "catatonit") && argv.iter().any(|a| a == "-P"))
@@ -34,7 +36,7 @@ impl Model {
     pub(super) fn on_exec(&mut self, e: &ExecEvent, out: &mut Vec<Lifecycle>) {
         let who = Who::of(&e.hdr);
         let ts = e.hdr.ts_ns;
-        let filename = c_str(&e.filename);
+        let filename = c_str_ref(&e.filename);
         let args = argv(e);
         let comm = c_str(&e.hdr.comm);
         self.proc_mut(who.pid, &comm).comm.clone_from(&comm);

@@ -25,15 +25,15 @@ impl Model {
         self.joins.remove(&who.tid);
         let before = self.threads.remove(&who.tid).unwrap_or(e.ns);
         let emptied = self.ns.move_task(who.tid, Some(&before), None, ts);
-        let comm = crate::decode::c_str(&e.hdr.comm);
-        let mut gone_by = Task::new(who.pid, comm);
+        // Who went last, for namespaces this exit emptied (made only then).
+        let mut gone_by = None;
         if e.group_dead != 0
             && let Some(p) = self.procs.remove(&who.pid)
         {
             let status = exit_status(e.exit_code);
             let killed = super::cause::explains(&p.killed, status);
             let task = Task::new(who.pid, &p.comm);
-            gone_by = task.clone();
+            gone_by = Some(task.clone());
             if let Some(sb) = p.pause_of {
                 if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
                     pause.exited_ns = Some(ts);
@@ -62,7 +62,11 @@ impl Model {
         }
         let status = (e.group_dead != 0).then(|| exit_status(e.exit_code));
         self.visit_exit(who, status, ts, out);
-        self.after_move(emptied, &gone_by, ts, out);
+        if !emptied.is_empty() {
+            let by =
+                gone_by.unwrap_or_else(|| Task::new(who.pid, crate::decode::c_str(&e.hdr.comm)));
+            self.after_move(emptied, &by, ts, out);
+        }
     }
 
     /// Container `c`'s main process (or, with `exec_session`, one of its

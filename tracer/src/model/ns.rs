@@ -104,7 +104,7 @@ pub struct NsInfo {
     pub existing: bool,
     pub first_seen_ns: u64,
     /// Thread ids in it now (tracked for non-host namespaces only).
-    pub members: BTreeSet<u32>,
+    pub members: Members,
     /// When the last member left (members went from some to none).
     pub emptied_ns: Option<u64>,
     /// Its bind mounts (nsfs) over time, in every mount namespace: the
@@ -126,6 +126,51 @@ impl NsInfo {
             None if self.existing => 0,
             None => self.first_seen_ns,
         }
+    }
+}
+
+/// Thread ids, ascending, in a sorted vector: a namespace holds a few
+/// tasks (a container's), and every fork and exit inserts or removes one;
+/// a vector does that without a tree's nodes. Emptied, it lets go of its
+/// memory, so idle namespaces keep none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Members(Vec<u32>);
+
+impl Members {
+    /// Add `tid`; false if it was in already.
+    pub fn insert(&mut self, tid: u32) -> bool {
+        match self.0.binary_search(&tid) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, tid);
+                true
+            }
+        }
+    }
+
+    /// Take `tid` out; false if it was not in.
+    pub fn remove(&mut self, tid: &u32) -> bool {
+        let Ok(i) = self.0.binary_search(tid) else {
+            return false;
+        };
+        self.0.remove(i);
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// In ascending order.
+    pub fn iter(&self) -> std::slice::Iter<'_, u32> {
+        self.0.iter()
     }
 }
 
@@ -194,7 +239,7 @@ impl NsTable {
             created: None,
             existing: false,
             first_seen_ns: ts,
-            members: BTreeSet::new(),
+            members: Members::default(),
             emptied_ns: None,
             pins: Vec::new(),
             freed_ns: None,
@@ -388,6 +433,33 @@ mod tests {
         t.host.insert(NsKind::Net, host);
         t.move_task(10, None, Some(&s), 1);
         assert!(!t.info.contains_key(&host));
+    }
+
+    /// Members stay a set in ascending order (readers take the first
+    /// few tids), whatever order tasks come and go in.
+    #[test]
+    fn members_are_a_sorted_set() {
+        let mut m = Members::default();
+        let mut model = BTreeSet::new();
+        let mut x: u32 = 12345;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let tid = (x >> 16) % 64;
+            if x & 1 == 0 {
+                assert_eq!(m.insert(tid), model.insert(tid));
+            } else {
+                assert_eq!(m.remove(&tid), model.remove(&tid));
+            }
+            assert!(m.iter().copied().eq(model.iter().copied()));
+            assert_eq!((m.len(), m.is_empty()), (model.len(), model.is_empty()));
+        }
+        for tid in model.clone() {
+            assert!(m.remove(&tid));
+        }
+        assert!(
+            m.is_empty() && m.0.capacity() == 0,
+            "an emptied set keeps no memory"
+        );
     }
 
     fn mnt(inum: u32, id: u64) -> NsSet {

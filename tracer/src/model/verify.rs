@@ -118,7 +118,13 @@ impl Verify {
     }
 
     pub fn clear(&mut self) {
-        *self = Verify::default();
+        if !self.is_empty() {
+            *self = Verify::default();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.targets.is_empty() && self.paths.is_empty()
     }
 }
 
@@ -134,10 +140,10 @@ impl Model {
     /// What to read now, if the last event asked for a verification (taken:
     /// asked once).
     pub fn wanted_mounts(&mut self) -> Option<MountsWanted> {
-        let v = std::mem::take(&mut self.verify);
-        if v.targets.is_empty() && v.paths.is_empty() {
+        if self.verify.is_empty() {
             return None;
         }
+        let v = std::mem::take(&mut self.verify);
         let host = self.ns.host.get(&NsKind::Mnt).copied();
         // A copy can only be in a mount namespace made after the pin (or
         // after the namespace, when no pin's time is known).
