@@ -228,14 +228,24 @@ impl Model {
         host: Option<NsKey>,
         first: impl Iterator<Item = u32>,
     ) -> MntToRead {
-        let mut tids: Vec<u32> = first.collect();
-        if let Some(info) = self.ns.info.get(&m) {
-            tids.extend(info.members.iter().copied());
+        let info = self.ns.info.get(&m);
+        let members = info.into_iter().flat_map(|i| i.members.iter().copied());
+        // The first TIDS_TRIED of them, a repeat next to itself once.
+        let mut tids: Vec<u32> = Vec::with_capacity(TIDS_TRIED);
+        for tid in first.chain(members) {
+            if tids.len() == TIDS_TRIED {
+                break;
+            }
+            if tids.last() != Some(&tid) {
+                tids.push(tid);
+            }
         }
-        tids.dedup();
-        tids.truncate(TIDS_TRIED);
         MntToRead {
-            mnt: self.ns_ref(m),
+            mnt: NsRef {
+                kind: m.kind,
+                inum: m.inum,
+                id: info.map(|i| i.id).unwrap_or(0),
+            },
             host: Some(m) == host,
             tids,
         }
