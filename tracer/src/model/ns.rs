@@ -184,13 +184,47 @@ pub enum Shown {
     Freed,
 }
 
+/// The host's namespace of each kind: looked up on every event, so an
+/// array by kind rather than a map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostNs([Option<NsKey>; 8]);
+
+impl HostNs {
+    pub fn get(&self, kind: &NsKind) -> Option<&NsKey> {
+        self.0[*kind as usize].as_ref()
+    }
+
+    pub fn insert(&mut self, kind: NsKind, k: NsKey) {
+        self.0[kind as usize] = Some(k);
+    }
+}
+
+impl From<BTreeMap<NsKind, NsKey>> for HostNs {
+    fn from(m: BTreeMap<NsKind, NsKey>) -> Self {
+        let mut h = HostNs::default();
+        for (kind, k) in m {
+            h.insert(kind, k);
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+impl std::ops::Index<&NsKind> for HostNs {
+    type Output = NsKey;
+
+    fn index(&self, kind: &NsKind) -> &NsKey {
+        self.get(kind).expect("a host namespace of this kind")
+    }
+}
+
 #[derive(Default)]
 pub struct NsTable {
     pub info: HashMap<NsKey, NsInfo>,
     /// Current generation of an inode, per kind (inode-only kernels).
     generation: HashMap<(NsKind, u32), u64>,
     /// The host's namespaces (pid 1's at start).
-    pub host: BTreeMap<NsKind, NsKey>,
+    pub host: HostNs,
     /// Mount namespaces with members, by ([`NsInfo::made_ns`], key): the
     /// verification read picks the newest without scanning every
     /// namespace. Kept by [`NsTable::move_task`], [`NsTable::created`]

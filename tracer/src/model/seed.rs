@@ -16,7 +16,7 @@ impl Model {
     pub fn seed(&mut self, snapshot: &[ProcSnapshot], host: &NsSet, now_ns: u64) {
         self.start_ns = now_ns;
         let sets: Vec<NsSet> = snapshot.iter().map(snapshot_set).collect();
-        self.ns.host = keys_of(&mut self.ns, host);
+        self.ns.host = keys_of(&mut self.ns, host).into();
         for (p, set) in snapshot.iter().zip(&sets) {
             for (_, k) in keys_of(&mut self.ns, set) {
                 self.ns
