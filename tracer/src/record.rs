@@ -49,8 +49,8 @@ pub const MAX_HEADER_STRINGS: usize = 4 << 20;
 /// Bytes checksummed while looking for the next good frame after damage,
 /// over the whole file: bounds the time a hostile file can take.
 const RESYNC_BUDGET: u64 = 1 << 30;
-/// How much of the input is asked for at once.
-const READ_CHUNK: usize = 64 << 10;
+/// How much of the input is asked for at once (at least).
+const READ_CHUNK: usize = 256 << 10;
 /// The writer hands its buffer to the file beyond this (and every flush).
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -118,6 +118,14 @@ pub enum Frame {
     Event(Vec<u8>),
     Note(Vec<u8>),
     End(Vec<u8>),
+}
+
+/// What a frame holds; its payload is [`Reader::payload`] (read without a copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    Event,
+    Note,
+    End,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -374,9 +382,13 @@ pub struct Skipped {
 
 pub struct Reader<R: Read> {
     input: R,
-    /// Read ahead: `buf[pos..]` is the file from `offset` on.
+    /// Read ahead: `buf[pos..end]` is the file from `offset` on; past
+    /// `end`, room for the next read (filled once, reused).
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
+    /// The last frame's payload: `buf[payload.0..payload.1]`.
+    payload: (usize, usize),
     offset: u64,
     eof: bool,
     version: u32,
@@ -401,6 +413,8 @@ impl<R: Read> Reader<R> {
             input,
             buf: Vec::new(),
             pos: 0,
+            end: 0,
+            payload: (0, 0),
             offset: 0,
             eof: false,
             version: 0,
@@ -459,37 +473,37 @@ impl<R: Read> Reader<R> {
 
     /// The unconsumed bytes read so far.
     fn ahead(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.pos..self.end]
     }
 
     /// Read until `n` bytes are ahead or the file ends; how many are ahead.
+    /// The unread rest moves to the front (less than a frame); the room
+    /// after it is reused, not cleared: each byte is copied once.
     fn fill(&mut self, n: usize) -> io::Result<usize> {
-        if self.buf.len() - self.pos >= n {
-            return Ok(self.buf.len() - self.pos);
+        if self.end - self.pos >= n {
+            return Ok(self.end - self.pos);
         }
         if self.pos > 0 {
-            self.buf.drain(..self.pos);
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
+            self.payload = (0, 0);
         }
-        while self.buf.len() < n && !self.eof {
-            let have = self.buf.len();
-            // Grow with what came, never to a length the file only claims.
-            let want = (n - have).max(READ_CHUNK).min(READ_CHUNK.max(have));
-            self.buf.resize(have + want, 0);
+        while self.end < n && !self.eof {
+            let have = self.end;
+            if have == self.buf.len() {
+                // Grow with what came, never to a length the file only claims.
+                let want = (n - have).max(READ_CHUNK).min(READ_CHUNK.max(have));
+                self.buf.resize(have + want, 0);
+            }
             match self.input.read(&mut self.buf[have..]) {
-                Ok(0) => {
-                    self.buf.truncate(have);
-                    self.eof = true;
-                }
-                Ok(got) => self.buf.truncate(have + got),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(have),
-                Err(e) => {
-                    self.buf.truncate(have);
-                    return Err(e);
-                }
+                Ok(0) => self.eof = true,
+                Ok(got) => self.end += got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
-        Ok(self.buf.len())
+        Ok(self.end)
     }
 
     /// `n` bytes ahead, or the piece of that name is cut short.
@@ -532,6 +546,26 @@ impl<R: Read> Reader<R> {
 
     /// The next frame, `None` at a clean end of file.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, RecordError> {
+        Ok(self.next_kind()?.map(|kind| {
+            let payload = self.payload().to_vec();
+            match kind {
+                FrameKind::Event => Frame::Event(payload),
+                FrameKind::Note => Frame::Note(payload),
+                FrameKind::End => Frame::End(payload),
+            }
+        }))
+    }
+
+    /// The payload of the frame [`Reader::next_kind`] gave last (until
+    /// the next call).
+    pub fn payload(&self) -> &[u8] {
+        &self.buf[self.payload.0..self.payload.1]
+    }
+
+    /// As [`Reader::next_frame`], the payload left in the reader's buffer
+    /// ([`Reader::payload`]): no allocation per frame.
+    pub fn next_kind(&mut self) -> Result<Option<FrameKind>, RecordError> {
+        self.payload = (0, 0);
         let start = self.offset;
         let head = self.frame_head();
         if self.fill(head)? == 0 {
@@ -561,14 +595,14 @@ impl<R: Read> Reader<R> {
         if self.version >= 2 && le32(b, 8) != crc(&[&b[..8], &b[12..]]) {
             return Err(at(start, "frame checksum mismatch: the frame is damaged"));
         }
-        let payload = b[head..].to_vec();
+        self.payload = (self.pos + head, self.pos + total);
         self.consume(total);
         Ok(Some(match kind {
-            FRAME_EVENT => Frame::Event(payload),
-            FRAME_NOTE => Frame::Note(payload),
+            FRAME_EVENT => FrameKind::Event,
+            FRAME_NOTE => FrameKind::Note,
             _ => {
                 self.ended = true;
-                Frame::End(payload)
+                FrameKind::End
             }
         }))
     }

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::model::{Model, Note};
 use crate::pipeline::{Output, Pipeline, Source, View};
-use crate::record::{Frame, Reader, RecordError, Skipped};
+use crate::record::{FrameKind, Reader, RecordError, Skipped};
 use crate::render::{Format, renderer};
 use crate::report::Selector;
 use crate::stats::Stats;
@@ -67,11 +67,12 @@ struct Frames<R: Read> {
 }
 
 impl<R: Read> Frames<R> {
-    /// The next frame; `Ok(None)` at the end of what can be read, with
-    /// the reason it stopped early (or a fatal error) as `Err`.
-    fn next(&mut self) -> Result<Option<Frame>, String> {
+    /// The next frame (its payload: `self.reader.payload()`); `Ok(None)`
+    /// at the end of what can be read, with the reason it stopped early
+    /// (or a fatal error) as `Err`.
+    fn next(&mut self) -> Result<Option<FrameKind>, String> {
         loop {
-            let err = match self.reader.next_frame() {
+            let err = match self.reader.next_kind() {
                 Ok(Some(f)) => return Ok(Some(f)),
                 Ok(None) if self.reader.ended() => return Ok(None),
                 Ok(None) => {
@@ -115,8 +116,8 @@ pub struct Options {
 
 pub fn run(path: &Path, opts: Options) -> Result<()> {
     let name = path.display().to_string();
-    let file = open(path)?;
-    let input = std::io::BufReader::with_capacity(1 << 20, file);
+    // The reader buffers (large reads, each byte copied once).
+    let input = open(path)?;
     let out = BufWriter::with_capacity(1 << 16, sink(opts.to.as_deref())?);
     replay(&name, input, out, opts, &mut |w| {
         eprintln!("tracer: warning: {w}")
@@ -177,15 +178,16 @@ pub fn replay<R: Read, W: Write>(
 
     let problem = loop {
         let at = frames.reader.offset();
-        let frame = match frames.next() {
-            Ok(Some(f)) => f,
+        let kind = match frames.next() {
+            Ok(Some(k)) => k,
             Ok(None) => break None,
             Err(p) => break Some(p),
         };
-        match frame {
+        let bytes = frames.reader.payload();
+        match kind {
             // Undecodable records are counted and reported, as live.
-            Frame::Event(bytes) => pipeline.event(&bytes)?,
-            Frame::Note(bytes) => match serde_json::from_slice::<Note>(&bytes) {
+            FrameKind::Event => pipeline.event(bytes)?,
+            FrameKind::Note => match serde_json::from_slice::<Note>(bytes) {
                 Ok(n) => pipeline.note(&n)?,
                 Err(e) if lenient => {
                     bad_notes += 1;
@@ -197,9 +199,9 @@ pub fn replay<R: Read, W: Write>(
                 }
                 Err(e) => break Some(format!("{name}: byte {at}: bad note: {e}")),
             },
-            Frame::End(bytes) => {
+            FrameKind::End => {
                 // The live run's final counters: drops are part of the report.
-                if let Ok(st) = serde_json::from_slice::<Stats>(&bytes) {
+                if let Ok(st) = serde_json::from_slice::<Stats>(bytes) {
                     pipeline.set_kernel_stats(st.kernel);
                 }
             }

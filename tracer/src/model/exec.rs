@@ -5,17 +5,31 @@ use tracer_common::{ExecEvent, NsSet};
 
 use super::procs::Join;
 use super::{Container, ExecSession, Lifecycle, Model, NsKind, Pause, Task, What};
-use crate::decode::{Who, argv, c_str};
+use crate::decode::{Who, argv, c_str, c_str_ref};
 
 /// Is this exec a pod's pause/infra process? k8s' `/pause`, podman's and
 /// CRI-O's `catatonit -P`, docker's `/pause`.
 pub fn is_pause(filename: &str, argv: &[String]) -> bool {
-    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    pause_by(filename.as_bytes(), argv.iter().map(String::as_bytes))
+}
+
+/// [`is_pause`] of an exec record, without making its argv: most execs
+/// are no pause, and need no argv at all. The names compared are ASCII,
+/// so the raw bytes answer as their lossy UTF-8 would.
+fn is_pause_exec(filename: &str, e: &ExecEvent) -> bool {
+    let len = (e.args_len as usize).min(e.args.len());
+    pause_by(filename.as_bytes(), e.args[..len].split(|&b| b == 0))
+}
+
+fn pause_by<'a>(filename: &[u8], mut argv: impl Iterator<Item = &'a [u8]> + Clone) -> bool {
+    fn base(p: &[u8]) -> &[u8] {
+        p.rsplit(|&b| b == b'/').next().unwrap_or(p)
+    }
     let name = base(filename);
-    let arg0 = argv.first().map(|a| base(a)).unwrap_or_default();
-    name == "pause"
-        || arg0 == "pause"
-        || ((name == "catatonit" || arg0 == "catatonit") && argv.iter().any(|a| a == "-P"))
+    let arg0 = argv.clone().next().map_or(&b""[..], base);
+    name == b"pause"
+        || arg0 == b"pause"
+        || ((name == b"catatonit" || arg0 == b"catatonit") && argv.any(|a| a == b"-P"))
 }
 
 /// Runtime helpers that exec on the way to a container's entrypoint:
@@ -34,28 +48,28 @@ impl Model {
     pub(super) fn on_exec(&mut self, e: &ExecEvent, out: &mut Vec<Lifecycle>) {
         let who = Who::of(&e.hdr);
         let ts = e.hdr.ts_ns;
-        let filename = c_str(&e.filename);
-        let args = argv(e);
+        let filename = c_str_ref(&e.filename);
         let comm = c_str(&e.hdr.comm);
         self.proc_mut(who.pid, &comm).comm.clone_from(&comm);
         let task = Task::new(who.pid, comm);
-        if is_pause(&filename, &args) && self.pod_namespaces(&e.ns).is_some() {
+        if is_pause_exec(&filename, e) && self.pod_namespaces(&e.ns).is_some() {
             self.visit_has_role(who.tid);
-            self.pause_started(task, args, &e.ns, ts, out);
+            self.pause_started(task, argv(e), &e.ns, ts, out);
         } else if !is_runtime_step(&filename, &task.comm) {
+            // argv is made only for those who keep it (a join, a visit).
             let role = match self.joins.remove(&who.tid) {
                 Some(mut j) => {
                     if self.makes_a_container(&j, &e.ns) {
                         self.sandbox_without_pause(&mut j, out);
                     }
-                    self.entered(task.clone(), args.clone(), &e.ns, j, ts, out)
+                    self.entered(task.clone(), argv(e), &e.ns, j, ts, out)
                 }
                 None => false,
             };
             if role {
                 self.visit_has_role(who.tid);
-            } else {
-                self.visit_exec(who.tid, &task, &args, out);
+            } else if self.visit_wants_exec(who.tid) {
+                self.visit_exec(who.tid, &task, &argv(e), out);
             }
         }
     }
@@ -229,4 +243,50 @@ impl Model {
 fn runtime_join(j: &Join) -> bool {
     let c = j.by.comm.as_str();
     c.starts_with("runc:[") || c.starts_with("youki") || matches!(c, "runc" | "crun" | "runsc")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracer_common::Zeroable;
+
+    fn record(args: &[u8], args_len: u32) -> ExecEvent {
+        let mut e = ExecEvent::zeroed();
+        e.args[..args.len()].copy_from_slice(args);
+        e.args_len = args_len;
+        e
+    }
+
+    /// The raw-bytes pause test answers as the one on argv made by the
+    /// decoder, whatever the record holds: cut argv, no argv, invalid
+    /// UTF-8 around the names, lengths beyond the record.
+    #[test]
+    fn a_pause_is_told_from_the_record_as_from_its_argv() {
+        let cases: &[(&str, &[u8])] = &[
+            ("/pause", b"/pause\0"),
+            ("/usr/bin/catatonit", b"catatonit\0-P\0"),
+            ("/usr/bin/catatonit", b"catatonit\0--\0sh\0"),
+            ("/bin/sh", b"/pause\0"),
+            ("/bin/sh", b"\xff/pause\0"),
+            ("/bin/sh", b"pause\xff\0"),
+            ("/bin/sh", b"/x/catatonit\0-P"),
+            ("/bin/sh", b"/x/catatonit\0\xff-P\0"),
+            ("/x/\u{fffd}pause", b""),
+            ("/bin/sh", b"\0"),
+            ("/bin/sh", b"sh\0-c\0true\0"),
+            ("/catatonit", b"\0\0-P\0\0"),
+        ];
+        for &(file, args) in cases {
+            for len in [0, 1, args.len().saturating_sub(1), args.len(), 9999] {
+                let e = record(args, len as u32);
+                assert_eq!(
+                    is_pause_exec(file, &e),
+                    is_pause(file, &argv(&e)),
+                    "{file} {args:?} args_len {len}"
+                );
+            }
+        }
+        assert!(is_pause_exec("/pause", &record(b"", 0)));
+        assert!(is_pause_exec("/c", &record(b"/a/catatonit\0-P\0", 16)));
+    }
 }

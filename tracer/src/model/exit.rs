@@ -5,6 +5,7 @@
 use tracer_common::ExitEvent;
 
 use super::pin::Holder;
+use super::procs::Proc;
 use super::{Lifecycle, Model, Task, What};
 use crate::decode::Who;
 
@@ -25,44 +26,68 @@ impl Model {
         self.joins.remove(&who.tid);
         let before = self.threads.remove(&who.tid).unwrap_or(e.ns);
         let emptied = self.ns.move_task(who.tid, Some(&before), None, ts);
-        let comm = crate::decode::c_str(&e.hdr.comm);
-        let mut gone_by = Task::new(who.pid, comm);
+        // Who went last, for namespaces this exit emptied (made only then).
+        let mut gone_by = None;
         if e.group_dead != 0
             && let Some(p) = self.procs.remove(&who.pid)
         {
-            let status = exit_status(e.exit_code);
-            let killed = super::cause::explains(&p.killed, status);
-            let task = Task::new(who.pid, &p.comm);
-            gone_by = task.clone();
-            if let Some(sb) = p.pause_of {
-                if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
-                    pause.exited_ns = Some(ts);
-                    pause.exit = Some(status);
-                    pause.killed.clone_from(&killed);
-                }
-                if self.sandboxes[sb].ended_ns.is_none() {
-                    self.sandboxes[sb].last_gone = Some(Holder::task("pause", &task));
-                }
-                self.mark_sandbox(sb, ts);
-                let what = What::PauseExited {
-                    pause: task.clone(),
-                    exit: status,
-                };
-                out.push(Lifecycle::new(ts, sb, what));
-            }
-            if let Some(c) = p.container
-                && self.containers[c].left_ns.is_none()
-            {
-                self.containers[c].killed = killed;
-                out.push(self.leave(c, false, Some(status), "exit", ts, task.clone()));
-            }
-            if let Some(c) = p.exec_into {
-                out.push(self.leave(c, true, Some(status), "exit", ts, task));
-            }
+            gone_by = self.process_exited(who.pid, p, e, !emptied.is_empty(), out);
         }
         let status = (e.group_dead != 0).then(|| exit_status(e.exit_code));
         self.visit_exit(who, status, ts, out);
-        self.after_move(emptied, &gone_by, ts, out);
+        if !emptied.is_empty() {
+            let by =
+                gone_by.unwrap_or_else(|| Task::new(who.pid, crate::decode::c_str(&e.hdr.comm)));
+            self.after_move(emptied, &by, ts, out);
+        }
+    }
+
+    /// The last thread of process `pid` (`p`, out of the table) exited:
+    /// the pause, container or exec session it was ends. Who it was, when
+    /// `emptied` (namespaces lost their last task to it).
+    fn process_exited(
+        &mut self,
+        pid: u32,
+        p: Proc,
+        e: &ExitEvent,
+        emptied: bool,
+        out: &mut Vec<Lifecycle>,
+    ) -> Option<Task> {
+        // A process of no role that empties nothing (most exits): no copies.
+        if p.pause_of.is_none() && p.container.is_none() && p.exec_into.is_none() && !emptied {
+            return None;
+        }
+        let ts = e.hdr.ts_ns;
+        let status = exit_status(e.exit_code);
+        let killed = super::cause::explains(&p.killed, status);
+        let task = Task::new(pid, p.comm);
+        let gone_by = emptied.then(|| task.clone());
+        if let Some(sb) = p.pause_of {
+            if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
+                pause.exited_ns = Some(ts);
+                pause.exit = Some(status);
+                pause.killed.clone_from(&killed);
+            }
+            if self.sandboxes[sb].ended_ns.is_none() {
+                self.sandboxes[sb].last_gone = Some(Holder::task("pause", &task));
+            }
+            self.mark_sandbox(sb, ts);
+            let what = What::PauseExited {
+                pause: task.clone(),
+                exit: status,
+            };
+            out.push(Lifecycle::new(ts, sb, what));
+        }
+        if let Some(c) = p.container
+            && self.containers[c].left_ns.is_none()
+        {
+            self.containers[c].killed = killed;
+            out.push(self.leave(c, false, Some(status), "exit", ts, task.clone()));
+        }
+        if let Some(c) = p.exec_into {
+            out.push(self.leave(c, true, Some(status), "exit", ts, task));
+        }
+        gone_by
     }
 
     /// Container `c`'s main process (or, with `exec_session`, one of its

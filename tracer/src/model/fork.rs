@@ -5,7 +5,7 @@ use tracer_common::{CLONE_NEW_MASK, ForkEvent, Ns, syscall};
 use super::ns::Creation;
 use super::procs::Proc;
 use super::{Lifecycle, Model, Task};
-use crate::decode::{Who, c_str, caller};
+use crate::decode::{Who, c_str_ref, caller};
 
 impl Model {
     pub(super) fn on_fork(&mut self, e: &ForkEvent, _out: &mut Vec<Lifecycle>) {
@@ -13,29 +13,35 @@ impl Model {
         let by = caller(e);
         let ts = e.hdr.ts_ns;
         // The child's comm is its caller's, right after the clone.
-        let comm = c_str(&e.hdr.comm);
+        let comm = c_str_ref(&e.hdr.comm);
         // Creations: a namespace the clone flags asked for, where the child differs from its caller.
-        let made = Ns::ALL.into_iter().filter(|&slot| {
-            slot != Ns::PidForChildren
-                && e.flags & CLONE_NEW_MASK & slot.clone_flag() != 0
-                && e.changed & slot.bit() != 0
-        });
-        let creation = Creation {
-            ts_ns: ts,
-            pid: by.pid,
-            tid: by.tid,
-            comm: comm.clone(),
-            syscall: if e.syscall == syscall::CLONE3 {
-                "clone3"
-            } else {
-                "clone"
-            },
-        };
-        self.created(&e.ns, made, &creation);
+        let mut made = Ns::ALL
+            .into_iter()
+            .filter(|&slot| {
+                slot != Ns::PidForChildren
+                    && e.flags & CLONE_NEW_MASK & slot.clone_flag() != 0
+                    && e.changed & slot.bit() != 0
+            })
+            .peekable();
+        // Most forks create nothing: no creation (and no copy of comm) then.
+        if made.peek().is_some() {
+            let creation = Creation {
+                ts_ns: ts,
+                pid: by.pid,
+                tid: by.tid,
+                comm: comm.to_string(),
+                syscall: if e.syscall == syscall::CLONE3 {
+                    "clone3"
+                } else {
+                    "clone"
+                },
+            };
+            self.created(&e.ns, made, &creation);
+        }
         self.ns.move_task(child.tid, None, Some(&e.ns), ts);
         self.set_thread(child.tid, &e.ns);
         if child.tid == child.pid {
-            let forked = (Task::new(by.pid, &comm), ts);
+            let forked = (Task::new(by.pid, &*comm), ts);
             self.procs.insert(child.pid, Proc::new(&comm, Some(forked)));
         }
         self.visit_fork(by, child, ts);

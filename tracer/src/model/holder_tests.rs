@@ -599,3 +599,47 @@ fn pins_of_the_host_namespaces_are_not_kept() {
     let host = w.m.ns.host[&NsKind::Net];
     assert!(w.m.ns.info.get(&host).is_none_or(|i| i.pins.is_empty()));
 }
+
+/// A pin that comes after the grace (a new bind mount, a copy found
+/// late) is a leak at once: leak verdicts are looked for again when a pin
+/// comes, not only when a deadline passes.
+#[test]
+fn a_pin_made_after_the_grace_is_a_leak_at_once() {
+    let mut w = with_tables(false);
+    let n = net_of(POD);
+    mounted(&mut w, HOST.mnt, NsKind::Net, POD.net, "/run/netns/x");
+    w.unshare(1200, "ip", CLONE_NEWNET, HOST, n);
+    w.bind_mount((1200, 1200), "ip", "/proc/self/ns/net", "/run/netns/x", n);
+    w.setns(1200, "ip", CLONE_NEWNET, n, HOST);
+    let pause = pause_joining(&mut w, 710, n);
+    w.exit(pause, "pause", 0, PAUSE_NS);
+    let pause_gone = w.make.ts_ns;
+    // Nobody unmounts the pin: a leak once the grace is over.
+    w.time(pause_gone + LEAK_GRACE_NS + S);
+    let leaks = |w: &Driver| -> Vec<(u64, String)> {
+        steps(w, |s| matches!(s, What::Leak { .. }))
+            .iter()
+            .map(|l| match &l.what {
+                What::Leak { pin, .. } => (l.ts_ns, pin.path.clone()),
+                _ => unreachable!(),
+            })
+            .collect()
+    };
+    assert_eq!(
+        leaks(&w),
+        [(pause_gone + LEAK_GRACE_NS, "/run/netns/x".into())]
+    );
+    // Long after, another pin of that netns: a leak as it comes.
+    mounted(&mut w, HOST.mnt, NsKind::Net, POD.net, "/run/netns/y");
+    w.setns(1500, "ip", CLONE_NEWNET, HOST, n);
+    w.bind_mount((1500, 1500), "ip", "/proc/self/ns/net", "/run/netns/y", n);
+    let made = w.make.ts_ns;
+    w.setns(1500, "ip", CLONE_NEWNET, n, HOST);
+    assert_eq!(
+        leaks(&w),
+        [
+            (pause_gone + LEAK_GRACE_NS, "/run/netns/x".into()),
+            (made, "/run/netns/y".into())
+        ]
+    );
+}

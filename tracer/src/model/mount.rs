@@ -201,6 +201,7 @@ impl Model {
         }
         info.add_pin(pin);
         self.pinned.insert(k);
+        self.leaks_changed();
         self.mark_ns(k, ts);
         if let Some(sb) = self.sandbox_holding(k) {
             out.push(Lifecycle::new(ts, sb, step));

@@ -104,7 +104,7 @@ pub struct NsInfo {
     pub existing: bool,
     pub first_seen_ns: u64,
     /// Thread ids in it now (tracked for non-host namespaces only).
-    pub members: BTreeSet<u32>,
+    pub members: Members,
     /// When the last member left (members went from some to none).
     pub emptied_ns: Option<u64>,
     /// Its bind mounts (nsfs) over time, in every mount namespace: the
@@ -117,6 +117,63 @@ pub struct NsInfo {
     pub shown: Option<Shown>,
 }
 
+impl NsInfo {
+    /// When it was made, as far as the trace knows: its creation, else 0
+    /// for one older than the trace, else when it was first seen.
+    pub fn made_ns(&self) -> u64 {
+        match &self.created {
+            Some(c) => c.ts_ns,
+            None if self.existing => 0,
+            None => self.first_seen_ns,
+        }
+    }
+}
+
+/// Thread ids, ascending, in a sorted vector: a namespace holds a few
+/// tasks (a container's), and every fork and exit inserts or removes one;
+/// a vector does that without a tree's nodes. Emptied, it lets go of its
+/// memory, so idle namespaces keep none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Members(Vec<u32>);
+
+impl Members {
+    /// Add `tid`; false if it was in already.
+    pub fn insert(&mut self, tid: u32) -> bool {
+        match self.0.binary_search(&tid) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, tid);
+                true
+            }
+        }
+    }
+
+    /// Take `tid` out; false if it was not in.
+    pub fn remove(&mut self, tid: &u32) -> bool {
+        let Ok(i) = self.0.binary_search(tid) else {
+            return false;
+        };
+        self.0.remove(i);
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// In ascending order.
+    pub fn iter(&self) -> std::slice::Iter<'_, u32> {
+        self.0.iter()
+    }
+}
+
 /// A namespace's state as lifecycle steps tell it (in use is not told:
 /// joins and leaves are).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,13 +184,52 @@ pub enum Shown {
     Freed,
 }
 
+/// The host's namespace of each kind: looked up on every event, so an
+/// array by kind rather than a map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostNs([Option<NsKey>; 8]);
+
+impl HostNs {
+    pub fn get(&self, kind: &NsKind) -> Option<&NsKey> {
+        self.0[*kind as usize].as_ref()
+    }
+
+    pub fn insert(&mut self, kind: NsKind, k: NsKey) {
+        self.0[kind as usize] = Some(k);
+    }
+}
+
+impl From<BTreeMap<NsKind, NsKey>> for HostNs {
+    fn from(m: BTreeMap<NsKind, NsKey>) -> Self {
+        let mut h = HostNs::default();
+        for (kind, k) in m {
+            h.insert(kind, k);
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+impl std::ops::Index<&NsKind> for HostNs {
+    type Output = NsKey;
+
+    fn index(&self, kind: &NsKind) -> &NsKey {
+        self.get(kind).expect("a host namespace of this kind")
+    }
+}
+
 #[derive(Default)]
 pub struct NsTable {
     pub info: HashMap<NsKey, NsInfo>,
     /// Current generation of an inode, per kind (inode-only kernels).
     generation: HashMap<(NsKind, u32), u64>,
     /// The host's namespaces (pid 1's at start).
-    pub host: BTreeMap<NsKind, NsKey>,
+    pub host: HostNs,
+    /// Mount namespaces with members, by ([`NsInfo::made_ns`], key): the
+    /// verification read picks the newest without scanning every
+    /// namespace. Kept by [`NsTable::move_task`], [`NsTable::created`]
+    /// and [`NsTable::mark_existing`], the only writers of what it orders by.
+    mnt_in_use: BTreeSet<(u64, NsKey)>,
 }
 
 impl NsTable {
@@ -177,7 +273,7 @@ impl NsTable {
             created: None,
             existing: false,
             first_seen_ns: ts,
-            members: BTreeSet::new(),
+            members: Members::default(),
             emptied_ns: None,
             pins: Vec::new(),
             freed_ns: None,
@@ -191,8 +287,34 @@ impl NsTable {
         let info = self.touch(k, ts);
         info.id = id;
         if info.created.is_none() && !info.existing {
+            // Seen in use before its creation event: it moves in the index.
+            let was = info.made_ns();
             info.created = Some(c);
+            let now = info.made_ns();
+            self.reindex(k, was, now);
         }
+    }
+
+    /// A namespace the start-up walk found: older than the trace.
+    pub fn mark_existing(&mut self, k: NsKey, id: u64, ts: u64) {
+        let info = self.touch(k, ts);
+        info.id = id;
+        let was = info.made_ns();
+        info.existing = true;
+        let now = info.made_ns();
+        self.reindex(k, was, now);
+    }
+
+    /// `k`'s time in [`NsTable::mnt_in_use`] went from `was` to `now`.
+    fn reindex(&mut self, k: NsKey, was: u64, now: u64) {
+        if was != now && self.mnt_in_use.remove(&(was, k)) {
+            self.mnt_in_use.insert((now, k));
+        }
+    }
+
+    /// Mount namespaces with members, newest made first.
+    pub fn mnts_in_use_newest_first(&self) -> impl Iterator<Item = (u64, NsKey)> + '_ {
+        self.mnt_in_use.iter().rev().copied()
     }
 
     /// Move thread `tid` from the namespaces in `before` to those in
@@ -222,6 +344,10 @@ impl NsTable {
                 && info.members.is_empty()
             {
                 info.emptied_ns = Some(ts);
+                if kind == NsKind::Mnt {
+                    let made = info.made_ns();
+                    self.mnt_in_use.remove(&(made, k));
+                }
                 emptied.push(k);
             }
             if let Some(k) = new
@@ -230,11 +356,15 @@ impl NsTable {
                 let id = after.map(|s| s.id[slot as usize]).unwrap_or(0);
                 let info = self.touch(k, ts);
                 info.id = id;
-                info.members.insert(tid);
+                let first = info.members.insert(tid) && info.members.len() == 1;
                 info.emptied_ns = None;
                 // Entered after we said it was freed: something we could
                 // not see held it (an open fd): not freed after all.
                 info.freed_ns = None;
+                if first && kind == NsKind::Mnt {
+                    let made = info.made_ns();
+                    self.mnt_in_use.insert((made, k));
+                }
             }
         }
         emptied
@@ -249,6 +379,23 @@ impl NsTable {
         let info = &self.info;
         self.generation
             .retain(|&(kind, inum), &mut ident| info.contains_key(&NsKey { kind, inum, ident }));
+        self.mnt_in_use.retain(|(_, k)| info.contains_key(k));
+    }
+
+    /// [`NsTable::mnt_in_use`] as a scan of every namespace finds it
+    /// (tests check the index against it).
+    #[cfg(test)]
+    pub fn mnts_in_use_scanned(&self) -> BTreeSet<(u64, NsKey)> {
+        self.info
+            .iter()
+            .filter(|(k, i)| k.kind == NsKind::Mnt && !i.members.is_empty())
+            .map(|(k, i)| (i.made_ns(), *k))
+            .collect()
+    }
+
+    #[cfg(test)]
+    pub fn mnts_in_use_indexed(&self) -> &BTreeSet<(u64, NsKey)> {
+        &self.mnt_in_use
     }
 }
 
@@ -320,6 +467,81 @@ mod tests {
         t.host.insert(NsKind::Net, host);
         t.move_task(10, None, Some(&s), 1);
         assert!(!t.info.contains_key(&host));
+    }
+
+    /// Members stay a set in ascending order (readers take the first
+    /// few tids), whatever order tasks come and go in.
+    #[test]
+    fn members_are_a_sorted_set() {
+        let mut m = Members::default();
+        let mut model = BTreeSet::new();
+        let mut x: u32 = 12345;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let tid = (x >> 16) % 64;
+            if x & 1 == 0 {
+                assert_eq!(m.insert(tid), model.insert(tid));
+            } else {
+                assert_eq!(m.remove(&tid), model.remove(&tid));
+            }
+            assert!(m.iter().copied().eq(model.iter().copied()));
+            assert_eq!((m.len(), m.is_empty()), (model.len(), model.is_empty()));
+        }
+        for tid in model.clone() {
+            assert!(m.remove(&tid));
+        }
+        assert!(
+            m.is_empty() && m.0.capacity() == 0,
+            "an emptied set keeps no memory"
+        );
+    }
+
+    fn mnt(inum: u32, id: u64) -> NsSet {
+        let mut s = NsSet::default();
+        s.inum[Ns::Mnt as usize] = inum;
+        s.id[Ns::Mnt as usize] = id;
+        s
+    }
+
+    /// The verification read's index of mount namespaces in use follows
+    /// members coming and going, a creation seen after a task in it, a
+    /// namespace the start-up walk found, and pruning.
+    #[test]
+    fn the_index_of_mount_namespaces_in_use_matches_a_scan() {
+        let mut t = NsTable::default();
+        let (a, b, c) = (
+            mnt(4026532400, 40),
+            mnt(4026532401, 41),
+            mnt(4026532402, 42),
+        );
+        let check = |t: &NsTable| assert_eq!(t.mnts_in_use_indexed(), &t.mnts_in_use_scanned());
+        t.move_task(10, None, Some(&a), 5);
+        t.move_task(11, None, Some(&a), 6);
+        check(&t);
+        // Its creation comes after a task in it: it moves to that time.
+        let ka = t.key(NsKind::Mnt, 4026532400, 40, true);
+        t.created(ka, 40, creation(10));
+        check(&t);
+        assert_eq!(t.mnts_in_use_newest_first().collect::<Vec<_>>(), [(1, ka)]);
+        // Found by the start-up walk after a task was put in it: made at 0.
+        t.move_task(12, None, Some(&b), 7);
+        let kb = t.key(NsKind::Mnt, 4026532401, 41, false);
+        t.mark_existing(kb, 41, 7);
+        check(&t);
+        t.move_task(13, None, Some(&c), 9);
+        let kc = t.key(NsKind::Mnt, 4026532402, 42, false);
+        let order: Vec<NsKey> = t.mnts_in_use_newest_first().map(|(_, k)| k).collect();
+        assert_eq!(order, [kc, ka, kb]);
+        // Moving between two, then emptying: out of the index.
+        t.move_task(10, Some(&a), Some(&c), 10);
+        t.move_task(11, Some(&a), None, 11);
+        check(&t);
+        assert!(t.mnts_in_use_indexed().iter().all(|(_, k)| *k != ka));
+        t.prune(|k, _| *k != ka);
+        t.move_task(12, Some(&b), None, 12);
+        t.prune(|k, _| *k != kb);
+        check(&t);
+        assert_eq!(t.mnts_in_use_newest_first().collect::<Vec<_>>(), [(9, kc)]);
     }
 
     fn creation(pid: u32) -> Creation {

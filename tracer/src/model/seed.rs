@@ -16,12 +16,11 @@ impl Model {
     pub fn seed(&mut self, snapshot: &[ProcSnapshot], host: &NsSet, now_ns: u64) {
         self.start_ns = now_ns;
         let sets: Vec<NsSet> = snapshot.iter().map(snapshot_set).collect();
-        self.ns.host = keys_of(&mut self.ns, host);
+        self.ns.host = keys_of(&mut self.ns, host).into();
         for (p, set) in snapshot.iter().zip(&sets) {
             for (_, k) in keys_of(&mut self.ns, set) {
-                let info = self.ns.touch(k, now_ns);
-                info.existing = true;
-                info.id = set.id[k.kind.slot() as usize];
+                self.ns
+                    .mark_existing(k, set.id[k.kind.slot() as usize], now_ns);
             }
             self.ns.move_task(p.pid, None, Some(set), now_ns);
             self.set_thread(p.pid, set);

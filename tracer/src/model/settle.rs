@@ -26,6 +26,13 @@ pub(super) struct Pending {
     ns: BTreeMap<NsKey, u64>,
     sandboxes: BTreeMap<usize, u64>,
     pub steps: Vec<Lifecycle>,
+    /// Leak verdicts to look for again: a pin was added, or a sandbox
+    /// joined the leak watch (or its last task went). Otherwise a watched
+    /// sandbox past its deadline has every pin judged already, and the
+    /// others wait for `leaks_due`: nothing to look at per event.
+    leaks_changed: bool,
+    /// The earliest deadline of a watched sandbox not past it at the last look.
+    leaks_due: u64,
 }
 
 impl Model {
@@ -42,14 +49,26 @@ impl Model {
     /// The states, ends and verdicts the facts so far add up to.
     pub fn settle(&mut self) -> Vec<Lifecycle> {
         let mut out = std::mem::take(&mut self.pending.steps);
-        for (k, ts) in std::mem::take(&mut self.pending.ns) {
-            self.ns_state(k, ts, &mut out);
+        // Most events change nothing to settle: cheap then.
+        if !self.pending.ns.is_empty() {
+            for (k, ts) in std::mem::take(&mut self.pending.ns) {
+                self.ns_state(k, ts, &mut out);
+            }
         }
-        for (sb, ts) in std::mem::take(&mut self.pending.sandboxes) {
-            self.sandbox_state(sb, ts, &mut out);
+        if !self.pending.sandboxes.is_empty() {
+            for (sb, ts) in std::mem::take(&mut self.pending.sandboxes) {
+                self.sandbox_state(sb, ts, &mut out);
+            }
         }
-        self.check_leaks(&mut out);
+        if !self.leak_watch.is_empty() {
+            self.check_leaks(&mut out);
+        }
         out
+    }
+
+    /// Something may make a leak verdict due before the next deadline.
+    pub(super) fn leaks_changed(&mut self) {
+        self.pending.leaks_changed = true;
     }
 
     /// A namespace without tasks is pinned or freed; a sandbox's is told
@@ -107,6 +126,7 @@ impl Model {
         }
         if pinned {
             self.leak_watch.insert(sb);
+            self.leaks_changed();
         } else {
             self.leak_watch.remove(&sb);
         }
@@ -149,6 +169,16 @@ impl Model {
     /// Pins still there a grace after their sandbox's last task: leaks.
     fn check_leaks(&mut self, out: &mut Vec<Lifecycle>) {
         let now = self.now_ns;
+        let quiet = !self.pending.leaks_changed && now < self.pending.leaks_due;
+        // Tests look anyway, and check that nothing was missed.
+        #[cfg(test)]
+        let told = out.len();
+        #[cfg(not(test))]
+        if quiet {
+            return;
+        }
+        self.pending.leaks_changed = false;
+        let mut due = u64::MAX;
         let watch: Vec<usize> = self.leak_watch.iter().copied().collect();
         for sb in watch {
             let Some(gone) = self.sandboxes.get(sb).and_then(|s| s.tasks_gone_ns) else {
@@ -157,6 +187,7 @@ impl Model {
             };
             let deadline = gone + LEAK_GRACE_NS;
             if now < deadline {
+                due = due.min(deadline);
                 continue;
             }
             let keys: Vec<NsKey> = self.sandboxes[sb].ns.values().copied().collect();
@@ -193,5 +224,12 @@ impl Model {
                 }
             }
         }
+        self.pending.leaks_due = due;
+        #[cfg(test)]
+        assert!(
+            !quiet || out.len() == told,
+            "a leak verdict came while nothing was due: {:?}",
+            &out[told..]
+        );
     }
 }

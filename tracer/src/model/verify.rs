@@ -118,7 +118,13 @@ impl Verify {
     }
 
     pub fn clear(&mut self) {
-        *self = Verify::default();
+        if !self.is_empty() {
+            *self = Verify::default();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.targets.is_empty() && self.paths.is_empty()
     }
 }
 
@@ -134,10 +140,10 @@ impl Model {
     /// What to read now, if the last event asked for a verification (taken:
     /// asked once).
     pub fn wanted_mounts(&mut self) -> Option<MountsWanted> {
-        let v = std::mem::take(&mut self.verify);
-        if v.targets.is_empty() && v.paths.is_empty() {
+        if self.verify.is_empty() {
             return None;
         }
+        let v = std::mem::take(&mut self.verify);
         let host = self.ns.host.get(&NsKind::Mnt).copied();
         // A copy can only be in a mount namespace made after the pin (or
         // after the namespace, when no pin's time is known).
@@ -154,28 +160,17 @@ impl Model {
             })
             .min();
         let path_mnts: BTreeSet<NsKey> = v.paths.iter().map(|(m, ..)| *m).collect();
-        let mut others: Vec<(u64, NsKey)> = self
-            .ns
-            .info
-            .iter()
-            .filter(|(k, i)| {
-                k.kind == NsKind::Mnt
-                    && Some(**k) != host
-                    && !i.members.is_empty()
-                    && !path_mnts.contains(k)
-            })
-            .filter_map(|(k, i)| {
-                let made = match &i.created {
-                    Some(c) => c.ts_ns,
-                    None if i.existing => 0,
-                    None => i.first_seen_ns,
-                };
-                since.is_none_or(|s| made >= s).then_some((made, *k))
-            })
-            .collect();
         // The newest first: copies are made after the pin.
-        others.sort_by(|a, b| b.cmp(a));
-        others.truncate(MNTS_READ);
+        let others: Vec<NsKey> = self
+            .ns
+            .mnts_in_use_newest_first()
+            .take_while(|(made, _)| since.is_none_or(|s| *made >= s))
+            .filter(|(_, k)| Some(*k) != host && !path_mnts.contains(k))
+            .take(MNTS_READ)
+            .map(|(_, k)| k)
+            .collect();
+        #[cfg(test)]
+        self.check_mnts_index(since, host, &path_mnts, &others);
         let mut mnts: Vec<MntToRead> = host
             .filter(|h| !path_mnts.contains(h))
             .map(|h| MntToRead {
@@ -189,7 +184,7 @@ impl Model {
             let callers = v.paths.iter().filter(|(pm, ..)| *pm == m).map(|p| p.2);
             mnts.push(self.mnt_to_read(m, host, callers));
         }
-        for (_, m) in others {
+        for m in others {
             mnts.push(self.mnt_to_read(m, host, std::iter::empty()));
         }
         Some(MountsWanted {
@@ -200,20 +195,57 @@ impl Model {
         })
     }
 
+    /// The index gives what the scan of every namespace gave before it.
+    #[cfg(test)]
+    fn check_mnts_index(
+        &self,
+        since: Option<u64>,
+        host: Option<NsKey>,
+        path_mnts: &BTreeSet<NsKey>,
+        picked: &[NsKey],
+    ) {
+        assert_eq!(
+            self.ns.mnts_in_use_indexed(),
+            &self.ns.mnts_in_use_scanned()
+        );
+        let mut scanned: Vec<(u64, NsKey)> = self
+            .ns
+            .mnts_in_use_scanned()
+            .into_iter()
+            .filter(|(made, k)| {
+                Some(*k) != host && !path_mnts.contains(k) && since.is_none_or(|s| *made >= s)
+            })
+            .collect();
+        scanned.sort_by(|a, b| b.cmp(a));
+        scanned.truncate(MNTS_READ);
+        let scanned: Vec<NsKey> = scanned.into_iter().map(|(_, k)| k).collect();
+        assert_eq!(picked, &scanned[..]);
+    }
+
     fn mnt_to_read(
         &self,
         m: NsKey,
         host: Option<NsKey>,
         first: impl Iterator<Item = u32>,
     ) -> MntToRead {
-        let mut tids: Vec<u32> = first.collect();
-        if let Some(info) = self.ns.info.get(&m) {
-            tids.extend(info.members.iter().copied());
+        let info = self.ns.info.get(&m);
+        let members = info.into_iter().flat_map(|i| i.members.iter().copied());
+        // The first TIDS_TRIED of them, a repeat next to itself once.
+        let mut tids: Vec<u32> = Vec::with_capacity(TIDS_TRIED);
+        for tid in first.chain(members) {
+            if tids.len() == TIDS_TRIED {
+                break;
+            }
+            if tids.last() != Some(&tid) {
+                tids.push(tid);
+            }
         }
-        tids.dedup();
-        tids.truncate(TIDS_TRIED);
         MntToRead {
-            mnt: self.ns_ref(m),
+            mnt: NsRef {
+                kind: m.kind,
+                inum: m.inum,
+                id: info.map(|i| i.id).unwrap_or(0),
+            },
             host: Some(m) == host,
             tids,
         }

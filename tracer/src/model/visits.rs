@@ -386,6 +386,11 @@ impl Model {
         self.visits.open.insert(child.tid, handed);
     }
 
+    /// Would [`Model::visit_exec`] of `tid` tell anything (and need its argv)?
+    pub(super) fn visit_wants_exec(&self, tid: u32) -> bool {
+        self.visits.open.get(&tid).is_some_and(|o| !o.announced)
+    }
+
     /// The exec of `tid` made it a pause, a container or an exec session.
     pub(super) fn visit_has_role(&mut self, tid: u32) {
         if self.visits.open.get(&tid).is_some_and(|o| !o.announced) {

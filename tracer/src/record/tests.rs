@@ -411,3 +411,46 @@ fn what_a_reader_would_refuse_is_never_written() {
     let f = w.failure().expect("an oversized header");
     assert!(f.to_string().contains("start-up walk"), "{f}");
 }
+
+/// Hands out at most `step` bytes per read: frames straddle every read.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.data.len()).min(self.step);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// The reader reuses its buffer (the unread rest moved to the front, the
+/// room after it not cleared) and leaves payloads in it: frames of every
+/// size, across reads of any size and past several buffer refills, read
+/// back exactly as written.
+#[test]
+fn payloads_read_in_place_match_what_was_written_whatever_the_reads() {
+    let payloads: Vec<Vec<u8>> = (0..1600u32)
+        .map(|i| (0..(i * 37 % 1500)).map(|j| (i ^ j) as u8).collect())
+        .collect();
+    let mut w = Writer::new(Vec::new(), &header());
+    for p in &payloads {
+        w.event(p);
+    }
+    let bytes = w.end(&serde_json::json!({"events": 1600})).unwrap();
+    assert!(bytes.len() > 4 * READ_CHUNK, "spans several refills");
+    for step in [7, 4096, READ_CHUNK - 3, usize::MAX] {
+        let input = Trickle { data: &bytes, step };
+        let (_, mut r) = Reader::open(input).unwrap();
+        for (i, p) in payloads.iter().enumerate() {
+            assert_eq!(r.next_kind().unwrap(), Some(FrameKind::Event), "frame {i}");
+            assert_eq!(r.payload(), &p[..], "frame {i}, reads of {step}");
+        }
+        assert_eq!(r.next_kind().unwrap(), Some(FrameKind::End));
+        assert_eq!(r.next_kind().unwrap(), None);
+        assert!(r.ended());
+    }
+}
