@@ -169,7 +169,7 @@ pub fn run(opts: Options) -> Result<()> {
             harness_peak_rss_mib: host::own_peak_rss_mib(),
             load: [load_at_start, host::loadavg()],
         },
-        targets: results::targets(&cells, &stall, &replay),
+        targets: results::targets(&cells, &bpf_stats, &stall, &replay),
         highest_clean_rate: results::highest_clean_rate(&cells),
         cells,
         peer,
