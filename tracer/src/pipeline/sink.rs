@@ -15,6 +15,13 @@ use std::thread::{self, JoinHandle};
 /// Bytes of output in flight before lines are dropped: seconds of the
 /// busiest live output, far more than any pipe buffers.
 pub const QUEUE_BYTES: usize = 8 << 20;
+/// A buffer's first capacity.
+const BUF_BYTES: usize = 1 << 16;
+/// Written buffers come back to be filled again, up to this many and
+/// this size: a buffer that grows to a busy flush's size stays that size,
+/// instead of a new one growing again (each growth a copy) every flush.
+const SPARES: usize = 2;
+const SPARE_MAX_BYTES: usize = 2 << 20;
 
 /// What the writer thread and the tracer both see.
 #[derive(Debug, Default)]
@@ -58,6 +65,8 @@ impl Shared {
 pub struct Queued {
     buf: Vec<u8>,
     tx: mpsc::Sender<Vec<u8>>,
+    /// Written buffers, emptied, to fill again.
+    spare: mpsc::Receiver<Vec<u8>>,
     shared: Arc<Shared>,
 }
 
@@ -71,11 +80,12 @@ pub struct Output {
 pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Output)> {
     let shared = Arc::new(Shared::default());
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let (back, spare) = mpsc::sync_channel::<Vec<u8>>(SPARES);
     let s = Arc::clone(&shared);
     let thread = thread::Builder::new()
         .name("stdout".into())
         .spawn(move || {
-            for chunk in rx {
+            for mut chunk in rx {
                 if !s.closed() {
                     let r = out.write_all(&chunk).and_then(|()| out.flush());
                     if let Err(e) = r {
@@ -86,12 +96,18 @@ pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Outp
                     }
                 }
                 s.queued.fetch_sub(chunk.len(), Ordering::Relaxed);
+                if chunk.capacity() <= SPARE_MAX_BYTES {
+                    chunk.clear();
+                    // Full (enough spares) or closed: dropped.
+                    let _ = back.try_send(chunk);
+                }
             }
         })?;
     Ok((
         Queued {
-            buf: Vec::with_capacity(1 << 16),
+            buf: Vec::with_capacity(BUF_BYTES),
             tx,
+            spare,
             shared: Arc::clone(&shared),
         },
         Output { thread, shared },
@@ -125,7 +141,11 @@ impl Write for Queued {
             return Ok(());
         }
         s.queued.fetch_add(len, Ordering::Relaxed);
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(1 << 16));
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BUF_BYTES));
+        let chunk = std::mem::replace(&mut self.buf, next);
         if self.tx.send(chunk).is_err() {
             s.queued.fetch_sub(len, Ordering::Relaxed);
         }
