@@ -148,7 +148,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     _unmount = unmount;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
-    let (sink, output) = sink::queued(std::io::stdout()).context("starting the output thread")?;
+    let (sink, output) = sink::stdout().context("starting the output thread")?;
     let (namer, names) = names(&opts);
     let mut pipeline = start(&opts, &info, &offsets, &host, target, sink)?.with_namer(namer);
     pipeline.name_existing()?;
