@@ -20,8 +20,9 @@ fn has_ids(ns: &NsSet) -> bool {
 /// the same few flags, and within the same second.
 #[derive(Default)]
 pub struct Memos {
-    /// `,"ns":{…},"ns_id":{…}` (or the `_before` pair) per set.
-    ns: Memo<(NsSet, bool), 8>,
+    /// `{…}` of the inodes and, where the kernel has ids, `{…}` of those,
+    /// per set (a setns's set before is often the last unshare's after).
+    ns: Memo<NsSet, 8>,
     /// `,"syscall":…,"flags":…,"flag_names":[…]` per flags and syscall.
     flags: Memo<(u64, u32), 8>,
     /// The wall-clock second last written, and its RFC 3339 text up to
@@ -45,7 +46,8 @@ impl<K, const N: usize> Default for Memo<K, N> {
 }
 
 impl<K: PartialEq, const N: usize> Memo<K, N> {
-    /// The text for `key`, made by `make` unless it is among the last `N`.
+    /// The text for `key`, made by `make` unless it is among the last `N`
+    /// (made into the oldest slot's buffer: no allocation once all are used).
     fn get(
         &mut self,
         key: K,
@@ -54,17 +56,23 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
         if let Some(i) = self.slots.iter().position(|(k, _)| *k == key) {
             return Ok(&self.slots[i].1);
         }
-        let mut text = Vec::new();
-        make(&mut text)?;
         let i = if self.slots.len() < N {
-            self.slots.push((key, text));
+            self.slots.push((key, Vec::with_capacity(512)));
             self.slots.len() - 1
         } else {
             let i = self.next;
-            self.slots[i] = (key, text);
             self.next = (i + 1) % N;
+            self.slots[i].0 = key;
             i
         };
+        let text = &mut self.slots[i].1;
+        text.clear();
+        if let Err(e) = make(text) {
+            // Never found again half made.
+            self.slots.swap_remove(i);
+            self.next = 0;
+            return Err(e);
+        }
         Ok(&self.slots[i].1)
     }
 }
@@ -210,15 +218,9 @@ pub fn write_event_json<W: Write>(
         }
         Event::Cause(c) => super::cause::fields(w, c)?,
     }
-    w.write_all(
-        memos
-            .ns
-            .get((*ev.ns(), false), |t| ns_maps(t, "ns", "ns_id", ev.ns()))?,
-    )?;
+    ns_maps(w, &mut memos.ns, "ns", "ns_id", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
-        w.write_all(memos.ns.get((e.ns_before, true), |t| {
-            ns_maps(t, "ns_before", "ns_id_before", &e.ns_before)
-        })?)?;
+        ns_maps(w, &mut memos.ns, "ns_before", "ns_id_before", &e.ns_before)?;
     }
     w.write_all(b"}\n")
 }
@@ -292,28 +294,55 @@ fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> i
 }
 
 /// `,"ns":{"mnt":…,…}` and, where the kernel has them, `,"ns_id":{…}`;
-/// zeros (namespaces this kernel lacks) left out.
-fn ns_maps<W: Write>(w: &mut W, key: &str, id_key: &str, ns: &NsSet) -> io::Result<()> {
-    let mut n = itoa::Buffer::new();
-    let mut map = |w: &mut W, key: &str, value: &dyn Fn(usize) -> u64| -> io::Result<()> {
-        write!(w, ",\"{key}\":{{")?;
-        let mut first = true;
-        for slot in Ns::ALL {
-            let v = value(slot as usize);
-            if v == 0 {
-                continue;
+/// zeros (namespaces this kernel lacks) left out. The maps' text comes
+/// from `memo`: `{…}` of the inodes, then that of the ids (if any).
+fn ns_maps<W: Write>(
+    w: &mut W,
+    memo: &mut Memo<NsSet, 8>,
+    key: &str,
+    id_key: &str,
+    ns: &NsSet,
+) -> io::Result<()> {
+    let text = memo.get(*ns, |t| {
+        let mut n = itoa::Buffer::new();
+        let mut map = |t: &mut Vec<u8>, value: &dyn Fn(usize) -> u64| {
+            t.push(b'{');
+            for slot in Ns::ALL {
+                let v = value(slot as usize);
+                if v == 0 {
+                    continue;
+                }
+                if t.last() != Some(&b'{') {
+                    t.push(b',');
+                }
+                t.push(b'"');
+                t.extend_from_slice(slot.proc_name().as_bytes());
+                t.extend_from_slice(b"\":");
+                t.extend_from_slice(n.format(v).as_bytes());
             }
-            w.write_all(if first { b"\"" } else { b",\"" })?;
-            first = false;
-            w.write_all(slot.proc_name().as_bytes())?;
-            w.write_all(b"\":")?;
-            w.write_all(n.format(v).as_bytes())?;
+            t.push(b'}');
+        };
+        map(t, &|i| u64::from(ns.inum[i]));
+        if has_ids(ns) {
+            map(t, &|i| ns.id[i]);
         }
-        w.write_all(b"}")
-    };
-    map(w, key, &|i| u64::from(ns.inum[i]))?;
-    if has_ids(ns) {
-        map(w, id_key, &|i| ns.id[i])?;
+        Ok(())
+    })?;
+    // The inodes' map ends at its first '}' (the maps hold only numbers).
+    let split = text
+        .iter()
+        .position(|&b| b == b'}')
+        .map_or(text.len(), |i| i + 1);
+    let (inums, ids) = text.split_at(split);
+    w.write_all(b",\"")?;
+    w.write_all(key.as_bytes())?;
+    w.write_all(b"\":")?;
+    w.write_all(inums)?;
+    if !ids.is_empty() {
+        w.write_all(b",\"")?;
+        w.write_all(id_key.as_bytes())?;
+        w.write_all(b"\":")?;
+        w.write_all(ids)?;
     }
     Ok(())
 }
