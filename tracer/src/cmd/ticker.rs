@@ -33,7 +33,7 @@ impl Ticker {
         // SAFETY: a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let ts = libc::timespec {
-            tv_sec: libc::time_t::try_from(period.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_sec: period.as_secs().try_into().unwrap_or(i32::MAX.into()),
             tv_nsec: libc::c_long::from(period.subsec_nanos()),
         };
         let spec = libc::itimerspec {
