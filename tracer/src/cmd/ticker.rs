@@ -71,7 +71,14 @@ impl Ticker {
                     Err(io::Error::last_os_error())
                 }
             }) {
-                Ok(r) => return r,
+                Ok(r) => {
+                    // Read empty until the next expiry: not asked again
+                    // (a read that says EAGAIN) before epoll says so.
+                    if r.is_ok() {
+                        guard.clear_ready();
+                    }
+                    return r;
+                }
                 Err(_would_block) => continue,
             }
         }
