@@ -18,9 +18,6 @@ use crate::stats::{ProgStat, Stats};
 pub struct Json {
     clock: Clock,
     memos: raw::Memos,
-    /// A raw event's line, made here and written out whole (one write to
-    /// the sink, not one per field).
-    line: Vec<u8>,
 }
 
 impl Json {
@@ -28,7 +25,6 @@ impl Json {
         Self {
             clock,
             memos: raw::Memos::default(),
-            line: Vec::with_capacity(4096),
         }
     }
 }
@@ -98,9 +94,7 @@ impl<W: Write> Render<W> for Json {
     }
 
     fn event(&mut self, out: &mut W, ev: &Event, unread: Unread) -> io::Result<()> {
-        self.line.clear();
-        raw::write_event_json(&mut self.line, ev, unread, &self.clock, &mut self.memos)?;
-        out.write_all(&self.line)
+        raw::write_event_json(out, ev, unread, &self.clock, &mut self.memos)
     }
 
     fn decode_error(&mut self, out: &mut W, err: &DecodeError, len: usize) -> io::Result<()> {
