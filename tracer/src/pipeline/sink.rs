@@ -140,6 +140,12 @@ impl Write for Queued {
         Ok(b.len())
     }
 
+    /// As a `Vec`'s: one copy (renderers write a line in many pieces).
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(b);
+        Ok(())
+    }
+
     /// Never blocks: the buffer is written at once (what the fd takes
     /// without waiting, while nothing is queued), the rest joins the
     /// queue, or its lines are counted as dropped when the queue is full
