@@ -5,4 +5,5 @@
 pub mod bench_recording;
 pub mod record;
 pub mod replay;
+mod ticker;
 pub mod watch;

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tracer_common::{NsSet, Offsets};
 
 use super::record::{self, Target};
+use super::ticker::Ticker;
 use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
 use crate::host::docker::{self, DockerNames};
@@ -36,6 +37,7 @@ use crate::pipeline::sink::{self, Queued};
 use crate::pipeline::{Namer, Output, Pipeline, Source, View};
 use crate::render::{Format, renderer};
 use crate::report::Selector;
+use crate::stats::KernelStats;
 
 pub struct WatchOptions {
     pub load: loader::Options,
@@ -62,6 +64,7 @@ pub struct WatchOptions {
 /// How often the ring buffer is read without a wakeup: the live view's
 /// latency for a trickle of events.
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
+const TICKS_PER_SECOND: u64 = (Duration::from_secs(1).as_nanos() / DRAIN_EVERY.as_nanos()) as u64;
 /// At the end, how long names still being asked for are waited for.
 const NAMES_GRACE: Duration = Duration::from_millis(500);
 /// From a stop signal to the exit, whatever stdout does.
@@ -145,7 +148,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     _unmount = unmount;
     let mut backlog = Vec::new();
     selftest::run(&mut events, &mut backlog)?;
-    let (sink, output) = sink::queued(std::io::stdout()).context("starting the output thread")?;
+    let (sink, output) = sink::stdout().context("starting the output thread")?;
     let (namer, names) = names(&opts);
     let mut pipeline = start(&opts, &info, &offsets, &host, target, sink)?.with_namer(namer);
     pipeline.name_existing()?;
@@ -405,6 +408,46 @@ fn register(
     Ok((ring, logger))
 }
 
+/// What the loop says at most once: loss counters as they move, the
+/// recording's first failure.
+struct Said {
+    /// The kernel's counters when a loss was last said.
+    reported: KernelStats,
+    failure: bool,
+}
+
+impl Said {
+    /// Once a second: the kernel's loss counters (said as soon as they
+    /// move), the recording flushed, its first failure said.
+    fn once_a_second(
+        &mut self,
+        opts: &WatchOptions,
+        stats: &PerCpuArray<MapData, u64>,
+        pipeline: &mut Live,
+        out: &sink::Shared,
+    ) -> Result<()> {
+        let kernel = counters::read_kernel(stats);
+        pipeline.set_kernel_stats(kernel);
+        pipeline.set_output_dropped(out.dropped_lines());
+        if kernel.lost_more_than(&self.reported) {
+            pipeline.stats_line()?;
+            self.reported = kernel;
+        }
+        pipeline.flush_recording();
+        if !self.failure
+            && let Some(f) = pipeline.recording_failure()
+        {
+            let path = opts.output.as_deref().unwrap_or(Path::new("-"));
+            eprintln!(
+                "tracer: error: the recording {}: {f}; tracing goes on without it, the report follows",
+                path.display()
+            );
+            self.failure = true;
+        }
+        Ok(())
+    }
+}
+
 /// The event loop; ends after a final drain of the ring buffer.
 async fn stream(
     opts: &WatchOptions,
@@ -427,18 +470,17 @@ async fn stream(
 
     let (mut ring, mut logger) = register(streams.events, streams.logger)?;
     let mut names = streams.names;
-    let deadline = tokio::time::sleep(
-        opts.duration
-            .unwrap_or(Duration::from_secs(u32::MAX.into())),
-    );
-    tokio::pin!(deadline);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let deadline = opts.duration.map(|d| Instant::now() + d);
     // The programs wake us only when 64 KiB wait (see tracer-ebpf's
-    // `wakeup`); a trickle is picked up by this timer instead.
-    let mut timer = tokio::time::interval(DRAIN_EVERY);
-    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reported = pipeline.stats().kernel;
-    let mut failure_said = false;
+    // `wakeup`); a trickle is picked up by this timer instead. It is the
+    // loop's only timer: once a second (every TICKS_PER_SECOND) it also
+    // does the slow work, and it checks `--duration`.
+    let mut timer = Ticker::new(DRAIN_EVERY).context("starting the drain timer")?;
+    let mut ticks = 0u64;
+    let mut said = Said {
+        reported: pipeline.stats().kernel,
+        failure: false,
+    };
 
     let stop = loop {
         tokio::select! {
@@ -448,7 +490,8 @@ async fn stream(
                 guard.clear_ready();
                 pipeline.flush()?;
             }
-            _ = timer.tick() => {
+            passed = timer.tick() => {
+                ticks += passed.context("reading the drain timer")?;
                 let drained = drain(ring.get_mut(), pipeline)?;
                 // Verdicts due while no event came (a leak's grace).
                 pipeline.tick(clock::boot_now_ns())?;
@@ -457,6 +500,13 @@ async fn stream(
                 }
                 if out.closed() {
                     break Stop::OutputClosed;
+                }
+                if ticks >= TICKS_PER_SECOND {
+                    ticks = 0;
+                    said.once_a_second(opts, streams.stats, pipeline, out)?;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break Stop::Duration;
                 }
             }
             guard = async {
@@ -479,27 +529,7 @@ async fn stream(
                 // Every resolver stopped (and said why).
                 None => names.answers = None,
             },
-            _ = tick.tick() => {
-                // Say so as soon as the kernel reports a loss (and only a loss).
-                let kernel = counters::read_kernel(streams.stats);
-                pipeline.set_kernel_stats(kernel);
-                pipeline.set_output_dropped(out.dropped_lines());
-                if kernel.lost_more_than(&reported) {
-                    pipeline.stats_line()?;
-                    reported = kernel;
-                }
-                pipeline.flush_recording();
-                if !failure_said && let Some(f) = pipeline.recording_failure() {
-                    let path = opts.output.as_deref().unwrap_or(Path::new("-"));
-                    eprintln!(
-                        "tracer: error: the recording {}: {f}; tracing goes on without it, the report follows",
-                        path.display()
-                    );
-                    failure_said = true;
-                }
-            }
             _ = signals.recv() => break Stop::Signal(Instant::now()),
-            _ = &mut deadline => break Stop::Duration,
         }
     };
     // Drain what arrived before the stop, and the names asked for.

@@ -11,6 +11,7 @@ pub mod cgroup;
 pub mod cgroup_id;
 pub mod cri;
 pub mod docker;
+pub mod file;
 pub mod ns;
 pub mod nsfs;
 pub mod pins;

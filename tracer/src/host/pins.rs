@@ -4,8 +4,6 @@
 //! the holder ledger: one task's mountinfo per mount namespace the model
 //! names.
 
-use std::fs;
-
 use crate::model::pin::same_mount_point;
 use crate::model::{MntRead, Mounts, MountsWanted, NsKind, Nsfs};
 
@@ -87,7 +85,7 @@ pub fn read_wanted(want: &MountsWanted) -> Mounts {
     let mut read = Vec::new();
     for m in &want.mnts {
         if m.host {
-            if let Ok(text) = fs::read_to_string("/proc/self/mountinfo") {
+            if let Ok(text) = super::file::read_to_string("/proc/self/mountinfo") {
                 read.push(MntRead {
                     mnt: m.mnt,
                     pid: None,
@@ -102,12 +100,12 @@ pub fn read_wanted(want: &MountsWanted) -> Mounts {
             // Still in that mount namespace (a tid may be reused).
             let in_it = super::ns::inode(&format!("{dir}/ns/mnt")) == Some(m.mnt.inum);
             let Some(text) = in_it
-                .then(|| fs::read_to_string(format!("{dir}/mountinfo")).ok())
+                .then(|| super::file::read_to_string(format!("{dir}/mountinfo")).ok())
                 .flatten()
             else {
                 continue;
             };
-            let comm = fs::read_to_string(format!("{dir}/comm"))
+            let comm = super::file::read_to_string(format!("{dir}/comm"))
                 .map(|c| c.trim_end().to_string())
                 .ok();
             read.push(MntRead {

@@ -52,7 +52,7 @@ pub fn scan() -> Vec<ProcSnapshot> {
 
 /// The thread group (userspace's pid) of thread `tid`, from its status.
 pub fn tgid_of(tid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let status = super::file::read_to_string(format!("/proc/{tid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Tgid:"))

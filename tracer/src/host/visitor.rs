@@ -18,10 +18,10 @@ pub fn cni_command(environ: &[u8]) -> Option<String> {
 
 /// Process `pid`'s command line and CNI command, if it is still there.
 pub fn read(pid: u32) -> Option<(Vec<String>, Option<String>)> {
-    let argv = parse_cmdline(&std::fs::read(format!("/proc/{pid}/cmdline")).ok()?);
+    let argv = parse_cmdline(&super::file::read(format!("/proc/{pid}/cmdline")).ok()?);
     // The environment may be unreadable (another user's process under a
     // hardened /proc): the command line alone is still worth having.
-    let cni = std::fs::read(format!("/proc/{pid}/environ"))
+    let cni = super::file::read(format!("/proc/{pid}/environ"))
         .ok()
         .and_then(|env| cni_command(&env));
     (!argv.is_empty() || cni.is_some()).then_some((argv, cni))

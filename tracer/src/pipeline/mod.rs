@@ -70,6 +70,10 @@ pub struct Pipeline<W: Write, R: Write> {
     noted: Vec<Note>,
     /// `--metrics`: bumped as events and steps pass (atomics only).
     metrics: Option<Arc<Metrics>>,
+    /// Something may be left to settle: a note came since the model last
+    /// settled, or it never did (live, nothing else changes it between
+    /// events).
+    noted_since_settle: bool,
 }
 
 /// The question of a story and the steps that answer it so far.
@@ -96,6 +100,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             deferred: Vec::new(),
             noted: Vec::new(),
             metrics: None,
+            noted_since_settle: true,
         }
     }
 
@@ -160,7 +165,11 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             namer.observe(&ev);
         }
         // A replay's notes for the last event came after it: settle now.
-        self.settle()?;
+        // (Live, the last event settled at once: only a note since then,
+        // a resolver's answer, leaves anything to settle.)
+        if !self.source.live || self.noted_since_settle {
+            self.settle()?;
+        }
         let changes = self.model.apply(&ev);
         let mounts = self.model.wanted_mounts();
         let visitors = self.model.visits.take_asks();
@@ -233,6 +242,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
 
     /// What the facts so far add up to (states, ends, verdicts), told.
     fn settle(&mut self) -> io::Result<()> {
+        self.noted_since_settle = false;
         let settled = self.model.settle();
         self.observe(&settled);
         self.steps(&settled, &[])
@@ -267,6 +277,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             r.note(n);
         }
         self.model.note(n);
+        self.noted_since_settle = true;
         if !self.deferred.is_empty() {
             self.noted.push(n.clone());
         }

@@ -6,8 +6,14 @@
 //!
 //! At the end the report is queued whatever its size, and the caller
 //! waits for it as long as it chooses ([`Output::wait`]).
+//!
+//! Stdout itself is written first without waiting (`RWF_NOWAIT`, where
+//! its file takes that: pipes, /dev/null) while nothing is queued: the
+//! usual case, a reader that keeps up, costs one write and no thread
+//! switch. What stdout does not take at once goes to the thread.
 
 use std::io::{self, Write};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
@@ -15,6 +21,13 @@ use std::thread::{self, JoinHandle};
 /// Bytes of output in flight before lines are dropped: seconds of the
 /// busiest live output, far more than any pipe buffers.
 pub const QUEUE_BYTES: usize = 8 << 20;
+/// A buffer's first capacity.
+const BUF_BYTES: usize = 1 << 16;
+/// Written buffers come back to be filled again, up to this many and
+/// this size: a buffer that grows to a busy flush's size stays that size,
+/// instead of a new one growing again (each growth a copy) every flush.
+const SPARES: usize = 2;
+const SPARE_MAX_BYTES: usize = 2 << 20;
 
 /// What the writer thread and the tracer both see.
 #[derive(Debug, Default)]
@@ -58,7 +71,12 @@ impl Shared {
 pub struct Queued {
     buf: Vec<u8>,
     tx: mpsc::Sender<Vec<u8>>,
+    /// Written buffers, emptied, to fill again.
+    spare: mpsc::Receiver<Vec<u8>>,
     shared: Arc<Shared>,
+    /// The writer's fd, tried first without waiting (until it says it
+    /// cannot be written so).
+    direct: Option<RawFd>,
 }
 
 /// The writer thread, to wait for at the end.
@@ -67,15 +85,24 @@ pub struct Output {
     pub shared: Arc<Shared>,
 }
 
-/// A sink for `out` (stdout, in the tracer), written by a thread of its own.
+/// The tracer's stdout: written at once where it takes that without
+/// waiting, else by a thread of its own.
+pub fn stdout() -> io::Result<(Queued, Output)> {
+    let (mut q, out) = queued(io::stdout())?;
+    q.direct = Some(libc::STDOUT_FILENO);
+    Ok((q, out))
+}
+
+/// A sink for `out`, written by a thread of its own.
 pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Output)> {
     let shared = Arc::new(Shared::default());
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let (back, spare) = mpsc::sync_channel::<Vec<u8>>(SPARES);
     let s = Arc::clone(&shared);
     let thread = thread::Builder::new()
         .name("stdout".into())
         .spawn(move || {
-            for chunk in rx {
+            for mut chunk in rx {
                 if !s.closed() {
                     let r = out.write_all(&chunk).and_then(|()| out.flush());
                     if let Err(e) = r {
@@ -85,14 +112,23 @@ pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Outp
                         }
                     }
                 }
-                s.queued.fetch_sub(chunk.len(), Ordering::Relaxed);
+                // Release: once nothing is queued, the tracer may write
+                // the fd itself, after these bytes.
+                s.queued.fetch_sub(chunk.len(), Ordering::Release);
+                if chunk.capacity() <= SPARE_MAX_BYTES {
+                    chunk.clear();
+                    // Full (enough spares) or closed: dropped.
+                    let _ = back.try_send(chunk);
+                }
             }
         })?;
     Ok((
         Queued {
-            buf: Vec::with_capacity(1 << 16),
+            buf: Vec::with_capacity(BUF_BYTES),
             tx,
+            spare,
             shared: Arc::clone(&shared),
+            direct: None,
         },
         Output { thread, shared },
     ))
@@ -104,33 +140,99 @@ impl Write for Queued {
         Ok(b.len())
     }
 
-    /// Never blocks: the buffer joins the queue, or its lines are counted
-    /// as dropped when the queue is full (or stdout is gone).
+    /// As a `Vec`'s: one copy (renderers write a line in many pieces).
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(b);
+        Ok(())
+    }
+
+    /// Never blocks: the buffer is written at once (what the fd takes
+    /// without waiting, while nothing is queued), the rest joins the
+    /// queue, or its lines are counted as dropped when the queue is full
+    /// (or stdout is gone).
     fn flush(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let s = &self.shared;
-        if s.closed() {
+        if self.shared.closed() {
             self.buf.clear();
             return Ok(());
         }
+        let mut cut = false;
+        if let Some(fd) = self.direct
+            && self.shared.queued.load(Ordering::Acquire) == 0
+        {
+            match write_nowait(fd, &self.buf) {
+                Ok(n) if n == self.buf.len() => {
+                    self.buf.clear();
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.buf.drain(..n);
+                    cut = n > 0;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                // This file cannot be written without waiting (a
+                // terminal, a regular file): the thread writes it all.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => {
+                    self.direct = None;
+                }
+                Err(e) => {
+                    self.shared.closed.store(true, Ordering::Relaxed);
+                    if let Ok(mut slot) = self.shared.error.lock() {
+                        *slot = Some(e);
+                    }
+                    self.buf.clear();
+                    return Ok(());
+                }
+            }
+        }
+        self.queue(cut);
+        Ok(())
+    }
+}
+
+impl Queued {
+    /// The buffer to the thread; `cut`: it starts mid-line, after what was
+    /// written at once, and is queued whatever the queue holds.
+    fn queue(&mut self, cut: bool) {
+        let s = &self.shared;
         let len = self.buf.len();
-        if !s.unbounded.load(Ordering::Relaxed)
+        if !cut
+            && !s.unbounded.load(Ordering::Relaxed)
             && s.queued.load(Ordering::Relaxed) + len > QUEUE_BYTES
         {
             let lines = self.buf.iter().filter(|&&b| b == b'\n').count();
             s.dropped.fetch_add(lines as u64, Ordering::Relaxed);
             self.buf.clear();
-            return Ok(());
+            return;
         }
         s.queued.fetch_add(len, Ordering::Relaxed);
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(1 << 16));
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BUF_BYTES));
+        let chunk = std::mem::replace(&mut self.buf, next);
         if self.tx.send(chunk).is_err() {
             s.queued.fetch_sub(len, Ordering::Relaxed);
         }
-        Ok(())
     }
+}
+
+/// Write what `fd` takes without waiting (`pwritev2` with `RWF_NOWAIT`
+/// at the current position): how many bytes.
+fn write_nowait(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    let iov = libc::iovec {
+        iov_base: buf.as_ptr().cast_mut().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: one iovec over `buf`, which outlives the call; the kernel only reads it.
+    let n = unsafe { libc::pwritev2(fd, &iov, 1, -1, libc::RWF_NOWAIT) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 impl Output {
@@ -195,6 +297,85 @@ mod tests {
         let got = got.lock().unwrap();
         assert!(got.ends_with(b"report\n"));
         assert_eq!(got.len(), (n - dropped) * 1024 + 7);
+    }
+
+    fn pipe() -> (std::fs::File, std::fs::File) {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: room for the two fds.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: two new fds that nothing else owns.
+        unsafe {
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            )
+        }
+    }
+
+    fn lines(n: usize) -> String {
+        (0..n).map(|i| format!("{i:0100}\n")).collect()
+    }
+
+    /// A pipe with room takes the lines at once: the thread gets nothing.
+    #[test]
+    fn a_pipe_with_room_is_written_without_the_thread() {
+        use std::os::fd::AsRawFd;
+        let (r, w) = pipe();
+        let thread_got = Arc::new(Mutex::new(Vec::new()));
+        let (mut q, out) = queued(Recorder(Arc::clone(&thread_got))).unwrap();
+        q.direct = Some(w.as_raw_fd());
+        for line in lines(100).lines() {
+            writeln!(q, "{line}").unwrap();
+            q.flush().unwrap();
+        }
+        drop(q);
+        while !out.done() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(w);
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut &r, &mut got).unwrap();
+        assert_eq!(got, lines(100));
+        assert!(thread_got.lock().unwrap().is_empty());
+    }
+
+    /// A full pipe: what it does not take goes through the thread, in
+    /// order, and the tracer never waits.
+    #[test]
+    fn a_full_pipe_gets_the_rest_in_order_through_the_thread() {
+        use std::os::fd::AsRawFd;
+        let (r, w) = pipe();
+        let fd = w.as_raw_fd();
+        let (mut q, out) = queued(w).unwrap();
+        q.direct = Some(fd);
+        let want = lines(10_000);
+        let started = Instant::now();
+        for (i, line) in want.lines().enumerate() {
+            writeln!(q, "{line}").unwrap();
+            if i % 100 == 99 {
+                q.flush().unwrap();
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "blocked");
+        assert!(out.shared.queued.load(Ordering::Relaxed) > 0);
+        drop(q);
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut &r, &mut got).unwrap();
+        assert!(got == want, "{} bytes of {}", got.len(), want.len());
+        assert_eq!(out.shared.dropped_lines(), 0);
+    }
+
+    struct Recorder(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Recorder {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
     }
 
     struct Gone;

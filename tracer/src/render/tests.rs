@@ -47,6 +47,45 @@ fn json_lines_carry_type_and_kind_fields() {
     }
 }
 
+/// One renderer keeps the text of recent namespace sets, flags and
+/// seconds: whatever it remembers, each line is the one a fresh renderer
+/// writes (more sets and flags than it keeps, seconds going back and forth,
+/// odd names).
+#[test]
+fn json_lines_do_not_depend_on_what_came_before() {
+    let mut evs = Vec::new();
+    for i in 0..40u32 {
+        for mut ev in samples() {
+            let base = 4_026_531_000 + (i % 13) * 16;
+            match &mut ev {
+                Event::Fork(e) => {
+                    e.flags ^= u64::from(i % 11) << 8;
+                    e.ns = crate::testkit::numbered(base);
+                    e.hdr.ts_ns = u64::from(i % 3) * 1_000_000_000 + u64::from(i) * 7;
+                }
+                Event::Unshare(e) | Event::Setns(e) => {
+                    e.ns_before = crate::testkit::numbered(base + 1);
+                    e.ns.id = [0; NS_COUNT];
+                }
+                Event::Exec(e) => {
+                    e.hdr.comm[..4].copy_from_slice(if i % 2 == 0 {
+                        b"a\"\x01\xff"
+                    } else {
+                        b"ok\0\0"
+                    });
+                }
+                _ => {}
+            }
+            evs.push(ev);
+        }
+    }
+    let mut kept = Json::new(clock());
+    for ev in &evs {
+        let fresh = rendered(&mut Json::new(clock()), ev, ALL);
+        assert_eq!(rendered(&mut kept, ev, ALL), fresh);
+    }
+}
+
 #[test]
 fn json_unshare_names_flags_and_changes() {
     let ev = samples()[3].clone();

@@ -60,7 +60,7 @@ pub fn parse_proc_cgroup(contents: &str) -> CgroupIds {
 /// Reads `/proc/<pid>/cgroup`; `None` once the process is gone.
 pub fn read(pid: u32) -> Option<CgroupIds> {
     let path = super::root::proc_path(format!("{pid}/cgroup"));
-    let contents = std::fs::read_to_string(path).ok()?;
+    let contents = super::file::read_to_string(path).ok()?;
     Some(parse_proc_cgroup(&contents))
 }
 

@@ -17,11 +17,15 @@ use crate::stats::{ProgStat, Stats};
 
 pub struct Json {
     clock: Clock,
+    memos: raw::Memos,
 }
 
 impl Json {
     pub fn new(clock: Clock) -> Self {
-        Self { clock }
+        Self {
+            clock,
+            memos: raw::Memos::default(),
+        }
     }
 }
 
@@ -90,7 +94,7 @@ impl<W: Write> Render<W> for Json {
     }
 
     fn event(&mut self, out: &mut W, ev: &Event, unread: Unread) -> io::Result<()> {
-        raw::write_event_json(out, ev, unread, &self.clock)
+        raw::write_event_json(out, ev, unread, &self.clock, &mut self.memos)
     }
 
     fn decode_error(&mut self, out: &mut W, err: &DecodeError, len: usize) -> io::Result<()> {

@@ -8,12 +8,106 @@ use crate::clock::Clock;
 use crate::decode::flags::{self, syscall_name};
 use crate::decode::mount::flag_names;
 use crate::decode::{
-    Event, MountPath, Unread, argv, argv_truncated, c_str_ref, caller, filename_truncated,
-    ns_in_mask,
+    Event, MountPath, Unread, argv_truncated, c_str_ref, caller, filename_truncated, ns_in_mask,
 };
 
 fn has_ids(ns: &NsSet) -> bool {
     ns.id[..NS_COUNT].iter().any(|&i| i != 0)
+}
+
+/// Text already made for recent events, made again only when it differs:
+/// most events come from tasks in the same few namespace sets, forks with
+/// the same few flags, and within the same second.
+#[derive(Default)]
+pub struct Memos {
+    /// `{…}` of the inodes and, where the kernel has ids, `{…}` of those,
+    /// per set (a setns's set before is often the last unshare's after).
+    ns: Memo<NsSet, 8>,
+    /// `,"syscall":…,"flags":…,"flag_names":[…]` per flags and syscall.
+    flags: Memo<(u64, u32), 8>,
+    /// The wall-clock second last written, and its RFC 3339 text up to
+    /// the fraction (`2026-11-28T07:29:16.`).
+    second: Option<(i128, [u8; 20])>,
+}
+
+/// The text of the last `N` keys seen (a small ring: the keys repeat).
+struct Memo<K, const N: usize> {
+    slots: Vec<(K, Vec<u8>)>,
+    next: usize,
+}
+
+impl<K, const N: usize> Default for Memo<K, N> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::with_capacity(N),
+            next: 0,
+        }
+    }
+}
+
+impl<K: PartialEq, const N: usize> Memo<K, N> {
+    /// The text for `key`, made by `make` unless it is among the last `N`
+    /// (made into the oldest slot's buffer: no allocation once all are used).
+    fn get(
+        &mut self,
+        key: K,
+        make: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<&[u8]> {
+        if let Some(i) = self.slots.iter().position(|(k, _)| *k == key) {
+            return Ok(&self.slots[i].1);
+        }
+        let i = if self.slots.len() < N {
+            self.slots.push((key, Vec::with_capacity(512)));
+            self.slots.len() - 1
+        } else {
+            let i = self.next;
+            self.next = (i + 1) % N;
+            self.slots[i].0 = key;
+            i
+        };
+        let text = &mut self.slots[i].1;
+        text.clear();
+        if let Err(e) = make(text) {
+            // Never found again half made.
+            self.slots.swap_remove(i);
+            self.next = 0;
+            return Err(e);
+        }
+        Ok(&self.slots[i].1)
+    }
+}
+
+impl Memos {
+    /// `clock.rfc3339(ts_ns).bytes()`, the calendar part made once a second.
+    fn time(&mut self, clock: &Clock, ts_ns: u64) -> [u8; 30] {
+        let wall = clock.wall_ns(ts_ns);
+        let (sec, nanos) = (
+            wall.div_euclid(1_000_000_000),
+            wall.rem_euclid(1_000_000_000),
+        );
+        match self.second {
+            Some((s, prefix)) if s == sec => {
+                let mut b = *b"0000-00-00T00:00:00.000000000Z";
+                b[..20].copy_from_slice(&prefix);
+                let mut v = nanos as u32;
+                for d in b[20..29].iter_mut().rev() {
+                    *d = b'0' + (v % 10) as u8;
+                    v /= 10;
+                }
+                b
+            }
+            _ => {
+                let b = clock.rfc3339(ts_ns).bytes();
+                // Only a time the calendar could place (the whole second can).
+                if time::OffsetDateTime::from_unix_timestamp_nanos(wall).is_ok() {
+                    let mut prefix = [0u8; 20];
+                    prefix.copy_from_slice(&b[..20]);
+                    self.second = Some((sec, prefix));
+                }
+                b
+            }
+        }
+    }
 }
 
 /// One raw event as a JSON line (schema: docs/json.md), written by hand:
@@ -25,6 +119,7 @@ pub fn write_event_json<W: Write>(
     ev: &Event,
     unread: Unread,
     clock: &Clock,
+    memos: &mut Memos,
 ) -> io::Result<()> {
     let h = ev.header();
     let who = ev.who();
@@ -38,27 +133,30 @@ pub fn write_event_json<W: Write>(
     w.write_all(b"{\"type\":\"event\",\"event\":\"")?;
     w.write_all(ev.name().as_bytes())?;
     w.write_all(b"\",\"time\":\"")?;
-    w.write_all(&clock.rfc3339(h.ts_ns).bytes())?;
+    w.write_all(&memos.time(clock, h.ts_ns))?;
     w.write_all(b"\"")?;
     num!("ts_ns", h.ts_ns);
     num!("pid", who.pid);
     num!("tid", who.tid);
     num!("ppid", h.ppid);
     w.write_all(b",\"comm\":")?;
-    json_str(w, &c_str_ref(&h.comm))?;
+    comm_str(w, &h.comm)?;
     num!("cgroup_id", h.cgroup_id);
     if !unread.is_empty() {
         w.write_all(b",\"unread\":")?;
         name_list(w, unread.names())?;
     }
-    let flags = |w: &mut W, flags: u64, syscall: u32| -> io::Result<()> {
-        w.write_all(b",\"syscall\":\"")?;
-        w.write_all(syscall_name(syscall).as_bytes())?;
-        w.write_all(b"\",\"flags\":")?;
-        w.write_all(itoa::Buffer::new().format(flags).as_bytes())?;
-        w.write_all(b",\"flag_names\":")?;
-        let names = flags::names(flags, syscall);
-        name_list(w, names.iter().map(|n| n.as_ref()))
+    let mut flags = |w: &mut W, flags: u64, syscall: u32| -> io::Result<()> {
+        let text = memos.flags.get((flags, syscall), |t| {
+            t.extend_from_slice(b",\"syscall\":\"");
+            t.extend_from_slice(syscall_name(syscall).as_bytes());
+            t.extend_from_slice(b"\",\"flags\":");
+            t.extend_from_slice(itoa::Buffer::new().format(flags).as_bytes());
+            t.extend_from_slice(b",\"flag_names\":");
+            let names = flags::names(flags, syscall);
+            name_list(t, names.iter().map(|n| n.as_ref()))
+        })?;
+        w.write_all(text)
     };
     match ev {
         Event::Fork(e) => {
@@ -73,7 +171,7 @@ pub fn write_event_json<W: Write>(
             w.write_all(b",\"filename\":")?;
             json_str(w, &c_str_ref(&e.filename))?;
             w.write_all(b",\"argv\":")?;
-            serde_json::to_writer(&mut *w, &argv(e))?;
+            argv_list(w, e)?;
             let cut = |b| if b { "true" } else { "false" };
             write!(
                 w,
@@ -120,9 +218,9 @@ pub fn write_event_json<W: Write>(
         }
         Event::Cause(c) => super::cause::fields(w, c)?,
     }
-    ns_maps(w, "ns", "ns_id", ev.ns())?;
+    ns_maps(w, &mut memos.ns, "ns", "ns_id", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
-        ns_maps(w, "ns_before", "ns_id_before", &e.ns_before)?;
+        ns_maps(w, &mut memos.ns, "ns_before", "ns_id_before", &e.ns_before)?;
     }
     w.write_all(b"}\n")
 }
@@ -146,6 +244,44 @@ fn json_str<W: Write>(w: &mut W, s: &str) -> io::Result<()> {
     Ok(serde_json::to_writer(w, s)?)
 }
 
+/// A NUL-terminated name as a JSON string (as [`json_str`] of
+/// [`c_str_ref`] writes it; plain ASCII, the usual case, straight out).
+fn comm_str<W: Write>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let name = &bytes[..end];
+    if name
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        w.write_all(b"\"")?;
+        w.write_all(name)?;
+        w.write_all(b"\"")
+    } else {
+        json_str(w, &c_str_ref(bytes))
+    }
+}
+
+/// argv from an exec record as a JSON list ([`crate::decode::argv`]'s
+/// strings, written without collecting them).
+fn argv_list<W: Write>(w: &mut W, e: &tracer_common::ExecEvent) -> io::Result<()> {
+    let len = (e.args_len as usize).min(e.args.len());
+    let mut args = e.args[..len].split(|&b| b == 0).peekable();
+    w.write_all(b"[")?;
+    let mut first = true;
+    while let Some(a) = args.next() {
+        // The final NUL leaves one empty piece behind.
+        if a.is_empty() && args.peek().is_none() {
+            break;
+        }
+        if !first {
+            w.write_all(b",")?;
+        }
+        first = false;
+        comm_str(w, a)?;
+    }
+    w.write_all(b"]")
+}
+
 /// A list of names that need no escaping (namespace and flag names).
 fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> io::Result<()> {
     w.write_all(b"[")?;
@@ -158,28 +294,55 @@ fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> i
 }
 
 /// `,"ns":{"mnt":…,…}` and, where the kernel has them, `,"ns_id":{…}`;
-/// zeros (namespaces this kernel lacks) left out.
-fn ns_maps<W: Write>(w: &mut W, key: &str, id_key: &str, ns: &NsSet) -> io::Result<()> {
-    let mut n = itoa::Buffer::new();
-    let mut map = |w: &mut W, key: &str, value: &dyn Fn(usize) -> u64| -> io::Result<()> {
-        write!(w, ",\"{key}\":{{")?;
-        let mut first = true;
-        for slot in Ns::ALL {
-            let v = value(slot as usize);
-            if v == 0 {
-                continue;
+/// zeros (namespaces this kernel lacks) left out. The maps' text comes
+/// from `memo`: `{…}` of the inodes, then that of the ids (if any).
+fn ns_maps<W: Write>(
+    w: &mut W,
+    memo: &mut Memo<NsSet, 8>,
+    key: &str,
+    id_key: &str,
+    ns: &NsSet,
+) -> io::Result<()> {
+    let text = memo.get(*ns, |t| {
+        let mut n = itoa::Buffer::new();
+        let mut map = |t: &mut Vec<u8>, value: &dyn Fn(usize) -> u64| {
+            t.push(b'{');
+            for slot in Ns::ALL {
+                let v = value(slot as usize);
+                if v == 0 {
+                    continue;
+                }
+                if t.last() != Some(&b'{') {
+                    t.push(b',');
+                }
+                t.push(b'"');
+                t.extend_from_slice(slot.proc_name().as_bytes());
+                t.extend_from_slice(b"\":");
+                t.extend_from_slice(n.format(v).as_bytes());
             }
-            w.write_all(if first { b"\"" } else { b",\"" })?;
-            first = false;
-            w.write_all(slot.proc_name().as_bytes())?;
-            w.write_all(b"\":")?;
-            w.write_all(n.format(v).as_bytes())?;
+            t.push(b'}');
+        };
+        map(t, &|i| u64::from(ns.inum[i]));
+        if has_ids(ns) {
+            map(t, &|i| ns.id[i]);
         }
-        w.write_all(b"}")
-    };
-    map(w, key, &|i| u64::from(ns.inum[i]))?;
-    if has_ids(ns) {
-        map(w, id_key, &|i| ns.id[i])?;
+        Ok(())
+    })?;
+    // The inodes' map ends at its first '}' (the maps hold only numbers).
+    let split = text
+        .iter()
+        .position(|&b| b == b'}')
+        .map_or(text.len(), |i| i + 1);
+    let (inums, ids) = text.split_at(split);
+    w.write_all(b",\"")?;
+    w.write_all(key.as_bytes())?;
+    w.write_all(b"\":")?;
+    w.write_all(inums)?;
+    if !ids.is_empty() {
+        w.write_all(b",\"")?;
+        w.write_all(id_key.as_bytes())?;
+        w.write_all(b"\":")?;
+        w.write_all(ids)?;
     }
     Ok(())
 }
