@@ -55,6 +55,12 @@ pub fn compare(kernel: &NsSet, proc: &NsSet) -> Option<String> {
 pub fn run(ring: &mut RingBuf<MapData>, backlog: &mut Vec<Vec<u8>>) -> Result<(), SelfTestError> {
     // SAFETY: gettid takes no arguments.
     let tid = unsafe { libc::gettid() } as u32;
+    // What came while the programs were attached, first: on a busy node
+    // (or a slow start) it can fill the ring, and our record would be the
+    // one dropped.
+    while let Some(item) = ring.next() {
+        backlog.push(item.to_vec());
+    }
     // SAFETY: unshare takes flags only; with none it changes nothing.
     if unsafe { libc::unshare(0) } != 0 {
         return Err(SelfTestError::Unshare(std::io::Error::last_os_error()));
