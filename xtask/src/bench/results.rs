@@ -402,12 +402,13 @@ pub fn targets(
 /// it, and above the floor (what any program costs per run there).
 fn fork_exit_bpf_target(bpf: &Outcome<Vec<BpfPass>>) -> Target {
     let target = "BPF time per fork+exit, default filter (`live`, bpf_stats) ≤ 200 ns".to_string();
+    let na = |why: &str| Target {
+        target: target.clone(),
+        measured: format!("n/a: {why}"),
+        ok: None,
+    };
     let Outcome::Done(passes) = bpf else {
-        return Target {
-            target,
-            measured: "n/a: no BPF pass".into(),
-            ok: None,
-        };
+        return na("no BPF pass");
     };
     let pass = |config| {
         passes
@@ -415,11 +416,7 @@ fn fork_exit_bpf_target(bpf: &Outcome<Vec<BpfPass>>) -> Target {
             .find(|p| p.workload == "fork-exit" && p.config == config)
     };
     let Some(live) = pass("live") else {
-        return Target {
-            target,
-            measured: "n/a".into(),
-            ok: None,
-        };
+        return na("no fork-exit `live` pass");
     };
     let above = pass(FLOOR)
         .filter(|f| f.runs_per_op > 0.0)
