@@ -180,8 +180,14 @@ impl Write for Queued {
                         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                     ) => {}
                 // This file cannot be written without waiting (a
-                // terminal, a regular file): the thread writes it all.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => {
+                // terminal, a regular file), or the kernel has no
+                // pwritev2 / RWF_NOWAIT: the thread writes it all.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS)
+                    ) =>
+                {
                     self.direct = None;
                 }
                 Err(e) => {
