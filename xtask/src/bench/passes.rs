@@ -16,7 +16,7 @@ use super::plan::{
     BPF_STATS_CONFIGS, BPF_STATS_WORKLOADS, CONFIGS, Probe, REPLAY_EVENTS, REPLAY_LIVE,
     REPLAY_SANDBOXES, STALL_MS, STALL_OPS, STALL_RING_KIB,
 };
-use super::probe::{Launcher, ProgRow, final_stats};
+use super::probe::{Launcher, ProbeResult, ProgRow, Traced, final_stats};
 use super::workloads::Runner;
 
 /// The BPF pass's configuration of programs that do nothing (bpftrace `{ }`).
@@ -55,16 +55,10 @@ pub fn bpf_stats(
             .filter(|c| BPF_STATS_CONFIGS.contains(&c.name))
             .filter(|c| with_bpftrace || c.probe != Probe::Bpftrace)
         {
-            let Some(mut t) = probes.start(cfg)? else {
+            let Some(t) = probes.start(cfg)? else {
                 continue;
             };
-            std::thread::sleep(SETTLE);
-            let before = prog_counts(t.pid())?;
-            runner.bin(workload, ops)?;
-            t.quiesce();
-            let after = prog_counts(t.pid())?;
-            let result = t.finish()?;
-            let (runs, ns) = delta(&before, &after);
+            let (pass, result, after) = measure(t, runner, workload, ops, cfg.name)?;
             let programs = match cfg.probe {
                 Probe::Tracer => result.programs.unwrap_or_else(|| {
                     after
@@ -76,36 +70,43 @@ pub fn bpf_stats(
                 }),
                 _ => Vec::new(),
             };
-            passes.push(BpfPass {
-                workload,
-                config: cfg.name,
-                ops,
-                runs_per_op: runs as f64 / ops as f64,
-                ns_per_op: ns as f64 / ops as f64,
-                programs,
-            });
+            passes.push(BpfPass { programs, ..pass });
         }
         if with_bpftrace {
-            let mut t = probes.floor()?;
-            std::thread::sleep(SETTLE);
-            let before = prog_counts(t.pid())?;
-            runner.bin(workload, ops)?;
-            t.quiesce();
-            let after = prog_counts(t.pid())?;
-            t.finish()?;
-            let (runs, ns) = delta(&before, &after);
-            passes.push(BpfPass {
-                workload,
-                config: FLOOR,
-                ops,
-                runs_per_op: runs as f64 / ops as f64,
-                ns_per_op: ns as f64 / ops as f64,
-                programs: Vec::new(),
-            });
+            let (pass, ..) = measure(probes.floor()?, runner, workload, ops, FLOOR)?;
+            passes.push(pass);
         }
     }
     eprintln!("bench: bpf_stats pass done");
     Ok(passes)
+}
+
+/// `workload` under `t`, once it settled: all its programs' runs and run
+/// time per op over the workload only (no per-program rows), what it said
+/// at its end, and its counters after the workload.
+fn measure(
+    mut t: Traced,
+    runner: &Runner,
+    workload: &'static str,
+    ops: u64,
+    config: &'static str,
+) -> Result<(BpfPass, ProbeResult, Vec<ProgCounts>)> {
+    std::thread::sleep(SETTLE);
+    let before = prog_counts(t.pid())?;
+    runner.bin(workload, ops)?;
+    t.quiesce();
+    let after = prog_counts(t.pid())?;
+    let result = t.finish()?;
+    let (runs, ns) = delta(&before, &after);
+    let pass = BpfPass {
+        workload,
+        config,
+        ops,
+        runs_per_op: runs as f64 / ops as f64,
+        ns_per_op: ns as f64 / ops as f64,
+        programs: Vec::new(),
+    };
+    Ok((pass, result, after))
 }
 
 /// Runs and run time of every program between two readings.
