@@ -48,9 +48,13 @@ pub struct HandMadePod {
 pub struct HandMadeContainer {
     pub pid: u32,
     pub argv: Vec<String>,
-    /// CLOCK_BOOTTIME around its spawn: its join and exec fall inside.
+    /// CLOCK_BOOTTIME around its spawn: its joins fall inside. Its exec
+    /// may not: `spawn()` returns once the exec closed the CLOEXEC pipe,
+    /// which is before the kernel's exec tracepoint fires.
     pub spawn_from_ns: u64,
     pub spawn_to_ns: u64,
+    /// CLOCK_BOOTTIME once `wait()` reaped it: after its exec and exit.
+    pub reaped_ns: u64,
     /// Shell-style exit status.
     pub exit: i32,
     pub ns: NsInodes,

@@ -147,6 +147,7 @@ fn container(pause: u32, argv: &[&str]) -> Result<(std::process::Child, HandMade
             argv: argv.iter().map(|a| a.to_string()).collect(),
             spawn_from_ns: from,
             spawn_to_ns: to,
+            reaped_ns: 0,
             exit: 0,
             ns,
         },
@@ -189,10 +190,12 @@ fn pod() -> Result<()> {
 
     let (mut early, mut early_info) = container(pause_pid, &["/bin/sh", "-c", "exit 3"])?;
     early_info.exit = shell_status(early.wait()?);
+    early_info.reaped_ns = boot_ns();
     let (mut long, mut long_info) = container(pause_pid, &["/bin/sleep", "30"])?;
     std::thread::sleep(std::time::Duration::from_millis(50));
     long.kill()?;
     long_info.exit = shell_status(long.wait()?);
+    long_info.reaped_ns = boot_ns();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pause_pid as libc::pid_t, libc::SIGTERM) };
     let pause_exit = shell_status(pause.wait()?);

@@ -31,7 +31,9 @@ fn hand_made_pod(args: &[&str]) {
     let report = lines.report();
     let pause_pid = truth.pause_pid;
     let net = truth.pause_ns["net"];
-    // Our sandbox is the one holding the pause's netns (others may run on this node).
+    // Our sandbox is the one holding the pause's netns (others may run on
+    // this node, and a namespace freed before may have had the same inode
+    // number: the kernel reuses them, so the pause's pid picks ours).
     let sandboxes: Vec<&Sandbox> = report
         .sandboxes
         .iter()
@@ -39,12 +41,13 @@ fn hand_made_pod(args: &[&str]) {
             s.namespaces
                 .iter()
                 .any(|n| n.kind == "net" && n.inum == net)
+                && s.pause.as_ref().is_some_and(|p| p.pid == pause_pid)
         })
         .collect();
     assert_eq!(
         sandboxes.len(),
         1,
-        "one sandbox holds netns {net}: {report:?}"
+        "one sandbox holds netns {net} with pause {pause_pid}: {report:?}"
     );
     let sb = sandboxes[0];
 
@@ -73,8 +76,9 @@ fn hand_made_pod(args: &[&str]) {
         assert!(created.ts_ns <= pause_started);
     }
 
-    // The two containers: pids, order, namespaces, exits, times inside the
-    // windows the workload measured around each spawn.
+    // The two containers: pids, order, namespaces, exits; joins inside the
+    // window the workload measured around each spawn, the exec after them
+    // and before the reap (spawn() may return before the exec tracepoint).
     let got = &sb.containers;
     let want = &truth.containers;
     assert_eq!(got.len(), want.len(), "containers: {got:?}");
@@ -84,17 +88,17 @@ fn hand_made_pod(args: &[&str]) {
         assert_eq!(g.exit, Some(w.exit));
         assert_eq!(set(&g.joined), BTreeSet::from(["ipc", "net", "uts"]));
         assert!(g.missing.is_empty(), "{g:?}");
-        let (from, to) = (w.spawn_from_ns, w.spawn_to_ns);
+        let (from, to, reaped) = (w.spawn_from_ns, w.spawn_to_ns, w.reaped_ns);
         let (joined, started, left) = (
             g.joined_ns.expect("joined"),
             g.started_ns.expect("started"),
             g.left_ns.expect("left"),
         );
+        assert!(from <= joined && joined <= to, "{from} <= {joined} <= {to}");
         assert!(
-            from <= joined && joined <= started && started <= to,
-            "{from} <= {joined} <= {started} <= {to}"
+            joined <= started && started < left && left <= reaped,
+            "{joined} <= {started} < {left} <= {reaped}"
         );
-        assert!(left > started);
     }
     assert_eq!(got[0].exit, Some(3));
     assert_eq!(got[1].exit, Some(137));
