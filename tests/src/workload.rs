@@ -86,3 +86,18 @@ pub struct NestedPid {
     /// Its own pid namespace's inode (`/proc/<pid>/ns/pid`).
     pub pid_ns: u64,
 }
+
+/// `ns-workload migrate`: a thread unshares its network namespace over and
+/// over while the main thread moves it between CPUs, so that some calls
+/// end on another CPU than they began on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Migrate {
+    /// The unsharing thread's id.
+    pub tid: u32,
+    /// Its netns before the first unshare, then after each one.
+    pub nets: Vec<u64>,
+    /// CPUs it was moved between (at least 2 for migrations to happen).
+    pub cpus: usize,
+    /// Its `se.nr_migrations` from /proc during the unshares.
+    pub migrations: u64,
+}

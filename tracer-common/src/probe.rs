@@ -6,13 +6,17 @@
 /// No program runs at a clone's entry: `sched_process_fork` reads the
 /// clone flags from the registers the syscall saved, and the exit
 /// programs only look further at a failed clone.
+///
+/// In attach order: each sys_exit program before its sys_enter program, so
+/// that every call the enter half sees is finished by the exit half (the
+/// per-CPU pending slots rely on it).
 pub const PROGRAMS: &[Probe] = &[
     Probe::syscall("sys_exit_clone"),
     Probe::syscall("sys_exit_clone3"),
-    Probe::syscall("sys_enter_unshare"),
     Probe::syscall("sys_exit_unshare"),
-    Probe::syscall("sys_enter_setns"),
+    Probe::syscall("sys_enter_unshare"),
     Probe::syscall("sys_exit_setns"),
+    Probe::syscall("sys_enter_setns"),
     Probe::btf("sched_process_fork"),
     Probe::tracepoint("sched", "sched_process_exec"),
     Probe::btf("sched_process_exit"),

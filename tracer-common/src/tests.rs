@@ -69,6 +69,23 @@ fn mount_programs_are_apart_from_the_attached_ones() {
 }
 
 #[test]
+fn unshare_and_setns_exits_attach_before_their_enters() {
+    // The per-CPU pending slots hold only calls whose exit is to come.
+    let at = |name: &str| {
+        PROGRAMS
+            .iter()
+            .position(|p| p.program == name)
+            .unwrap_or_else(|| panic!("{name} is not attached"))
+    };
+    for (exit, enter) in [
+        ("sys_exit_unshare", "sys_enter_unshare"),
+        ("sys_exit_setns", "sys_enter_setns"),
+    ] {
+        assert!(at(exit) < at(enter), "{enter} before {exit}");
+    }
+}
+
+#[test]
 fn all_absent_is_what_zeroed_always_meant() {
     assert_eq!(Offsets::zeroed(), Offsets::all_absent());
     assert_eq!(Offsets::all_absent().task_pid, ABSENT);

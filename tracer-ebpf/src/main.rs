@@ -32,12 +32,22 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 
-/// unshare/setns by thread id, written in place at entry and only marked
-/// done at exit: no allocation and no removal per call (an insert and a
-/// remove cost ~200 ns per storm op). Threads that are gone leave entries
-/// behind, so an LRU: it evicts those, never one in flight (just touched).
+/// unshare/setns in flight, in the entering CPU's slot `tid % PENDING_SLOTS`,
+/// written in place at entry and only marked done at exit. A per-CPU array
+/// lookup is a few inlined instructions; a hash lookup cost ~50 ns, four
+/// per unshare+setns pair. See `ns_change` for migration and collisions.
+#[map]
+static PENDING_CPU: PerCpuArray<Pending> = PerCpuArray::with_max_entries(PENDING_SLOTS, 0);
+
+/// The rare call whose CPU slot another thread's call in flight holds, by
+/// thread id. Entries are rewritten in place, never removed; threads that
+/// are gone leave theirs behind, so an LRU (it never evicts one just touched).
 #[map]
 static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(PENDING_ENTRIES, 0);
+
+/// Slots per CPU of [`PENDING_CPU`]: two threads collide only when both are
+/// in an unshare/setns that entered on the same CPU, with tids equal mod this.
+const PENDING_SLOTS: u32 = 64;
 
 /// The tracer's own nsproxy, a fast path for the filter (see `Filter::self_tgid`).
 #[map]
@@ -55,7 +65,8 @@ struct Pending {
     syscall: u32,
     /// 1 from the syscall's entry to its exit.
     in_flight: u32,
-    _pad: u32,
+    /// The thread whose call this is (slots are shared by tid % PENDING_SLOTS).
+    tid: u32,
     ns_before: NsSet,
 }
 

@@ -5,8 +5,10 @@ use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use aya_log_ebpf::warn;
 use tracer_common::{CLONE_NEWNET, Kind, NsChangeEvent, Stat, syscall};
 
+use aya_ebpf::helpers::{bpf_get_smp_processor_id, generated::bpf_map_lookup_percpu_elem};
+
 use crate::{
-    PENDING, Pending, SCRATCH, SYSCALL_ARG0, SYSCALL_ARG1, SYSCALL_RET,
+    PENDING, PENDING_CPU, PENDING_SLOTS, Pending, SCRATCH, SYSCALL_ARG0, SYSCALL_ARG1, SYSCALL_RET,
     emit::{Gate, count, ctx_arg, current_tid, emit, wake_reader},
     task::{Task, copy_ns, is_self, read_ns, remember_host_nsproxy},
 };
@@ -26,13 +28,25 @@ pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Store the arguments and the thread's namespaces before the call.
+/// Store the arguments and the thread's namespaces before the call: in
+/// this CPU's slot for the thread, unless another thread's call in flight
+/// holds it (then in the LRU map, by thread id).
 fn remember_ns_change(ctx: &TracePointContext, flags: u64, fd: i32, syscall: u32) {
     let tid = current_tid();
+    if let Some(p) = PENDING_CPU.get_ptr_mut(tid % PENDING_SLOTS) {
+        // SAFETY: a valid pointer to this CPU's slot. Programs do not nest
+        // on a CPU, and other CPUs only touch the slot while it is in
+        // flight for a thread that migrated (see `take_pending`).
+        let slot = unsafe { &mut *p };
+        if slot.in_flight == 0 || slot.tid == tid {
+            fill_pending(slot, tid, flags, fd, syscall);
+            return;
+        }
+    }
     // This thread's entry from an earlier call is rewritten in place.
     if let Some(p) = PENDING.get_ptr_mut(tid) {
         // SAFETY: a valid pointer into the map; the entry is this thread's.
-        fill_pending(unsafe { &mut *p }, flags, fd, syscall);
+        fill_pending(unsafe { &mut *p }, tid, flags, fd, syscall);
         return;
     }
     let Some(p) = SCRATCH.get_ptr_mut(0) else {
@@ -41,7 +55,7 @@ fn remember_ns_change(ctx: &TracePointContext, flags: u64, fd: i32, syscall: u32
     // SAFETY: the map gave a valid, aligned pointer to this CPU's scratch
     // slot, used by one program at a time.
     let pending = unsafe { &mut *p };
-    fill_pending(pending, flags, fd, syscall);
+    fill_pending(pending, tid, flags, fd, syscall);
     // By reference: a copy would take 144 of the stack's 512 bytes.
     let pending: &Pending = pending;
     if PENDING.insert(tid, pending, 0).is_err() {
@@ -51,13 +65,57 @@ fn remember_ns_change(ctx: &TracePointContext, flags: u64, fd: i32, syscall: u32
 }
 
 #[inline(always)]
-fn fill_pending(p: &mut Pending, flags: u64, fd: i32, syscall: u32) {
+fn fill_pending(p: &mut Pending, tid: u32, flags: u64, fd: i32, syscall: u32) {
     p.flags = flags;
     p.fd = fd;
     p.syscall = syscall;
     p.in_flight = 1;
-    p._pad = 0;
+    p.tid = tid;
     read_ns(Task::current(), &mut p.ns_before);
+}
+
+/// Most CPUs a slot is looked for on when a thread migrated during its call.
+const MAX_CPUS: u32 = 1024;
+
+/// The thread's call in flight, marked done: in this CPU's slot (the common
+/// case), in another CPU's (the call slept and the thread migrated), or in
+/// the LRU map. Every sys_enter program is attached after its sys_exit
+/// program, so a slot in flight always belongs to a call whose exit is to
+/// come: it cannot be stale.
+#[inline(always)]
+fn take_pending(tid: u32) -> Option<&'static mut Pending> {
+    let key = tid % PENDING_SLOTS;
+    let mine = |p: *mut Pending| {
+        // SAFETY: a valid pointer to a slot of the per-CPU array or an LRU
+        // entry; a slot in flight for this thread is written by nobody else.
+        let p = unsafe { &mut *p };
+        (p.in_flight != 0 && p.tid == tid).then_some(p)
+    };
+    if let Some(p) = PENDING_CPU.get_ptr_mut(key).and_then(mine) {
+        return Some(p);
+    }
+    let this_cpu = smp_processor_id();
+    let mut cpu = 0;
+    while cpu < MAX_CPUS {
+        if cpu != this_cpu {
+            // SAFETY: the helper checks the map, key and CPU; null past the last CPU.
+            let p = unsafe {
+                bpf_map_lookup_percpu_elem(
+                    (&raw const PENDING_CPU).cast_mut().cast(),
+                    (&raw const key).cast(),
+                    cpu,
+                )
+            };
+            if p.is_null() {
+                break;
+            }
+            if let Some(p) = mine(p.cast()) {
+                return Some(p);
+            }
+        }
+        cpu += 1;
+    }
+    PENDING.get_ptr_mut(tid).and_then(mine)
 }
 
 #[tracepoint]
@@ -73,19 +131,10 @@ pub fn sys_exit_setns(ctx: TracePointContext) -> u32 {
 }
 
 fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
-    let tid = current_tid();
-    let Some(pending) = PENDING.get_ptr_mut(tid) else {
+    let Some(pending) = take_pending(current_tid()) else {
         count(Stat::PendingMissing);
         return;
     };
-    // SAFETY: a valid pointer into the map; the entry is this thread's,
-    // written at its sys_enter and by no other thread.
-    let pending = unsafe { &mut *pending };
-    if pending.in_flight == 0 {
-        count(Stat::PendingMissing);
-        return;
-    }
-    pending.in_flight = 0;
     let ret = ctx_arg::<i64>(ctx, SYSCALL_RET);
     let task = Task::current();
     emit(
@@ -105,6 +154,8 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
             copy_ns(&mut e.ns_before, &pending.ns_before);
         },
     );
+    // Only now, once read: a slot of another CPU is free for its threads again.
+    pending.in_flight = 0;
     // A task entering a netns by setns may be a CNI plugin that lives a few
     // milliseconds: userspace reads its CNI_COMMAND from /proc, so wake it
     // now rather than at its next timer tick.
@@ -112,4 +163,10 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
     {
         wake_reader();
     }
+}
+
+#[inline(always)]
+fn smp_processor_id() -> u32 {
+    // SAFETY: a helper without arguments.
+    unsafe { bpf_get_smp_processor_id() }
 }

@@ -11,6 +11,11 @@
 //! refuses (EINVAL); tasks nested 1 to 4 pid namespaces deep, each
 //! reporting its host pid and pid namespace.
 //!
+//! `ns-workload migrate`: a thread unshares its network namespace 100
+//! times while the main thread moves it from CPU to CPU (an unshare of a
+//! netns sleeps, so some calls end on another CPU than they began on);
+//! the thread's netns after each call.
+//!
 //! `ns-workload pod`: a pod made by hand. A "pause" (this binary, exec'd
 //! through a symlink named `pause`) in fresh net, ipc, uts and mnt
 //! namespaces; two "containers" that setns into its net, ipc and uts,
@@ -22,7 +27,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result, bail};
-use tracer_tests::workload::{Clones, HandMadeContainer, HandMadePod, NestedPid, NsInodes, Steps};
+use tracer_tests::workload::{
+    Clones, HandMadeContainer, HandMadePod, Migrate, NestedPid, NsInodes, Steps,
+};
 
 const NAMESPACES: [&str; 9] = [
     "mnt",
@@ -90,6 +97,7 @@ fn main() -> Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("pod") => pod(),
         Some("clones") => clones(),
+        Some("migrate") => migrate(),
         _ => steps(),
     }
 }
@@ -451,4 +459,92 @@ fn clones() -> Result<()> {
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// The unshares of [`Migrate`].
+const MIGRATE_UNSHARES: usize = 100;
+
+fn migrate() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+    let cpus = allowed_cpus()?;
+    let tid = Arc::new(AtomicI32::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (tid, done) = (Arc::clone(&tid), Arc::clone(&done));
+        std::thread::spawn(move || -> Result<(Vec<u64>, u64)> {
+            // SAFETY: plain syscall.
+            tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+            let net = || -> Result<u64> {
+                Ok(std::fs::metadata("/proc/thread-self/ns/net")
+                    .context("stat /proc/thread-self/ns/net")?
+                    .ino())
+            };
+            let mut nets = vec![net()?];
+            let before = migrations("thread-self")?;
+            for _ in 0..MIGRATE_UNSHARES {
+                // SAFETY: plain syscall; only this thread's netns changes.
+                check(unsafe { libc::unshare(libc::CLONE_NEWNET) }, "unshare")?;
+                nets.push(net()?);
+            }
+            let moved = migrations("thread-self")? - before;
+            done.store(true, Ordering::SeqCst);
+            Ok((nets, moved))
+        })
+    };
+    // Move the worker to the next allowed CPU, again and again, until it is done.
+    let mut i = 0;
+    while !done.load(Ordering::SeqCst) {
+        let t = tid.load(Ordering::SeqCst);
+        if t != 0 && cpus.len() > 1 {
+            // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays in bounds
+            // for CPUs the kernel reported (< CPU_SETSIZE).
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpus[i % cpus.len()], &mut set);
+                libc::sched_setaffinity(t, size_of::<libc::cpu_set_t>(), &set);
+            }
+            i += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(20));
+    }
+    let (nets, migrations) = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the unsharing thread panicked"))??;
+    let report = Migrate {
+        tid: u32::try_from(tid.load(Ordering::SeqCst)).context("tid")?,
+        nets,
+        cpus: cpus.len(),
+        migrations,
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Result<Vec<usize>> {
+    // SAFETY: a zeroed cpu_set_t is a valid out-buffer of its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    check(
+        unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) },
+        "sched_getaffinity",
+    )?;
+    // SAFETY: CPU_ISSET reads within the set for i < CPU_SETSIZE.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
+        .collect())
+}
+
+/// `se.nr_migrations` of /proc/<who>/sched.
+fn migrations(who: &str) -> Result<u64> {
+    let path = format!("/proc/{who}/sched");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    text.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == "se.nr_migrations").then(|| v.trim().parse().ok())?
+        })
+        .with_context(|| format!("no se.nr_migrations in {path}"))
 }

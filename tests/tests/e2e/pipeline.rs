@@ -337,3 +337,25 @@ fn clone_flags_refused_clones_and_nested_pid_namespaces_are_read_in_the_kernel()
         assert_eq!(fork.ns("pid"), n.pid_ns, "fork at level {}", n.level);
     }
 }
+
+#[test]
+fn an_unshare_that_ends_on_another_cpu_keeps_its_namespaces_before() {
+    // The kernel keeps a call's namespaces-before per CPU; a call that
+    // slept and was moved must still be found, with the right ones.
+    let tracer = Tracer::start(&["--raw"]);
+    let truth = workload::migrate();
+    let lines = tracer.stop();
+    lines.assert_lossless();
+    assert!(truth.cpus < 2 || truth.migrations > 0, "{truth:?}");
+    let unshares: Vec<&Event> = lines
+        .events()
+        .filter(|e| e.name() == "unshare" && e.tid == truth.tid)
+        .collect();
+    assert_eq!(unshares.len(), truth.nets.len() - 1, "{unshares:?}");
+    for (i, (e, pair)) in unshares.iter().zip(truth.nets.windows(2)).enumerate() {
+        let c = e.change();
+        assert_eq!(c.ret, 0, "unshare {i}: {e:?}");
+        assert_eq!(c.ns_before("net"), pair[0], "unshare {i}: {e:?}");
+        assert_eq!(e.ns("net"), pair[1], "unshare {i}: {e:?}");
+    }
+}

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use serde::de::DeserializeOwned;
-use tracer_tests::workload::{Clones, HandMadePod, Steps};
+use tracer_tests::workload::{Clones, HandMadePod, Migrate, Steps};
 
 fn run<T: DeserializeOwned>(args: &[&str]) -> T {
     let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
@@ -36,4 +36,9 @@ pub fn hand_made_pod() -> HandMadePod {
 /// clone3, a refused clone, nested pid namespaces.
 pub fn clones() -> Clones {
     run(&["clones"])
+}
+
+/// A thread's unshares while it is moved between CPUs.
+pub fn migrate() -> Migrate {
+    run(&["migrate"])
 }
