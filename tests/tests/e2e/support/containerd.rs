@@ -241,7 +241,9 @@ pub fn build_images(dir: &Path) -> Result<ImageArchives> {
     fs::copy("/bin/busybox", &busybox).context("copy /bin/busybox (busybox-static)")?;
     fs::set_permissions(&busybox, fs::Permissions::from_mode(0o755))
         .with_context(|| format!("chmod {}", busybox.display()))?;
-    for applet in run(Command::new(&busybox).arg("--list"))?.lines() {
+    // The applets from the original: exec'ing the fresh copy races with
+    // other tests' forks, which may still hold it open for writing (ETXTBSY).
+    for applet in run(Command::new("/bin/busybox").arg("--list"))?.lines() {
         let applet = applet.trim();
         if !applet.is_empty() && applet != "busybox" {
             symlink("busybox", bin.join(applet))
