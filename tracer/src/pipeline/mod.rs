@@ -141,28 +141,30 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if let Some(r) = &mut self.recorder {
             r.event(bytes);
         }
-        let ev = match decode(bytes) {
+        // Borrowed from the result: moving an event out of it copies it.
+        let decoded = decode(bytes);
+        let ev = match &decoded {
             Ok(ev) => ev,
             Err(e) => {
                 self.stats.decode_errors += 1;
                 return self
                     .out
                     .render
-                    .decode_error(&mut self.out.sink, &e, bytes.len());
+                    .decode_error(&mut self.out.sink, e, bytes.len());
             }
         };
         if let Some(m) = &self.metrics {
-            m.event(&ev);
+            m.event(ev);
         }
-        let unread = Unread::of(&ev, self.source.supported);
+        let unread = Unread::of(ev, self.source.supported);
         if !unread.is_empty() {
             self.stats.unread += 1;
         }
         if self.out.view == View::Raw {
-            self.out.render.event(&mut self.out.sink, &ev, unread)?;
+            self.out.render.event(&mut self.out.sink, ev, unread)?;
         }
         if let Some(namer) = &mut self.namer {
-            namer.observe(&ev);
+            namer.observe(ev);
         }
         // A replay's notes for the last event came after it: settle now.
         // (Live, the last event settled at once: only a note since then,
@@ -170,8 +172,15 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if !self.source.live || self.noted_since_settle {
             self.settle()?;
         }
-        let changes = self.model.apply(&ev);
-        let mounts = self.model.wanted_mounts();
+        let changes = self.model.apply(ev);
+        // Only a live run reads what the verification asks for: a replay
+        // has the answer in its notes, and the request goes with the next
+        // event's `apply`.
+        let mounts = if self.source.live {
+            self.model.wanted_mounts()
+        } else {
+            None
+        };
         let visitors = self.model.visits.take_asks();
         if changes.is_empty() && mounts.is_none() && visitors.is_empty() {
             return self.settle_live();
@@ -185,7 +194,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             Vec::new()
         };
         if let Some(namer) = &mut self.namer {
-            namer.notes(&ev, &changes, &mut found);
+            namer.notes(ev, &changes, &mut found);
         }
         for n in &found {
             self.note(n)?;
