@@ -31,7 +31,7 @@ impl Model {
         let ts = e.hdr.ts_ns;
         let comm = c_str(&e.hdr.comm);
         let changed = e.ns.diff(&e.ns_before);
-        self.proc_mut(who.pid, &comm);
+        self.proc_mut(who.pid, &e.hdr.comm);
         match how {
             Change::Unshare => {
                 let creation = Creation {
