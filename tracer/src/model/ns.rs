@@ -328,48 +328,77 @@ impl NsTable {
         ts: u64,
     ) -> Vec<NsKey> {
         let mut emptied = Vec::new();
-        for slot in Ns::ALL {
-            if slot == Ns::PidForChildren {
+        for (slot, kind) in OWN_SLOTS {
+            let (was_inum, was_id) = before.map_or((0, 0), |s| (s.inum[slot], s.id[slot]));
+            let (inum, id) = after.map_or((0, 0), |s| (s.inum[slot], s.id[slot]));
+            // The same inode and id are the same namespace (or none).
+            if was_inum == inum && was_id == id {
                 continue;
             }
-            let kind = NsKind::of(slot);
-            let old = before.and_then(|s| self.key_in(s, kind));
-            let new = after.and_then(|s| self.key_in(s, kind));
+            let old = (was_inum != 0).then(|| self.key(kind, was_inum, was_id, false));
+            let new = (inum != 0).then(|| self.key(kind, inum, id, false));
             if old == new {
                 continue;
             }
+            // The host's namespaces have no members to leave: entering
+            // skips them, and the host is known before any task moves.
             if let Some(k) = old
-                && let Some(info) = self.info.get_mut(&k)
-                && info.members.remove(&tid)
-                && info.members.is_empty()
+                && !self.is_host(&k)
             {
-                info.emptied_ns = Some(ts);
-                if kind == NsKind::Mnt {
-                    let made = info.made_ns();
-                    self.mnt_in_use.remove(&(made, k));
-                }
-                emptied.push(k);
+                self.leave(k, tid, ts, &mut emptied);
             }
             if let Some(k) = new
                 && !self.is_host(&k)
             {
-                let id = after.map(|s| s.id[slot as usize]).unwrap_or(0);
-                let info = self.touch(k, ts);
-                info.id = id;
-                let first = info.members.insert(tid) && info.members.len() == 1;
-                info.emptied_ns = None;
-                // Entered after we said it was freed: something we could
-                // not see held it (an open fd): not freed after all.
-                info.freed_ns = None;
-                if first && kind == NsKind::Mnt {
-                    let made = info.made_ns();
-                    self.mnt_in_use.insert((made, k));
-                }
+                self.enter(k, id, tid, ts);
             }
         }
         emptied
     }
+
+    /// Thread `tid` left `k`: noted in `emptied` if it was the last.
+    fn leave(&mut self, k: NsKey, tid: u32, ts: u64, emptied: &mut Vec<NsKey>) {
+        if let Some(info) = self.info.get_mut(&k)
+            && info.members.remove(&tid)
+            && info.members.is_empty()
+        {
+            info.emptied_ns = Some(ts);
+            if k.kind == NsKind::Mnt {
+                let made = info.made_ns();
+                self.mnt_in_use.remove(&(made, k));
+            }
+            emptied.push(k);
+        }
+    }
+
+    /// Thread `tid` entered `k` (not the host's; `id` as the event gave it).
+    fn enter(&mut self, k: NsKey, id: u64, tid: u32, ts: u64) {
+        let info = self.touch(k, ts);
+        info.id = id;
+        let first = info.members.insert(tid) && info.members.len() == 1;
+        info.emptied_ns = None;
+        // Entered after we said it was freed: something we could
+        // not see held it (an open fd): not freed after all.
+        info.freed_ns = None;
+        if first && k.kind == NsKind::Mnt {
+            let made = info.made_ns();
+            self.mnt_in_use.insert((made, k));
+        }
+    }
 }
+
+/// A task's own namespace slots (not pid_for_children, where its children
+/// go), in [`Ns::ALL`] order, with their kinds.
+const OWN_SLOTS: [(usize, NsKind); 8] = [
+    (Ns::Mnt as usize, NsKind::Mnt),
+    (Ns::Uts as usize, NsKind::Uts),
+    (Ns::Ipc as usize, NsKind::Ipc),
+    (Ns::Pid as usize, NsKind::Pid),
+    (Ns::Net as usize, NsKind::Net),
+    (Ns::User as usize, NsKind::User),
+    (Ns::Cgroup as usize, NsKind::Cgroup),
+    (Ns::Time as usize, NsKind::Time),
+];
 
 impl NsTable {
     /// Keep only the namespaces `keep` wants; inode generations of the
