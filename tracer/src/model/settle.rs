@@ -46,6 +46,15 @@ impl Model {
         *t = (*t).max(ts);
     }
 
+    /// Would [`Model::settle`] look at anything? Most events leave nothing
+    /// to settle: the pipeline asks before every event.
+    pub fn settle_due(&self) -> bool {
+        !self.pending.steps.is_empty()
+            || !self.pending.ns.is_empty()
+            || !self.pending.sandboxes.is_empty()
+            || !self.leak_watch.is_empty()
+    }
+
     /// The states, ends and verdicts the facts so far add up to.
     pub fn settle(&mut self) -> Vec<Lifecycle> {
         let mut out = std::mem::take(&mut self.pending.steps);
