@@ -172,14 +172,14 @@ mod tests {
         let mut x: u32 = 99;
         for _ in 0..5000 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            if x % 3 == 0 || model.is_empty() {
+            if x.is_multiple_of(3) || model.is_empty() {
                 let id = t.push(|id| id + 7);
                 model.insert(id, id + 7);
             } else {
                 // Mostly old ones, as the retention removes them.
                 let ids: Vec<usize> = model.keys().copied().collect();
-                let id =
-                    ids[(x as usize >> 8) % ids.len().min(if x % 5 == 0 { usize::MAX } else { 4 })];
+                let oldest = if x.is_multiple_of(5) { ids.len() } else { 4 };
+                let id = ids[(x as usize >> 8) % ids.len().min(oldest)];
                 assert_eq!(t.remove(id), model.remove(&id));
                 assert_eq!(t.remove(id), None);
             }
