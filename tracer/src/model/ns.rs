@@ -403,8 +403,23 @@ const OWN_SLOTS: [(usize, NsKind); 8] = [
 impl NsTable {
     /// Keep only the namespaces `keep` wants; inode generations of the
     /// dropped ones go with them.
+    #[cfg(test)]
     pub fn prune(&mut self, mut keep: impl FnMut(&NsKey, &NsInfo) -> bool) {
         self.info.retain(|k, i| keep(k, i));
+        self.forgot();
+    }
+
+    /// Drop these namespaces (as [`NsTable::prune`] does those it keeps not).
+    pub fn forget(&mut self, keys: impl IntoIterator<Item = NsKey>) {
+        for k in keys {
+            self.info.remove(&k);
+        }
+        self.forgot();
+    }
+
+    /// Namespaces were dropped: inode generations and the index of mount
+    /// namespaces in use no longer name them.
+    fn forgot(&mut self) {
         let info = &self.info;
         self.generation
             .retain(|&(kind, inum), &mut ident| info.contains_key(&NsKey { kind, inum, ident }));
