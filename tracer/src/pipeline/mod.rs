@@ -15,8 +15,10 @@ pub use identity::Namer;
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use tracer_common::ExecEvent;
+
 use crate::clock::Clock;
-use crate::decode::{Unread, decode};
+use crate::decode::{DecodeError, Event, Unread, decode_reusing};
 use crate::kernel::Info;
 use crate::metrics::Metrics;
 use crate::model::{Lifecycle, Model, Note};
@@ -70,6 +72,8 @@ pub struct Pipeline<W: Write, R: Write> {
     noted: Vec<Note>,
     /// `--metrics`: bumped as events and steps pass (atomics only).
     metrics: Option<Arc<Metrics>>,
+    /// The last exec record's box, for the next one.
+    spare_exec: Option<Box<ExecEvent>>,
     /// Something may be left to settle: a note came since the model last
     /// settled, or it never did (live, nothing else changes it between
     /// events).
@@ -100,6 +104,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             deferred: Vec::new(),
             noted: Vec::new(),
             metrics: None,
+            spare_exec: None,
             noted_since_settle: true,
         }
     }
@@ -141,9 +146,19 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if let Some(r) = &mut self.recorder {
             r.event(bytes);
         }
-        // Borrowed from the result: moving an event out of it copies it.
-        let decoded = decode(bytes);
-        let ev = match &decoded {
+        let decoded = decode_reusing(bytes, &mut self.spare_exec);
+        let done = self.decoded(bytes, &decoded);
+        // The exec's box takes the next exec record.
+        if let Ok(Event::Exec(b)) = decoded {
+            self.spare_exec = Some(b);
+        }
+        done
+    }
+
+    /// One record, decoded (borrowed from the result: moving an event out
+    /// of it copies it).
+    fn decoded(&mut self, bytes: &[u8], decoded: &Result<Event, DecodeError>) -> io::Result<()> {
+        let ev = match decoded {
             Ok(ev) => ev,
             Err(e) => {
                 self.stats.decode_errors += 1;
