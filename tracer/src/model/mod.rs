@@ -191,7 +191,10 @@ impl Model {
         let mut out = Vec::new();
         self.verify.clear();
         self.now_ns = self.now_ns.max(ev.ts_ns());
-        self.expire_vanishing(ev.ts_ns(), &mut out);
+        // Pins a read did not find are rare: no call for none.
+        if !self.vanishing.is_empty() {
+            self.expire_vanishing(ev.ts_ns(), &mut out);
+        }
         self.maybe_maintain(ev.ts_ns());
         match ev {
             Event::Fork(e) => self.on_fork(e, &mut out),

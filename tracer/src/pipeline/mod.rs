@@ -255,10 +255,16 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     }
 
     /// The previous event's deferred steps, with the notes that came after it.
+    #[inline]
     fn resolve_deferred(&mut self) -> io::Result<()> {
         if self.deferred.is_empty() {
             return Ok(());
         }
+        self.resolve_deferred_now()
+    }
+
+    #[inline(never)]
+    fn resolve_deferred_now(&mut self) -> io::Result<()> {
         let changes = std::mem::take(&mut self.deferred);
         let noted = std::mem::take(&mut self.noted);
         self.steps(&changes, &noted)
