@@ -328,6 +328,37 @@ impl NsTable {
         ts: u64,
     ) -> Vec<NsKey> {
         let mut emptied = Vec::new();
+        match (before, after) {
+            // A new task, or one gone (most moves): every namespace of the
+            // set moves, as the slots below would find, without comparing.
+            (None, Some(set)) => {
+                for (slot, kind) in OWN_SLOTS {
+                    let inum = set.inum[slot];
+                    if inum == 0 {
+                        continue;
+                    }
+                    let k = self.key(kind, inum, set.id[slot], false);
+                    if !self.is_host(&k) {
+                        self.enter(k, set.id[slot], tid, ts);
+                    }
+                }
+                return emptied;
+            }
+            (Some(set), None) => {
+                for (slot, kind) in OWN_SLOTS {
+                    let inum = set.inum[slot];
+                    if inum == 0 {
+                        continue;
+                    }
+                    let k = self.key(kind, inum, set.id[slot], false);
+                    if !self.is_host(&k) {
+                        self.leave(k, tid, ts, &mut emptied);
+                    }
+                }
+                return emptied;
+            }
+            _ => {}
+        }
         for (slot, kind) in OWN_SLOTS {
             let (was_inum, was_id) = before.map_or((0, 0), |s| (s.inum[slot], s.id[slot]));
             let (inum, id) = after.map_or((0, 0), |s| (s.inum[slot], s.id[slot]));
@@ -357,6 +388,7 @@ impl NsTable {
     }
 
     /// Thread `tid` left `k`: noted in `emptied` if it was the last.
+    #[inline(always)]
     fn leave(&mut self, k: NsKey, tid: u32, ts: u64, emptied: &mut Vec<NsKey>) {
         if let Some(info) = self.info.get_mut(&k)
             && info.members.remove(&tid)
@@ -372,6 +404,7 @@ impl NsTable {
     }
 
     /// Thread `tid` entered `k` (not the host's; `id` as the event gave it).
+    #[inline(always)]
     fn enter(&mut self, k: NsKey, id: u64, tid: u32, ts: u64) {
         let info = self.touch(k, ts);
         info.id = id;
@@ -586,6 +619,76 @@ mod tests {
         t.prune(|k, _| *k != kb);
         check(&t);
         assert_eq!(t.mnts_in_use_newest_first().collect::<Vec<_>>(), [(9, kc)]);
+    }
+
+    /// A task coming or going moves as slot by slot from or to a set
+    /// with no namespace (all inodes 0): through new generations of
+    /// reused inodes (kernels without ids), unread slots and pruning.
+    #[test]
+    fn tasks_coming_and_going_move_as_slot_by_slot() {
+        let none = NsSet::default();
+        let sets: Vec<NsSet> = (0..6u32)
+            .map(|i| {
+                let mut s = NsSet::default();
+                for slot in 0..tracer_common::NS_COUNT {
+                    // Slot 6 is the host's; the others vary by set, some
+                    // without ids, some unread (0).
+                    s.inum[slot] = match (slot, i) {
+                        (6, _) => 900,
+                        (_, 5) if slot.is_multiple_of(2) => 0,
+                        _ => 1000 + (i % 3) * 10 + slot as u32,
+                    };
+                    s.id[slot] = if i >= 3 {
+                        0
+                    } else {
+                        u64::from(s.inum[slot]) + 7
+                    };
+                }
+                s
+            })
+            .collect();
+        let (mut fast, mut slow) = (NsTable::default(), NsTable::default());
+        for t in [&mut fast, &mut slow] {
+            let host = t.key(NsKind::User, 900, 907, false);
+            t.host.insert(NsKind::User, host);
+        }
+        let mut x: u32 = 7;
+        let mut inside: Vec<(u32, usize)> = Vec::new();
+        for step in 0..3000u64 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let r = x >> 16;
+            match r % 7 {
+                0..=2 => {
+                    let (tid, set) = (r % 50, (r as usize / 7) % sets.len());
+                    let a = fast.move_task(tid, None, Some(&sets[set]), step);
+                    let b = slow.move_task(tid, Some(&none), Some(&sets[set]), step);
+                    assert_eq!(a, b);
+                    inside.push((tid, set));
+                }
+                3..=4 if !inside.is_empty() => {
+                    let (tid, set) = inside.swap_remove(r as usize % inside.len());
+                    let a = fast.move_task(tid, Some(&sets[set]), None, step);
+                    let b = slow.move_task(tid, Some(&sets[set]), Some(&none), step);
+                    assert_eq!(a, b);
+                }
+                5 => {
+                    // A creation of a reused inode: a new generation.
+                    let inum = 1000 + (r % 3) * 10 + 2;
+                    for t in [&mut fast, &mut slow] {
+                        let k = t.key(NsKind::Ipc, inum, 0, true);
+                        t.created(k, 0, creation(r));
+                    }
+                }
+                _ => {
+                    let keep =
+                        |k: &NsKey, i: &NsInfo| !i.members.is_empty() || k.inum.is_multiple_of(2);
+                    fast.prune(keep);
+                    slow.prune(keep);
+                }
+            }
+            assert_eq!(fast.info, slow.info, "step {step}");
+        }
+        assert!(fast.info.values().any(|i| !i.members.is_empty()));
     }
 
     fn creation(pid: u32) -> Creation {

@@ -48,6 +48,7 @@ impl Model {
 
     /// Would [`Model::settle`] look at anything? Most events leave nothing
     /// to settle: the pipeline asks before every event.
+    #[inline]
     pub fn settle_due(&self) -> bool {
         !self.pending.steps.is_empty()
             || !self.pending.ns.is_empty()

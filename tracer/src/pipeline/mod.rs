@@ -271,6 +271,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     }
 
     /// What the facts so far add up to (states, ends, verdicts), told.
+    #[inline]
     fn settle(&mut self) -> io::Result<()> {
         self.noted_since_settle = false;
         if !self.model.settle_due() {
@@ -279,6 +280,11 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             assert!(self.model.settle().is_empty(), "settled while not due");
             return Ok(());
         }
+        self.settle_now()
+    }
+
+    #[inline(never)]
+    fn settle_now(&mut self) -> io::Result<()> {
         let settled = self.model.settle();
         self.observe(&settled);
         self.steps(&settled, &[])
