@@ -34,17 +34,20 @@ pub struct Unread {
 impl Unread {
     /// `supported` is [`supported_slots`]: slots this kernel lacks are not unread.
     pub fn of(ev: &Event, supported: u32) -> Self {
-        // Slot `i` is bit `i` ([`Ns::bit`]): one pass over the inodes.
-        let slots = ev
-            .ns()
-            .inum
-            .iter()
-            .enumerate()
-            .fold(0, |m, (i, &inum)| m | (u32::from(inum == 0) << i))
-            & supported;
+        let inum = &ev.ns().inum;
+        // Most events have every slot: one test for all of them.
+        let slots = if inum.iter().fold(1, |all, &i| all & u32::from(i != 0)) == 1 {
+            0
+        } else {
+            // Slot `i` is bit `i` ([`Ns::bit`]).
+            inum.iter()
+                .enumerate()
+                .fold(0, |m, (i, &inum)| m | (u32::from(inum == 0) << i))
+                & supported
+        };
         Self {
             slots,
-            task: ev.who().tid == 0,
+            task: ev.header().pid == 0,
         }
     }
 

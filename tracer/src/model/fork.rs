@@ -21,8 +21,9 @@ impl Model {
                     && e.changed & slot.bit() != 0
             })
             .peekable();
-        // Most forks create nothing: no creation (and no copy of comm) then.
-        if made.peek().is_some() {
+        // Most forks create nothing (no namespace flag, or no slot
+        // changed): no creation (and no copy of comm) then.
+        if e.flags & CLONE_NEW_MASK != 0 && e.changed != 0 && made.peek().is_some() {
             let creation = Creation {
                 ts_ns: ts,
                 pid: by.pid,
