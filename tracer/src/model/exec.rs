@@ -24,7 +24,9 @@ fn is_pause_exec(filename: &[u8], e: &ExecEvent) -> bool {
 
 fn pause_by<'a>(filename: &[u8], mut argv: impl Iterator<Item = &'a [u8]> + Clone) -> bool {
     fn base(p: &[u8]) -> &[u8] {
-        p.rsplit(|&b| b == b'/').next().unwrap_or(p)
+        p.iter()
+            .rposition(|&b| b == b'/')
+            .map_or(p, |i| &p[i + 1..])
     }
     let name = base(filename);
     let arg0 = argv.clone().next().map_or(&b""[..], base);
