@@ -59,7 +59,7 @@ impl Model {
         }
         let ts = e.hdr.ts_ns;
         let status = exit_status(e.exit_code);
-        let killed = super::cause::explains(&p.killed, status);
+        let killed = super::cause::explains(p.killed.as_deref(), status);
         let task = p.comm.task(pid);
         let gone_by = emptied.then(|| task.clone());
         if let Some(sb) = p.pause_of {

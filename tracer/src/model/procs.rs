@@ -70,8 +70,9 @@ pub(super) struct Proc {
     pub exec_into: Option<usize>,
     /// Forked by this task (pid, comm) at this time.
     pub forked: Option<(u32, Comm, u64)>,
-    /// The last fatal signal sent to it (pauses, containers, exec sessions).
-    pub killed: Option<super::Kill>,
+    /// The last fatal signal sent to it (pauses, containers, exec sessions;
+    /// boxed: rare, and every process carries the field).
+    pub killed: Option<Box<super::Kill>>,
 }
 
 impl Proc {
