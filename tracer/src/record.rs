@@ -165,10 +165,12 @@ fn at(offset: u64, what: impl Into<String>) -> RecordError {
     }
 }
 
+#[inline]
 fn le16(b: &[u8], i: usize) -> u16 {
     u16::from_le_bytes([b[i], b[i + 1]])
 }
 
+#[inline]
 fn le32(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
@@ -184,6 +186,26 @@ fn crc(parts: &[&[u8]]) -> u32 {
         h.update(p);
     }
     h.finalize()
+}
+
+/// A reader's frame checksums: the CPU's fastest CRC-32 is picked once,
+/// not per frame.
+#[derive(Clone)]
+struct FrameCrc(crc32fast::Hasher);
+
+impl FrameCrc {
+    fn new() -> Self {
+        Self(crc32fast::Hasher::new())
+    }
+
+    /// The checksum of a frame's head (without its crc field) and payload.
+    #[inline]
+    fn frame(&self, head: &[u8], payload: &[u8]) -> u32 {
+        let mut h = self.0.clone();
+        h.update(head);
+        h.update(payload);
+        h.finalize()
+    }
 }
 
 /// A write to the recording failed: where, and why. Once it happened
@@ -394,6 +416,7 @@ pub struct Reader<R: Read> {
     version: u32,
     ended: bool,
     resync_budget: u64,
+    crc: FrameCrc,
 }
 
 impl<R: Read> Reader<R> {
@@ -420,6 +443,7 @@ impl<R: Read> Reader<R> {
             version: 0,
             ended: false,
             resync_budget: RESYNC_BUDGET,
+            crc: FrameCrc::new(),
         };
         if r.fill(16)? < 16 || r.ahead()[..8] != MAGIC[..] {
             return Err(RecordError::Magic);
@@ -568,10 +592,13 @@ impl<R: Read> Reader<R> {
         self.payload = (0, 0);
         let start = self.offset;
         let head = self.frame_head();
-        if self.fill(head)? == 0 {
-            return Ok(None);
+        // Most frames are read ahead already: no call to read more then.
+        if self.end - self.pos < head {
+            if self.fill(head)? == 0 {
+                return Ok(None);
+            }
+            self.require(head, "frame header")?;
         }
-        self.require(head, "frame header")?;
         let b = self.ahead();
         let (kind, reserved, len) = (le16(b, 0), le16(b, 2), le32(b, 4));
         if !matches!(kind, FRAME_EVENT | FRAME_NOTE | FRAME_END) {
@@ -590,9 +617,11 @@ impl<R: Read> Reader<R> {
             return Err(at(start + 4, format!("frame length {len} is implausible")));
         }
         let total = head + len as usize;
-        self.require(total, "frame")?;
+        if self.end - self.pos < total {
+            self.require(total, "frame")?;
+        }
         let b = &self.ahead()[..total];
-        if self.version >= 2 && le32(b, 8) != crc(&[&b[..8], &b[12..]]) {
+        if self.version >= 2 && le32(b, 8) != self.crc.frame(&b[..8], &b[12..]) {
             return Err(at(start, "frame checksum mismatch: the frame is damaged"));
         }
         self.payload = (self.pos + head, self.pos + total);
@@ -640,7 +669,7 @@ impl<R: Read> Reader<R> {
                 continue;
             }
             let b = &self.ahead()[..total];
-            let good = le32(b, 8) == crc(&[&b[..8], &b[12..]]);
+            let good = le32(b, 8) == self.crc.frame(&b[..8], &b[12..]);
             self.resync_budget = self.resync_budget.saturating_sub(total as u64);
             if good {
                 return Ok(self.offset - start);

@@ -58,8 +58,42 @@ fn read<T: Plain>(kind: Kind, buf: &[u8]) -> Result<T, DecodeError> {
     Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
 }
 
+/// Copy a `T` out of exactly `size_of::<T>()` bytes into `spare`'s box, or
+/// a new one.
+fn read_boxed<T: Plain>(
+    kind: Kind,
+    buf: &[u8],
+    spare: &mut Option<Box<T>>,
+) -> Result<Box<T>, DecodeError> {
+    let need = size_of::<T>();
+    if buf.len() != need {
+        return Err(DecodeError::BadLength {
+            kind,
+            len: buf.len(),
+            need,
+        });
+    }
+    let mut b = spare.take().unwrap_or_else(|| Box::new(T::zeroed()));
+    // SAFETY: the length is checked, `b` is a valid `T` of exactly `need`
+    // bytes, and `Plain` types accept every bit pattern.
+    unsafe {
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), (&mut *b as *mut T).cast::<u8>(), need);
+    }
+    Ok(b)
+}
+
 /// Decode one record. Never panics: any byte string gives an event or an error.
 pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
+    decode_reusing(buf, &mut None)
+}
+
+/// [`decode`], an exec record copied into `spare` when it holds a box (an
+/// earlier exec's, handed back): a stream of records allocates none for
+/// them, and copies each once.
+pub fn decode_reusing(
+    buf: &[u8],
+    spare: &mut Option<Box<ExecEvent>>,
+) -> Result<Event, DecodeError> {
     let need = size_of::<Header>();
     let raw_kind = match buf.get(..4) {
         Some(b) if buf.len() >= need => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
@@ -82,7 +116,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
     };
     Ok(match kind {
         Kind::Fork => Event::Fork(read(kind, buf)?),
-        Kind::Exec => Event::Exec(Box::new(read(kind, buf)?)),
+        Kind::Exec => Event::Exec(read_boxed(kind, buf, spare)?),
         Kind::Exit => Event::Exit(read(kind, buf)?),
         Kind::Unshare => Event::Unshare(read(kind, buf)?),
         Kind::Setns => Event::Setns(read(kind, buf)?),
@@ -240,6 +274,47 @@ mod tests {
             let bytes = encode(&ev);
             assert_eq!(decode(&bytes).as_ref(), Ok(&ev), "{}", ev.name());
         }
+    }
+
+    /// A box handed back is reused, and what it held is overwritten.
+    #[test]
+    fn a_spare_box_takes_the_next_exec() {
+        let execs: Vec<Event> = samples()
+            .into_iter()
+            .filter(|e| matches!(e, Event::Exec(_)))
+            .collect();
+        let Some(Event::Exec(first)) = execs.first().cloned() else {
+            unreachable!()
+        };
+        let mut other = *first;
+        other.args_len = 3;
+        other.filename[0] ^= 1;
+        other.hdr.pid += 1;
+        let mut spare = None;
+        for ev in [
+            Event::Exec(first),
+            Event::Exec(Box::new(other)),
+            execs[0].clone(),
+        ] {
+            let got = decode_reusing(&encode(&ev), &mut spare);
+            assert_eq!(got.as_ref(), Ok(&ev));
+            assert!(spare.is_none(), "the spare box went into the event");
+            let Ok(Event::Exec(b)) = got else {
+                unreachable!()
+            };
+            let at: *const ExecEvent = &*b;
+            spare = Some(b);
+            let again = decode_reusing(&encode(&ev), &mut spare);
+            let Ok(Event::Exec(b)) = again else {
+                unreachable!()
+            };
+            assert!(std::ptr::eq(at, &*b), "the spare box was reused");
+            spare = Some(b);
+        }
+        let mut short = encode(&execs[0]);
+        short.pop();
+        assert!(decode_reusing(&short, &mut spare).is_err());
+        assert!(spare.is_some(), "a bad record leaves the spare box");
     }
 
     #[test]

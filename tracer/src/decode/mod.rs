@@ -15,7 +15,7 @@ mod ns;
 mod strings;
 
 pub use cause::Cause;
-pub use event::{DecodeError, Event, Who, caller, decode, encode};
+pub use event::{DecodeError, Event, Who, caller, decode, decode_reusing, encode};
 pub use mount::{MountEvent, MountPath, PinSource, ProcTask};
 pub use ns::{Unread, ns_in_mask, supported_slots};
-pub use strings::{argv, argv_truncated, c_str, c_str_ref, filename_truncated};
+pub use strings::{argv, argv_truncated, c_bytes, c_str, c_str_ref, filename_truncated};

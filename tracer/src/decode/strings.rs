@@ -10,8 +10,13 @@ pub fn c_str(bytes: &[u8]) -> String {
 
 /// [`c_str`] without a copy when the bytes are valid UTF-8.
 pub fn c_str_ref(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(c_bytes(bytes))
+}
+
+/// The bytes up to the first NUL (what [`c_str`] makes text of).
+pub fn c_bytes(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end])
+    &bytes[..end]
 }
 
 /// Was argv longer than the record holds ([`ARGS_LEN`] bytes)? The

@@ -37,16 +37,16 @@ impl Model {
         {
             return;
         }
-        p.killed = Some(Kill {
+        p.killed = Some(Box::new(Kill {
             signal,
             by,
             ts_ns,
             oom,
-        });
+        }));
     }
 }
 
 /// The kill that explains an exit status (`128 + signal`), if any.
-pub(super) fn explains(kill: &Option<Kill>, status: i32) -> Option<Kill> {
-    kill.as_ref().filter(|k| 128 + k.signal == status).cloned()
+pub(super) fn explains(kill: Option<&Kill>, status: i32) -> Option<Kill> {
+    kill.filter(|k| 128 + k.signal == status).cloned()
 }

@@ -3,9 +3,9 @@
 
 use tracer_common::{ExecEvent, NsSet};
 
-use super::procs::Join;
+use super::procs::{Comm, Join};
 use super::{Container, ExecSession, Lifecycle, Model, NsKind, Pause, Task, What};
-use crate::decode::{Who, argv, c_str, c_str_ref};
+use crate::decode::{Who, argv, c_bytes, c_str};
 
 /// Is this exec a pod's pause/infra process? k8s' `/pause`, podman's and
 /// CRI-O's `catatonit -P`, docker's `/pause`.
@@ -15,15 +15,18 @@ pub fn is_pause(filename: &str, argv: &[String]) -> bool {
 
 /// [`is_pause`] of an exec record, without making its argv: most execs
 /// are no pause, and need no argv at all. The names compared are ASCII,
-/// so the raw bytes answer as their lossy UTF-8 would.
-fn is_pause_exec(filename: &str, e: &ExecEvent) -> bool {
+/// so the raw bytes answer as their lossy UTF-8 would (`filename` too: the
+/// record's bytes up to their NUL).
+fn is_pause_exec(filename: &[u8], e: &ExecEvent) -> bool {
     let len = (e.args_len as usize).min(e.args.len());
-    pause_by(filename.as_bytes(), e.args[..len].split(|&b| b == 0))
+    pause_by(filename, e.args[..len].split(|&b| b == 0))
 }
 
 fn pause_by<'a>(filename: &[u8], mut argv: impl Iterator<Item = &'a [u8]> + Clone) -> bool {
     fn base(p: &[u8]) -> &[u8] {
-        p.rsplit(|&b| b == b'/').next().unwrap_or(p)
+        p.iter()
+            .rposition(|&b| b == b'/')
+            .map_or(p, |i| &p[i + 1..])
     }
     let name = base(filename);
     let arg0 = argv.clone().next().map_or(&b""[..], base);
@@ -34,42 +37,50 @@ fn pause_by<'a>(filename: &[u8], mut argv: impl Iterator<Item = &'a [u8]> + Clon
 
 /// Runtime helpers that exec on the way to a container's entrypoint:
 /// runc re-execs itself (`/proc/self/exe`, then a sealed copy as
-/// `/dev/fd/N`) before its stages run.
-fn is_runtime_step(filename: &str, comm: &str) -> bool {
-    let base = filename.rsplit('/').next().unwrap_or(filename);
-    comm.starts_with("runc:[")
-        || comm == "runc"
-        || filename.starts_with("/dev/fd/")
-        || filename.starts_with("/proc/self/fd/")
-        || matches!(base, "runc" | "crun" | "youki" | "runsc" | "conmon" | "exe")
+/// `/dev/fd/N`) before its stages run. On the record's bytes up to their
+/// NUL: the names are ASCII, and an invalid UTF-8 sequence never takes in
+/// a `/`, so the bytes answer as their lossy text would.
+fn is_runtime_step(filename: &[u8], comm: &[u8]) -> bool {
+    let base = filename
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(filename, |i| &filename[i + 1..]);
+    comm.starts_with(b"runc:[")
+        || comm == b"runc"
+        || filename.starts_with(b"/dev/fd/")
+        || filename.starts_with(b"/proc/self/fd/")
+        || matches!(
+            base,
+            b"runc" | b"crun" | b"youki" | b"runsc" | b"conmon" | b"exe"
+        )
 }
 
 impl Model {
     pub(super) fn on_exec(&mut self, e: &ExecEvent, out: &mut Vec<Lifecycle>) {
         let who = Who::of(&e.hdr);
         let ts = e.hdr.ts_ns;
-        let filename = c_str_ref(&e.filename);
-        let comm = c_str(&e.hdr.comm);
-        self.proc_mut(who.pid, &comm).comm.clone_from(&comm);
-        let task = Task::new(who.pid, comm);
-        if is_pause_exec(&filename, e) && self.pod_namespaces(&e.ns).is_some() {
+        let filename = c_bytes(&e.filename);
+        self.proc_mut(who.pid, &e.hdr.comm).comm = Comm::Kernel(e.hdr.comm);
+        // The task and argv are made only for those who keep them (a
+        // pause, a join, a visit): most execs are none of these.
+        let task = || Task::new(who.pid, c_str(&e.hdr.comm));
+        if is_pause_exec(filename, e) && self.pod_namespaces(&e.ns).is_some() {
             self.visit_has_role(who.tid);
-            self.pause_started(task, argv(e), &e.ns, ts, out);
-        } else if !is_runtime_step(&filename, &task.comm) {
-            // argv is made only for those who keep it (a join, a visit).
+            self.pause_started(task(), argv(e), &e.ns, ts, out);
+        } else if !is_runtime_step(filename, c_bytes(&e.hdr.comm)) {
             let role = match self.joins.remove(&who.tid) {
                 Some(mut j) => {
                     if self.makes_a_container(&j, &e.ns) {
                         self.sandbox_without_pause(&mut j, out);
                     }
-                    self.entered(task.clone(), argv(e), &e.ns, j, ts, out)
+                    self.entered(task(), argv(e), &e.ns, j, ts, out)
                 }
                 None => false,
             };
             if role {
                 self.visit_has_role(who.tid);
             } else if self.visit_wants_exec(who.tid) {
-                self.visit_exec(who.tid, &task, &argv(e), out);
+                self.visit_exec(who.tid, &task(), &argv(e), out);
             }
         }
     }
@@ -108,11 +119,13 @@ impl Model {
                 sb
             }
         };
-        let forked = self.procs.get(&task.pid).and_then(|p| p.forked.clone());
+        let forked = self.procs.get(&task.pid).and_then(|p| p.forked.as_ref());
+        let forked_ns = forked.map(|f| f.2);
+        let forked_by = forked.map(|(pid, comm, _)| comm.task(*pid));
         let mut pause = Pause::new(task.pid, &task.comm, args.clone());
         pause.started_ns = Some(ts);
-        pause.forked_ns = forked.as_ref().map(|f| f.1);
-        pause.forked_by = forked.map(|f| f.0);
+        pause.forked_ns = forked_ns;
+        pause.forked_by = forked_by;
         self.sandboxes[sb].pause = Some(pause);
         if let Some(p) = self.procs.get_mut(&task.pid) {
             p.pause_of = Some(sb);
@@ -280,13 +293,55 @@ mod tests {
             for len in [0, 1, args.len().saturating_sub(1), args.len(), 9999] {
                 let e = record(args, len as u32);
                 assert_eq!(
-                    is_pause_exec(file, &e),
+                    is_pause_exec(file.as_bytes(), &e),
                     is_pause(file, &argv(&e)),
                     "{file} {args:?} args_len {len}"
                 );
             }
         }
-        assert!(is_pause_exec("/pause", &record(b"", 0)));
-        assert!(is_pause_exec("/c", &record(b"/a/catatonit\0-P\0", 16)));
+        assert!(is_pause_exec(b"/pause", &record(b"", 0)));
+        assert!(is_pause_exec(b"/c", &record(b"/a/catatonit\0-P\0", 16)));
+    }
+
+    /// The byte test of a runtime's step answers as the text one it
+    /// replaced (on the lossy UTF-8 of the record's bytes).
+    #[test]
+    fn a_runtime_step_is_told_from_bytes_as_from_text() {
+        fn by_text(filename: &str, comm: &str) -> bool {
+            let base = filename.rsplit('/').next().unwrap_or(filename);
+            comm.starts_with("runc:[")
+                || comm == "runc"
+                || filename.starts_with("/dev/fd/")
+                || filename.starts_with("/proc/self/fd/")
+                || matches!(base, "runc" | "crun" | "youki" | "runsc" | "conmon" | "exe")
+        }
+        let names: &[&[u8]] = &[
+            b"",
+            b"/",
+            b"runc",
+            b"/usr/bin/runc",
+            b"/usr/bin/runc/",
+            b"/usr/bin/\xffrunc",
+            b"/usr/bin\xff/runc",
+            b"/usr/bin/\xe2\x82/exe",
+            b"/proc/self/exe",
+            b"/dev/fd/5",
+            b"/dev/fd",
+            b"/proc/self/fd/7",
+            b"\xff/proc/self/fd/7",
+            b"conmon",
+            b"/bin/sh",
+            b"runc:[2:INIT]",
+            b"runc:[",
+            b"runc\xff",
+            b"youki",
+            b"crun\xc3",
+        ];
+        for &f in names {
+            for &c in names {
+                let text = by_text(&String::from_utf8_lossy(f), &String::from_utf8_lossy(c));
+                assert_eq!(is_runtime_step(f, c), text, "{f:?} {c:?}");
+            }
+        }
     }
 }

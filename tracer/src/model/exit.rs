@@ -59,8 +59,8 @@ impl Model {
         }
         let ts = e.hdr.ts_ns;
         let status = exit_status(e.exit_code);
-        let killed = super::cause::explains(&p.killed, status);
-        let task = Task::new(pid, p.comm);
+        let killed = super::cause::explains(p.killed.as_deref(), status);
+        let task = p.comm.task(pid);
         let gone_by = emptied.then(|| task.clone());
         if let Some(sb) = p.pause_of {
             if let Some(pause) = self.sandboxes[sb].pause.as_mut() {

@@ -15,6 +15,6 @@ impl Model {
     /// The command of the process whose pid is `tid` (its main thread),
     /// where the model knows it.
     pub fn comm_of(&self, tid: u32) -> Option<String> {
-        self.procs.get(&tid).map(|p| p.comm.clone())
+        self.procs.get(&tid).map(|p| p.comm.text().into_owned())
     }
 }

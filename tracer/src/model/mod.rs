@@ -190,9 +190,13 @@ impl Model {
     pub fn apply(&mut self, ev: &Event) -> Vec<Lifecycle> {
         let mut out = Vec::new();
         self.verify.clear();
-        self.now_ns = self.now_ns.max(ev.ts_ns());
-        self.expire_vanishing(ev.ts_ns(), &mut out);
-        self.maybe_maintain(ev.ts_ns());
+        let ts = ev.ts_ns();
+        self.now_ns = self.now_ns.max(ts);
+        // Pins a read did not find are rare: no call for none.
+        if !self.vanishing.is_empty() {
+            self.expire_vanishing(ts, &mut out);
+        }
+        self.maybe_maintain(ts);
         match ev {
             Event::Fork(e) => self.on_fork(e, &mut out),
             Event::Exec(e) => self.on_exec(e, &mut out),

@@ -328,54 +328,131 @@ impl NsTable {
         ts: u64,
     ) -> Vec<NsKey> {
         let mut emptied = Vec::new();
-        for slot in Ns::ALL {
-            if slot == Ns::PidForChildren {
+        match (before, after) {
+            // A new task, or one gone (most moves): every namespace of the
+            // set moves, as the slots below would find, without comparing.
+            (None, Some(set)) => {
+                for (slot, kind) in OWN_SLOTS {
+                    let inum = set.inum[slot];
+                    if inum == 0 {
+                        continue;
+                    }
+                    let k = self.key(kind, inum, set.id[slot], false);
+                    if !self.is_host(&k) {
+                        self.enter(k, set.id[slot], tid, ts);
+                    }
+                }
+                return emptied;
+            }
+            (Some(set), None) => {
+                for (slot, kind) in OWN_SLOTS {
+                    let inum = set.inum[slot];
+                    if inum == 0 {
+                        continue;
+                    }
+                    let k = self.key(kind, inum, set.id[slot], false);
+                    if !self.is_host(&k) {
+                        self.leave(k, tid, ts, &mut emptied);
+                    }
+                }
+                return emptied;
+            }
+            _ => {}
+        }
+        for (slot, kind) in OWN_SLOTS {
+            let (was_inum, was_id) = before.map_or((0, 0), |s| (s.inum[slot], s.id[slot]));
+            let (inum, id) = after.map_or((0, 0), |s| (s.inum[slot], s.id[slot]));
+            // The same inode and id are the same namespace (or none).
+            if was_inum == inum && was_id == id {
                 continue;
             }
-            let kind = NsKind::of(slot);
-            let old = before.and_then(|s| self.key_in(s, kind));
-            let new = after.and_then(|s| self.key_in(s, kind));
+            let old = (was_inum != 0).then(|| self.key(kind, was_inum, was_id, false));
+            let new = (inum != 0).then(|| self.key(kind, inum, id, false));
             if old == new {
                 continue;
             }
+            // The host's namespaces have no members to leave: entering
+            // skips them, and the host is known before any task moves.
             if let Some(k) = old
-                && let Some(info) = self.info.get_mut(&k)
-                && info.members.remove(&tid)
-                && info.members.is_empty()
+                && !self.is_host(&k)
             {
-                info.emptied_ns = Some(ts);
-                if kind == NsKind::Mnt {
-                    let made = info.made_ns();
-                    self.mnt_in_use.remove(&(made, k));
-                }
-                emptied.push(k);
+                self.leave(k, tid, ts, &mut emptied);
             }
             if let Some(k) = new
                 && !self.is_host(&k)
             {
-                let id = after.map(|s| s.id[slot as usize]).unwrap_or(0);
-                let info = self.touch(k, ts);
-                info.id = id;
-                let first = info.members.insert(tid) && info.members.len() == 1;
-                info.emptied_ns = None;
-                // Entered after we said it was freed: something we could
-                // not see held it (an open fd): not freed after all.
-                info.freed_ns = None;
-                if first && kind == NsKind::Mnt {
-                    let made = info.made_ns();
-                    self.mnt_in_use.insert((made, k));
-                }
+                self.enter(k, id, tid, ts);
             }
         }
         emptied
     }
+
+    /// Thread `tid` left `k`: noted in `emptied` if it was the last.
+    #[inline(always)]
+    fn leave(&mut self, k: NsKey, tid: u32, ts: u64, emptied: &mut Vec<NsKey>) {
+        if let Some(info) = self.info.get_mut(&k)
+            && info.members.remove(&tid)
+            && info.members.is_empty()
+        {
+            info.emptied_ns = Some(ts);
+            if k.kind == NsKind::Mnt {
+                let made = info.made_ns();
+                self.mnt_in_use.remove(&(made, k));
+            }
+            emptied.push(k);
+        }
+    }
+
+    /// Thread `tid` entered `k` (not the host's; `id` as the event gave it).
+    #[inline(always)]
+    fn enter(&mut self, k: NsKey, id: u64, tid: u32, ts: u64) {
+        let info = self.touch(k, ts);
+        info.id = id;
+        let first = info.members.insert(tid) && info.members.len() == 1;
+        info.emptied_ns = None;
+        // Entered after we said it was freed: something we could
+        // not see held it (an open fd): not freed after all.
+        info.freed_ns = None;
+        if first && k.kind == NsKind::Mnt {
+            let made = info.made_ns();
+            self.mnt_in_use.insert((made, k));
+        }
+    }
 }
+
+/// A task's own namespace slots (not pid_for_children, where its children
+/// go), in [`Ns::ALL`] order, with their kinds.
+const OWN_SLOTS: [(usize, NsKind); 8] = [
+    (Ns::Mnt as usize, NsKind::Mnt),
+    (Ns::Uts as usize, NsKind::Uts),
+    (Ns::Ipc as usize, NsKind::Ipc),
+    (Ns::Pid as usize, NsKind::Pid),
+    (Ns::Net as usize, NsKind::Net),
+    (Ns::User as usize, NsKind::User),
+    (Ns::Cgroup as usize, NsKind::Cgroup),
+    (Ns::Time as usize, NsKind::Time),
+];
 
 impl NsTable {
     /// Keep only the namespaces `keep` wants; inode generations of the
     /// dropped ones go with them.
+    #[cfg(test)]
     pub fn prune(&mut self, mut keep: impl FnMut(&NsKey, &NsInfo) -> bool) {
         self.info.retain(|k, i| keep(k, i));
+        self.forgot();
+    }
+
+    /// Drop these namespaces (as [`NsTable::prune`] does those it keeps not).
+    pub fn forget(&mut self, keys: impl IntoIterator<Item = NsKey>) {
+        for k in keys {
+            self.info.remove(&k);
+        }
+        self.forgot();
+    }
+
+    /// Namespaces were dropped: inode generations and the index of mount
+    /// namespaces in use no longer name them.
+    fn forgot(&mut self) {
         let info = &self.info;
         self.generation
             .retain(|&(kind, inum), &mut ident| info.contains_key(&NsKey { kind, inum, ident }));
@@ -542,6 +619,76 @@ mod tests {
         t.prune(|k, _| *k != kb);
         check(&t);
         assert_eq!(t.mnts_in_use_newest_first().collect::<Vec<_>>(), [(9, kc)]);
+    }
+
+    /// A task coming or going moves as slot by slot from or to a set
+    /// with no namespace (all inodes 0): through new generations of
+    /// reused inodes (kernels without ids), unread slots and pruning.
+    #[test]
+    fn tasks_coming_and_going_move_as_slot_by_slot() {
+        let none = NsSet::default();
+        let sets: Vec<NsSet> = (0..6u32)
+            .map(|i| {
+                let mut s = NsSet::default();
+                for slot in 0..tracer_common::NS_COUNT {
+                    // Slot 6 is the host's; the others vary by set, some
+                    // without ids, some unread (0).
+                    s.inum[slot] = match (slot, i) {
+                        (6, _) => 900,
+                        (_, 5) if slot.is_multiple_of(2) => 0,
+                        _ => 1000 + (i % 3) * 10 + slot as u32,
+                    };
+                    s.id[slot] = if i >= 3 {
+                        0
+                    } else {
+                        u64::from(s.inum[slot]) + 7
+                    };
+                }
+                s
+            })
+            .collect();
+        let (mut fast, mut slow) = (NsTable::default(), NsTable::default());
+        for t in [&mut fast, &mut slow] {
+            let host = t.key(NsKind::User, 900, 907, false);
+            t.host.insert(NsKind::User, host);
+        }
+        let mut x: u32 = 7;
+        let mut inside: Vec<(u32, usize)> = Vec::new();
+        for step in 0..3000u64 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let r = x >> 16;
+            match r % 7 {
+                0..=2 => {
+                    let (tid, set) = (r % 50, (r as usize / 7) % sets.len());
+                    let a = fast.move_task(tid, None, Some(&sets[set]), step);
+                    let b = slow.move_task(tid, Some(&none), Some(&sets[set]), step);
+                    assert_eq!(a, b);
+                    inside.push((tid, set));
+                }
+                3..=4 if !inside.is_empty() => {
+                    let (tid, set) = inside.swap_remove(r as usize % inside.len());
+                    let a = fast.move_task(tid, Some(&sets[set]), None, step);
+                    let b = slow.move_task(tid, Some(&sets[set]), Some(&none), step);
+                    assert_eq!(a, b);
+                }
+                5 => {
+                    // A creation of a reused inode: a new generation.
+                    let inum = 1000 + (r % 3) * 10 + 2;
+                    for t in [&mut fast, &mut slow] {
+                        let k = t.key(NsKind::Ipc, inum, 0, true);
+                        t.created(k, 0, creation(r));
+                    }
+                }
+                _ => {
+                    let keep =
+                        |k: &NsKey, i: &NsInfo| !i.members.is_empty() || k.inum.is_multiple_of(2);
+                    fast.prune(keep);
+                    slow.prune(keep);
+                }
+            }
+            assert_eq!(fast.info, slow.info, "step {step}");
+        }
+        assert!(fast.info.values().any(|i| !i.members.is_empty()));
     }
 
     fn creation(pid: u32) -> Creation {

@@ -5,7 +5,7 @@ use tracer_common::{Ns, NsChangeEvent, NsSet};
 use super::ns::Creation;
 use super::procs::Join;
 use super::{Lifecycle, Model, NsKind, POD_KINDS, Task};
-use crate::decode::{Who, c_str, ns_in_mask};
+use crate::decode::{Who, c_str_ref, ns_in_mask};
 
 /// Which of the two a [`NsChangeEvent`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,16 +29,17 @@ impl Model {
         }
         let who = Who::of(&e.hdr);
         let ts = e.hdr.ts_ns;
-        let comm = c_str(&e.hdr.comm);
+        // Text without a copy: most changes keep no name.
+        let comm = c_str_ref(&e.hdr.comm);
         let changed = e.ns.diff(&e.ns_before);
-        self.proc_mut(who.pid, &comm);
+        self.proc_mut(who.pid, &e.hdr.comm);
         match how {
             Change::Unshare => {
                 let creation = Creation {
                     ts_ns: ts,
                     pid: who.pid,
                     tid: who.tid,
-                    comm: comm.clone(),
+                    comm: comm.to_string(),
                     syscall: "unshare",
                 };
                 self.created(&e.ns, ns_in_mask(changed), &creation);
@@ -63,7 +64,7 @@ impl Model {
                     Change::Unshare => "unshare",
                     Change::Setns => "setns",
                 };
-                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, &comm)));
+                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, &*comm)));
             }
         }
         let how = match how {
@@ -71,7 +72,10 @@ impl Model {
             Change::Setns => "setns",
         };
         self.visit_moved(who, &e.ns, how, ts, out);
-        self.after_move(emptied, &Task::new(who.pid, comm), ts, out);
+        // Nothing to tell (nor a task to name) when nothing emptied.
+        if !emptied.is_empty() {
+            self.after_move(emptied, &Task::new(who.pid, comm), ts, out);
+        }
     }
 
     /// A setns by a thread: remember which pod namespaces it entered.

@@ -1,12 +1,14 @@
 //! Processes, threads and the joins runtime tasks are making: what the
 //! model remembers between events about tasks outside the host's namespaces.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use tracer_common::{Ns, NsSet};
+use tracer_common::{COMM_LEN, Ns, NsSet};
 
 use super::ns::NsKey;
 use super::{Model, NsKind, Task};
+use crate::decode::c_str_ref;
 
 /// A runtime task's setns trail into a sandbox, carried to the task it
 /// forks (runc stage 1 → stage 2) until that one execs.
@@ -32,27 +34,51 @@ impl Join {
     }
 }
 
+/// A process's name as the model keeps it: most come from a record's
+/// header and stay its bytes, inline (a fork or an exec allocates nothing
+/// for them); the text is made when asked for, as [`c_str`] makes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Comm {
+    Kernel([u8; COMM_LEN]),
+    /// From elsewhere (the start-up walk).
+    Text(Box<str>),
+}
+
+impl Comm {
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Comm::Kernel(b) => c_str_ref(b),
+            Comm::Text(t) => Cow::Borrowed(t),
+        }
+    }
+
+    pub fn task(&self, pid: u32) -> Task {
+        Task::new(pid, self.text())
+    }
+}
+
 /// A process (thread group), keyed by pid; a new fork of the same pid
 /// replaces it, so a reused pid never inherits its predecessor's role.
 #[derive(Clone, Debug)]
 pub(super) struct Proc {
-    pub comm: String,
+    pub comm: Comm,
     /// A pause of this sandbox.
     pub pause_of: Option<usize>,
     /// Main process of this container.
     pub container: Option<usize>,
     /// An exec session into this container.
     pub exec_into: Option<usize>,
-    /// Forked by this task at this time.
-    pub forked: Option<(Task, u64)>,
-    /// The last fatal signal sent to it (pauses, containers, exec sessions).
-    pub killed: Option<super::Kill>,
+    /// Forked by this task (pid, comm) at this time.
+    pub forked: Option<(u32, Comm, u64)>,
+    /// The last fatal signal sent to it (pauses, containers, exec sessions;
+    /// boxed: rare, and every process carries the field).
+    pub killed: Option<Box<super::Kill>>,
 }
 
 impl Proc {
-    pub fn new(comm: &str, forked: Option<(Task, u64)>) -> Self {
+    pub fn new(comm: Comm, forked: Option<(u32, Comm, u64)>) -> Self {
         Self {
-            comm: comm.to_string(),
+            comm,
             pause_of: None,
             container: None,
             exec_into: None,
@@ -66,10 +92,10 @@ impl Model {
     /// The process, added if this is the first we hear of it: with the
     /// in-kernel filter on, a host task's fork never arrives, so a pause or
     /// a runtime task may first show up with its unshare, setns or exec.
-    pub(super) fn proc_mut(&mut self, pid: u32, comm: &str) -> &mut Proc {
+    pub(super) fn proc_mut(&mut self, pid: u32, comm: &[u8; COMM_LEN]) -> &mut Proc {
         self.procs
             .entry(pid)
-            .or_insert_with(|| Proc::new(comm, None))
+            .or_insert_with(|| Proc::new(Comm::Kernel(*comm), None))
     }
 
     /// Are all of a set's pod namespaces (net, ipc, uts, pid, pid_for_children) the host's?

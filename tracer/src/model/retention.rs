@@ -35,20 +35,21 @@ impl Model {
             (info.members.is_empty() && !by_ns.contains_key(k) && !pinned.contains(k))
                 .then(|| info.emptied_ns.unwrap_or(info.first_seen_ns))
         };
-        let mut idle: Vec<u64> = self
+        // One pass over the namespaces: the idle ones, since when.
+        let mut idle: Vec<(u64, NsKey)> = self
             .ns
             .info
             .iter()
-            .filter_map(|(k, i)| idle_since(k, i))
+            .filter_map(|(k, i)| Some((idle_since(k, i)?, *k)))
             .collect();
         // Keep idle namespaces newer than the cutoff, and at most the newest IDLE_NS_CAP.
         let mut keep_after = cutoff;
         if idle.len() > IDLE_NS_CAP {
             let nth = idle.len() - IDLE_NS_CAP;
-            keep_after = keep_after.max(*idle.select_nth_unstable(nth).1);
+            keep_after = keep_after.max(idle.select_nth_unstable_by_key(nth, |i| i.0).1.0);
         }
-        self.ns
-            .prune(|k, info| idle_since(k, info).is_none_or(|t| t >= keep_after));
+        idle.retain(|&(t, _)| t < keep_after);
+        self.ns.forget(idle.iter().map(|&(_, k)| k));
         let known = &self.ns.info;
         self.visits.prune_pending(|k| known.contains_key(k));
         let threads = &self.threads;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tracer_common::NsSet;
 
 use super::ns::{NsKey, NsKind, keys_of};
-use super::procs::Proc;
+use super::procs::{Comm, Proc};
 use super::{Container, Model, Pause, Task, is_pause};
 use crate::host::proc::ProcSnapshot;
 
@@ -24,7 +24,8 @@ impl Model {
             }
             self.ns.move_task(p.pid, None, Some(set), now_ns);
             self.set_thread(p.pid, set);
-            self.procs.insert(p.pid, Proc::new(&p.comm, None));
+            let comm = Comm::Text(p.comm.as_str().into());
+            self.procs.insert(p.pid, Proc::new(comm, None));
         }
         // Pauses first, so containers find their sandbox.
         for (p, set) in snapshot.iter().zip(&sets) {

@@ -9,8 +9,6 @@
 //! settles before the next event (or at the end), after the recorded
 //! notes: the same order, so the same steps and report.
 
-use std::collections::BTreeMap;
-
 use super::ns::{NsKey, Shown};
 use super::pin::{Pin, PinAct, same_mount_point};
 use super::{Lifecycle, Model, What};
@@ -23,8 +21,10 @@ pub const LEAK_GRACE_NS: u64 = 5_000_000_000;
 /// and steps a note caused (told at the next settle).
 #[derive(Debug, Default)]
 pub(super) struct Pending {
-    ns: BTreeMap<NsKey, u64>,
-    sandboxes: BTreeMap<usize, u64>,
+    /// Marked as they come (a key may repeat): settled in key order, each
+    /// once, at its latest time. A list keeps its room between events.
+    ns: Vec<(NsKey, u64)>,
+    sandboxes: Vec<(usize, u64)>,
     pub steps: Vec<Lifecycle>,
     /// Leak verdicts to look for again: a pin was added, or a sandbox
     /// joined the leak watch (or its last task went). Otherwise a watched
@@ -35,15 +35,41 @@ pub(super) struct Pending {
     leaks_due: u64,
 }
 
+/// Each key of `marked` once, in key order, with its latest time (what a
+/// map from key to the latest time would give).
+fn latest_by_key<K: Ord + Copy>(marked: &mut [(K, u64)]) -> impl Iterator<Item = (K, u64)> + '_ {
+    marked.sort_unstable();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let (k, mut ts) = *marked.get(i)?;
+        i += 1;
+        while let Some(&(k2, t2)) = marked.get(i)
+            && k2 == k
+        {
+            ts = ts.max(t2);
+            i += 1;
+        }
+        Some((k, ts))
+    })
+}
+
 impl Model {
     pub(super) fn mark_ns(&mut self, k: NsKey, ts: u64) {
-        let t = self.pending.ns.entry(k).or_insert(ts);
-        *t = (*t).max(ts);
+        self.pending.ns.push((k, ts));
     }
 
     pub(super) fn mark_sandbox(&mut self, sb: usize, ts: u64) {
-        let t = self.pending.sandboxes.entry(sb).or_insert(ts);
-        *t = (*t).max(ts);
+        self.pending.sandboxes.push((sb, ts));
+    }
+
+    /// Would [`Model::settle`] look at anything? Most events leave nothing
+    /// to settle: the pipeline asks before every event.
+    #[inline]
+    pub fn settle_due(&self) -> bool {
+        !self.pending.steps.is_empty()
+            || !self.pending.ns.is_empty()
+            || !self.pending.sandboxes.is_empty()
+            || !self.leak_watch.is_empty()
     }
 
     /// The states, ends and verdicts the facts so far add up to.
@@ -51,13 +77,25 @@ impl Model {
         let mut out = std::mem::take(&mut self.pending.steps);
         // Most events change nothing to settle: cheap then.
         if !self.pending.ns.is_empty() {
-            for (k, ts) in std::mem::take(&mut self.pending.ns) {
+            let mut marked = std::mem::take(&mut self.pending.ns);
+            for (k, ts) in latest_by_key(&mut marked) {
                 self.ns_state(k, ts, &mut out);
+            }
+            // Its room back, unless settling marked more (for the next time).
+            if self.pending.ns.is_empty() {
+                marked.clear();
+                self.pending.ns = marked;
             }
         }
         if !self.pending.sandboxes.is_empty() {
-            for (sb, ts) in std::mem::take(&mut self.pending.sandboxes) {
+            let mut marked = std::mem::take(&mut self.pending.sandboxes);
+            for (sb, ts) in latest_by_key(&mut marked) {
                 self.sandbox_state(sb, ts, &mut out);
+            }
+            // Its room back, unless settling marked more (for the next time).
+            if self.pending.sandboxes.is_empty() {
+                marked.clear();
+                self.pending.sandboxes = marked;
             }
         }
         if !self.leak_watch.is_empty() {
@@ -231,5 +269,31 @@ impl Model {
             "a leak verdict came while nothing was due: {:?}",
             &out[told..]
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::latest_by_key;
+
+    /// As a map from key to the latest time would give them.
+    #[test]
+    fn marks_settle_once_per_key_in_order_at_the_latest_time() {
+        let mut x: u32 = 5;
+        for len in 0..200 {
+            let mut marked = Vec::new();
+            let mut map: BTreeMap<u32, u64> = BTreeMap::new();
+            for _ in 0..len {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let (k, ts) = ((x >> 16) % 13, u64::from(x >> 8) % 1000);
+                marked.push((k, ts));
+                let t = map.entry(k).or_insert(ts);
+                *t = (*t).max(ts);
+            }
+            let got: Vec<(u32, u64)> = latest_by_key(&mut marked).collect();
+            assert_eq!(got, map.into_iter().collect::<Vec<_>>());
+        }
     }
 }

@@ -1,26 +1,38 @@
 //! Id-keyed storage for sandboxes and containers, whose old entries are
 //! removed (summarised) while ids stay stable; and the summary they fold into.
 
-use std::collections::BTreeMap;
 use std::ops::{Index, IndexMut};
 
+// Fx: looked up by id on most events; ids are ours, not an attacker's.
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 /// Items by id, in id order. Ids are never reused.
+///
+/// Looked up by id (a hash map: a tree's search cost more than the rest of
+/// most events), iterated in id order (ids are given in ascending order, so
+/// `order` stays sorted; removed ids leave it lazily, in one pass once they
+/// are as many as the items left).
 #[derive(Debug)]
 pub struct Table<T> {
-    items: BTreeMap<usize, T>,
+    items: HashMap<usize, Box<T>>,
+    /// Ids in ascending order: every item's, and some removed ones.
+    order: Vec<usize>,
     next: usize,
 }
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
         Self {
-            items: BTreeMap::new(),
+            items: HashMap::default(),
+            order: Vec::new(),
             next: 0,
         }
     }
 }
+
+/// Removed ids kept in `order` at most, besides as many as there are items.
+const STALE_IDS: usize = 64;
 
 impl<T> Table<T> {
     /// The id the next [`Table::push`] will give.
@@ -32,24 +44,35 @@ impl<T> Table<T> {
     pub fn push(&mut self, make: impl FnOnce(usize) -> T) -> usize {
         let id = self.next;
         self.next += 1;
-        self.items.insert(id, make(id));
+        self.items.insert(id, Box::new(make(id)));
+        self.order.push(id);
         id
     }
 
     pub fn get(&self, id: usize) -> Option<&T> {
-        self.items.get(&id)
+        self.items.get(&id).map(|t| &**t)
     }
 
     pub fn remove(&mut self, id: usize) -> Option<T> {
-        self.items.remove(&id)
+        let t = self.items.remove(&id)?;
+        if self.order.len() > 2 * self.items.len() + STALE_IDS {
+            let items = &self.items;
+            self.order.retain(|id| items.contains_key(id));
+        }
+        Some(*t)
     }
 
     pub fn ids(&self) -> impl Iterator<Item = usize> + '_ {
-        self.items.keys().copied()
+        self.order
+            .iter()
+            .copied()
+            .filter(|id| self.items.contains_key(id))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &T> {
-        self.items.values()
+        self.order
+            .iter()
+            .filter_map(|id| self.items.get(id).map(|t| &**t))
     }
 
     #[cfg(test)]
@@ -138,6 +161,35 @@ mod tests {
         assert_eq!((b, c), (1, 2));
         assert_eq!(t[b], 10);
         assert_eq!(t.ids().collect::<Vec<_>>(), [1, 2]);
+    }
+
+    /// Ids and values stay in id order, whatever is removed when, and
+    /// removed ids do not pile up.
+    #[test]
+    fn order_holds_through_removals() {
+        let mut t = Table::default();
+        let mut model = std::collections::BTreeMap::new();
+        let mut x: u32 = 99;
+        for _ in 0..5000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            if x.is_multiple_of(3) || model.is_empty() {
+                let id = t.push(|id| id + 7);
+                model.insert(id, id + 7);
+            } else {
+                // Mostly old ones, as the retention removes them.
+                let ids: Vec<usize> = model.keys().copied().collect();
+                let oldest = if x.is_multiple_of(5) { ids.len() } else { 4 };
+                let id = ids[(x as usize >> 8) % ids.len().min(oldest)];
+                assert_eq!(t.remove(id), model.remove(&id));
+                assert_eq!(t.remove(id), None);
+            }
+            assert!(t.ids().eq(model.keys().copied()));
+            assert!(t.values().eq(model.values()));
+            assert!(t.order.len() <= 2 * t.len() + STALE_IDS + 1);
+        }
+        for (id, v) in &model {
+            assert_eq!((t[*id], t.get(*id)), (*v, Some(v)));
+        }
     }
 
     #[test]

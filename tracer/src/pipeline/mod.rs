@@ -15,8 +15,10 @@ pub use identity::Namer;
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use tracer_common::ExecEvent;
+
 use crate::clock::Clock;
-use crate::decode::{Unread, decode};
+use crate::decode::{DecodeError, Event, Unread, decode_reusing};
 use crate::kernel::Info;
 use crate::metrics::Metrics;
 use crate::model::{Lifecycle, Model, Note};
@@ -70,6 +72,8 @@ pub struct Pipeline<W: Write, R: Write> {
     noted: Vec<Note>,
     /// `--metrics`: bumped as events and steps pass (atomics only).
     metrics: Option<Arc<Metrics>>,
+    /// The last exec record's box, for the next one.
+    spare_exec: Option<Box<ExecEvent>>,
     /// Something may be left to settle: a note came since the model last
     /// settled, or it never did (live, nothing else changes it between
     /// events).
@@ -100,6 +104,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             deferred: Vec::new(),
             noted: Vec::new(),
             metrics: None,
+            spare_exec: None,
             noted_since_settle: true,
         }
     }
@@ -141,28 +146,40 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if let Some(r) = &mut self.recorder {
             r.event(bytes);
         }
-        let ev = match decode(bytes) {
+        let decoded = decode_reusing(bytes, &mut self.spare_exec);
+        let done = self.decoded(bytes, &decoded);
+        // The exec's box takes the next exec record.
+        if let Ok(Event::Exec(b)) = decoded {
+            self.spare_exec = Some(b);
+        }
+        done
+    }
+
+    /// One record, decoded (borrowed from the result: moving an event out
+    /// of it copies it).
+    fn decoded(&mut self, bytes: &[u8], decoded: &Result<Event, DecodeError>) -> io::Result<()> {
+        let ev = match decoded {
             Ok(ev) => ev,
             Err(e) => {
                 self.stats.decode_errors += 1;
                 return self
                     .out
                     .render
-                    .decode_error(&mut self.out.sink, &e, bytes.len());
+                    .decode_error(&mut self.out.sink, e, bytes.len());
             }
         };
         if let Some(m) = &self.metrics {
-            m.event(&ev);
+            m.event(ev);
         }
-        let unread = Unread::of(&ev, self.source.supported);
+        let unread = Unread::of(ev, self.source.supported);
         if !unread.is_empty() {
             self.stats.unread += 1;
         }
         if self.out.view == View::Raw {
-            self.out.render.event(&mut self.out.sink, &ev, unread)?;
+            self.out.render.event(&mut self.out.sink, ev, unread)?;
         }
         if let Some(namer) = &mut self.namer {
-            namer.observe(&ev);
+            namer.observe(ev);
         }
         // A replay's notes for the last event came after it: settle now.
         // (Live, the last event settled at once: only a note since then,
@@ -170,8 +187,15 @@ impl<W: Write, R: Write> Pipeline<W, R> {
         if !self.source.live || self.noted_since_settle {
             self.settle()?;
         }
-        let changes = self.model.apply(&ev);
-        let mounts = self.model.wanted_mounts();
+        let changes = self.model.apply(ev);
+        // Only a live run reads what the verification asks for: a replay
+        // has the answer in its notes, and the request goes with the next
+        // event's `apply`.
+        let mounts = if self.source.live {
+            self.model.wanted_mounts()
+        } else {
+            None
+        };
         let visitors = self.model.visits.take_asks();
         if changes.is_empty() && mounts.is_none() && visitors.is_empty() {
             return self.settle_live();
@@ -185,7 +209,7 @@ impl<W: Write, R: Write> Pipeline<W, R> {
             Vec::new()
         };
         if let Some(namer) = &mut self.namer {
-            namer.notes(&ev, &changes, &mut found);
+            namer.notes(ev, &changes, &mut found);
         }
         for n in &found {
             self.note(n)?;
@@ -231,18 +255,36 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     }
 
     /// The previous event's deferred steps, with the notes that came after it.
+    #[inline]
     fn resolve_deferred(&mut self) -> io::Result<()> {
         if self.deferred.is_empty() {
             return Ok(());
         }
+        self.resolve_deferred_now()
+    }
+
+    #[inline(never)]
+    fn resolve_deferred_now(&mut self) -> io::Result<()> {
         let changes = std::mem::take(&mut self.deferred);
         let noted = std::mem::take(&mut self.noted);
         self.steps(&changes, &noted)
     }
 
     /// What the facts so far add up to (states, ends, verdicts), told.
+    #[inline]
     fn settle(&mut self) -> io::Result<()> {
         self.noted_since_settle = false;
+        if !self.model.settle_due() {
+            // Tests settle anyway, and check that nothing was left.
+            #[cfg(test)]
+            assert!(self.model.settle().is_empty(), "settled while not due");
+            return Ok(());
+        }
+        self.settle_now()
+    }
+
+    #[inline(never)]
+    fn settle_now(&mut self) -> io::Result<()> {
         let settled = self.model.settle();
         self.observe(&settled);
         self.steps(&settled, &[])

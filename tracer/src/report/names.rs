@@ -23,11 +23,12 @@ pub fn label(m: &Model, sb: usize) -> String {
     if let Some(pod) = s.cgroup.as_ref().and_then(|c| c.pod_uid.as_deref()) {
         return format!("#{} pod {}", sb + 1, short(pod));
     }
-    let namespaces = m.sandbox_namespaces(sb);
-    let anchor = namespaces
-        .iter()
+    // Its namespaces' keys name them (in kind order, as its namespaces
+    // are listed): no need to gather all they hold.
+    let anchor = s
+        .namespaces()
         .find(|n| n.kind == NsKind::Net)
-        .or(namespaces.first());
+        .or(s.namespaces().next());
     match anchor {
         Some(n) => format!("#{} {} {}", sb + 1, n.kind.name(), n.inum),
         None => format!("#{}", sb + 1),
