@@ -594,8 +594,10 @@ mod pace_tests {
 
     #[test]
     fn a_trickle_is_read_less_often_and_a_flow_as_before() {
-        let mut p = Pace::default();
-        p.events = 10;
+        let mut p = Pace {
+            events: 10,
+            ..Pace::default()
+        };
         assert_eq!(p.next(1), Some(DRAIN_TRICKLE));
         // 100 events in 200 ms: 500/s, still a trickle.
         p.events = 100;
