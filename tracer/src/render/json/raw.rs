@@ -23,11 +23,52 @@ pub struct Memos {
     /// `{…}` of the inodes and, where the kernel has ids, `{…}` of those,
     /// per set (a setns's set before is often the last unshare's after).
     ns: Memo<NsSet, 8>,
+    /// `"name":value` of each slot's last inode and id: a set the memo
+    /// has not seen (a new namespace's) differs from the last in a slot
+    /// or two, the other fields' text is copied.
+    fields: [[Field; NS_COUNT]; 2],
     /// `,"syscall":…,"flags":…,"flag_names":[…]` per flags and syscall.
     flags: Memo<(u64, u32), 8>,
     /// The wall-clock second last written, and its RFC 3339 text up to
     /// the fraction (`2026-11-28T07:29:16.`).
     second: Option<(i128, [u8; 20])>,
+}
+
+/// One map member's text, `"name":value`, and the value it was made for.
+#[derive(Clone, Copy)]
+struct Field {
+    value: u64,
+    len: u8,
+    /// The longest: `"pid_for_children":` and 20 digits.
+    text: [u8; 40],
+}
+
+impl Default for Field {
+    fn default() -> Self {
+        Self {
+            value: 0,
+            len: 0,
+            text: [0; 40],
+        }
+    }
+}
+
+impl Field {
+    /// `"name":value`, made again only when the value changed.
+    fn text(&mut self, name: &str, value: u64) -> &[u8] {
+        if self.len == 0 || self.value != value {
+            let mut n = itoa::Buffer::new();
+            let digits = n.format(value).as_bytes();
+            let mut len = 0;
+            for piece in [b"\"", name.as_bytes(), b"\":", digits] {
+                self.text[len..len + piece.len()].copy_from_slice(piece);
+                len += piece.len();
+            }
+            self.len = len as u8;
+            self.value = value;
+        }
+        &self.text[..usize::from(self.len)]
+    }
 }
 
 /// The text of the last `N` keys seen (a small ring: the keys repeat).
@@ -218,9 +259,10 @@ pub fn write_event_json<W: Write>(
         }
         Event::Cause(c) => super::cause::fields(w, c)?,
     }
-    ns_maps(w, &mut memos.ns, "ns", "ns_id", ev.ns())?;
+    let (memo, fields) = (&mut memos.ns, &mut memos.fields);
+    ns_maps(w, memo, fields, "ns", "ns_id", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
-        ns_maps(w, &mut memos.ns, "ns_before", "ns_id_before", &e.ns_before)?;
+        ns_maps(w, memo, fields, "ns_before", "ns_id_before", &e.ns_before)?;
     }
     w.write_all(b"}\n")
 }
@@ -293,38 +335,39 @@ fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> i
     w.write_all(b"]")
 }
 
+/// `{"mnt":…,…}` of the slots' non-zero values, from their fields' text.
+fn map_text(t: &mut Vec<u8>, fields: &mut [Field; NS_COUNT], value: impl Fn(usize) -> u64) {
+    t.push(b'{');
+    for slot in Ns::ALL {
+        let i = slot as usize;
+        let v = value(i);
+        if v == 0 {
+            continue;
+        }
+        if t.last() != Some(&b'{') {
+            t.push(b',');
+        }
+        t.extend_from_slice(fields[i].text(slot.proc_name(), v));
+    }
+    t.push(b'}');
+}
+
 /// `,"ns":{"mnt":…,…}` and, where the kernel has them, `,"ns_id":{…}`;
 /// zeros (namespaces this kernel lacks) left out. The maps' text comes
 /// from `memo`: `{…}` of the inodes, then that of the ids (if any).
 fn ns_maps<W: Write>(
     w: &mut W,
     memo: &mut Memo<NsSet, 8>,
+    fields: &mut [[Field; NS_COUNT]; 2],
     key: &str,
     id_key: &str,
     ns: &NsSet,
 ) -> io::Result<()> {
     let text = memo.get(*ns, |t| {
-        let mut n = itoa::Buffer::new();
-        let mut map = |t: &mut Vec<u8>, value: &dyn Fn(usize) -> u64| {
-            t.push(b'{');
-            for slot in Ns::ALL {
-                let v = value(slot as usize);
-                if v == 0 {
-                    continue;
-                }
-                if t.last() != Some(&b'{') {
-                    t.push(b',');
-                }
-                t.push(b'"');
-                t.extend_from_slice(slot.proc_name().as_bytes());
-                t.extend_from_slice(b"\":");
-                t.extend_from_slice(n.format(v).as_bytes());
-            }
-            t.push(b'}');
-        };
-        map(t, &|i| u64::from(ns.inum[i]));
+        let [inums, ids] = fields;
+        map_text(t, inums, |i| u64::from(ns.inum[i]));
         if has_ids(ns) {
-            map(t, &|i| ns.id[i]);
+            map_text(t, ids, |i| ns.id[i]);
         }
         Ok(())
     })?;
