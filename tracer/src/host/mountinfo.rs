@@ -90,10 +90,21 @@ mod tests {
         }
         std::thread::spawn(|| {
             // SAFETY: no pointers; this thread's own mount namespace.
-            assert_eq!(
-                unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) },
-                0
-            );
+            let r = unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) };
+            assert_eq!(r, 0);
+            // Private: nothing done here propagates to the host's.
+            let root = std::ffi::CString::new("/").unwrap();
+            // SAFETY: a NUL-terminated path that outlives the call; null for the rest.
+            let r = unsafe {
+                libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                )
+            };
+            assert_eq!(r, 0, "{}", io::Error::last_os_error());
             // This thread's, not the process's (/proc/self is the leader's).
             let file = File::open("/proc/thread-self/mountinfo").unwrap();
             assert!(!changed(&file).unwrap());
