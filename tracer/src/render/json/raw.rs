@@ -71,9 +71,10 @@ impl Field {
     }
 }
 
-/// The text of the last `N` keys seen (a small ring: the keys repeat).
+/// The text of the last `N` keys seen (a small ring: the keys repeat),
+/// with a number its maker gives (where the text splits).
 struct Memo<K, const N: usize> {
-    slots: Vec<(K, Vec<u8>)>,
+    slots: Vec<(K, Vec<u8>, usize)>,
     next: usize,
 }
 
@@ -92,13 +93,14 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
     fn get(
         &mut self,
         key: K,
-        make: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
-    ) -> io::Result<&[u8]> {
-        if let Some(i) = self.slots.iter().position(|(k, _)| *k == key) {
-            return Ok(&self.slots[i].1);
+        make: impl FnOnce(&mut Vec<u8>) -> io::Result<usize>,
+    ) -> io::Result<(&[u8], usize)> {
+        if let Some(i) = self.slots.iter().position(|(k, ..)| *k == key) {
+            let (_, text, n) = &self.slots[i];
+            return Ok((text, *n));
         }
         let i = if self.slots.len() < N {
-            self.slots.push((key, Vec::with_capacity(512)));
+            self.slots.push((key, Vec::with_capacity(512), 0));
             self.slots.len() - 1
         } else {
             let i = self.next;
@@ -108,13 +110,17 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
         };
         let text = &mut self.slots[i].1;
         text.clear();
-        if let Err(e) = make(text) {
-            // Never found again half made.
-            self.slots.swap_remove(i);
-            self.next = 0;
-            return Err(e);
+        match make(text) {
+            Ok(n) => self.slots[i].2 = n,
+            Err(e) => {
+                // Never found again half made.
+                self.slots.swap_remove(i);
+                self.next = 0;
+                return Err(e);
+            }
         }
-        Ok(&self.slots[i].1)
+        let (_, text, n) = &self.slots[i];
+        Ok((text, *n))
     }
 }
 
@@ -188,14 +194,15 @@ pub fn write_event_json<W: Write>(
         name_list(w, unread.names())?;
     }
     let mut flags = |w: &mut W, flags: u64, syscall: u32| -> io::Result<()> {
-        let text = memos.flags.get((flags, syscall), |t| {
+        let (text, _) = memos.flags.get((flags, syscall), |t| {
             t.extend_from_slice(b",\"syscall\":\"");
             t.extend_from_slice(syscall_name(syscall).as_bytes());
             t.extend_from_slice(b"\",\"flags\":");
             t.extend_from_slice(itoa::Buffer::new().format(flags).as_bytes());
             t.extend_from_slice(b",\"flag_names\":");
             let names = flags::names(flags, syscall);
-            name_list(t, names.iter().map(|n| n.as_ref()))
+            name_list(t, names.iter().map(|n| n.as_ref()))?;
+            Ok(0)
         })?;
         w.write_all(text)
     };
@@ -213,13 +220,11 @@ pub fn write_event_json<W: Write>(
             json_str(w, &c_str_ref(&e.filename))?;
             w.write_all(b",\"argv\":")?;
             argv_list(w, e)?;
-            let cut = |b| if b { "true" } else { "false" };
-            write!(
-                w,
-                ",\"argv_truncated\":{},\"filename_truncated\":{}",
-                cut(argv_truncated(e)),
-                cut(filename_truncated(e))
-            )?;
+            let cut = |b| if b { &b"true"[..] } else { &b"false"[..] };
+            w.write_all(b",\"argv_truncated\":")?;
+            w.write_all(cut(argv_truncated(e)))?;
+            w.write_all(b",\"filename_truncated\":")?;
+            w.write_all(cut(filename_truncated(e)))?;
             num!("old_tid", e.old_pid);
         }
         Event::Exit(e) => {
@@ -363,20 +368,16 @@ fn ns_maps<W: Write>(
     id_key: &str,
     ns: &NsSet,
 ) -> io::Result<()> {
-    let text = memo.get(*ns, |t| {
+    let (text, split) = memo.get(*ns, |t| {
         let [inums, ids] = fields;
         map_text(t, inums, |i| u64::from(ns.inum[i]));
+        let split = t.len();
         if has_ids(ns) {
             map_text(t, ids, |i| ns.id[i]);
         }
-        Ok(())
+        Ok(split)
     })?;
-    // The inodes' map ends at its first '}' (the maps hold only numbers).
-    let split = text
-        .iter()
-        .position(|&b| b == b'}')
-        .map_or(text.len(), |i| i + 1);
-    let (inums, ids) = text.split_at(split);
+    let (inums, ids) = text.split_at(split.min(text.len()));
     w.write_all(b",\"")?;
     w.write_all(key.as_bytes())?;
     w.write_all(b"\":")?;
