@@ -128,10 +128,18 @@ impl Memos {
     /// `clock.rfc3339(ts_ns).bytes()`, the calendar part made once a second.
     fn time(&mut self, clock: &Clock, ts_ns: u64) -> [u8; 30] {
         let wall = clock.wall_ns(ts_ns);
-        let (sec, nanos) = (
-            wall.div_euclid(1_000_000_000),
-            wall.rem_euclid(1_000_000_000),
-        );
+        // In i64 where it fits (any time of this era): a division of
+        // i128 is a call, most of this function's cost.
+        let (sec, nanos) = match i64::try_from(wall) {
+            Ok(w) => (
+                i128::from(w.div_euclid(1_000_000_000)),
+                i128::from(w.rem_euclid(1_000_000_000)),
+            ),
+            Err(_) => (
+                wall.div_euclid(1_000_000_000),
+                wall.rem_euclid(1_000_000_000),
+            ),
+        };
         match self.second {
             Some((s, prefix)) if s == sec => {
                 let mut b = *b"0000-00-00T00:00:00.000000000Z";
@@ -217,7 +225,7 @@ pub fn write_event_json<W: Write>(
         }
         Event::Exec(e) => {
             w.write_all(b",\"filename\":")?;
-            json_str(w, &c_str_ref(&e.filename))?;
+            comm_str(w, &e.filename)?;
             w.write_all(b",\"argv\":")?;
             argv_list(w, e)?;
             let cut = |b| if b { &b"true"[..] } else { &b"false"[..] };
