@@ -456,11 +456,12 @@ impl Said {
 }
 
 /// The drain timer's period: [`DRAIN_EVERY`] while events flow,
-/// [`DRAIN_TRICKLE`] while they trickle (their rate since the last tick
-/// tells, whatever the period: it never flips back and forth by itself).
+/// [`DRAIN_TRICKLE`] while they trickle (their rate since the last
+/// periodic work tells, whatever the period: it never flips back and
+/// forth by itself).
 struct Pace {
     period: Duration,
-    /// Events drained since the last tick (by the tick or by wakeups).
+    /// Events drained since the last periodic work (by ticks or wakeups).
     events: usize,
 }
 
@@ -474,11 +475,8 @@ impl Default for Pace {
 }
 
 impl Pace {
-    /// At a tick, `passed` periods after the last: the new period, if it changes.
-    fn next(&mut self, passed: u64) -> Option<Duration> {
-        let window = self
-            .period
-            .saturating_mul(u32::try_from(passed).unwrap_or(u32::MAX));
+    /// `window` after the last periodic work: the new period, if it changes.
+    fn next(&mut self, window: Duration) -> Option<Duration> {
         let events = std::mem::take(&mut self.events) as u128;
         let per_second = events * 1_000_000_000 / window.as_nanos().max(1);
         let period = if per_second >= u128::from(FLOWING_PER_SECOND) {
@@ -490,6 +488,52 @@ impl Pace {
             self.period = period;
             period
         })
+    }
+}
+
+/// What the loop does once a drain period (at a tick, or at a wakeup
+/// that long after the last time): the pace, verdicts due, stdout's
+/// end, `--duration`, and once a second the slow work.
+struct Chores {
+    pace: Pace,
+    /// When they were last done.
+    last: Instant,
+    /// When the once-a-second work was last done.
+    second: Instant,
+    deadline: Option<Instant>,
+    said: Said,
+}
+
+impl Chores {
+    /// Do them; why the trace stops, if it does.
+    fn run(
+        &mut self,
+        opts: &WatchOptions,
+        stats: &PerCpuArray<MapData, u64>,
+        pipeline: &mut Live,
+        out: &sink::Shared,
+        timer: &mut Ticker,
+    ) -> Result<Option<Stop>> {
+        let window = self.last.elapsed();
+        self.last = Instant::now();
+        if let Some(period) = self.pace.next(window) {
+            timer
+                .set_period(period)
+                .context("setting the drain timer")?;
+        }
+        // Verdicts due while no event came (a leak's grace).
+        pipeline.tick(clock::boot_now_ns())?;
+        if out.closed() {
+            return Ok(Some(Stop::OutputClosed));
+        }
+        if self.second.elapsed() >= Duration::from_secs(1) {
+            self.second = Instant::now();
+            self.said.once_a_second(opts, stats, pipeline, out)?;
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(Some(Stop::Duration));
+        }
+        Ok(None)
     }
 }
 
@@ -521,42 +565,43 @@ async fn stream(
     // loop's only timer: once a second it also does the slow work, and
     // it checks `--duration`.
     let mut timer = Ticker::new(DRAIN_EVERY).context("starting the drain timer")?;
-    let mut pace = Pace::default();
-    let mut second = Instant::now();
-    let mut said = Said {
-        reported: pipeline.stats().kernel,
-        failure: false,
+    let mut chores = Chores {
+        pace: Pace::default(),
+        last: Instant::now(),
+        second: Instant::now(),
+        deadline,
+        said: Said {
+            reported: pipeline.stats().kernel,
+            failure: false,
+        },
     };
 
     let stop = loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting on the ring buffer")?;
-                pace.events += drain(guard.get_inner_mut(), pipeline)?;
+                chores.pace.events += drain(guard.get_inner_mut(), pipeline)?;
                 guard.clear_ready();
                 pipeline.flush()?;
+                // Drained: the next tick a period from now. A flow that
+                // wakes us at least this often needs no tick at all (a
+                // wakeup each, ≈ 30–50 µs); the chores come with it.
+                timer.set_period(chores.pace.period).context("setting the drain timer")?;
+                if chores.last.elapsed() >= chores.pace.period
+                    && let Some(stop) = chores.run(opts, streams.stats, pipeline, out, &mut timer)?
+                {
+                    break stop;
+                }
             }
             passed = timer.tick() => {
-                let passed = passed.context("reading the drain timer")?;
+                passed.context("reading the drain timer")?;
                 let drained = drain(ring.get_mut(), pipeline)?;
-                pace.events += drained;
-                if let Some(period) = pace.next(passed) {
-                    timer.set_period(period).context("setting the drain timer")?;
-                }
-                // Verdicts due while no event came (a leak's grace).
-                pipeline.tick(clock::boot_now_ns())?;
+                chores.pace.events += drained;
                 if drained > 0 {
                     pipeline.flush()?;
                 }
-                if out.closed() {
-                    break Stop::OutputClosed;
-                }
-                if second.elapsed() >= Duration::from_secs(1) {
-                    second = Instant::now();
-                    said.once_a_second(opts, streams.stats, pipeline, out)?;
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    break Stop::Duration;
+                if let Some(stop) = chores.run(opts, streams.stats, pipeline, out, &mut timer)? {
+                    break stop;
                 }
             }
             guard = async {
@@ -594,20 +639,21 @@ mod pace_tests {
 
     #[test]
     fn a_trickle_is_read_less_often_and_a_flow_as_before() {
+        let ms = Duration::from_millis;
         let mut p = Pace {
             events: 10,
             ..Pace::default()
         };
-        assert_eq!(p.next(1), Some(DRAIN_TRICKLE));
+        assert_eq!(p.next(ms(50)), Some(DRAIN_TRICKLE));
         // 100 events in 200 ms: 500/s, still a trickle.
         p.events = 100;
-        assert_eq!(p.next(1), None);
+        assert_eq!(p.next(ms(200)), None);
         // 1000 in 200 ms: 5000/s, flowing.
         p.events = 1000;
-        assert_eq!(p.next(1), Some(DRAIN_EVERY));
-        // 100 in 50 ms: 2000/s, flowing still; nothing for 3 periods: not.
+        assert_eq!(p.next(ms(200)), Some(DRAIN_EVERY));
+        // 100 in 50 ms: 2000/s, flowing still; nothing for 150 ms: not.
         p.events = 100;
-        assert_eq!(p.next(1), None);
-        assert_eq!(p.next(3), Some(DRAIN_TRICKLE));
+        assert_eq!(p.next(ms(50)), None);
+        assert_eq!(p.next(ms(150)), Some(DRAIN_TRICKLE));
     }
 }
