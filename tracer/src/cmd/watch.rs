@@ -61,17 +61,11 @@ pub struct WatchOptions {
     pub cri_socket: Option<PathBuf>,
 }
 
-/// How often the ring buffer is read without a wakeup while events flow.
+/// How often the ring buffer is read without a wakeup: the live view's
+/// latency for a trickle of events, and how late a short-lived
+/// container's bundle is read for its names (at 200 ms, a containerd
+/// job's was already gone).
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
-/// ... and while they trickle or stop: the live view's latency then.
-/// Each read is a wakeup (≈ 30–50 µs in this VM, the switch from idle
-/// and the runtime's turn); for a few events a read, as a pod's start
-/// gives, that was most of what they cost (pods: 7.2 → 5.0 µs per event
-/// at 200 ms). A CNI plugin's /proc does not wait for it: the kernel
-/// wakes us when a task enters a netns.
-const DRAIN_TRICKLE: Duration = Duration::from_millis(200);
-/// Events per second below which they trickle.
-const FLOWING_PER_SECOND: u64 = 2000;
 /// At the end, how long names still being asked for are waited for.
 const NAMES_GRACE: Duration = Duration::from_millis(500);
 /// From a stop signal to the exit, whatever stdout does.
@@ -455,47 +449,10 @@ impl Said {
     }
 }
 
-/// The drain timer's period: [`DRAIN_EVERY`] while events flow,
-/// [`DRAIN_TRICKLE`] while they trickle (their rate since the last
-/// periodic work tells, whatever the period: it never flips back and
-/// forth by itself).
-struct Pace {
-    period: Duration,
-    /// Events drained since the last periodic work (by ticks or wakeups).
-    events: usize,
-}
-
-impl Default for Pace {
-    fn default() -> Self {
-        Self {
-            period: DRAIN_EVERY,
-            events: 0,
-        }
-    }
-}
-
-impl Pace {
-    /// `window` after the last periodic work: the new period, if it changes.
-    fn next(&mut self, window: Duration) -> Option<Duration> {
-        let events = std::mem::take(&mut self.events) as u128;
-        let per_second = events * 1_000_000_000 / window.as_nanos().max(1);
-        let period = if per_second >= u128::from(FLOWING_PER_SECOND) {
-            DRAIN_EVERY
-        } else {
-            DRAIN_TRICKLE
-        };
-        (period != self.period).then(|| {
-            self.period = period;
-            period
-        })
-    }
-}
-
 /// What the loop does once a drain period (at a tick, or at a wakeup
-/// that long after the last time): the pace, verdicts due, stdout's
-/// end, `--duration`, and once a second the slow work.
+/// that long after the last time): verdicts due, stdout's end,
+/// `--duration`, and once a second the slow work.
 struct Chores {
-    pace: Pace,
     /// When they were last done.
     last: Instant,
     /// When the once-a-second work was last done.
@@ -512,15 +469,8 @@ impl Chores {
         stats: &PerCpuArray<MapData, u64>,
         pipeline: &mut Live,
         out: &sink::Shared,
-        timer: &mut Ticker,
     ) -> Result<Option<Stop>> {
-        let window = self.last.elapsed();
         self.last = Instant::now();
-        if let Some(period) = self.pace.next(window) {
-            timer
-                .set_period(period)
-                .context("setting the drain timer")?;
-        }
         // Verdicts due while no event came (a leak's grace).
         pipeline.tick(clock::boot_now_ns())?;
         if out.closed() {
@@ -566,7 +516,6 @@ async fn stream(
     // it checks `--duration`.
     let mut timer = Ticker::new(DRAIN_EVERY).context("starting the drain timer")?;
     let mut chores = Chores {
-        pace: Pace::default(),
         last: Instant::now(),
         second: Instant::now(),
         deadline,
@@ -580,27 +529,25 @@ async fn stream(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting on the ring buffer")?;
-                chores.pace.events += drain(guard.get_inner_mut(), pipeline)?;
+                drain(guard.get_inner_mut(), pipeline)?;
                 guard.clear_ready();
                 pipeline.flush()?;
                 // Drained: the next tick a period from now. A flow that
                 // wakes us at least this often needs no tick at all (a
                 // wakeup each, ≈ 30–50 µs); the chores come with it.
-                timer.set_period(chores.pace.period).context("setting the drain timer")?;
-                if chores.last.elapsed() >= chores.pace.period
-                    && let Some(stop) = chores.run(opts, streams.stats, pipeline, out, &mut timer)?
+                timer.set_period(DRAIN_EVERY).context("setting the drain timer")?;
+                if chores.last.elapsed() >= DRAIN_EVERY
+                    && let Some(stop) = chores.run(opts, streams.stats, pipeline, out)?
                 {
                     break stop;
                 }
             }
             passed = timer.tick() => {
                 passed.context("reading the drain timer")?;
-                let drained = drain(ring.get_mut(), pipeline)?;
-                chores.pace.events += drained;
-                if drained > 0 {
+                if drain(ring.get_mut(), pipeline)? > 0 {
                     pipeline.flush()?;
                 }
-                if let Some(stop) = chores.run(opts, streams.stats, pipeline, out, &mut timer)? {
+                if let Some(stop) = chores.run(opts, streams.stats, pipeline, out)? {
                     break stop;
                 }
             }
@@ -631,29 +578,4 @@ async fn stream(
     drain(ring.get_mut(), pipeline)?;
     names.settle(pipeline, NAMES_GRACE).await?;
     Ok(stop)
-}
-
-#[cfg(test)]
-mod pace_tests {
-    use super::*;
-
-    #[test]
-    fn a_trickle_is_read_less_often_and_a_flow_as_before() {
-        let ms = Duration::from_millis;
-        let mut p = Pace {
-            events: 10,
-            ..Pace::default()
-        };
-        assert_eq!(p.next(ms(50)), Some(DRAIN_TRICKLE));
-        // 100 events in 200 ms: 500/s, still a trickle.
-        p.events = 100;
-        assert_eq!(p.next(ms(200)), None);
-        // 1000 in 200 ms: 5000/s, flowing.
-        p.events = 1000;
-        assert_eq!(p.next(ms(200)), Some(DRAIN_EVERY));
-        // 100 in 50 ms: 2000/s, flowing still; nothing for 150 ms: not.
-        p.events = 100;
-        assert_eq!(p.next(ms(50)), None);
-        assert_eq!(p.next(ms(150)), Some(DRAIN_TRICKLE));
-    }
 }
