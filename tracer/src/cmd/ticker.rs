@@ -32,22 +32,16 @@ impl Ticker {
         }
         // SAFETY: a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let ts = libc::timespec {
-            tv_sec: period.as_secs().try_into().unwrap_or(i32::MAX.into()),
-            tv_nsec: libc::c_long::from(period.subsec_nanos()),
-        };
-        let spec = libc::itimerspec {
-            it_interval: ts,
-            it_value: ts,
-        };
-        // SAFETY: our timerfd, a valid itimerspec, no old value asked for.
-        if unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        arm(&fd, period)?;
         // SAFETY: the fd is owned here and never closed or replaced while registered.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
             .map_err(|e| e.into_parts().1)?;
         Ok(Self { fd })
+    }
+
+    /// Tick every `period` from now on, the next one `period` from now.
+    pub fn set_period(&mut self, period: Duration) -> io::Result<()> {
+        arm(self.fd.get_ref(), period)
     }
 
     /// The next tick; how many periods passed since the last one (≥ 1: a
@@ -85,6 +79,23 @@ impl Ticker {
     }
 }
 
+/// Expire every `period` (CLOCK_MONOTONIC), the first one `period` from now.
+fn arm(fd: &OwnedFd, period: Duration) -> io::Result<()> {
+    let ts = libc::timespec {
+        tv_sec: period.as_secs().try_into().unwrap_or(i32::MAX.into()),
+        tv_nsec: libc::c_long::from(period.subsec_nanos()),
+    };
+    let spec = libc::itimerspec {
+        it_interval: ts,
+        it_value: ts,
+    };
+    // SAFETY: our timerfd, a valid itimerspec, no old value asked for.
+    if unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +111,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(70));
         let missed = t.tick().await.unwrap();
         assert!(missed >= 3, "{missed}");
+        // A longer period: the next tick comes that much later.
+        t.set_period(Duration::from_millis(60)).unwrap();
+        let start = Instant::now();
+        assert_eq!(t.tick().await.unwrap(), 1);
+        let next = start.elapsed();
+        assert!(next >= Duration::from_millis(59), "{next:?}");
     }
 }

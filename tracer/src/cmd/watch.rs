@@ -62,9 +62,10 @@ pub struct WatchOptions {
 }
 
 /// How often the ring buffer is read without a wakeup: the live view's
-/// latency for a trickle of events.
+/// latency for a trickle of events, and how late a short-lived
+/// container's bundle is read for its names (at 200 ms, a containerd
+/// job's was already gone).
 const DRAIN_EVERY: Duration = Duration::from_millis(50);
-const TICKS_PER_SECOND: u64 = (Duration::from_secs(1).as_nanos() / DRAIN_EVERY.as_nanos()) as u64;
 /// At the end, how long names still being asked for are waited for.
 const NAMES_GRACE: Duration = Duration::from_millis(500);
 /// From a stop signal to the exit, whatever stdout does.
@@ -448,6 +449,44 @@ impl Said {
     }
 }
 
+/// What the loop does once a drain period (at a tick, or at a wakeup
+/// that long after the last time): verdicts due, stdout's end,
+/// `--duration`, and once a second the slow work.
+struct Chores {
+    /// When they were last done.
+    last: Instant,
+    /// When the once-a-second work was last done.
+    second: Instant,
+    deadline: Option<Instant>,
+    said: Said,
+}
+
+impl Chores {
+    /// Do them; why the trace stops, if it does.
+    fn run(
+        &mut self,
+        opts: &WatchOptions,
+        stats: &PerCpuArray<MapData, u64>,
+        pipeline: &mut Live,
+        out: &sink::Shared,
+    ) -> Result<Option<Stop>> {
+        self.last = Instant::now();
+        // Verdicts due while no event came (a leak's grace).
+        pipeline.tick(clock::boot_now_ns())?;
+        if out.closed() {
+            return Ok(Some(Stop::OutputClosed));
+        }
+        if self.second.elapsed() >= Duration::from_secs(1) {
+            self.second = Instant::now();
+            self.said.once_a_second(opts, stats, pipeline, out)?;
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(Some(Stop::Duration));
+        }
+        Ok(None)
+    }
+}
+
 /// The event loop; ends after a final drain of the ring buffer.
 async fn stream(
     opts: &WatchOptions,
@@ -473,13 +512,17 @@ async fn stream(
     let deadline = opts.duration.map(|d| Instant::now() + d);
     // The programs wake us only when 64 KiB wait (see tracer-ebpf's
     // `wakeup`); a trickle is picked up by this timer instead. It is the
-    // loop's only timer: once a second (every TICKS_PER_SECOND) it also
-    // does the slow work, and it checks `--duration`.
+    // loop's only timer: once a second it also does the slow work, and
+    // it checks `--duration`.
     let mut timer = Ticker::new(DRAIN_EVERY).context("starting the drain timer")?;
-    let mut ticks = 0u64;
-    let mut said = Said {
-        reported: pipeline.stats().kernel,
-        failure: false,
+    let mut chores = Chores {
+        last: Instant::now(),
+        second: Instant::now(),
+        deadline,
+        said: Said {
+            reported: pipeline.stats().kernel,
+            failure: false,
+        },
     };
 
     let stop = loop {
@@ -489,24 +532,23 @@ async fn stream(
                 drain(guard.get_inner_mut(), pipeline)?;
                 guard.clear_ready();
                 pipeline.flush()?;
+                // Drained: the next tick a period from now. A flow that
+                // wakes us at least this often needs no tick at all (a
+                // wakeup each, ≈ 30–50 µs); the chores come with it.
+                timer.set_period(DRAIN_EVERY).context("setting the drain timer")?;
+                if chores.last.elapsed() >= DRAIN_EVERY
+                    && let Some(stop) = chores.run(opts, streams.stats, pipeline, out)?
+                {
+                    break stop;
+                }
             }
             passed = timer.tick() => {
-                ticks += passed.context("reading the drain timer")?;
-                let drained = drain(ring.get_mut(), pipeline)?;
-                // Verdicts due while no event came (a leak's grace).
-                pipeline.tick(clock::boot_now_ns())?;
-                if drained > 0 {
+                passed.context("reading the drain timer")?;
+                if drain(ring.get_mut(), pipeline)? > 0 {
                     pipeline.flush()?;
                 }
-                if out.closed() {
-                    break Stop::OutputClosed;
-                }
-                if ticks >= TICKS_PER_SECOND {
-                    ticks = 0;
-                    said.once_a_second(opts, streams.stats, pipeline, out)?;
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    break Stop::Duration;
+                if let Some(stop) = chores.run(opts, streams.stats, pipeline, out)? {
+                    break stop;
                 }
             }
             guard = async {

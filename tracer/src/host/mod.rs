@@ -12,6 +12,7 @@ pub mod cgroup_id;
 pub mod cri;
 pub mod docker;
 pub mod file;
+pub mod mountinfo;
 pub mod ns;
 pub mod nsfs;
 pub mod pins;

@@ -85,12 +85,12 @@ pub fn read_wanted(want: &MountsWanted) -> Mounts {
     let mut read = Vec::new();
     for m in &want.mnts {
         if m.host {
-            if let Ok(text) = super::file::read_to_string("/proc/self/mountinfo") {
+            if let Ok(nsfs) = super::mountinfo::with_own(|text| wanted_in(text, want, m.mnt.inum)) {
                 read.push(MntRead {
                     mnt: m.mnt,
                     pid: None,
                     comm: None,
-                    nsfs: wanted_in(&text, want, m.mnt.inum),
+                    nsfs,
                 });
             }
             continue;

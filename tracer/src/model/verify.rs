@@ -137,13 +137,33 @@ impl Model {
         }
     }
 
+    /// Whether a read could find a pin of `k`: it has or had one in the
+    /// ledger, or it is older than the trace or its creation went unseen.
+    /// One made during the trace that never had a pin has none: every
+    /// nsfs mount, and every copy of one (a later mount namespace's,
+    /// propagation's), starts from a mount the events showed.
+    fn may_be_pinned(&self, k: &NsKey) -> bool {
+        self.ns
+            .info
+            .get(k)
+            .is_none_or(|i| !i.pins.is_empty() || i.existing || i.created.is_none())
+    }
+
     /// What to read now, if the last event asked for a verification (taken:
-    /// asked once).
+    /// asked once). Namespaces no read could find a pin of are not asked
+    /// about (reading mountinfo is most of what a pod's end costs), unless
+    /// pins wait for a read to name their namespace.
     pub fn wanted_mounts(&mut self) -> Option<MountsWanted> {
         if self.verify.is_empty() {
             return None;
         }
-        let v = std::mem::take(&mut self.verify);
+        let mut v = std::mem::take(&mut self.verify);
+        if self.unresolved.is_empty() {
+            v.targets.retain(|k| self.may_be_pinned(k));
+            if v.is_empty() {
+                return None;
+            }
+        }
         let host = self.ns.host.get(&NsKind::Mnt).copied();
         // A copy can only be in a mount namespace made after the pin (or
         // after the namespace, when no pin's time is known).
@@ -470,5 +490,42 @@ impl Model {
                 self.add_pin(k, pin, "found", ts, out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::NsKind;
+    use crate::testkit::{
+        Driver, Feed, MountTables, PAUSE_NS, POD, runc_pause, runtime_pins_netns,
+    };
+
+    fn read_kinds(w: &Driver) -> Vec<Vec<NsKind>> {
+        w.notes
+            .iter()
+            .map(|n| n.targets.iter().map(|t| t.kind).collect())
+            .collect()
+    }
+
+    /// A pod made during the trace: its namespaces that never had a pin
+    /// are not read for when they empty; a pinned one is.
+    #[test]
+    fn only_namespaces_that_may_be_pinned_are_read() {
+        let mut w = Driver::filtered();
+        w.tables = Some(MountTables::default());
+        let pause = runc_pause(&mut w);
+        w.exit(pause, "pause", 0, PAUSE_NS);
+        assert!(w.m.sandboxes[0].ended_ns.is_some());
+        assert!(w.notes.is_empty(), "{:?}", w.notes);
+
+        let mut w = Driver::filtered();
+        w.tables = Some(MountTables::default());
+        runtime_pins_netns(&mut w, (601, 600), "podman", POD, "/run/netns/netns-u");
+        let before = w.notes.len();
+        let pause = runc_pause(&mut w);
+        w.exit(pause, "pause", 0, PAUSE_NS);
+        let reads = &read_kinds(&w)[before..];
+        assert!(!reads.is_empty());
+        assert!(reads.iter().all(|r| r == &[NsKind::Net]), "{reads:?}");
     }
 }

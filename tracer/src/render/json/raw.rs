@@ -23,6 +23,10 @@ pub struct Memos {
     /// `{…}` of the inodes and, where the kernel has ids, `{…}` of those,
     /// per set (a setns's set before is often the last unshare's after).
     ns: Memo<NsSet, 8>,
+    /// `"name":value` of each slot's last inode and id: a set the memo
+    /// has not seen (a new namespace's) differs from the last in a slot
+    /// or two, the other fields' text is copied.
+    fields: [[Field; NS_COUNT]; 2],
     /// `,"syscall":…,"flags":…,"flag_names":[…]` per flags and syscall.
     flags: Memo<(u64, u32), 8>,
     /// The wall-clock second last written, and its RFC 3339 text up to
@@ -30,9 +34,47 @@ pub struct Memos {
     second: Option<(i128, [u8; 20])>,
 }
 
-/// The text of the last `N` keys seen (a small ring: the keys repeat).
+/// One map member's text, `"name":value`, and the value it was made for.
+#[derive(Clone, Copy)]
+struct Field {
+    value: u64,
+    len: u8,
+    /// The longest: `"pid_for_children":` and 20 digits.
+    text: [u8; 40],
+}
+
+impl Default for Field {
+    fn default() -> Self {
+        Self {
+            value: 0,
+            len: 0,
+            text: [0; 40],
+        }
+    }
+}
+
+impl Field {
+    /// `"name":value`, made again only when the value changed.
+    fn text(&mut self, name: &str, value: u64) -> &[u8] {
+        if self.len == 0 || self.value != value {
+            let mut n = itoa::Buffer::new();
+            let digits = n.format(value).as_bytes();
+            let mut len = 0;
+            for piece in [b"\"", name.as_bytes(), b"\":", digits] {
+                self.text[len..len + piece.len()].copy_from_slice(piece);
+                len += piece.len();
+            }
+            self.len = len as u8;
+            self.value = value;
+        }
+        &self.text[..usize::from(self.len)]
+    }
+}
+
+/// The text of the last `N` keys seen (a small ring: the keys repeat),
+/// with a number its maker gives (where the text splits).
 struct Memo<K, const N: usize> {
-    slots: Vec<(K, Vec<u8>)>,
+    slots: Vec<(K, Vec<u8>, usize)>,
     next: usize,
 }
 
@@ -51,13 +93,14 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
     fn get(
         &mut self,
         key: K,
-        make: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
-    ) -> io::Result<&[u8]> {
-        if let Some(i) = self.slots.iter().position(|(k, _)| *k == key) {
-            return Ok(&self.slots[i].1);
+        make: impl FnOnce(&mut Vec<u8>) -> io::Result<usize>,
+    ) -> io::Result<(&[u8], usize)> {
+        if let Some(i) = self.slots.iter().position(|(k, ..)| *k == key) {
+            let (_, text, n) = &self.slots[i];
+            return Ok((text, *n));
         }
         let i = if self.slots.len() < N {
-            self.slots.push((key, Vec::with_capacity(512)));
+            self.slots.push((key, Vec::with_capacity(512), 0));
             self.slots.len() - 1
         } else {
             let i = self.next;
@@ -67,13 +110,17 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
         };
         let text = &mut self.slots[i].1;
         text.clear();
-        if let Err(e) = make(text) {
-            // Never found again half made.
-            self.slots.swap_remove(i);
-            self.next = 0;
-            return Err(e);
+        match make(text) {
+            Ok(n) => self.slots[i].2 = n,
+            Err(e) => {
+                // Never found again half made.
+                self.slots.swap_remove(i);
+                self.next = 0;
+                return Err(e);
+            }
         }
-        Ok(&self.slots[i].1)
+        let (_, text, n) = &self.slots[i];
+        Ok((text, *n))
     }
 }
 
@@ -81,10 +128,18 @@ impl Memos {
     /// `clock.rfc3339(ts_ns).bytes()`, the calendar part made once a second.
     fn time(&mut self, clock: &Clock, ts_ns: u64) -> [u8; 30] {
         let wall = clock.wall_ns(ts_ns);
-        let (sec, nanos) = (
-            wall.div_euclid(1_000_000_000),
-            wall.rem_euclid(1_000_000_000),
-        );
+        // In i64 where it fits (any time of this era): a division of
+        // i128 is a call, most of this function's cost.
+        let (sec, nanos) = match i64::try_from(wall) {
+            Ok(w) => (
+                i128::from(w.div_euclid(1_000_000_000)),
+                i128::from(w.rem_euclid(1_000_000_000)),
+            ),
+            Err(_) => (
+                wall.div_euclid(1_000_000_000),
+                wall.rem_euclid(1_000_000_000),
+            ),
+        };
         match self.second {
             Some((s, prefix)) if s == sec => {
                 let mut b = *b"0000-00-00T00:00:00.000000000Z";
@@ -147,14 +202,15 @@ pub fn write_event_json<W: Write>(
         name_list(w, unread.names())?;
     }
     let mut flags = |w: &mut W, flags: u64, syscall: u32| -> io::Result<()> {
-        let text = memos.flags.get((flags, syscall), |t| {
+        let (text, _) = memos.flags.get((flags, syscall), |t| {
             t.extend_from_slice(b",\"syscall\":\"");
             t.extend_from_slice(syscall_name(syscall).as_bytes());
             t.extend_from_slice(b"\",\"flags\":");
             t.extend_from_slice(itoa::Buffer::new().format(flags).as_bytes());
             t.extend_from_slice(b",\"flag_names\":");
             let names = flags::names(flags, syscall);
-            name_list(t, names.iter().map(|n| n.as_ref()))
+            name_list(t, names.iter().map(|n| n.as_ref()))?;
+            Ok(0)
         })?;
         w.write_all(text)
     };
@@ -169,16 +225,14 @@ pub fn write_event_json<W: Write>(
         }
         Event::Exec(e) => {
             w.write_all(b",\"filename\":")?;
-            json_str(w, &c_str_ref(&e.filename))?;
+            comm_str(w, &e.filename)?;
             w.write_all(b",\"argv\":")?;
             argv_list(w, e)?;
-            let cut = |b| if b { "true" } else { "false" };
-            write!(
-                w,
-                ",\"argv_truncated\":{},\"filename_truncated\":{}",
-                cut(argv_truncated(e)),
-                cut(filename_truncated(e))
-            )?;
+            let cut = |b| if b { &b"true"[..] } else { &b"false"[..] };
+            w.write_all(b",\"argv_truncated\":")?;
+            w.write_all(cut(argv_truncated(e)))?;
+            w.write_all(b",\"filename_truncated\":")?;
+            w.write_all(cut(filename_truncated(e)))?;
             num!("old_tid", e.old_pid);
         }
         Event::Exit(e) => {
@@ -218,9 +272,10 @@ pub fn write_event_json<W: Write>(
         }
         Event::Cause(c) => super::cause::fields(w, c)?,
     }
-    ns_maps(w, &mut memos.ns, "ns", "ns_id", ev.ns())?;
+    let (memo, fields) = (&mut memos.ns, &mut memos.fields);
+    ns_maps(w, memo, fields, "ns", "ns_id", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
-        ns_maps(w, &mut memos.ns, "ns_before", "ns_id_before", &e.ns_before)?;
+        ns_maps(w, memo, fields, "ns_before", "ns_id_before", &e.ns_before)?;
     }
     w.write_all(b"}\n")
 }
@@ -293,47 +348,44 @@ fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> i
     w.write_all(b"]")
 }
 
+/// `{"mnt":…,…}` of the slots' non-zero values, from their fields' text.
+fn map_text(t: &mut Vec<u8>, fields: &mut [Field; NS_COUNT], value: impl Fn(usize) -> u64) {
+    t.push(b'{');
+    for slot in Ns::ALL {
+        let i = slot as usize;
+        let v = value(i);
+        if v == 0 {
+            continue;
+        }
+        if t.last() != Some(&b'{') {
+            t.push(b',');
+        }
+        t.extend_from_slice(fields[i].text(slot.proc_name(), v));
+    }
+    t.push(b'}');
+}
+
 /// `,"ns":{"mnt":…,…}` and, where the kernel has them, `,"ns_id":{…}`;
 /// zeros (namespaces this kernel lacks) left out. The maps' text comes
 /// from `memo`: `{…}` of the inodes, then that of the ids (if any).
 fn ns_maps<W: Write>(
     w: &mut W,
     memo: &mut Memo<NsSet, 8>,
+    fields: &mut [[Field; NS_COUNT]; 2],
     key: &str,
     id_key: &str,
     ns: &NsSet,
 ) -> io::Result<()> {
-    let text = memo.get(*ns, |t| {
-        let mut n = itoa::Buffer::new();
-        let mut map = |t: &mut Vec<u8>, value: &dyn Fn(usize) -> u64| {
-            t.push(b'{');
-            for slot in Ns::ALL {
-                let v = value(slot as usize);
-                if v == 0 {
-                    continue;
-                }
-                if t.last() != Some(&b'{') {
-                    t.push(b',');
-                }
-                t.push(b'"');
-                t.extend_from_slice(slot.proc_name().as_bytes());
-                t.extend_from_slice(b"\":");
-                t.extend_from_slice(n.format(v).as_bytes());
-            }
-            t.push(b'}');
-        };
-        map(t, &|i| u64::from(ns.inum[i]));
+    let (text, split) = memo.get(*ns, |t| {
+        let [inums, ids] = fields;
+        map_text(t, inums, |i| u64::from(ns.inum[i]));
+        let split = t.len();
         if has_ids(ns) {
-            map(t, &|i| ns.id[i]);
+            map_text(t, ids, |i| ns.id[i]);
         }
-        Ok(())
+        Ok(split)
     })?;
-    // The inodes' map ends at its first '}' (the maps hold only numbers).
-    let split = text
-        .iter()
-        .position(|&b| b == b'}')
-        .map_or(text.len(), |i| i + 1);
-    let (inums, ids) = text.split_at(split);
+    let (inums, ids) = text.split_at(split.min(text.len()));
     w.write_all(b",\"")?;
     w.write_all(key.as_bytes())?;
     w.write_all(b"\":")?;
