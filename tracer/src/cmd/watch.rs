@@ -378,13 +378,21 @@ struct Streams<'a> {
 }
 
 /// Every record waiting in the ring buffer, through the pipeline; how many.
-fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Live) -> Result<usize> {
-    let mut n = 0;
-    while let Some(item) = ring.next() {
+/// Records read from the ring at a time, before the output is flushed and
+/// the loop serves its signals and timers again. A storm that outruns us
+/// never lets the ring run empty: one drain to empty then held all the
+/// output of that time (214 MiB seen) and kept a stop signal waiting.
+const DRAIN_BATCH: usize = 4096;
+
+/// Read up to [`DRAIN_BATCH`] records; whether the ring ran empty.
+fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Live) -> Result<bool> {
+    for _ in 0..DRAIN_BATCH {
+        let Some(item) = ring.next() else {
+            return Ok(true);
+        };
         pipeline.event(&item)?;
-        n += 1;
     }
-    Ok(n)
+    Ok(false)
 }
 
 type Logger = aya_log::EbpfLogger<&'static dyn log::Log>;
@@ -525,11 +533,14 @@ async fn stream(
         },
     };
 
+    // The last drain stopped at its batch: the ring holds more, and no
+    // wakeup may come for it (the kernel wakes us as it crosses 64 KiB).
+    let mut more = false;
     let stop = loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting on the ring buffer")?;
-                drain(guard.get_inner_mut(), pipeline)?;
+                more = !drain(guard.get_inner_mut(), pipeline)?;
                 guard.clear_ready();
                 pipeline.flush()?;
                 // Drained: the next tick a period from now. A flow that
@@ -542,11 +553,14 @@ async fn stream(
                     break stop;
                 }
             }
+            () = std::future::ready(()), if more => {
+                more = !drain(ring.get_mut(), pipeline)?;
+                pipeline.flush()?;
+            }
             passed = timer.tick() => {
                 passed.context("reading the drain timer")?;
-                if drain(ring.get_mut(), pipeline)? > 0 {
-                    pipeline.flush()?;
-                }
+                more = !drain(ring.get_mut(), pipeline)?;
+                pipeline.flush()?;
                 if let Some(stop) = chores.run(opts, streams.stats, pipeline, out)? {
                     break stop;
                 }
@@ -574,8 +588,12 @@ async fn stream(
             _ = signals.recv() => break Stop::Signal(Instant::now()),
         }
     };
-    // Drain what arrived before the stop, and the names asked for.
-    drain(ring.get_mut(), pipeline)?;
+    // Drain what arrived before the stop (within a bound: a storm may
+    // still be filling the ring), and the names asked for.
+    let until = Instant::now() + STOP_WITHIN / 2;
+    while !drain(ring.get_mut(), pipeline)? && Instant::now() < until {
+        pipeline.flush()?;
+    }
     names.settle(pipeline, NAMES_GRACE).await?;
     Ok(stop)
 }
