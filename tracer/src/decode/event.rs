@@ -44,8 +44,8 @@ pub enum DecodeError {
     },
 }
 
-/// Copy a `T` out of exactly `size_of::<T>()` bytes.
-fn read<T: Plain>(kind: Kind, buf: &[u8]) -> Result<T, DecodeError> {
+/// `buf` is exactly one `T`: its size, or the error naming both.
+fn check_len<T: Plain>(kind: Kind, buf: &[u8]) -> Result<usize, DecodeError> {
     let need = size_of::<T>();
     if buf.len() != need {
         return Err(DecodeError::BadLength {
@@ -54,6 +54,12 @@ fn read<T: Plain>(kind: Kind, buf: &[u8]) -> Result<T, DecodeError> {
             need,
         });
     }
+    Ok(need)
+}
+
+/// Copy a `T` out of exactly `size_of::<T>()` bytes.
+fn read<T: Plain>(kind: Kind, buf: &[u8]) -> Result<T, DecodeError> {
+    check_len::<T>(kind, buf)?;
     // SAFETY: the length is checked and `Plain` types accept every bit pattern.
     Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
 }
@@ -65,14 +71,7 @@ fn read_boxed<T: Plain>(
     buf: &[u8],
     spare: &mut Option<Box<T>>,
 ) -> Result<Box<T>, DecodeError> {
-    let need = size_of::<T>();
-    if buf.len() != need {
-        return Err(DecodeError::BadLength {
-            kind,
-            len: buf.len(),
-            need,
-        });
-    }
+    let need = check_len::<T>(kind, buf)?;
     let mut b = spare.take().unwrap_or_else(|| Box::new(T::zeroed()));
     // SAFETY: the length is checked, `b` is a valid `T` of exactly `need`
     // bytes, and `Plain` types accept every bit pattern.
