@@ -75,33 +75,36 @@ impl Model {
     /// The states, ends and verdicts the facts so far add up to.
     pub fn settle(&mut self) -> Vec<Lifecycle> {
         let mut out = std::mem::take(&mut self.pending.steps);
-        // Most events change nothing to settle: cheap then.
-        if !self.pending.ns.is_empty() {
-            let mut marked = std::mem::take(&mut self.pending.ns);
-            for (k, ts) in latest_by_key(&mut marked) {
-                self.ns_state(k, ts, &mut out);
-            }
-            // Its room back, unless settling marked more (for the next time).
-            if self.pending.ns.is_empty() {
-                marked.clear();
-                self.pending.ns = marked;
-            }
-        }
-        if !self.pending.sandboxes.is_empty() {
-            let mut marked = std::mem::take(&mut self.pending.sandboxes);
-            for (sb, ts) in latest_by_key(&mut marked) {
-                self.sandbox_state(sb, ts, &mut out);
-            }
-            // Its room back, unless settling marked more (for the next time).
-            if self.pending.sandboxes.is_empty() {
-                marked.clear();
-                self.pending.sandboxes = marked;
-            }
-        }
+        self.settle_marked(|p| &mut p.ns, Self::ns_state, &mut out);
+        self.settle_marked(|p| &mut p.sandboxes, Self::sandbox_state, &mut out);
         if !self.leak_watch.is_empty() {
             self.check_leaks(&mut out);
         }
         out
+    }
+
+    /// Settle the keys marked in one of [`Pending`]'s lists with `state`,
+    /// each once at its latest time. Most events mark nothing: cheap then.
+    #[inline]
+    fn settle_marked<K: Ord + Copy>(
+        &mut self,
+        list: fn(&mut Pending) -> &mut Vec<(K, u64)>,
+        state: fn(&mut Self, K, u64, &mut Vec<Lifecycle>),
+        out: &mut Vec<Lifecycle>,
+    ) {
+        if list(&mut self.pending).is_empty() {
+            return;
+        }
+        let mut marked = std::mem::take(list(&mut self.pending));
+        for (k, ts) in latest_by_key(&mut marked) {
+            state(self, k, ts, out);
+        }
+        // Its room back, unless settling marked more (for the next time).
+        let slot = list(&mut self.pending);
+        if slot.is_empty() {
+            marked.clear();
+            *slot = marked;
+        }
     }
 
     /// Something may make a leak verdict due before the next deadline.
