@@ -63,6 +63,17 @@ fn pause_joining(w: &mut Driver, s1: u32, net: Spaces) -> u32 {
     )
 }
 
+/// `ip netns add x` (pid 1200): a new netns (POD's), bind-mounted on
+/// /run/netns/x, which the host's mountinfo then shows; its spaces.
+fn ip_netns_add(w: &mut Driver) -> Spaces {
+    let n = net_of(POD);
+    mounted(w, HOST.mnt, NsKind::Net, POD.net, "/run/netns/x");
+    w.unshare(1200, "ip", CLONE_NEWNET, HOST, n);
+    w.bind_mount((1200, 1200), "ip", "/proc/self/ns/net", "/run/netns/x", n);
+    w.setns(1200, "ip", CLONE_NEWNET, n, HOST);
+    n
+}
+
 fn net_of(pod: Spaces) -> Spaces {
     Spaces {
         net: pod.net,
@@ -228,11 +239,7 @@ fn crio_pins_anchor_a_sandbox_without_pause_until_the_last_unmount() {
 #[test]
 fn ip_netns_add_exec_del() {
     let mut w = with_tables(true);
-    let n = net_of(POD);
-    mounted(&mut w, HOST.mnt, NsKind::Net, POD.net, "/run/netns/x");
-    w.unshare(1200, "ip", CLONE_NEWNET, HOST, n);
-    w.bind_mount((1200, 1200), "ip", "/proc/self/ns/net", "/run/netns/x", n);
-    w.setns(1200, "ip", CLONE_NEWNET, n, HOST);
+    let n = ip_netns_add(&mut w);
     w.exit(1200, "ip", 0, HOST);
     let pause = pause_joining(&mut w, 710, n);
     // ip netns exec: enter, a mount namespace of its own, unmount /sys there.
@@ -291,11 +298,7 @@ fn podman_unmounts_its_netns_pin_while_the_apps_still_run() {
 /// host pin only: the copy leaks until its holder exits.
 fn leak(filter: bool) -> Driver {
     let mut w = with_tables(filter);
-    let n = net_of(POD);
-    mounted(&mut w, HOST.mnt, NsKind::Net, POD.net, "/run/netns/x");
-    w.unshare(1200, "ip", CLONE_NEWNET, HOST, n);
-    w.bind_mount((1200, 1200), "ip", "/proc/self/ns/net", "/run/netns/x", n);
-    w.setns(1200, "ip", CLONE_NEWNET, n, HOST);
+    let n = ip_netns_add(&mut w);
     let pause = pause_joining(&mut w, 710, n);
     // `unshare -m --propagation private sleep`: host namespaces but mnt.
     let h = Spaces { mnt: 1301, ..HOST };
@@ -399,11 +402,7 @@ fn the_leak_is_seen_behind_the_kernel_filter_too() {
 fn a_read_made_late_does_not_remove_a_pin_an_unmount_removes() {
     let mut w = with_tables(false);
     tables(&mut w).read_delay_ns = 40_000_000;
-    let n = net_of(POD);
-    mounted(&mut w, HOST.mnt, NsKind::Net, POD.net, "/run/netns/x");
-    w.unshare(1200, "ip", CLONE_NEWNET, HOST, n);
-    w.bind_mount((1200, 1200), "ip", "/proc/self/ns/net", "/run/netns/x", n);
-    w.setns(1200, "ip", CLONE_NEWNET, n, HOST);
+    let n = ip_netns_add(&mut w);
     let pause = pause_joining(&mut w, 710, n);
     // The read for the pause's exit is made after the unmount (1 ms later,
     // still in the ring buffer): it does not show the pin.
@@ -606,11 +605,7 @@ fn pins_of_the_host_namespaces_are_not_kept() {
 #[test]
 fn a_pin_made_after_the_grace_is_a_leak_at_once() {
     let mut w = with_tables(false);
-    let n = net_of(POD);
-    mounted(&mut w, HOST.mnt, NsKind::Net, POD.net, "/run/netns/x");
-    w.unshare(1200, "ip", CLONE_NEWNET, HOST, n);
-    w.bind_mount((1200, 1200), "ip", "/proc/self/ns/net", "/run/netns/x", n);
-    w.setns(1200, "ip", CLONE_NEWNET, n, HOST);
+    let n = ip_netns_add(&mut w);
     let pause = pause_joining(&mut w, 710, n);
     w.exit(pause, "pause", 0, PAUSE_NS);
     let pause_gone = w.make.ts_ns;

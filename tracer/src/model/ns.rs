@@ -495,11 +495,16 @@ pub fn keys_of(table: &mut NsTable, set: &NsSet) -> BTreeMap<NsKind, NsKey> {
 mod tests {
     use super::*;
 
-    fn set(net: u32, net_id: u64) -> NsSet {
+    /// A set with only `slot` read: `inum`, `id`.
+    fn one(slot: Ns, inum: u32, id: u64) -> NsSet {
         let mut s = NsSet::default();
-        s.inum[Ns::Net as usize] = net;
-        s.id[Ns::Net as usize] = net_id;
+        s.inum[slot as usize] = inum;
+        s.id[slot as usize] = id;
         s
+    }
+
+    fn set(net: u32, net_id: u64) -> NsSet {
+        one(Ns::Net, net, net_id)
     }
 
     #[test]
@@ -574,10 +579,7 @@ mod tests {
     }
 
     fn mnt(inum: u32, id: u64) -> NsSet {
-        let mut s = NsSet::default();
-        s.inum[Ns::Mnt as usize] = inum;
-        s.id[Ns::Mnt as usize] = id;
-        s
+        one(Ns::Mnt, inum, id)
     }
 
     /// The verification read's index of mount namespaces in use follows
