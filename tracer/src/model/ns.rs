@@ -331,27 +331,20 @@ impl NsTable {
         match (before, after) {
             // A new task, or one gone (most moves): every namespace of the
             // set moves, as the slots below would find, without comparing.
-            (None, Some(set)) => {
+            (None, Some(set)) | (Some(set), None) => {
+                let coming = after.is_some();
                 for (slot, kind) in OWN_SLOTS {
                     let inum = set.inum[slot];
                     if inum == 0 {
                         continue;
                     }
                     let k = self.key(kind, inum, set.id[slot], false);
-                    if !self.is_host(&k) {
+                    if self.is_host(&k) {
+                        continue;
+                    }
+                    if coming {
                         self.enter(k, set.id[slot], tid, ts);
-                    }
-                }
-                return emptied;
-            }
-            (Some(set), None) => {
-                for (slot, kind) in OWN_SLOTS {
-                    let inum = set.inum[slot];
-                    if inum == 0 {
-                        continue;
-                    }
-                    let k = self.key(kind, inum, set.id[slot], false);
-                    if !self.is_host(&k) {
+                    } else {
                         self.leave(k, tid, ts, &mut emptied);
                     }
                 }
