@@ -1,11 +1,13 @@
 //! unshare and setns: the namespaces before the call are kept at entry,
 //! one record with both states leaves at exit.
 
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    helpers::{bpf_get_smp_processor_id, generated::bpf_map_lookup_percpu_elem},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
 use aya_log_ebpf::warn;
 use tracer_common::{CLONE_NEWNET, Kind, NsChangeEvent, Stat, syscall};
-
-use aya_ebpf::helpers::{bpf_get_smp_processor_id, generated::bpf_map_lookup_percpu_elem};
 
 use crate::{
     PENDING, PENDING_CPU, PENDING_SLOTS, Pending, SCRATCH, SYSCALL_ARG0, SYSCALL_ARG1, SYSCALL_RET,

@@ -377,7 +377,6 @@ struct Streams<'a> {
     names: Names,
 }
 
-/// Every record waiting in the ring buffer, through the pipeline; how many.
 /// Records read from the ring at a time, before the output is flushed and
 /// the loop serves its signals and timers again. A storm that outruns us
 /// never lets the ring run empty: one drain to empty then held all the
