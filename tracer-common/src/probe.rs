@@ -9,17 +9,20 @@
 ///
 /// In attach order: each sys_exit program before its sys_enter program, so
 /// that every call the enter half sees is finished by the exit half (the
-/// per-CPU pending slots rely on it).
+/// per-CPU pending slots rely on it). The pairs come last (the loader
+/// attaches the mount programs before these): a call in flight between the
+/// two halves' attaches ends with no entry seen, and the loader forgets
+/// those right after the last attach (they began before the trace).
 pub const PROGRAMS: &[Probe] = &[
     Probe::syscall("sys_exit_clone"),
     Probe::syscall("sys_exit_clone3"),
+    Probe::btf("sched_process_fork"),
+    Probe::tracepoint("sched", "sched_process_exec"),
+    Probe::btf("sched_process_exit"),
     Probe::syscall("sys_exit_unshare"),
     Probe::syscall("sys_enter_unshare"),
     Probe::syscall("sys_exit_setns"),
     Probe::syscall("sys_enter_setns"),
-    Probe::btf("sched_process_fork"),
-    Probe::tracepoint("sched", "sched_process_exec"),
-    Probe::btf("sched_process_exit"),
 ];
 
 /// How a program attaches.

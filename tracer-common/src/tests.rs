@@ -82,6 +82,12 @@ fn unshare_and_setns_exits_attach_before_their_enters() {
         ("sys_exit_setns", "sys_enter_setns"),
     ] {
         assert!(at(exit) < at(enter), "{enter} before {exit}");
+        // Last, so that the loader forgets the calls caught between the
+        // halves right after the final attach.
+        assert!(
+            at(exit) >= PROGRAMS.len() - 4,
+            "{exit} is not among the last"
+        );
     }
 }
 

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use aya::{
     Btf, Ebpf,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{MapData, MapError, PerCpuArray, PerCpuValues, RingBuf},
     programs::{BtfTracePoint, ProgramError, TracePoint},
 };
 use tracer_common::{
     ABSENT, Attach, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, MOUNT_PROGRAMS, Ns, NsSet,
-    OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP,
+    OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP, Stat,
 };
 
 use super::btf::{self, BtfError, KernelBtf};
@@ -205,47 +205,91 @@ pub fn probes() -> impl Iterator<Item = &'static Probe> {
     PROGRAMS.iter().chain(MOUNT_PROGRAMS)
 }
 
-/// Load every program and attach it to its tracepoint; the cause
-/// programs where the kernel has their tracepoints. How many are attached.
+/// Load (verify) every program, then attach each to its tracepoint; the
+/// cause programs where the kernel has their tracepoints. How many are
+/// attached. Verifying first keeps the attaches close together, and the
+/// namespace programs go last, their unshare/setns pairs at the very end
+/// (see [`forget_calls_begun_before`]).
 fn attach(ebpf: &mut Ebpf, btf: &Btf) -> Result<usize, LoadError> {
-    let mut n = 0;
+    // Optional: the trace goes on, without this cause.
+    let warn = |e: LoadError| eprintln!("tracer: warning: {e}: deaths are explained without it");
     for p in probes() {
-        attach_one(ebpf, btf, p)?;
-        n += 1;
+        load_one(ebpf, btf, p)?;
     }
+    let mut causes = Vec::new();
     for p in CAUSE_PROGRAMS {
-        match attach_one(ebpf, btf, p) {
-            Ok(()) => n += 1,
-            // Optional: the trace goes on, without this cause.
-            Err(e) => eprintln!("tracer: warning: {e}: deaths are explained without it"),
+        match load_one(ebpf, btf, p) {
+            Ok(()) => causes.push(p),
+            Err(e) => warn(e),
         }
+    }
+    let mut n = 0;
+    for p in causes {
+        match attach_one(ebpf, p) {
+            Ok(()) => n += 1,
+            Err(e) => warn(e),
+        }
+    }
+    for p in MOUNT_PROGRAMS.iter().chain(PROGRAMS) {
+        attach_one(ebpf, p)?;
+        n += 1;
     }
     Ok(n)
 }
 
-fn attach_one(ebpf: &mut Ebpf, btf: &Btf, p: &Probe) -> Result<(), LoadError> {
-    let err = |step, source| LoadError::Program {
+fn program_error(p: &Probe, step: &'static str, source: ProgramError) -> LoadError {
+    LoadError::Program {
         name: p.program,
         probe: describe(p),
         step,
         source: Box::new(source),
-    };
+    }
+}
+
+fn load_one(ebpf: &mut Ebpf, btf: &Btf, p: &Probe) -> Result<(), LoadError> {
+    let err = |e| program_error(p, "load", e);
+    let prog = ebpf
+        .program_mut(p.program)
+        .ok_or(LoadError::NoProgram(p.program))?;
+    match p.attach {
+        Attach::Tracepoint(_) => {
+            let tp: &mut TracePoint = prog.try_into().map_err(err)?;
+            tp.load().map_err(err)
+        }
+        Attach::Btf => {
+            let tp: &mut BtfTracePoint = prog.try_into().map_err(err)?;
+            tp.load(p.name, btf).map_err(err)
+        }
+    }
+}
+
+fn attach_one(ebpf: &mut Ebpf, p: &Probe) -> Result<(), LoadError> {
+    let err = |e| program_error(p, "attach", e);
     let prog = ebpf
         .program_mut(p.program)
         .ok_or(LoadError::NoProgram(p.program))?;
     match p.attach {
         Attach::Tracepoint(cat) => {
-            let tp: &mut TracePoint = prog.try_into().map_err(|e| err("load", e))?;
-            tp.load().map_err(|e| err("load", e))?;
-            tp.attach(cat, p.name).map_err(|e| err("attach", e))?;
+            let tp: &mut TracePoint = prog.try_into().map_err(err)?;
+            tp.attach(cat, p.name).map_err(err)?;
         }
         Attach::Btf => {
-            let tp: &mut BtfTracePoint = prog.try_into().map_err(|e| err("load", e))?;
-            tp.load(p.name, btf).map_err(|e| err("load", e))?;
-            tp.attach().map_err(|e| err("attach", e))?;
+            let tp: &mut BtfTracePoint = prog.try_into().map_err(err)?;
+            tp.attach().map_err(err)?;
         }
     }
     Ok(())
+}
+
+/// Each sys_exit program attaches before its sys_enter program, so an
+/// unshare or setns in flight between the two ends with no entry seen and
+/// counts as `pending_missing`. Such calls began before the trace: what
+/// they counted while the programs attached is not a loss.
+fn forget_calls_begun_before(stats: &mut PerCpuArray<MapData, u64>) -> Result<(), MapError> {
+    let slot = Stat::PendingMissing as u32;
+    let cpus = stats.get(&slot, 0)?.len();
+    let zeros = PerCpuValues::try_from(vec![0; cpus]).map_err(MapError::IoError)?;
+    stats.set(slot, zeros, 0)
 }
 
 /// Check, load, attach. `host` is the host's namespaces, for the in-kernel
@@ -293,6 +337,11 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     };
 
     let probes = attach(&mut ebpf, &btf)?;
+    let stats = ebpf
+        .take_map(STATS_MAP)
+        .ok_or(LoadError::NoMap(STATS_MAP))?;
+    let mut stats = PerCpuArray::try_from(stats).map_err(|e| LoadError::Map(STATS_MAP, e))?;
+    forget_calls_begun_before(&mut stats).map_err(|e| LoadError::Map(STATS_MAP, e))?;
     btf::release(btf);
     drop(tracefs);
     // Not fatal, and said only once tracing can begin.
@@ -306,10 +355,6 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         .take_map(EVENTS_MAP)
         .ok_or(LoadError::NoMap(EVENTS_MAP))?;
     let events = RingBuf::try_from(events).map_err(|e| LoadError::Map(EVENTS_MAP, e))?;
-    let stats = ebpf
-        .take_map(STATS_MAP)
-        .ok_or(LoadError::NoMap(STATS_MAP))?;
-    let stats = PerCpuArray::try_from(stats).map_err(|e| LoadError::Map(STATS_MAP, e))?;
 
     Ok(Loaded {
         ebpf,
