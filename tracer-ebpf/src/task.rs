@@ -242,11 +242,14 @@ pub fn filtered_out(task: Task) -> bool {
     let t = task.0;
     let nsproxy = read::<u64>(t, off!(task_nsproxy));
     // Fast path: the tracer's own nsproxy, shared by most host tasks, is
-    // all host namespaces; then only the pid namespace is left to check
-    // (the tracer's is the root one: level 0).
+    // all host namespaces. Its holders are in the root pid namespace too:
+    // a task's own pid namespace is the pid_for_children of the nsproxy it
+    // was cloned with (here the root one), and the one task that may have
+    // made this nsproxy by unshare/setns had root as pid_for_children, which
+    // only a task in the root pid namespace can have.
     let host = crate::HOST_NSPROXY.get(0).copied().unwrap_or(0);
     if host != 0 && nsproxy == host {
-        return read::<u32>(read_ptr(t, off!(task_thread_pid)), off!(pid_level)) == 0;
+        return true;
     }
     let nsproxy = nsproxy as *const u8;
     let inum_of = |slot: Ns| {
