@@ -634,8 +634,9 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// A burst that outruns stdout's reader fills the output queue; that is
 /// memory for the burst only: once the reader has caught up, the queue's
-/// buffers are back with the kernel. glibc kept them (53 MiB after such a
-/// burst, against 24 MiB) until the tracer fixed its mmap threshold.
+/// buffers are back with the kernel. glibc kept them until the tracer
+/// fixed its mmap threshold: 9–10 MiB more after this burst (1 MiB now),
+/// 53 MiB in all after an `--all` unshare storm (24 MiB now).
 #[test]
 fn a_burst_into_a_slow_reader_leaves_no_memory_behind() {
     require_root();
@@ -650,8 +651,10 @@ fn a_burst_into_a_slow_reader_leaves_no_memory_behind() {
     out.read_line(&mut first).expect("the ready line");
     assert!(first.contains("\"type\":\"ready\""), "{first}");
     let before = rss_kib(child.id());
-    // A reader slower than the burst (64 KiB a millisecond, about a
-    // quarter of its lines): the queue fills, drains, fills again.
+    // A reader slower than the burst (64 KiB each 20 ms, 3 MiB/s, about
+    // half its lines): the queue fills, drains, fills again. Forks and
+    // exits, not namespace changes: the other tests' tracers (filter on)
+    // keep those in the kernel.
     let reader = thread::spawn(move || {
         let mut buf = vec![0u8; 64 << 10];
         let mut total = 0usize;
@@ -660,17 +663,17 @@ fn a_burst_into_a_slow_reader_leaves_no_memory_behind() {
                 Ok(0) | Err(_) => return total,
                 Ok(n) => total += n,
             }
-            thread::sleep(Duration::from_millis(1));
+            thread::sleep(Duration::from_millis(20));
         }
     });
     let burst = Command::new(env!("CARGO_BIN_EXE_bench-workload"))
-        .args(["ns-churn", "300000"])
+        .args(["fork-exit", "30000"])
         .stdout(Stdio::null())
         .status()
-        .expect("run bench-workload ns-churn");
+        .expect("run bench-workload fork-exit");
     assert!(burst.success());
-    // The queue drains within a second at that pace.
-    thread::sleep(Duration::from_secs(2));
+    // The queue (at most 8 MiB) drains within 3 s at that pace.
+    thread::sleep(Duration::from_secs(4));
     let after = rss_kib(child.id());
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
@@ -680,7 +683,7 @@ fn a_burst_into_a_slow_reader_leaves_no_memory_behind() {
     assert!(read > 8 << 20, "the burst reached stdout: {read} bytes");
     eprintln!("burst into a slow reader: VmRSS {before} KiB before, {after} KiB after");
     assert!(
-        after < before + (20 << 10),
+        after < before + (5 << 10),
         "VmRSS {after} KiB after the burst, {before} KiB before it"
     );
 }
