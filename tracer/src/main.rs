@@ -338,22 +338,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     .await
 }
 
-/// glibc raises its mmap threshold to the largest block freed (up to 32
-/// MiB): after one burst, the output queue's buffers come from the heap
-/// and stay resident once freed (53 MiB after an `--all` storm into a slow
-/// reader, against 24 MiB). A fixed threshold keeps large blocks mapped,
-/// returned to the kernel when freed. (musl, the release image's libc,
-/// returns them anyway.)
-#[cfg(target_env = "gnu")]
-fn return_large_blocks_when_freed() {
-    // SAFETY: mallopt only sets an allocator parameter; no allocation runs
-    // concurrently this early (one thread, before the runtime starts).
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10) };
-}
-
 fn main() -> ExitCode {
-    #[cfg(target_env = "gnu")]
-    return_large_blocks_when_freed();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

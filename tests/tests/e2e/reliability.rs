@@ -635,8 +635,8 @@ fn rss_kib(pid: u32) -> u64 {
 /// A burst that outruns stdout's reader fills the output queue; that is
 /// memory for the burst only: once the reader has caught up, the queue's
 /// buffers are back with the kernel. glibc kept them until the tracer
-/// fixed its mmap threshold: 9–10 MiB more after this burst (1 MiB now),
-/// 53 MiB in all after an `--all` unshare storm (24 MiB now).
+/// trimmed its heap after a backlog: 9–10 MiB more after this burst
+/// (under 1 MiB now), 53 MiB in all after an `--all` unshare storm (20 now).
 #[test]
 fn a_burst_into_a_slow_reader_leaves_no_memory_behind() {
     require_root();
