@@ -76,6 +76,8 @@ impl Field {
 struct Memo<K, const N: usize> {
     slots: Vec<(K, Vec<u8>, usize)>,
     next: usize,
+    /// The slot found or made last: looked at first (runs of one key).
+    last: usize,
 }
 
 impl<K, const N: usize> Default for Memo<K, N> {
@@ -83,6 +85,7 @@ impl<K, const N: usize> Default for Memo<K, N> {
         Self {
             slots: Vec::with_capacity(N),
             next: 0,
+            last: 0,
         }
     }
 }
@@ -95,7 +98,12 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
         key: K,
         make: impl FnOnce(&mut Vec<u8>) -> io::Result<usize>,
     ) -> io::Result<(&[u8], usize)> {
-        if let Some(i) = self.slots.iter().position(|(k, ..)| *k == key) {
+        let hit = match self.slots.get(self.last) {
+            Some((k, ..)) if *k == key => Some(self.last),
+            _ => self.slots.iter().position(|(k, ..)| *k == key),
+        };
+        if let Some(i) = hit {
+            self.last = i;
             let (_, text, n) = &self.slots[i];
             return Ok((text, *n));
         }
@@ -111,7 +119,10 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
         let text = &mut self.slots[i].1;
         text.clear();
         match make(text) {
-            Ok(n) => self.slots[i].2 = n,
+            Ok(n) => {
+                self.slots[i].2 = n;
+                self.last = i;
+            }
             Err(e) => {
                 // Never found again half made.
                 self.slots.swap_remove(i);
@@ -273,9 +284,16 @@ pub fn write_event_json<W: Write>(
         Event::Cause(c) => super::cause::fields(w, c)?,
     }
     let (memo, fields) = (&mut memos.ns, &mut memos.fields);
-    ns_maps(w, memo, fields, "ns", "ns_id", ev.ns())?;
+    ns_maps(w, memo, fields, ",\"ns\":", ",\"ns_id\":", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
-        ns_maps(w, memo, fields, "ns_before", "ns_id_before", &e.ns_before)?;
+        ns_maps(
+            w,
+            memo,
+            fields,
+            ",\"ns_before\":",
+            ",\"ns_id_before\":",
+            &e.ns_before,
+        )?;
     }
     w.write_all(b"}\n")
 }
@@ -366,8 +384,9 @@ fn map_text(t: &mut Vec<u8>, fields: &mut [Field; NS_COUNT], value: impl Fn(usiz
 }
 
 /// `,"ns":{"mnt":…,…}` and, where the kernel has them, `,"ns_id":{…}`;
-/// zeros (namespaces this kernel lacks) left out. The maps' text comes
-/// from `memo`: `{…}` of the inodes, then that of the ids (if any).
+/// zeros (namespaces this kernel lacks) left out. `key` and `id_key` are
+/// written as given (`,"ns":`). The maps' text comes from `memo`: `{…}`
+/// of the inodes, then that of the ids (if any).
 fn ns_maps<W: Write>(
     w: &mut W,
     memo: &mut Memo<NsSet, 8>,
@@ -386,14 +405,10 @@ fn ns_maps<W: Write>(
         Ok(split)
     })?;
     let (inums, ids) = text.split_at(split.min(text.len()));
-    w.write_all(b",\"")?;
     w.write_all(key.as_bytes())?;
-    w.write_all(b"\":")?;
     w.write_all(inums)?;
     if !ids.is_empty() {
-        w.write_all(b",\"")?;
         w.write_all(id_key.as_bytes())?;
-        w.write_all(b"\":")?;
         w.write_all(ids)?;
     }
     Ok(())
