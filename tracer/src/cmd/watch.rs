@@ -383,15 +383,19 @@ struct Streams<'a> {
 /// output of that time (214 MiB seen) and kept a stop signal waiting.
 const DRAIN_BATCH: usize = 4096;
 
-/// Read up to [`DRAIN_BATCH`] records; whether the ring ran empty.
+/// Read up to [`DRAIN_BATCH`] records, then flush their output; whether
+/// the ring ran empty.
 fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Live) -> Result<bool> {
+    let mut empty = false;
     for _ in 0..DRAIN_BATCH {
         let Some(item) = ring.next() else {
-            return Ok(true);
+            empty = true;
+            break;
         };
         pipeline.event(&item)?;
     }
-    Ok(false)
+    pipeline.flush()?;
+    Ok(empty)
 }
 
 type Logger = aya_log::EbpfLogger<&'static dyn log::Log>;
@@ -541,7 +545,6 @@ async fn stream(
                 let mut guard = guard.context("waiting on the ring buffer")?;
                 more = !drain(guard.get_inner_mut(), pipeline)?;
                 guard.clear_ready();
-                pipeline.flush()?;
                 // Drained: the next tick a period from now. A flow that
                 // wakes us at least this often needs no tick at all (a
                 // wakeup each, ≈ 30–50 µs); the chores come with it.
@@ -554,12 +557,10 @@ async fn stream(
             }
             () = std::future::ready(()), if more => {
                 more = !drain(ring.get_mut(), pipeline)?;
-                pipeline.flush()?;
             }
             passed = timer.tick() => {
                 passed.context("reading the drain timer")?;
                 more = !drain(ring.get_mut(), pipeline)?;
-                pipeline.flush()?;
                 if let Some(stop) = chores.run(opts, streams.stats, pipeline, out)? {
                     break stop;
                 }
@@ -590,9 +591,7 @@ async fn stream(
     // Drain what arrived before the stop (within a bound: a storm may
     // still be filling the ring), and the names asked for.
     let until = Instant::now() + STOP_WITHIN / 2;
-    while !drain(ring.get_mut(), pipeline)? && Instant::now() < until {
-        pipeline.flush()?;
-    }
+    while !drain(ring.get_mut(), pipeline)? && Instant::now() < until {}
     names.settle(pipeline, NAMES_GRACE).await?;
     Ok(stop)
 }
