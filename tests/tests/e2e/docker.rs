@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::support::clock::{MS, S, Window, timed};
 use crate::support::docker::{ContainerTruth, Docker, KubePod};
 use crate::support::json::{Container, Lines, Sandbox, Step};
-use crate::support::procfs::{ns_inodes, try_comm};
+use crate::support::procfs::{ns_inodes, wait_exec};
 use crate::support::recording;
 use crate::support::tracer::{Tracer, tracer_unprivileged};
 use crate::support::unique_name;
@@ -84,19 +84,6 @@ fn run() -> &'static Run {
 fn mounted(path: &str) -> bool {
     let text = fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
     text.lines().any(|l| l.split(' ').nth(4) == Some(path))
-}
-
-/// Wait until the container's pid 1 runs `comm` (`docker run -d` returns
-/// once runc has started it; the exec of the entrypoint may come later).
-fn wait_exec(pid: u32, comm: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while try_comm(pid).ok().as_deref() != Some(comm) {
-        assert!(
-            Instant::now() < deadline,
-            "pid {pid} did not exec {comm} within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 fn workload() -> Run {

@@ -12,6 +12,7 @@ mod containerd;
 mod cri_names;
 mod crio;
 mod docker;
+mod ground_truth;
 mod holders;
 mod image;
 mod metrics;

@@ -13,6 +13,7 @@ use crate::support::containerd::{BUSYBOX_IMAGE, Containerd, build_images, ensure
 use crate::support::cri::Cri;
 use crate::support::json::Lines;
 use crate::support::lock::FileLock;
+use crate::support::procfs::wait_exec;
 use crate::support::shared_dir;
 use crate::support::tracer::{Tracer, require_root};
 use crate::support::unique_name;
@@ -33,19 +34,6 @@ fn kill_9(pid: u32) -> u32 {
     let sender = c.id();
     assert!(c.wait().expect("wait for kill").success(), "kill -9 {pid}");
     sender
-}
-
-/// RunPodSandbox returns once `runc start` has opened the exec fifo: the
-/// pause's execve may come a moment later.
-fn wait_exec(pid: u32, comm: &str) {
-    for _ in 0..200 {
-        let now = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if now.trim_end() == comm {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("pid {pid} did not exec {comm}");
 }
 
 fn wait_gone(pid: u32) {

@@ -30,6 +30,7 @@ use super::host::{
     Scratch, Window, boot_ns, ns_inum, nsfs_mount_in, pin_inum, pin_ns_id, umount_detach, uuid,
     wait_for,
 };
+use super::procfs::past_exec;
 use super::runc::{CtrTruth, Runc, Running, Spec};
 
 fn run_timed(cmd: &mut Command) -> (u32, Window) {
@@ -178,7 +179,7 @@ impl Holder {
         h.mnt = wait_for("the holder to exec sleep", Duration::from_secs(5), || {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
             let mnt = ns_inum(&pid.to_string(), "mnt").ok()?;
-            (comm.trim() == "sleep" && mnt != host_mnt).then_some(mnt)
+            (comm.trim() == "sleep" && mnt != host_mnt && past_exec(pid)).then_some(mnt)
         });
         h
     }
@@ -245,7 +246,7 @@ impl Visitor {
                 || {
                     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
                     let net = ns_inum(&pid.to_string(), "net").ok()?;
-                    (comm.trim() == want && net == netns).then_some(())
+                    (comm.trim() == want && net == netns && past_exec(pid)).then_some(())
                 },
             );
             (child, pid)

@@ -64,6 +64,34 @@ pub fn try_comm(pid: u32) -> std::io::Result<String> {
         .to_string())
 }
 
+/// Whether `pid` is past its exec, or gone. The kernel renames a task early
+/// in `execve` (`begin_new_exec`) but fires `sched_process_exec`, the
+/// tracer's stamp, only once the binary is loaded, microseconds later: a
+/// new comm alone closes a window too early. Past means parked in a syscall
+/// other than `execve` (`/proc/<pid>/syscall`, which says "running" while
+/// the task is on a CPU).
+pub fn past_exec(pid: u32) -> bool {
+    let Ok(sc) = fs::read_to_string(format!("/proc/{pid}/syscall")) else {
+        return true;
+    };
+    sc.split_whitespace()
+        .next()
+        .and_then(|nr| nr.parse::<i64>().ok())
+        .is_some_and(|nr| nr != libc::SYS_execve && nr != libc::SYS_execveat)
+}
+
+/// Wait (up to 10 s) until `pid` runs `comm` and is past its exec.
+pub fn wait_exec(pid: u32, comm: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(try_comm(pid).is_ok_and(|c| c == comm) && past_exec(pid)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} did not exec {comm} within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn parses_ns_links() {
     assert_eq!(parse_ns_link("net:[4026532177]"), Some(4_026_532_177));

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::host::{Window, boot_ns, hex_id, ns_inum, ns_map, pin_inum, run_ok, uuid, wait_for};
 use super::pins::PIN_KINDS;
+use super::procfs::past_exec;
 
 // ---- the rootfs: busybox-static and a static pause --------------------------
 
@@ -453,10 +454,11 @@ impl Runc {
 }
 
 /// Wait until runc's stage 2 (`runc:[2:INIT]`) has exec'd the entrypoint.
+/// Wait until the container's process is past the exec of its entrypoint.
 fn exec_done(pid: u32) {
     wait_for("the container to exec", Duration::from_secs(5), || {
         let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        (!comm.starts_with("runc")).then_some(())
+        (!comm.starts_with("runc") && past_exec(pid)).then_some(())
     });
 }
 
