@@ -7,7 +7,7 @@ use tracer_common::{Record, Stat};
 
 use crate::{
     EVENTS, STATS,
-    task::{Task, fill_header, filtered_out},
+    task::{Task, fill_header, filtered_out, global},
 };
 
 /// Add one to a per-CPU counter.
@@ -68,10 +68,12 @@ pub enum Gate {
     UnlessHost(Task),
 }
 
-/// Wake the reader only once this much is waiting: userspace also drains
+/// Wake the reader only once this much is waiting (set by the loader from
+/// the ring's size, `tracer_common::wakeup_bytes`): userspace also drains
 /// the ring on a short timer, so a wakeup per event (a syscall and a
 /// context switch each) is not needed for a steady trickle.
-const WAKEUP_BYTES: u64 = 64 * 1024;
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u64 = tracer_common::wakeup_bytes(tracer_common::EVENTS_BYTES);
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
@@ -87,7 +89,8 @@ const RINGBUF_HDR: u64 = 8;
 fn wakeup(size: u64) -> u64 {
     let waiting = EVENTS.query(BPF_RB_AVAIL_DATA);
     let this = (size + RINGBUF_HDR + 7) & !7;
-    if waiting >= WAKEUP_BYTES && waiting < WAKEUP_BYTES + this {
+    let at = global(&WAKEUP_BYTES);
+    if waiting >= at && waiting < at + this {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP

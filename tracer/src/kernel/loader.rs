@@ -10,7 +10,7 @@ use aya::{
 };
 use tracer_common::{
     ABSENT, Attach, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, MOUNT_PROGRAMS, Ns, NsSet,
-    OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP, Stat,
+    OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP, Stat, WAKEUP_GLOBAL, wakeup_bytes,
 };
 
 use super::btf::{self, BtfError, KernelBtf};
@@ -328,6 +328,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         .override_global(OFFSETS_GLOBAL, &offsets, true)
         .override_global(FILTER_GLOBAL, &filter, true)
         .map_max_entries(EVENTS_MAP, opts.ring_bytes)
+        .override_global(WAKEUP_GLOBAL, &wakeup_bytes(opts.ring_bytes), true)
         .override_global(aya_log::LEVEL, &log_level, false)
         .load(OBJECT)?;
     let logger = if log_level > 0 {

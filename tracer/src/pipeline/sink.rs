@@ -15,8 +15,10 @@
 use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 /// Bytes of output in flight before lines are dropped: seconds of the
 /// busiest live output, far more than any pipe buffers.
@@ -96,8 +98,12 @@ pub fn stdout() -> io::Result<(Queued, Output)> {
     Ok((q, out))
 }
 
-/// A backlog this large, once written, is handed back to the kernel.
+/// A backlog this large, once written, is handed back to the kernel...
 const TRIM_AFTER_BYTES: usize = 1 << 20;
+/// ...this long after, at the first moment the queue is empty: a trim takes
+/// 0.3–3 ms and the allocator's lock, and a storm's backlogs come a few
+/// milliseconds apart.
+const TRIM_AFTER: Duration = Duration::from_millis(250);
 
 /// Hand the allocator's free memory back to the kernel. glibc keeps what a
 /// backlog freed (the queue's buffers) resident: 53 MiB after an `--all`
@@ -122,7 +128,22 @@ pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Outp
         .spawn(move || {
             // The most that was queued since the queue last ran empty.
             let mut backlog = 0;
-            for mut chunk in rx {
+            // When to trim, once the queue is empty.
+            let mut trim_at: Option<Instant> = None;
+            loop {
+                let next = match trim_at {
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
+                };
+                let mut chunk = match next {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => {
+                        release_free_memory();
+                        trim_at = None;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
                 if !s.closed() {
                     let r = out.write_all(&chunk).and_then(|()| out.flush());
                     if let Err(e) = r {
@@ -145,8 +166,8 @@ pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Outp
                     drop(chunk);
                 }
                 if was == len {
-                    if backlog >= TRIM_AFTER_BYTES {
-                        release_free_memory();
+                    if backlog >= TRIM_AFTER_BYTES && trim_at.is_none() {
+                        trim_at = Some(Instant::now() + TRIM_AFTER);
                     }
                     backlog = 0;
                 }
