@@ -56,6 +56,12 @@ pub const FILTER_GLOBAL: &str = "FILTER";
 pub const HOST_NSPROXY_MAP: &str = "HOST_NSPROXY";
 /// Default ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 22;
+/// A record that comes this long after the last quiet-spell wakeup wakes
+/// the reader at once. The reader drains the ring on a timer of the same
+/// period while records come, and sleeps long when a tick finds none: a
+/// record is thus either woken for, or follows a wakeup by less than one
+/// period, and is read within it.
+pub const QUIET_WAKE_NS: u64 = 50_000_000;
 /// Global holding how many bytes wait in the ring before the reader is
 /// woken ([`wakeup_bytes`] of its size).
 pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";

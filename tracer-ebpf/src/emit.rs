@@ -6,7 +6,7 @@ use aya_log_ebpf::warn;
 use tracer_common::{Record, Stat};
 
 use crate::{
-    EVENTS, STATS,
+    EVENTS, LAST_WAKE, STATS,
     task::{Task, fill_header, filtered_out, global},
 };
 
@@ -85,16 +85,30 @@ const RINGBUF_HDR: u64 = 8;
 /// so the records after it need no wakeup of their own: one per event
 /// while the reader lags (a forced wakeup is an irq_work, ~1 µs) made a
 /// namespace-change storm 3× dearer in the kernel. `size` is this record's.
+///
+/// Also wake it for the first record after a quiet spell
+/// ([`tracer_common::QUIET_WAKE_NS`] since the last such wakeup, `ts` being
+/// this record's time): an idle reader sleeps long instead of polling.
+/// Two CPUs may both wake it at such a moment: one wakeup too many.
 #[inline(always)]
-fn wakeup(size: u64) -> u64 {
+fn wakeup(size: u64, ts: u64) -> u64 {
     let waiting = EVENTS.query(BPF_RB_AVAIL_DATA);
     let this = (size + RINGBUF_HDR + 7) & !7;
     let at = global(&WAKEUP_BYTES);
     if waiting >= at && waiting < at + this {
-        BPF_RB_FORCE_WAKEUP
-    } else {
-        BPF_RB_NO_WAKEUP
+        return BPF_RB_FORCE_WAKEUP;
     }
+    if let Some(last) = LAST_WAKE.get_ptr_mut(0) {
+        // SAFETY: the map gave a valid, aligned pointer to its one slot; a
+        // racing write from another CPU at worst adds a wakeup.
+        unsafe {
+            if ts.wrapping_sub(*last) >= tracer_common::QUIET_WAKE_NS {
+                *last = ts;
+                return BPF_RB_FORCE_WAKEUP;
+            }
+        }
+    }
+    BPF_RB_NO_WAKEUP
 }
 
 /// Wake the reader now, without a record: a discarded 8-byte entry with
@@ -138,5 +152,6 @@ pub fn emit<T: Record, C: EbpfContext>(
     let record = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(record.header_mut(), kind, task);
     fill(record);
-    entry.submit(wakeup(size_of::<T>() as u64));
+    let ts = record.header().ts_ns;
+    entry.submit(wakeup(size_of::<T>() as u64, ts));
 }

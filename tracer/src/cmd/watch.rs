@@ -22,7 +22,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
-use tracer_common::{NsSet, Offsets};
+use tracer_common::{NsSet, Offsets, QUIET_WAKE_NS};
 
 use super::record::{self, Target};
 use super::ticker::Ticker;
@@ -61,11 +61,16 @@ pub struct WatchOptions {
     pub cri_socket: Option<PathBuf>,
 }
 
-/// How often the ring buffer is read without a wakeup: the live view's
-/// latency for a trickle of events, and how late a short-lived
-/// container's bundle is read for its names (at 200 ms, a containerd
-/// job's was already gone).
-const DRAIN_EVERY: Duration = Duration::from_millis(50);
+/// How often the ring buffer is read without a wakeup while records come:
+/// the live view's latency for a trickle of events, and how late a
+/// short-lived container's bundle is read for its names (at 200 ms, a
+/// containerd job's was already gone). The kernel wakes us for the first
+/// record after a quiet spell of this length ([`QUIET_WAKE_NS`]).
+const DRAIN_EVERY: Duration = Duration::from_nanos(QUIET_WAKE_NS);
+/// The timer's period once a tick found the ring empty: the kernel wakes
+/// us for the next record, so this is only for the chores (verdicts due,
+/// `--duration`, the counters). An idle tracer woke 20 times a second.
+const IDLE_EVERY: Duration = Duration::from_millis(500);
 /// At the end, how long names still being asked for are waited for.
 const NAMES_GRACE: Duration = Duration::from_millis(500);
 /// From a stop signal to the exit, whatever stdout does.
@@ -383,19 +388,28 @@ struct Streams<'a> {
 /// output of that time (214 MiB seen) and kept a stop signal waiting.
 const DRAIN_BATCH: usize = 4096;
 
-/// Read up to [`DRAIN_BATCH`] records, then flush their output; whether
-/// the ring ran empty.
-fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Live) -> Result<bool> {
+/// What a drain found.
+struct Drained {
+    /// Records read.
+    read: usize,
+    /// The ring ran empty.
+    empty: bool,
+}
+
+/// Read up to [`DRAIN_BATCH`] records, then flush their output.
+fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Live) -> Result<Drained> {
+    let mut read = 0;
     let mut empty = false;
-    for _ in 0..DRAIN_BATCH {
+    while read < DRAIN_BATCH {
         let Some(item) = ring.next() else {
             empty = true;
             break;
         };
         pipeline.event(&item)?;
+        read += 1;
     }
     pipeline.flush()?;
-    Ok(empty)
+    Ok(Drained { read, empty })
 }
 
 type Logger = aya_log::EbpfLogger<&'static dyn log::Log>;
@@ -473,6 +487,15 @@ struct Chores {
 }
 
 impl Chores {
+    /// The timer's period while nothing comes: [`IDLE_EVERY`], or less to
+    /// stop at `--duration` on time.
+    fn idle_period(&self) -> Duration {
+        let left = self
+            .deadline
+            .map_or(IDLE_EVERY, |d| d.saturating_duration_since(Instant::now()));
+        left.clamp(DRAIN_EVERY, IDLE_EVERY)
+    }
+
     /// Do them; why the trace stops, if it does.
     fn run(
         &mut self,
@@ -537,18 +560,21 @@ async fn stream(
     };
 
     // The last drain stopped at its batch: the ring holds more, and no
-    // wakeup may come for it (the kernel wakes us as it crosses 64 KiB).
+    // wakeup may come for it (the kernel wakes us as it crosses its mark).
     let mut more = false;
+    // The timer's period: longer once a tick found nothing.
+    let mut period = DRAIN_EVERY;
     let stop = loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard.context("waiting on the ring buffer")?;
-                more = !drain(guard.get_inner_mut(), pipeline)?;
+                more = !drain(guard.get_inner_mut(), pipeline)?.empty;
                 guard.clear_ready();
                 // Drained: the next tick a period from now. A flow that
                 // wakes us at least this often needs no tick at all (a
                 // wakeup each, ≈ 30–50 µs); the chores come with it.
-                timer.set_period(DRAIN_EVERY).context("setting the drain timer")?;
+                period = DRAIN_EVERY;
+                timer.set_period(period).context("setting the drain timer")?;
                 if chores.last.elapsed() >= DRAIN_EVERY
                     && let Some(stop) = chores.run(opts, streams.stats, pipeline, out)?
                 {
@@ -556,11 +582,18 @@ async fn stream(
                 }
             }
             () = std::future::ready(()), if more => {
-                more = !drain(ring.get_mut(), pipeline)?;
+                more = !drain(ring.get_mut(), pipeline)?.empty;
             }
             passed = timer.tick() => {
                 passed.context("reading the drain timer")?;
-                more = !drain(ring.get_mut(), pipeline)?;
+                let d = drain(ring.get_mut(), pipeline)?;
+                more = !d.empty;
+                // Nothing came for a period: the next record wakes us.
+                let want = if d.read == 0 { chores.idle_period() } else { DRAIN_EVERY };
+                if want != period {
+                    period = want;
+                    timer.set_period(period).context("setting the drain timer")?;
+                }
                 if let Some(stop) = chores.run(opts, streams.stats, pipeline, out)? {
                     break stop;
                 }
@@ -591,7 +624,7 @@ async fn stream(
     // Drain what arrived before the stop (within a bound: a storm may
     // still be filling the ring), and the names asked for.
     let until = Instant::now() + STOP_WITHIN / 2;
-    while !drain(ring.get_mut(), pipeline)? && Instant::now() < until {}
+    while !drain(ring.get_mut(), pipeline)?.empty && Instant::now() < until {}
     names.settle(pipeline, NAMES_GRACE).await?;
     Ok(stop)
 }

@@ -174,6 +174,19 @@ fn markdown_extras(m: &mut String, s: &Summary) {
             let _ = writeln!(m, "n/a: {error}");
         }
     }
+    let _ = writeln!(m, "\n## Idle (`tracer --json` while nothing happens)\n");
+    match &s.idle {
+        Outcome::Done(i) => {
+            let _ = writeln!(
+                m,
+                "| seconds | CPU ms per s | wakeups per s |\n|---|---|---|\n| {:.1} | {:.3} | {:.1} |",
+                i.seconds, i.cpu_ms_per_s, i.wakeups_per_s
+            );
+        }
+        Outcome::Failed { error } => {
+            let _ = writeln!(m, "n/a: {error}");
+        }
+    }
     let _ = writeln!(
         m,
         "\n## Replay (`tracer bench-recording --sandboxes {REPLAY_SANDBOXES} --events {REPLAY_EVENTS} --live {REPLAY_LIVE}`, then `tracer report FILE --json`)\n"

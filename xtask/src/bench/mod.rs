@@ -150,6 +150,7 @@ pub fn run(opts: Options) -> Result<()> {
     let bpf_stats: Outcome<_> =
         passes::bpf_stats(&probes, &runner, opts.quick, bpftrace_missing.is_none()).into();
     let stall: Outcome<_> = passes::stall(&probes, &runner).into();
+    let idle: Outcome<_> = passes::idle(&probes, if opts.quick { 2 } else { 5 }).into();
     let replay: Outcome<_> = passes::replay(&opts.tracer, &opts.out_dir).into();
     let names: Vec<&str> = workloads.iter().map(|w| w.name).collect();
     let peer: Outcome<_> = peer::pass(&probes, &runner, &opts.out_dir, opts.quick, &names).into();
@@ -175,6 +176,7 @@ pub fn run(opts: Options) -> Result<()> {
         peer,
         bpf_stats,
         stall,
+        idle,
         replay,
         stray_processes: host::stray_tracers(probes.tracer_path()),
         runs,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::SETTLE;
 use super::child::{Proc, check_interrupted};
-use super::host::{ProgCounts, SysctlGuard, prog_counts};
+use super::host::{ProgCounts, SysctlGuard, prog_counts, status_kib, task_cpu_ns};
 use super::plan::{
     BPF_STATS_CONFIGS, BPF_STATS_WORKLOADS, CONFIGS, Probe, REPLAY_EVENTS, REPLAY_LIVE,
     REPLAY_SANDBOXES, STALL_MS, STALL_OPS, STALL_RING_KIB,
@@ -160,6 +160,41 @@ pub fn stall(probes: &Launcher, runner: &Runner) -> Result<Stall> {
         delivered: r.events,
         dropped: r.drops,
     })
+}
+
+#[derive(Serialize)]
+pub struct Idle {
+    pub seconds: f64,
+    /// CPU per second of an idle `tracer --json` (every thread).
+    pub cpu_ms_per_s: f64,
+    /// Wakeups of its event loop per second (the main thread's voluntary
+    /// context switches).
+    pub wakeups_per_s: f64,
+}
+
+/// What `tracer --json` costs while nothing happens: the fixed cost a node
+/// pays between pods (timer wakeups, the once-a-second counters).
+pub fn idle(probes: &Launcher, seconds: u64) -> Result<Idle> {
+    check_interrupted()?;
+    let t = probes.tracer(&["--json"])?;
+    let pid = t.pid();
+    let switches = || status_kib(&pid.to_string(), "voluntary_ctxt_switches:").unwrap_or(0);
+    // Past its start-up work (the /proc walk, the first counters).
+    std::thread::sleep(Duration::from_secs(1));
+    let (cpu0, sw0, t0) = (task_cpu_ns(pid), switches(), Instant::now());
+    std::thread::sleep(Duration::from_secs(seconds));
+    let (cpu1, sw1, took) = (task_cpu_ns(pid), switches(), t0.elapsed().as_secs_f64());
+    t.finish()?;
+    let idle = Idle {
+        seconds: took,
+        cpu_ms_per_s: cpu1.saturating_sub(cpu0) as f64 / 1e6 / took,
+        wakeups_per_s: sw1.saturating_sub(sw0) as f64 / took,
+    };
+    eprintln!(
+        "bench: idle: {:.2} ms CPU/s, {:.1} wakeups/s",
+        idle.cpu_ms_per_s, idle.wakeups_per_s
+    );
+    Ok(idle)
 }
 
 #[derive(Serialize)]

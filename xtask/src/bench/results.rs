@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::passes::{BpfPass, FLOOR, Replay, Stall};
+use super::passes::{BpfPass, FLOOR, Idle, Replay, Stall};
 use super::peer::PeerPass;
 use super::plan::{CONFIGS, Config, Probe, WORKLOADS, Workload};
 use super::probe::ProbeResult;
@@ -234,6 +234,7 @@ pub struct Summary {
     pub targets: Vec<Target>,
     pub bpf_stats: Outcome<Vec<BpfPass>>,
     pub stall: Outcome<Stall>,
+    pub idle: Outcome<Idle>,
     pub replay: Outcome<Replay>,
     pub stray_processes: Vec<String>,
     pub runs: Vec<Run>,
