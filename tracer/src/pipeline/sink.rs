@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes of output in flight before lines are dropped: seconds of the
 /// busiest live output, far more than any pipe buffers.
@@ -100,10 +100,10 @@ pub fn stdout() -> io::Result<(Queued, Output)> {
 
 /// A backlog this large, once written, is handed back to the kernel...
 const TRIM_AFTER_BYTES: usize = 1 << 20;
-/// ...this long after, at the first moment the queue is empty: a trim takes
-/// 0.3–3 ms and the allocator's lock, and a storm's backlogs come a few
-/// milliseconds apart.
-const TRIM_AFTER: Duration = Duration::from_millis(250);
+/// ...once the queue has stayed empty this long: a trim takes 0.3–3 ms and
+/// the allocator's lock, and a storm's backlogs come a few milliseconds
+/// apart (one trim after each stalled both threads).
+const TRIM_WHEN_QUIET: Duration = Duration::from_millis(20);
 
 /// Hand the allocator's free memory back to the kernel. glibc keeps what a
 /// backlog freed (the queue's buffers) resident: 53 MiB after an `--all`
@@ -128,18 +128,19 @@ pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Outp
         .spawn(move || {
             // The most that was queued since the queue last ran empty.
             let mut backlog = 0;
-            // When to trim, once the queue is empty.
-            let mut trim_at: Option<Instant> = None;
+            // A backlog was written: trim once the queue stays empty.
+            let mut trim = false;
             loop {
-                let next = match trim_at {
-                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                    Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
+                let next = if trim {
+                    rx.recv_timeout(TRIM_WHEN_QUIET)
+                } else {
+                    rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
                 };
                 let mut chunk = match next {
                     Ok(c) => c,
                     Err(RecvTimeoutError::Timeout) => {
                         release_free_memory();
-                        trim_at = None;
+                        trim = false;
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -166,9 +167,7 @@ pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Outp
                     drop(chunk);
                 }
                 if was == len {
-                    if backlog >= TRIM_AFTER_BYTES && trim_at.is_none() {
-                        trim_at = Some(Instant::now() + TRIM_AFTER);
-                    }
+                    trim |= backlog >= TRIM_AFTER_BYTES;
                     backlog = 0;
                 }
             }
