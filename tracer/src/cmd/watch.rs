@@ -544,10 +544,11 @@ async fn stream(
     let (mut ring, mut logger) = register(streams.events, streams.logger)?;
     let mut names = streams.names;
     let deadline = opts.duration.map(|d| Instant::now() + d);
-    // The programs wake us only when 64 KiB wait (see tracer-ebpf's
-    // `wakeup`); a trickle is picked up by this timer instead. It is the
-    // loop's only timer: once a second it also does the slow work, and
-    // it checks `--duration`.
+    // The programs wake us when a thirty-second of the ring waits, or for
+    // the first record after a quiet spell (see tracer-ebpf's `wakeup`);
+    // the rest of a trickle is picked up by this timer. It is the loop's
+    // only timer: once a second it also does the slow work, and it checks
+    // `--duration`.
     let mut timer = Ticker::new(DRAIN_EVERY).context("starting the drain timer")?;
     let mut chores = Chores {
         last: Instant::now(),
