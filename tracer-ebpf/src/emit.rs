@@ -87,25 +87,32 @@ const RINGBUF_HDR: u64 = 8;
 /// namespace-change storm 3× dearer in the kernel. `size` is this record's.
 ///
 /// Also wake it for the first record after a quiet spell
-/// ([`tracer_common::QUIET_WAKE_NS`] since the last such wakeup, `ts` being
-/// this record's time): an idle reader sleeps long instead of polling.
-/// Two CPUs may both wake it at such a moment: one wakeup too many.
+/// ([`tracer_common::QUIET_WAKE_NS`] since the last wakeup of either kind,
+/// `ts` being this record's time): an idle reader sleeps long instead of
+/// polling, and a steady flow that crosses the mark often enough gets no
+/// wakeup of this kind. Two CPUs may both wake it at such a moment: one
+/// wakeup too many.
 #[inline(always)]
 fn wakeup(size: u64, ts: u64) -> u64 {
     let waiting = EVENTS.query(BPF_RB_AVAIL_DATA);
     let this = (size + RINGBUF_HDR + 7) & !7;
     let at = global(&WAKEUP_BYTES);
-    if waiting >= at && waiting < at + this {
-        return BPF_RB_FORCE_WAKEUP;
-    }
-    if let Some(last) = LAST_WAKE.get_ptr_mut(0) {
-        // SAFETY: the map gave a valid, aligned pointer to its one slot; a
-        // racing write from another CPU at worst adds a wakeup.
-        unsafe {
-            if ts.wrapping_sub(*last) >= tracer_common::QUIET_WAKE_NS {
-                *last = ts;
-                return BPF_RB_FORCE_WAKEUP;
-            }
+    let crossed = waiting >= at && waiting < at + this;
+    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
+        return if crossed {
+            BPF_RB_FORCE_WAKEUP
+        } else {
+            BPF_RB_NO_WAKEUP
+        };
+    };
+    // SAFETY: the map gave a valid, aligned pointer to its one slot; a
+    // racing write from another CPU at worst adds a wakeup. Saturating: a
+    // record stamped before another CPU's wakeup (submitted after it)
+    // wakes no one.
+    unsafe {
+        if crossed || ts.saturating_sub(*last) >= tracer_common::QUIET_WAKE_NS {
+            *last = ts;
+            return BPF_RB_FORCE_WAKEUP;
         }
     }
     BPF_RB_NO_WAKEUP
