@@ -18,7 +18,6 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use super::lock::FileLock;
 use super::{procfs, rootfs, shared_dir, tracer::require_root};
@@ -183,19 +182,12 @@ impl Podman {
         self.run(&a)
     }
 
-    /// Wait until the container's pid 1 runs `comm`: `podman run -d` returns
-    /// once runc has told the container to exec its entrypoint, and the exec
-    /// itself may come a moment later. Panics after 10 s.
+    /// Wait until the container's pid 1 runs `comm`, past its exec
+    /// ([`procfs::wait_exec`]): `podman run -d` returns once runc has told
+    /// the container to exec its entrypoint, and the exec itself may come a
+    /// moment later. Panics after 10 s.
     pub fn wait_exec(&self, id: &str, comm: &str) {
-        let pid = self.inspect_container(id).pid;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while procfs::try_comm(pid).ok().as_deref() != Some(comm) {
-            assert!(
-                Instant::now() < deadline,
-                "container {id} (pid {pid}) did not exec {comm} within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        procfs::wait_exec(self.inspect_container(id).pid, comm);
     }
 
     /// `podman run --pod POD --name NAME IMAGE ARGS...` in the foreground,
