@@ -56,8 +56,8 @@ pub const FILTER_GLOBAL: &str = "FILTER";
 pub const HOST_NSPROXY_MAP: &str = "HOST_NSPROXY";
 /// Default ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 22;
-/// A record that comes this long after the last quiet-spell wakeup wakes
-/// the reader at once. The reader drains the ring on a timer of the same
+/// A record that comes this long after the kernel last woke the reader
+/// (for a quiet spell or at the ring's mark) wakes it at once. The reader drains the ring on a timer of the same
 /// period while records come, and sleeps long when a tick finds none: a
 /// record is thus either woken for, or follows a wakeup by less than one
 /// period, and is read within it.

@@ -163,8 +163,6 @@ pub fn queued<W: Write + Send + 'static>(mut out: W) -> io::Result<(Queued, Outp
                     chunk.clear();
                     // Full (enough spares) or closed: dropped.
                     let _ = back.try_send(chunk);
-                } else {
-                    drop(chunk);
                 }
                 if was == len {
                     trim |= backlog >= TRIM_AFTER_BYTES;

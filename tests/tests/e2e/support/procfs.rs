@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::time::Duration;
+
+use super::host::wait_for;
 
 /// The namespaces `/proc/<pid>/ns` lists.
 pub const NS_NAMES: [&str; 10] = [
@@ -82,14 +85,11 @@ pub fn past_exec(pid: u32) -> bool {
 
 /// Wait (up to 10 s) until `pid` runs `comm` and is past its exec.
 pub fn wait_exec(pid: u32, comm: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !(try_comm(pid).is_ok_and(|c| c == comm) && past_exec(pid)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pid {pid} did not exec {comm} within 10 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    wait_for(
+        &format!("pid {pid} to exec {comm}"),
+        Duration::from_secs(10),
+        || (try_comm(pid).is_ok_and(|c| c == comm) && past_exec(pid)).then_some(()),
+    );
 }
 
 #[test]

@@ -453,8 +453,8 @@ impl Runc {
     }
 }
 
-/// Wait until runc's stage 2 (`runc:[2:INIT]`) has exec'd the entrypoint.
-/// Wait until the container's process is past the exec of its entrypoint.
+/// Wait until runc's stage 2 (`runc:[2:INIT]`) has exec'd the entrypoint
+/// and is past that exec.
 fn exec_done(pid: u32) {
     wait_for("the container to exec", Duration::from_secs(5), || {
         let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
