@@ -11,6 +11,7 @@ use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -101,6 +102,68 @@ impl<R: Read> Frames<R> {
     }
 }
 
+/// Frames as the reading thread hands them over: their payloads one
+/// after another, and each frame's kind, byte offset in the file and
+/// payload end in `bytes`.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    frames: Vec<(FrameKind, u64, usize)>,
+}
+
+/// Payload bytes per batch, and batches read ahead: about 1 MiB in flight.
+const BATCH_BYTES: usize = 256 << 10;
+const BATCHES_AHEAD: usize = 4;
+
+/// Where the reading thread stopped: the problem there (none at a clean
+/// end, or when the replay stopped taking batches), and what it skipped.
+struct ReadEnd {
+    problem: Option<String>,
+    skipped: Skipped,
+    first_damage: Option<String>,
+}
+
+impl<R: Read> Frames<R> {
+    /// Read every frame into batches of `batch_bytes` sent to `to`
+    /// (emptied ones come back on `back` for reuse), until the end, a
+    /// problem, or `to`'s receiver is gone. Reading, framing and checksums
+    /// are a seventh of a replay's work: on their own thread they run
+    /// beside the decoding and the model.
+    fn send_all(
+        mut self,
+        batch_bytes: usize,
+        to: SyncSender<Batch>,
+        back: Receiver<Batch>,
+    ) -> ReadEnd {
+        let mut batch = Batch::default();
+        let problem = loop {
+            let at = self.reader.offset();
+            match self.next() {
+                Ok(Some(kind)) => {
+                    batch.bytes.extend_from_slice(self.reader.payload());
+                    batch.frames.push((kind, at, batch.bytes.len()));
+                    if batch.bytes.len() >= batch_bytes {
+                        let next = back.try_recv().unwrap_or_default();
+                        if to.send(std::mem::replace(&mut batch, next)).is_err() {
+                            break None;
+                        }
+                    }
+                }
+                Ok(None) => break None,
+                Err(p) => break Some(p),
+            }
+        };
+        if !batch.frames.is_empty() {
+            let _ = to.send(batch);
+        }
+        ReadEnd {
+            problem,
+            skipped: self.skipped,
+            first_damage: self.first_damage,
+        }
+    }
+}
+
 /// How to replay.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -126,12 +189,25 @@ pub fn run(path: &Path, opts: Options) -> Result<()> {
 
 /// Replay the recording `input` (named `name` in messages) into `out`;
 /// each warning goes to `warn` (a lenient replay goes on after them).
-pub fn replay<R: Read, W: Write>(
+pub fn replay<R: Read + Send, W: Write>(
     name: &str,
     input: R,
     out: W,
     opts: Options,
     warn: &mut dyn FnMut(String),
+) -> Result<()> {
+    replay_in_batches(name, input, out, opts, warn, BATCH_BYTES)
+}
+
+/// [`replay`], handing frames over in batches of `batch_bytes` (tests
+/// check that the size changes nothing).
+fn replay_in_batches<R: Read + Send, W: Write>(
+    name: &str,
+    input: R,
+    out: W,
+    opts: Options,
+    warn: &mut dyn FnMut(String),
+    batch_bytes: usize,
 ) -> Result<()> {
     let lenient = opts.lenient;
     let to = opts.to.clone();
@@ -167,7 +243,7 @@ pub fn replay<R: Read, W: Write>(
     if let Some(sel) = opts.focus.clone() {
         pipeline.focus(sel);
     }
-    let mut frames = Frames {
+    let frames = Frames {
         name: name.to_string(),
         reader,
         lenient,
@@ -175,15 +251,7 @@ pub fn replay<R: Read, W: Write>(
         first_damage: None,
     };
     let mut bad_notes = 0u64;
-
-    let problem = loop {
-        let at = frames.reader.offset();
-        let kind = match frames.next() {
-            Ok(Some(k)) => k,
-            Ok(None) => break None,
-            Err(p) => break Some(p),
-        };
-        let bytes = frames.reader.payload();
+    let mut frame = |kind: FrameKind, at: u64, bytes: &[u8]| -> Result<Option<String>> {
         match kind {
             // Undecodable records are counted and reported, as live.
             FrameKind::Event => pipeline.event(bytes)?,
@@ -197,7 +265,7 @@ pub fn replay<R: Read, W: Write>(
                         ));
                     }
                 }
-                Err(e) => break Some(format!("{name}: byte {at}: bad note: {e}")),
+                Err(e) => return Ok(Some(format!("{name}: byte {at}: bad note: {e}"))),
             },
             FrameKind::End => {
                 // The live run's final counters: drops are part of the report.
@@ -206,13 +274,44 @@ pub fn replay<R: Read, W: Write>(
                 }
             }
         }
+        Ok(None)
     };
+    let (end, stopped) = std::thread::scope(|s| -> Result<(ReadEnd, Option<String>)> {
+        let (to, batches) = sync_channel::<Batch>(BATCHES_AHEAD);
+        let (back, emptied) = std::sync::mpsc::channel();
+        let reading = std::thread::Builder::new()
+            .name("replay-read".into())
+            .spawn_scoped(s, move || frames.send_all(batch_bytes, to, emptied))
+            .context("cannot start the thread that reads the recording")?;
+        let mut stopped = None;
+        'batches: for mut batch in batches.iter() {
+            let mut start = 0;
+            for &(kind, at, end) in &batch.frames {
+                stopped = frame(kind, at, &batch.bytes[start..end])?;
+                if stopped.is_some() {
+                    break 'batches;
+                }
+                start = end;
+            }
+            batch.bytes.clear();
+            batch.frames.clear();
+            let _ = back.send(batch);
+        }
+        // Stops the reading thread if the replay stopped first.
+        drop(batches);
+        let end = reading
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread reading {name} panicked"))?;
+        Ok((end, stopped))
+    })?;
+    // A problem met while replaying comes before any the reader met further on.
+    let problem = stopped.or(end.problem);
     let Skipped {
         frames: skipped,
         bytes,
-    } = frames.skipped;
+    } = end.skipped;
     if skipped > 0
-        && let Some(first) = &frames.first_damage
+        && let Some(first) = &end.first_damage
     {
         warn(format!(
             "{skipped} damaged frame(s) ({bytes} bytes) skipped; the first: {first}"
@@ -266,6 +365,10 @@ mod tests {
     use crate::testkit::synthetic::Workload;
 
     fn replayed(bytes: &[u8], lenient: bool) -> (Result<String>, Vec<String>) {
+        replayed_in(bytes, lenient, BATCH_BYTES)
+    }
+
+    fn replayed_in(bytes: &[u8], lenient: bool, batch: usize) -> (Result<String>, Vec<String>) {
         let mut out = Vec::new();
         let mut warnings = Vec::new();
         let opts = Options {
@@ -275,7 +378,14 @@ mod tests {
             retention: Duration::from_secs(3600),
             focus: None,
         };
-        let r = replay("r.trace", bytes, &mut out, opts, &mut |w| warnings.push(w));
+        let r = replay_in_batches(
+            "r.trace",
+            bytes,
+            &mut out,
+            opts,
+            &mut |w| warnings.push(w),
+            batch,
+        );
         (
             r.map(|()| String::from_utf8_lossy(&out).into_owned()),
             warnings,
@@ -283,6 +393,10 @@ mod tests {
     }
 
     fn synthetic() -> Vec<u8> {
+        synthetic_of(300)
+    }
+
+    fn synthetic_of(events: u64) -> Vec<u8> {
         let path = std::env::temp_dir().join(format!(
             "tracer-replay-{}-{}.trace",
             std::process::id(),
@@ -290,7 +404,7 @@ mod tests {
         ));
         let load = Workload {
             sandboxes: 3,
-            events: 300,
+            events,
             live: 2,
         };
         bench_recording::write(&path, load).unwrap();
@@ -352,6 +466,102 @@ mod tests {
         assert!(lenient.unwrap().contains("\"type\":\"report\""));
         assert!(
             warnings.iter().any(|w| w.starts_with("1 damaged frame(s)")),
+            "{warnings:?}"
+        );
+    }
+
+    /// Replays of `bytes` handed over a frame at a time, in small batches
+    /// and in the usual ones: the same report, error and warnings.
+    fn same_in_every_batch_size(bytes: &[u8], lenient: bool) -> (Result<String>, Vec<String>) {
+        let flat = |(r, w): (Result<String>, Vec<String>)| (r.map_err(|e| format!("{e:#}")), w);
+        let usual = flat(replayed(bytes, lenient));
+        for batch in [1, 4096] {
+            assert_eq!(
+                flat(replayed_in(bytes, lenient, batch)),
+                usual,
+                "batches of {batch} bytes"
+            );
+        }
+        (usual.0.map_err(|e| anyhow::anyhow!(e)), usual.1)
+    }
+
+    /// The reading thread hands frames over in batches: a recording of
+    /// many batches, whole, damaged or cut short, replays as one would.
+    #[test]
+    fn frames_read_ahead_in_batches_replay_as_read_one_by_one() {
+        let good = synthetic_of(3000);
+        assert!(
+            good.len() > 4 * 4096,
+            "{} bytes: too few batches",
+            good.len()
+        );
+        let (out, warnings) = same_in_every_batch_size(&good, false);
+        assert!(out.unwrap().contains("\"type\":\"report\""));
+        assert!(warnings.is_empty(), "{warnings:?}");
+
+        let mut damaged = good.clone();
+        let at = damaged.len() * 3 / 4;
+        damaged[at] ^= 0x20;
+        let (strict, _) = same_in_every_batch_size(&damaged, false);
+        assert!(format!("{:#}", strict.unwrap_err()).contains("r.trace: byte "));
+        let (lenient, warnings) = same_in_every_batch_size(&damaged, true);
+        assert!(lenient.unwrap().contains("\"type\":\"report\""));
+        assert!(
+            warnings.iter().any(|w| w.starts_with("1 damaged frame(s)")),
+            "{warnings:?}"
+        );
+
+        let cut = &good[..good.len() * 2 / 3];
+        let (strict, _) = same_in_every_batch_size(cut, false);
+        let e = format!("{:#}", strict.unwrap_err());
+        assert!(e.contains("r.trace: ") && e.contains("--lenient"), "{e}");
+        let (lenient, warnings) = same_in_every_batch_size(cut, true);
+        assert!(lenient.unwrap().contains("\"type\":\"report\""));
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("reporting what came before")),
+            "{warnings:?}"
+        );
+    }
+
+    /// A note this tracer cannot read stops a strict replay where it is,
+    /// whatever the reading thread has read ahead (it must not hang).
+    #[test]
+    fn a_bad_note_far_into_a_recording_stops_the_replay_there() {
+        use crate::record::{Frame, Reader, Writer};
+        let good = synthetic_of(3000);
+        let (header, mut r) = Reader::open(&good[..]).unwrap();
+        let mut w = Writer::new(Vec::new(), &header);
+        let mut n = 0;
+        let mut junk_at = 0;
+        while let Some(f) = r.next_frame().unwrap() {
+            match f {
+                Frame::Event(b) => {
+                    n += 1;
+                    if n == 1000 {
+                        junk_at = w.offset();
+                        w.note(&serde_json::json!({"no": "note of ours"}));
+                    }
+                    w.event(&b);
+                }
+                Frame::Note(b) => w.note(&serde_json::from_slice::<serde_json::Value>(&b).unwrap()),
+                Frame::End(_) => {}
+            }
+        }
+        let bytes = w.end(&Stats::default()).unwrap();
+        let (strict, _) = same_in_every_batch_size(&bytes, false);
+        let e = format!("{:#}", strict.unwrap_err());
+        assert!(
+            e.contains(&format!("r.trace: byte {junk_at}: bad note")),
+            "{e}"
+        );
+        let (lenient, warnings) = same_in_every_batch_size(&bytes, true);
+        assert!(lenient.unwrap().contains("\"type\":\"report\""));
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("byte {junk_at}: a note this tracer cannot read"))),
             "{warnings:?}"
         );
     }
