@@ -192,12 +192,12 @@ pub fn annotations(path: &Path) -> Option<BTreeMap<String, String>> {
         #[serde(default)]
         annotations: BTreeMap<String, String>,
     }
-    let mut text = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_CONFIG_BYTES)
-        .read_to_end(&mut text)
-        .ok()?;
+    let file = std::fs::File::open(path).ok()?;
+    // Room for all of it: through `take`, std cannot know the size and
+    // reads in pieces growing from 32 bytes (11 reads for podman's).
+    let size = file.metadata().ok()?.len().min(MAX_CONFIG_BYTES);
+    let mut text = Vec::with_capacity(size as usize + 1);
+    file.take(MAX_CONFIG_BYTES).read_to_end(&mut text).ok()?;
     let c: Config = serde_json::from_slice(&text).ok()?;
     Some(c.annotations)
 }
