@@ -6,6 +6,7 @@
 //! short is an error naming its byte; with `--lenient`, damaged frames are
 //! skipped and counted, and what the file holds is reported.
 
+use std::convert::Infallible;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -124,42 +125,71 @@ struct ReadEnd {
 }
 
 impl<R: Read> Frames<R> {
-    /// Read every frame into batches of `batch_bytes` sent to `to`
-    /// (emptied ones come back on `back` for reuse), until the end, a
-    /// problem, or `to`'s receiver is gone. Reading, framing and checksums
-    /// are a seventh of a replay's work: on their own thread they run
-    /// beside the decoding and the model.
-    fn send_all(
+    /// Hand every frame to `take` (its kind, byte offset and payload)
+    /// until the end, a problem, or `take` says to stop (`false`).
+    fn each<E>(
         mut self,
-        batch_bytes: usize,
-        to: SyncSender<Batch>,
-        back: Receiver<Batch>,
-    ) -> ReadEnd {
-        let mut batch = Batch::default();
+        mut take: impl FnMut(FrameKind, u64, &[u8]) -> Result<bool, E>,
+    ) -> Result<ReadEnd, E> {
         let problem = loop {
             let at = self.reader.offset();
             match self.next() {
                 Ok(Some(kind)) => {
-                    batch.bytes.extend_from_slice(self.reader.payload());
-                    batch.frames.push((kind, at, batch.bytes.len()));
-                    if batch.bytes.len() >= batch_bytes {
-                        let next = back.try_recv().unwrap_or_default();
-                        if to.send(std::mem::replace(&mut batch, next)).is_err() {
-                            break None;
-                        }
+                    if !take(kind, at, self.reader.payload())? {
+                        break None;
                     }
                 }
                 Ok(None) => break None,
                 Err(p) => break Some(p),
             }
         };
-        if !batch.frames.is_empty() {
-            let _ = to.send(batch);
-        }
-        ReadEnd {
+        Ok(ReadEnd {
             problem,
             skipped: self.skipped,
             first_damage: self.first_damage,
+        })
+    }
+
+    /// Read every frame into batches of `batch_bytes` sent to `to`
+    /// (emptied ones come back on `back` for reuse), until the end, a
+    /// problem, or `to`'s receiver is gone.
+    fn send_all(self, batch_bytes: usize, to: SyncSender<Batch>, back: Receiver<Batch>) -> ReadEnd {
+        let mut batch = Batch::default();
+        let Ok(end) = self.each(|kind, at, payload| -> Result<bool, Infallible> {
+            batch.bytes.extend_from_slice(payload);
+            batch.frames.push((kind, at, batch.bytes.len()));
+            if batch.bytes.len() < batch_bytes {
+                return Ok(true);
+            }
+            let next = back.try_recv().unwrap_or_default();
+            Ok(to.send(std::mem::replace(&mut batch, next)).is_ok())
+        });
+        if !batch.frames.is_empty() {
+            let _ = to.send(batch);
+        }
+        end
+    }
+}
+
+/// How frames reach the decoder and the model.
+#[derive(Clone, Copy, Debug)]
+enum Reading {
+    /// Read by this thread between frames: on one CPU, a reading thread
+    /// only adds a copy of every byte and a switch per batch (7 % more
+    /// CPU for the bench's recording).
+    Inline,
+    /// Read ahead on a thread of its own, in batches of this many payload
+    /// bytes. Reading, framing and checksums are a seventh of a replay's
+    /// work: with a second CPU they run beside the decoding and the model.
+    Ahead(usize),
+}
+
+impl Reading {
+    /// Ahead where this process may use more than one CPU.
+    fn for_this_machine() -> Reading {
+        match std::thread::available_parallelism() {
+            Ok(n) if n.get() > 1 => Reading::Ahead(BATCH_BYTES),
+            _ => Reading::Inline,
         }
     }
 }
@@ -196,18 +226,18 @@ pub fn replay<R: Read + Send, W: Write>(
     opts: Options,
     warn: &mut dyn FnMut(String),
 ) -> Result<()> {
-    replay_in_batches(name, input, out, opts, warn, BATCH_BYTES)
+    replay_reading(name, input, out, opts, warn, Reading::for_this_machine())
 }
 
-/// [`replay`], handing frames over in batches of `batch_bytes` (tests
-/// check that the size changes nothing).
-fn replay_in_batches<R: Read + Send, W: Write>(
+/// [`replay`], its frames read as `reading` says (tests check that it
+/// changes nothing).
+fn replay_reading<R: Read + Send, W: Write>(
     name: &str,
     input: R,
     out: W,
     opts: Options,
     warn: &mut dyn FnMut(String),
-    batch_bytes: usize,
+    reading: Reading,
 ) -> Result<()> {
     let lenient = opts.lenient;
     let to = opts.to.clone();
@@ -276,34 +306,39 @@ fn replay_in_batches<R: Read + Send, W: Write>(
         }
         Ok(None)
     };
-    let (end, stopped) = std::thread::scope(|s| -> Result<(ReadEnd, Option<String>)> {
-        let (to, batches) = sync_channel::<Batch>(BATCHES_AHEAD);
-        let (back, emptied) = std::sync::mpsc::channel();
-        let reading = std::thread::Builder::new()
-            .name("replay-read".into())
-            .spawn_scoped(s, move || frames.send_all(batch_bytes, to, emptied))
-            .context("cannot start the thread that reads the recording")?;
-        let mut stopped = None;
-        'batches: for mut batch in batches.iter() {
-            let mut start = 0;
-            for &(kind, at, end) in &batch.frames {
-                stopped = frame(kind, at, &batch.bytes[start..end])?;
-                if stopped.is_some() {
-                    break 'batches;
+    let mut stopped = None;
+    let end = match reading {
+        Reading::Inline => frames.each(|kind, at, payload| -> Result<bool> {
+            stopped = frame(kind, at, payload)?;
+            Ok(stopped.is_none())
+        })?,
+        Reading::Ahead(batch_bytes) => std::thread::scope(|s| -> Result<ReadEnd> {
+            let (to, batches) = sync_channel::<Batch>(BATCHES_AHEAD);
+            let (back, emptied) = std::sync::mpsc::channel();
+            let reading = std::thread::Builder::new()
+                .name("replay-read".into())
+                .spawn_scoped(s, move || frames.send_all(batch_bytes, to, emptied))
+                .context("cannot start the thread that reads the recording")?;
+            'batches: for mut batch in batches.iter() {
+                let mut start = 0;
+                for &(kind, at, end) in &batch.frames {
+                    stopped = frame(kind, at, &batch.bytes[start..end])?;
+                    if stopped.is_some() {
+                        break 'batches;
+                    }
+                    start = end;
                 }
-                start = end;
+                batch.bytes.clear();
+                batch.frames.clear();
+                let _ = back.send(batch);
             }
-            batch.bytes.clear();
-            batch.frames.clear();
-            let _ = back.send(batch);
-        }
-        // Stops the reading thread if the replay stopped first.
-        drop(batches);
-        let end = reading
-            .join()
-            .map_err(|_| anyhow::anyhow!("the thread reading {name} panicked"))?;
-        Ok((end, stopped))
-    })?;
+            // Stops the reading thread if the replay stopped first.
+            drop(batches);
+            reading
+                .join()
+                .map_err(|_| anyhow::anyhow!("the thread reading {name} panicked"))
+        })?,
+    };
     // A problem met while replaying comes before any the reader met further on.
     let problem = stopped.or(end.problem);
     let Skipped {
@@ -365,10 +400,10 @@ mod tests {
     use crate::testkit::synthetic::Workload;
 
     fn replayed(bytes: &[u8], lenient: bool) -> (Result<String>, Vec<String>) {
-        replayed_in(bytes, lenient, BATCH_BYTES)
+        replayed_in(bytes, lenient, Reading::Ahead(BATCH_BYTES))
     }
 
-    fn replayed_in(bytes: &[u8], lenient: bool, batch: usize) -> (Result<String>, Vec<String>) {
+    fn replayed_in(bytes: &[u8], lenient: bool, reading: Reading) -> (Result<String>, Vec<String>) {
         let mut out = Vec::new();
         let mut warnings = Vec::new();
         let opts = Options {
@@ -378,13 +413,13 @@ mod tests {
             retention: Duration::from_secs(3600),
             focus: None,
         };
-        let r = replay_in_batches(
+        let r = replay_reading(
             "r.trace",
             bytes,
             &mut out,
             opts,
             &mut |w| warnings.push(w),
-            batch,
+            reading,
         );
         (
             r.map(|()| String::from_utf8_lossy(&out).into_owned()),
@@ -470,16 +505,17 @@ mod tests {
         );
     }
 
-    /// Replays of `bytes` handed over a frame at a time, in small batches
-    /// and in the usual ones: the same report, error and warnings.
+    /// Replays of `bytes` with frames read inline, and ahead in batches
+    /// of a frame, of 4 KiB and of the usual size: the same report, error
+    /// and warnings.
     fn same_in_every_batch_size(bytes: &[u8], lenient: bool) -> (Result<String>, Vec<String>) {
         let flat = |(r, w): (Result<String>, Vec<String>)| (r.map_err(|e| format!("{e:#}")), w);
         let usual = flat(replayed(bytes, lenient));
-        for batch in [1, 4096] {
+        for reading in [Reading::Inline, Reading::Ahead(1), Reading::Ahead(4096)] {
             assert_eq!(
-                flat(replayed_in(bytes, lenient, batch)),
+                flat(replayed_in(bytes, lenient, reading)),
                 usual,
-                "batches of {batch} bytes"
+                "{reading:?}"
             );
         }
         (usual.0.map_err(|e| anyhow::anyhow!(e)), usual.1)

@@ -189,7 +189,7 @@ fn markdown_extras(m: &mut String, s: &Summary) {
     }
     let _ = writeln!(
         m,
-        "\n## Replay (`tracer bench-recording --sandboxes {REPLAY_SANDBOXES} --events {REPLAY_EVENTS} --live {REPLAY_LIVE}`, then `tracer report FILE --json`)\n"
+        "\n## Replay (`tracer bench-recording --sandboxes {REPLAY_SANDBOXES} --events {REPLAY_EVENTS} --live {REPLAY_LIVE}`, then `tracer report FILE --json`, on every CPU: a thread reads the file while another decodes and models; CPU s counts both)\n"
     );
     match &s.replay {
         Outcome::Done(r) => {

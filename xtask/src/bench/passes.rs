@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use super::SETTLE;
 use super::child::{Proc, check_interrupted};
-use super::host::{ProgCounts, SysctlGuard, prog_counts, status_kib, task_cpu_ns};
+use super::host::{
+    ProgCounts, SysctlGuard, cpu_count, pin_command, prog_counts, status_kib, task_cpu_ns,
+};
 use super::plan::{
     BPF_STATS_CONFIGS, BPF_STATS_WORKLOADS, CONFIGS, Probe, REPLAY_EVENTS, REPLAY_LIVE,
     REPLAY_SANDBOXES, STALL_MS, STALL_OPS, STALL_RING_KIB,
@@ -232,6 +234,9 @@ pub fn replay(tracer: &Path, out_dir: &Path) -> Result<Replay> {
         .unwrap_or(0.0);
     let mut cmd = Command::new(tracer);
     cmd.args(["report", &file_s, "--json"]);
+    // Every CPU, as a user runs it (not this harness's one): the replay
+    // reads the file on one thread while another decodes and models.
+    pin_command(&mut cmd, &(0..cpu_count()).collect::<Vec<_>>());
     let mut proc = Proc::spawn(cmd, "tracer report", |_| false)?;
     let ended = proc.wait_exit(Duration::from_secs(600))?;
     ended.check_success("tracer report")?;
