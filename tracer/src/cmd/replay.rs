@@ -116,8 +116,8 @@ struct Batch {
 const BATCH_BYTES: usize = 256 << 10;
 const BATCHES_AHEAD: usize = 4;
 
-/// Where the reading thread stopped: the problem there (none at a clean
-/// end, or when the replay stopped taking batches), and what it skipped.
+/// Where reading stopped: the problem there (none at a clean end, or
+/// when the replay stopped taking frames), and what it skipped.
 struct ReadEnd {
     problem: Option<String>,
     skipped: Skipped,

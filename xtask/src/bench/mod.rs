@@ -92,6 +92,13 @@ pub fn run(opts: Options) -> Result<()> {
         // Threads made from here on (readers) and tracers inherit it.
         host::pin_self(&[TRACER_CPU]).context("pin the harness to CPU 1")?;
     }
+    let foreign = host::foreign_tracers();
+    if !foreign.is_empty() {
+        eprintln!(
+            "bench: warning: other tracers are running ({}): their programs slow every workload, the untraced baseline too; stop them for figures worth keeping",
+            foreign.join(", ")
+        );
+    }
     let load_at_start = host::loadavg();
     fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("create {}", opts.out_dir.display()))?;
