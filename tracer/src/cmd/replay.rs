@@ -397,6 +397,7 @@ fn sink(to: Option<&Path>) -> Result<Box<dyn Write>> {
 mod tests {
     use super::*;
     use crate::cmd::bench_recording;
+    use crate::record::{Frame, Writer};
     use crate::testkit::synthetic::Workload;
 
     fn replayed(bytes: &[u8], lenient: bool) -> (Result<String>, Vec<String>) {
@@ -448,29 +449,36 @@ mod tests {
         bytes
     }
 
-    /// A live run counts a record it cannot decode and goes on; so does
-    /// a replay (it used to stop there).
-    #[test]
-    fn an_undecodable_record_is_counted_and_the_replay_goes_on() {
-        use crate::record::{Frame, Reader, Writer};
-        let good = synthetic();
-        let (header, mut r) = Reader::open(&good[..]).unwrap();
+    /// `bytes` written again frame by frame, `insert` called before each
+    /// event (numbered from 1) to add frames of its own.
+    fn rewritten(bytes: &[u8], mut insert: impl FnMut(&mut Writer<Vec<u8>>, u64)) -> Vec<u8> {
+        let (header, mut r) = Reader::open(bytes).unwrap();
         let mut w = Writer::new(Vec::new(), &header);
         let mut n = 0;
         while let Some(f) = r.next_frame().unwrap() {
             match f {
                 Frame::Event(b) => {
                     n += 1;
-                    if n == 10 {
-                        w.event(&[0xff; 7]); // no record of ours
-                    }
+                    insert(&mut w, n);
                     w.event(&b);
                 }
                 Frame::Note(b) => w.note(&serde_json::from_slice::<serde_json::Value>(&b).unwrap()),
                 Frame::End(_) => {}
             }
         }
-        let with_junk = w.end(&Stats::default()).unwrap();
+        w.end(&Stats::default()).unwrap()
+    }
+
+    /// A live run counts a record it cannot decode and goes on; so does
+    /// a replay (it used to stop there).
+    #[test]
+    fn an_undecodable_record_is_counted_and_the_replay_goes_on() {
+        let good = synthetic();
+        let with_junk = rewritten(&good, |w, n| {
+            if n == 10 {
+                w.event(&[0xff; 7]); // no record of ours
+            }
+        });
         let (out, warnings) = replayed(&with_junk, false);
         let out = out.unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -565,27 +573,13 @@ mod tests {
     /// whatever the reading thread has read ahead (it must not hang).
     #[test]
     fn a_bad_note_far_into_a_recording_stops_the_replay_there() {
-        use crate::record::{Frame, Reader, Writer};
-        let good = synthetic_of(3000);
-        let (header, mut r) = Reader::open(&good[..]).unwrap();
-        let mut w = Writer::new(Vec::new(), &header);
-        let mut n = 0;
         let mut junk_at = 0;
-        while let Some(f) = r.next_frame().unwrap() {
-            match f {
-                Frame::Event(b) => {
-                    n += 1;
-                    if n == 1000 {
-                        junk_at = w.offset();
-                        w.note(&serde_json::json!({"no": "note of ours"}));
-                    }
-                    w.event(&b);
-                }
-                Frame::Note(b) => w.note(&serde_json::from_slice::<serde_json::Value>(&b).unwrap()),
-                Frame::End(_) => {}
+        let bytes = rewritten(&synthetic_of(3000), |w, n| {
+            if n == 1000 {
+                junk_at = w.offset();
+                w.note(&serde_json::json!({"no": "note of ours"}));
             }
-        }
-        let bytes = w.end(&Stats::default()).unwrap();
+        });
         let (strict, _) = same_in_every_batch_size(&bytes, false);
         let e = format!("{:#}", strict.unwrap_err());
         assert!(

@@ -42,6 +42,11 @@ pub fn pin_self(cpus: &[usize]) -> std::io::Result<()> {
     set_affinity(&cpu_set(cpus))
 }
 
+/// Run `cmd` on every CPU, whatever this harness is pinned to.
+pub fn unpin_command(cmd: &mut Command) {
+    pin_command(cmd, &(0..cpu_count()).collect::<Vec<_>>());
+}
+
 /// Run `cmd` on these CPUs (set between fork and exec).
 pub fn pin_command(cmd: &mut Command, cpus: &[usize]) {
     let set = cpu_set(cpus);

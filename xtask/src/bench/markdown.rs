@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 
 use super::passes::{BpfPass, FLOOR};
 use super::plan::{
-    CONFIGS, Kind, PEER_TRACER_CONFIG, Probe, REPLAY_EVENTS, REPLAY_LIVE, REPLAY_SANDBOXES,
-    STALL_MS, STALL_RING_KIB, WORKLOADS, Workload,
+    CONFIGS, Kind, PEER_TRACER_CONFIG, Probe, REPLAY_EVENTS, REPLAY_LIVE, REPLAY_RUNS,
+    REPLAY_SANDBOXES, STALL_MS, STALL_RING_KIB, WORKLOADS, Workload,
 };
 use super::results::{Cell, MIN_EVENTS_PER_EVENT_FIGURE, Outcome, Run, Summary, find};
 
@@ -202,7 +202,7 @@ fn markdown_extras(m: &mut String, s: &Summary) {
     }
     let _ = writeln!(
         m,
-        "\n## Replay (`tracer bench-recording --sandboxes {REPLAY_SANDBOXES} --events {REPLAY_EVENTS} --live {REPLAY_LIVE}`, then `tracer report FILE --json`, median of 3, on every CPU: a thread reads the file while another decodes and models; CPU s counts both)\n"
+        "\n## Replay (`tracer bench-recording --sandboxes {REPLAY_SANDBOXES} --events {REPLAY_EVENTS} --live {REPLAY_LIVE}`, then `tracer report FILE --json`, median of {REPLAY_RUNS}, on every CPU: a thread reads the file while another decodes and models; CPU s counts both)\n"
     );
     match &s.replay {
         Outcome::Done(r) => {

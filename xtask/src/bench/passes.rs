@@ -11,12 +11,10 @@ use serde::Serialize;
 
 use super::SETTLE;
 use super::child::{Proc, check_interrupted};
-use super::host::{
-    ProgCounts, SysctlGuard, cpu_count, pin_command, prog_counts, status_kib, task_cpu_ns,
-};
+use super::host::{ProgCounts, SysctlGuard, prog_counts, status_kib, task_cpu_ns, unpin_command};
 use super::plan::{
     BPF_STATS_CONFIGS, BPF_STATS_WORKLOADS, CONFIGS, Probe, REPLAY_EVENTS, REPLAY_LIVE,
-    REPLAY_SANDBOXES, STALL_MS, STALL_OPS, STALL_RING_KIB,
+    REPLAY_RUNS, REPLAY_SANDBOXES, STALL_MS, STALL_OPS, STALL_RING_KIB,
 };
 use super::probe::{Launcher, ProbeResult, ProgRow, Traced, final_stats};
 use super::workloads::Runner;
@@ -251,9 +249,6 @@ pub fn replay(tracer: &Path, out_dir: &Path) -> Result<Replay> {
     Ok(Replay { file_mib, ..r })
 }
 
-/// Replays of the recording per bench run (the median is reported).
-const REPLAY_RUNS: usize = 3;
-
 /// One `tracer report FILE --json`.
 fn replay_once(tracer: &Path, file: &str) -> Result<Replay> {
     check_interrupted()?;
@@ -261,7 +256,7 @@ fn replay_once(tracer: &Path, file: &str) -> Result<Replay> {
     cmd.args(["report", file, "--json"]);
     // Every CPU, as a user runs it (not this harness's one): the replay
     // reads the file on one thread while another decodes and models.
-    pin_command(&mut cmd, &(0..cpu_count()).collect::<Vec<_>>());
+    unpin_command(&mut cmd);
     let mut proc = Proc::spawn(cmd, "tracer report", |_| false)?;
     let ended = proc.wait_exit(Duration::from_secs(600))?;
     ended.check_success("tracer report")?;

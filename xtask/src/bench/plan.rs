@@ -199,6 +199,8 @@ pub const STALL_OPS: u64 = 1500;
 pub const REPLAY_SANDBOXES: u64 = 10_000;
 pub const REPLAY_EVENTS: u64 = 1_000_000;
 pub const REPLAY_LIVE: u64 = 1_000;
+/// Replays of it per bench run (the median is reported).
+pub const REPLAY_RUNS: usize = 3;
 
 /// With 2+ CPUs, CPU 0 runs the workloads and CPU 1 the tracers and this
 /// harness. Unpinned, a fork's child lands on the idle vCPU and waking it

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use super::host::{cpu_count, pin_command};
+use super::host::unpin_command;
 
 /// The image the end-to-end tests use too (same name, same content).
 const IMAGE: &str = "localhost/tracer-tests-busybox";
@@ -58,7 +58,7 @@ impl Podman {
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", &self.conf).stdin(Stdio::null());
         // Podman, conmon and runc use every CPU, as they would on a node.
-        pin_command(&mut c, &(0..cpu_count()).collect::<Vec<_>>());
+        unpin_command(&mut c);
         c
     }
 
