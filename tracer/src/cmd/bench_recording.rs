@@ -33,7 +33,7 @@ impl Feed for ToFile {
 
 /// Write a recording of `load`; returns how many events it holds.
 pub fn write(path: &Path, load: synthetic::Workload) -> Result<u64> {
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file = super::private_file(path)?;
     let h = HOST.set();
     let header = record::Header {
         tool_version: env!("CARGO_PKG_VERSION").into(),

@@ -368,27 +368,10 @@ fn replay_reading<R: Read + Send, W: Write>(
     Ok(())
 }
 
-/// The report's destination: the file `to` (private, 0600, and never
-/// written through a symbolic link), else stdout.
+/// The report's destination: the file `to` (see [`super::private_file`]), else stdout.
 fn sink(to: Option<&Path>) -> Result<Box<dyn Write>> {
-    use std::os::unix::fs::PermissionsExt;
     Ok(match to {
-        Some(p) => {
-            let f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(p)
-                .with_context(|| {
-                    format!("cannot create {} (a symbolic link is refused)", p.display())
-                })?;
-            // An existing file keeps its mode on open: make it private too.
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("cannot make {} private", p.display()))?;
-            Box::new(f)
-        }
+        Some(p) => Box::new(super::private_file(p)?),
         None => Box::new(std::io::stdout().lock()),
     })
 }
@@ -444,6 +427,10 @@ mod tests {
             live: 2,
         };
         bench_recording::write(&path, load).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "a recording is private");
         let bytes = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         bytes
