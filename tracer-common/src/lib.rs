@@ -54,13 +54,17 @@ pub const OFFSETS_GLOBAL: &str = "OFFSETS";
 pub const FILTER_GLOBAL: &str = "FILTER";
 /// One-slot array: the tracer's own `nsproxy` pointer (see [`Filter::self_tgid`]).
 pub const HOST_NSPROXY_MAP: &str = "HOST_NSPROXY";
+/// One-slot array: when the reader was last woken or last looked at the
+/// ring (boot-time ns; 0: at once for the next record). See [`QUIET_WAKE_NS`].
+pub const LAST_WAKE_MAP: &str = "LAST_WAKE";
 /// Default ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_BYTES: u32 = 1 << 22;
-/// A record that comes this long after the kernel last woke the reader
-/// (for a quiet spell or at the ring's mark) wakes it at once. The reader drains the ring on a timer of the same
-/// period while records come, and sleeps long when a tick finds none: a
-/// record is thus either woken for, or follows a wakeup by less than one
-/// period, and is read within it.
+/// A record that comes this long after the reader was last woken (for a
+/// quiet spell or at the ring's mark) or last looked ([`LAST_WAKE_MAP`])
+/// wakes it at once. The reader drains the ring on a timer of the same
+/// period while records come, noting each look, and sleeps long when a
+/// tick finds none, noting 0: a record is thus either woken for, or
+/// follows a wakeup or a look by less than one period, and is read within it.
 pub const QUIET_WAKE_NS: u64 = 50_000_000;
 /// Global holding how many bytes wait in the ring before the reader is
 /// woken ([`wakeup_bytes`] of its size).

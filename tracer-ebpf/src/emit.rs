@@ -87,10 +87,11 @@ const RINGBUF_HDR: u64 = 8;
 /// namespace-change storm 3× dearer in the kernel. `size` is this record's.
 ///
 /// Also wake it for the first record after a quiet spell
-/// ([`tracer_common::QUIET_WAKE_NS`] since the last wakeup of either kind,
-/// `ts` being this record's time): an idle reader sleeps long instead of
-/// polling, and a steady flow that crosses the mark often enough gets no
-/// wakeup of this kind. Two CPUs may both wake it at such a moment: one
+/// ([`tracer_common::QUIET_WAKE_NS`] since the last wakeup of either kind
+/// or the reader's last look at the ring, which it notes in `LAST_WAKE`
+/// while its drain timer runs; `ts` being this record's time): an idle
+/// reader sleeps long instead of polling, and a flow that the timer or
+/// the mark keeps up with gets no wakeup of this kind. Two CPUs may both wake it at such a moment: one
 /// wakeup too many.
 #[inline(always)]
 fn wakeup(size: u64, ts: u64) -> u64 {

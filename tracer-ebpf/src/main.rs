@@ -49,7 +49,8 @@ static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(PENDING_
 /// in an unshare/setns that entered on the same CPU, with tids equal mod this.
 const PENDING_SLOTS: u32 = 64;
 
-/// When a record last woke the reader, at the mark or after a quiet spell (see `emit::wakeup`).
+/// When a record last woke the reader, at the mark or after a quiet spell,
+/// or when the reader last looked (it writes here; see `emit::wakeup`).
 #[map]
 static LAST_WAKE: Array<u64> = Array::with_max_entries(1, 0);
 

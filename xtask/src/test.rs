@@ -16,6 +16,25 @@ const IMAGE_TESTS: [&str; 2] = [
     "image::podman_kube_play_runs_the_daemonsets_pod_template_as_far_as_podman_goes",
 ];
 
+/// The end-to-end module whose tests need the machine to themselves (they
+/// count the tracer's wakeups, which other tests' pods add to): run after
+/// the others, alone.
+const SOLO: &str = "solo::";
+
+/// The harness runs for `args`: with no test named, everything but
+/// [`SOLO`], then [`SOLO`] alone; else `args` as given.
+fn phases(args: &[String]) -> Vec<Vec<String>> {
+    if args.iter().any(|a| !a.starts_with('-')) {
+        return vec![args.to_vec()];
+    }
+    let with = |extra: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    vec![with(&["--skip", SOLO]), with(&[SOLO])]
+}
+
 /// Whether the harness `args` may select an image test (libtest runs the
 /// tests whose path contains a filter): the image costs a static build.
 fn image_tests_selected(args: &[String]) -> bool {
@@ -43,25 +62,45 @@ pub fn run_tests(unit_only: bool, args: &[String]) -> Result<()> {
         bail!("the end-to-end tests need root: run `cargo xtask test` as root or install sudo");
     }
     // Build as the user, run the test binaries as root.
-    let mut c = build::cargo(&obj);
-    c.args(["test", "--release", "--package", "tracer-tests", "--"])
-        .args(args)
-        .env("TRACER_BIN", &bin);
-    if let Some(image) = &image {
-        c.env("TRACER_IMAGE", image);
+    for phase in phases(args) {
+        let mut c = build::cargo(&obj);
+        c.args(["test", "--release", "--package", "tracer-tests", "--"])
+            .args(&phase)
+            .env("TRACER_BIN", &bin);
+        if let Some(image) = &image {
+            c.env("TRACER_IMAGE", image);
+        }
+        if !is_root() {
+            c.env(
+                format!("CARGO_TARGET_{}_RUNNER", toolchain::host_triple_env()?),
+                "sudo -E",
+            );
+        }
+        run(&mut c)?;
     }
-    if !is_root() {
-        c.env(
-            format!("CARGO_TARGET_{}_RUNNER", toolchain::host_triple_env()?),
-            "sudo -E",
-        );
-    }
-    run(&mut c)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_solo_tests_run_last_and_alone_unless_tests_are_named() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(phases(&a(&[])), [a(&["--skip", "solo::"]), a(&["solo::"])]);
+        assert_eq!(
+            phases(&a(&["--nocapture"])),
+            [
+                a(&["--nocapture", "--skip", "solo::"]),
+                a(&["--nocapture", "solo::"])
+            ]
+        );
+        assert_eq!(
+            phases(&a(&["podman", "--nocapture"])),
+            [a(&["podman", "--nocapture"])]
+        );
+    }
 
     #[test]
     fn the_image_is_built_only_when_its_tests_may_run() {

@@ -23,5 +23,6 @@ mod podman_pods;
 mod reliability;
 mod running_at_start;
 mod sandbox;
+mod solo;
 mod timeline;
 mod userns_pods;

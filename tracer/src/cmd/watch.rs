@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -146,6 +146,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
         ebpf,
         mut events,
         stats: stats_map,
+        last_wake,
         logger,
         info,
         offsets,
@@ -172,6 +173,7 @@ pub async fn run(opts: WatchOptions) -> Result<()> {
     let streams = Streams {
         events,
         stats: &stats_map,
+        looks: Looks(last_wake),
         logger,
         names,
     };
@@ -377,9 +379,27 @@ fn start(
 struct Streams<'a> {
     events: RingBuf<MapData>,
     stats: &'a PerCpuArray<MapData, u64>,
+    looks: Looks,
     logger: Option<Logger>,
     /// Identities the resolvers found (until they stop).
     names: Names,
+}
+
+/// The reader's half of the kernel's quiet-spell wakeup ([`QUIET_WAKE_NS`]):
+/// while the drain timer runs, each look at the ring is noted, so that a
+/// record the next tick reads anyway wakes no one (a trickle of records
+/// woke the reader twice a period: the kernel, then the timer); once a
+/// tick found nothing, 0 is noted, so that the next record wakes it at once.
+struct Looks(Array<MapData, u64>);
+
+impl Looks {
+    /// Note a look at the ring; `timer_on`: the drain timer keeps its short period.
+    fn note(&mut self, timer_on: bool) {
+        let at = if timer_on { clock::boot_now_ns() } else { 0 };
+        // A failed write (never seen) costs at most a wakeup too many, or
+        // one that waits for the next: the next look writes again.
+        let _ = self.0.set(0, at, 0);
+    }
 }
 
 /// Records read from the ring at a time, before the output is flushed and
@@ -543,6 +563,7 @@ async fn stream(
 
     let (mut ring, mut logger) = register(streams.events, streams.logger)?;
     let mut names = streams.names;
+    let mut looks = streams.looks;
     let deadline = opts.duration.map(|d| Instant::now() + d);
     // The programs wake us when a thirty-second of the ring waits, or for
     // the first record after a quiet spell (see tracer-ebpf's `wakeup`);
@@ -576,6 +597,7 @@ async fn stream(
                 // wakeup each, ≈ 30–50 µs); the chores come with it.
                 period = DRAIN_EVERY;
                 timer.set_period(period).context("setting the drain timer")?;
+                looks.note(true);
                 if chores.last.elapsed() >= DRAIN_EVERY
                     && let Some(stop) = chores.run(opts, streams.stats, pipeline, out)?
                 {
@@ -595,6 +617,7 @@ async fn stream(
                     period = want;
                     timer.set_period(period).context("setting the drain timer")?;
                 }
+                looks.note(period == DRAIN_EVERY);
                 if let Some(stop) = chores.run(opts, streams.stats, pipeline, out)? {
                     break stop;
                 }

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use aya::{
     Btf, Ebpf,
-    maps::{MapData, MapError, PerCpuArray, PerCpuValues, RingBuf},
+    maps::{Array, MapData, MapError, PerCpuArray, PerCpuValues, RingBuf},
     programs::{BtfTracePoint, ProgramError, TracePoint},
 };
 use tracer_common::{
-    ABSENT, Attach, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, MOUNT_PROGRAMS, Ns, NsSet,
-    OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP, Stat, WAKEUP_GLOBAL, wakeup_bytes,
+    ABSENT, Attach, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, LAST_WAKE_MAP,
+    MOUNT_PROGRAMS, Ns, NsSet, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP, Stat,
+    WAKEUP_GLOBAL, wakeup_bytes,
 };
 
 use super::btf::{self, BtfError, KernelBtf};
@@ -83,6 +84,8 @@ pub struct Loaded {
     pub ebpf: Ebpf,
     pub events: RingBuf<MapData>,
     pub stats: PerCpuArray<MapData, u64>,
+    /// When the reader was last woken or looked (see `QUIET_WAKE_NS`).
+    pub last_wake: Array<MapData, u64>,
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     pub info: Info,
     pub offsets: Offsets,
@@ -356,11 +359,16 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         .take_map(EVENTS_MAP)
         .ok_or(LoadError::NoMap(EVENTS_MAP))?;
     let events = RingBuf::try_from(events).map_err(|e| LoadError::Map(EVENTS_MAP, e))?;
+    let last_wake = ebpf
+        .take_map(LAST_WAKE_MAP)
+        .ok_or(LoadError::NoMap(LAST_WAKE_MAP))?;
+    let last_wake = Array::try_from(last_wake).map_err(|e| LoadError::Map(LAST_WAKE_MAP, e))?;
 
     Ok(Loaded {
         ebpf,
         events,
         stats,
+        last_wake,
         logger,
         info: Info {
             kernel: system::kernel_release(),
