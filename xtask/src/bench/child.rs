@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::host::status_kib;
+use super::host::status_number;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -367,7 +367,7 @@ impl Proc {
 
     /// Look at its VmHWM now (it is gone once the process exits).
     pub fn note_hwm(&mut self) {
-        if let Some(kib) = status_kib(&self.pid.to_string(), "VmHWM:") {
+        if let Some(kib) = status_number(&self.pid.to_string(), "VmHWM:") {
             self.hwm_kib = self.hwm_kib.max(kib);
         }
     }

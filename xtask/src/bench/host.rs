@@ -69,9 +69,10 @@ pub fn kernel_release() -> String {
         .unwrap_or_default()
 }
 
-/// A `kB` field of `/proc/<who>/status` (`VmHWM:`, `VmRSS:`); `who` is a
-/// pid or `self`.
-pub fn status_kib(who: &str, field: &str) -> Option<u64> {
+/// A number in `/proc/<who>/status`: KiB for the `kB` fields (`VmHWM:`,
+/// `VmRSS:`), a count for the others (`voluntary_ctxt_switches:`); `who`
+/// is a pid or `self`.
+pub fn status_number(who: &str, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{who}/status")).ok()?;
     let v = status.lines().find_map(|l| l.strip_prefix(field))?;
     v.trim().trim_end_matches("kB").trim().parse().ok()
@@ -79,7 +80,7 @@ pub fn status_kib(who: &str, field: &str) -> Option<u64> {
 
 /// This harness's own peak RSS.
 pub fn own_peak_rss_mib() -> f64 {
-    status_kib("self", "VmHWM:").map_or(0.0, |kib| kib as f64 / 1024.0)
+    status_number("self", "VmHWM:").map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
 /// CPU time of a live process so far (every thread), in ns.

@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use super::SETTLE;
 use super::child::{Proc, check_interrupted};
-use super::host::{ProgCounts, SysctlGuard, prog_counts, status_kib, task_cpu_ns, unpin_command};
+use super::host::{
+    ProgCounts, SysctlGuard, prog_counts, status_number, task_cpu_ns, unpin_command,
+};
 use super::plan::{
     BPF_STATS_CONFIGS, BPF_STATS_WORKLOADS, CONFIGS, Probe, REPLAY_EVENTS, REPLAY_LIVE,
     REPLAY_RUNS, REPLAY_SANDBOXES, STALL_MS, STALL_OPS, STALL_RING_KIB,
@@ -178,7 +180,7 @@ pub fn idle(probes: &Launcher, seconds: u64) -> Result<Idle> {
     check_interrupted()?;
     let t = probes.tracer(&["--json"])?;
     let pid = t.pid();
-    let switches = || status_kib(&pid.to_string(), "voluntary_ctxt_switches:").unwrap_or(0);
+    let switches = || status_number(&pid.to_string(), "voluntary_ctxt_switches:").unwrap_or(0);
     // Past its start-up work (the /proc walk, the first counters).
     std::thread::sleep(Duration::from_secs(1));
     let (cpu0, sw0, t0) = (task_cpu_ns(pid), switches(), Instant::now());

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::child::Proc;
-use super::host::{status_kib, task_cpu_ns};
+use super::host::{status_number, task_cpu_ns};
 use super::plan::{Config, Probe};
 use super::poller::PollerStats;
 
@@ -215,7 +215,7 @@ impl Traced {
     pub fn quiesce(&mut self) {
         if let Probe::Poller(ms) = self.probe {
             self.cpu_at_quiet_ns = Some(task_cpu_ns(self.proc.pid()));
-            self.rss_at_quiet_kib = status_kib(&self.proc.pid().to_string(), "VmRSS:");
+            self.rss_at_quiet_kib = status_number(&self.proc.pid().to_string(), "VmRSS:");
             std::thread::sleep(Duration::from_millis(2 * ms + 20));
             return;
         }
@@ -231,7 +231,7 @@ impl Traced {
             }
         }
         self.cpu_at_quiet_ns = Some(last);
-        self.rss_at_quiet_kib = status_kib(&self.proc.pid().to_string(), "VmRSS:");
+        self.rss_at_quiet_kib = status_number(&self.proc.pid().to_string(), "VmRSS:");
     }
 
     /// SIGINT, reap, and read what it said.
