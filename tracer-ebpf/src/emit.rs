@@ -3,7 +3,7 @@
 
 use aya_ebpf::{EbpfContext, helpers::bpf_get_current_pid_tgid, programs::TracePointContext};
 use aya_log_ebpf::warn;
-use tracer_common::{Record, Stat};
+use tracer_common::{QUIET_WAKE_NS, Record, Stat};
 
 use crate::{
     EVENTS, LAST_WAKE, STATS,
@@ -86,12 +86,12 @@ const RINGBUF_HDR: u64 = 8;
 /// while the reader lags (a forced wakeup is an irq_work, ~1 µs) made a
 /// namespace-change storm 3× dearer in the kernel. `size` is this record's.
 ///
-/// Also wake it for the first record after a quiet spell
-/// ([`tracer_common::QUIET_WAKE_NS`] since the last wakeup of either kind
-/// or the reader's last look at the ring, which it notes in `LAST_WAKE`
-/// while its drain timer runs; `ts` being this record's time): an idle
-/// reader sleeps long instead of polling, and a flow that the timer or
-/// the mark keeps up with gets no wakeup of this kind. Two CPUs may both wake it at such a moment: one
+/// Also wake it for the first record after a quiet spell ([`QUIET_WAKE_NS`]
+/// since the last wakeup of either kind or the reader's last look at the
+/// ring, which it notes in `LAST_WAKE` while its drain timer runs; `ts`
+/// being this record's time): an idle reader sleeps long instead of
+/// polling, and a flow that the timer or the mark keeps up with gets no
+/// wakeup of this kind. Two CPUs may both wake it at such a moment: one
 /// wakeup too many.
 #[inline(always)]
 fn wakeup(size: u64, ts: u64) -> u64 {
@@ -99,24 +99,20 @@ fn wakeup(size: u64, ts: u64) -> u64 {
     let this = (size + RINGBUF_HDR + 7) & !7;
     let at = global(&WAKEUP_BYTES);
     let crossed = waiting >= at && waiting < at + this;
-    let Some(last) = LAST_WAKE.get_ptr_mut(0) else {
-        return if crossed {
-            BPF_RB_FORCE_WAKEUP
-        } else {
-            BPF_RB_NO_WAKEUP
-        };
-    };
-    // SAFETY: the map gave a valid, aligned pointer to its one slot; a
-    // racing write from another CPU at worst adds a wakeup. Saturating: a
-    // record stamped before another CPU's wakeup (submitted after it)
-    // wakes no one.
-    unsafe {
-        if crossed || ts.saturating_sub(*last) >= tracer_common::QUIET_WAKE_NS {
-            *last = ts;
-            return BPF_RB_FORCE_WAKEUP;
-        }
+    // A racing write from another CPU or the reader at worst adds a
+    // wakeup. Saturating: a record stamped before another CPU's wakeup or
+    // the reader's look (submitted after it) wakes no one.
+    let last = LAST_WAKE.get_ptr_mut(0);
+    // SAFETY: the map gave a valid, aligned pointer to its one slot.
+    let quiet = last.is_some_and(|l| ts.saturating_sub(unsafe { *l }) >= QUIET_WAKE_NS);
+    if !(crossed || quiet) {
+        return BPF_RB_NO_WAKEUP;
     }
-    BPF_RB_NO_WAKEUP
+    if let Some(l) = last {
+        // SAFETY: as above.
+        unsafe { *l = ts };
+    }
+    BPF_RB_FORCE_WAKEUP
 }
 
 /// Wake the reader now, without a record: a discarded 8-byte entry with
