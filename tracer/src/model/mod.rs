@@ -92,7 +92,6 @@ pub struct Model {
     joins: HashMap<u32, Join>,
     pub sandboxes: Table<Sandbox>,
     pub containers: Table<Container>,
-    by_ns: HashMap<NsKey, usize>,
     /// Where the start-up walk left off: times before this are "before the trace".
     pub start_ns: u64,
     /// Ended sandboxes and idle namespaces are kept this long (trace time),
@@ -145,7 +144,6 @@ impl Default for Model {
             joins: HashMap::default(),
             sandboxes: Table::default(),
             containers: Table::default(),
-            by_ns: HashMap::default(),
             start_ns: 0,
             retention_ns: RETENTION_NS,
             summary: Summary::default(),

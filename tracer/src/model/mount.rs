@@ -314,12 +314,12 @@ impl Model {
 
     /// The live sandbox whose namespace of this kind is `k`.
     pub(super) fn sandbox_holding(&self, k: NsKey) -> Option<usize> {
-        let sb = *self.by_ns.get(&k)?;
+        let sb = self.holder_of(&k)?;
         (self.sandboxes.get(sb)?.ns.get(&k.kind) == Some(&k)).then_some(sb)
     }
 
     /// A sandbox's namespaces, or a pinned one: worth verifying with a read.
     pub(super) fn of_interest(&self, k: NsKey) -> bool {
-        self.by_ns.contains_key(&k) || self.pinned.contains(&k)
+        self.holder_of(&k).is_some() || self.pinned.contains(&k)
     }
 }

@@ -115,6 +115,10 @@ pub struct NsInfo {
     /// The last state a lifecycle step told (empty but pinned, or freed):
     /// a step is emitted only when it changes.
     pub shown: Option<Shown>,
+    /// The sandbox it is a pod (net, ipc, uts) or pid namespace of, until
+    /// that sandbox is folded into the summary. Kept here, not in an index
+    /// beside the table: the retention scan reads it with the rest.
+    pub sandbox: Option<usize>,
 }
 
 impl NsInfo {
@@ -278,6 +282,7 @@ impl NsTable {
             pins: Vec::new(),
             freed_ns: None,
             shown: None,
+            sandbox: None,
         })
     }
 

@@ -93,7 +93,7 @@ impl Model {
             if self.ns.is_host(&k) {
                 continue;
             }
-            let sandbox = self.by_ns.get(&k).copied();
+            let sandbox = self.holder_of(&k);
             let j = self
                 .joins
                 .entry(who.tid)

@@ -29,10 +29,9 @@ impl Model {
                 || p.exec_into.is_some()
                 || threads.contains_key(pid)
         });
-        let by_ns = &self.by_ns;
         let pinned = &self.pinned;
         let idle_since = |k: &NsKey, info: &NsInfo| {
-            (info.members.is_empty() && !by_ns.contains_key(k) && !pinned.contains(k))
+            (info.members.is_empty() && info.sandbox.is_none() && !pinned.contains(k))
                 .then(|| info.emptied_ns.unwrap_or(info.first_seen_ns))
         };
         // One pass over the namespaces: the idle ones, since when.
@@ -76,6 +75,14 @@ impl Model {
                     stat.add(v);
                 }
             }
+            // Its namespaces are no longer held by it (unless a later sandbox took them).
+            for k in s.ns.values() {
+                if let Some(info) = self.ns.info.get_mut(k)
+                    && info.sandbox == Some(sb)
+                {
+                    info.sandbox = None;
+                }
+            }
             let sandbox_runtime = s.cgroup.as_ref().and_then(|g| g.runtime);
             for &c in &s.containers {
                 if let Some(c) = self.containers.remove(c) {
@@ -89,7 +96,6 @@ impl Model {
             }
         }
         // Nothing may hold the removed ids (one pass over each index).
-        self.by_ns.retain(|_, sb| !old.contains(sb));
         self.summary.visits += self.visits.forget_sandboxes(old);
         self.leak_watch.retain(|sb| !old.contains(sb));
         let gone = |c: &mut Option<usize>, set: &BTreeSet<usize>| {

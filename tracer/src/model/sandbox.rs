@@ -26,8 +26,13 @@ impl Model {
     pub(super) fn sandbox_of(&mut self, set: &NsSet) -> Option<usize> {
         POD_KINDS.into_iter().find_map(|kind| {
             let k = self.ns.key_in(set, kind)?;
-            self.by_ns.get(&k).copied()
+            self.holder_of(&k)
         })
+    }
+
+    /// The sandbox `k` is a pod or pid namespace of (see [`super::ns::NsInfo::sandbox`]).
+    pub(super) fn holder_of(&self, k: &NsKey) -> Option<usize> {
+        self.ns.info.get(k)?.sandbox
     }
 
     pub(super) fn new_sandbox(&mut self, set: &NsSet, ts: u64, existing: bool) -> usize {
@@ -36,7 +41,7 @@ impl Model {
         ns.retain(|_, k| !self.ns.is_host(k));
         for k in ns.values() {
             if POD_KINDS.contains(&k.kind) || k.kind == NsKind::Pid {
-                self.by_ns.insert(*k, id);
+                self.ns.touch(*k, ts).sandbox = Some(id);
             }
         }
         self.sandboxes.push(|id| Sandbox {

@@ -531,7 +531,7 @@ impl Model {
     fn visited_sandbox(&self, keys: &[(Ns, NsKey)]) -> Option<usize> {
         let keys: Vec<NsKey> = keys.iter().map(|(_, k)| *k).collect();
         keys.iter()
-            .find_map(|k| self.by_ns.get(k).copied())
+            .find_map(|k| self.holder_of(k))
             .or_else(|| {
                 self.containers
                     .values()
