@@ -396,8 +396,9 @@ impl Looks {
     /// Note a look at the ring; `timer_on`: the drain timer keeps its short period.
     fn note(&mut self, timer_on: bool) {
         let at = if timer_on { clock::boot_now_ns() } else { 0 };
-        // A failed write (never seen) costs at most a wakeup too many, or
-        // one that waits for the next: the next look writes again.
+        // A failed write (never seen) leaves the last value: a wakeup too
+        // many, or a record read at the next tick (within 500 ms) instead
+        // of at once. The next look writes again.
         let _ = self.0.set(0, at, 0);
     }
 }
