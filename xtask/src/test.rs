@@ -17,12 +17,12 @@ const IMAGE_TESTS: [&str; 2] = [
 ];
 
 /// The end-to-end module whose tests need the machine to themselves (they
-/// count the tracer's wakeups, which other tests' pods add to): run after
-/// the others, alone.
+/// count the tracer's wakeups, or time it after a quiet spell, which other
+/// tests' pods fill): run after the others, one at a time.
 const SOLO: &str = "solo::";
 
 /// The harness runs for `args`: with no test named, everything but
-/// [`SOLO`], then [`SOLO`] alone; else `args` as given.
+/// [`SOLO`], then [`SOLO`] one test at a time; else `args` as given.
 fn phases(args: &[String]) -> Vec<Vec<String>> {
     if args.iter().any(|a| !a.starts_with('-')) {
         return vec![args.to_vec()];
@@ -32,7 +32,7 @@ fn phases(args: &[String]) -> Vec<Vec<String>> {
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
-    vec![with(&["--skip", SOLO]), with(&[SOLO])]
+    vec![with(&["--skip", SOLO]), with(&[SOLO, "--test-threads=1"])]
 }
 
 /// Whether the harness `args` may select an image test (libtest runs the
@@ -88,12 +88,15 @@ mod tests {
     #[test]
     fn the_solo_tests_run_last_and_alone_unless_tests_are_named() {
         let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(phases(&a(&[])), [a(&["--skip", "solo::"]), a(&["solo::"])]);
+        assert_eq!(
+            phases(&a(&[])),
+            [a(&["--skip", "solo::"]), a(&["solo::", "--test-threads=1"])]
+        );
         assert_eq!(
             phases(&a(&["--nocapture"])),
             [
                 a(&["--nocapture", "--skip", "solo::"]),
-                a(&["--nocapture", "solo::"])
+                a(&["--nocapture", "solo::", "--test-threads=1"])
             ]
         );
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Tests that need the machine to themselves: they count what the tracer
-//! does (its wakeups), which every other test's pods and storms add to.
-//! `cargo xtask test` runs this module after all the others, alone.
+//! does (its wakeups), or time what it does after a quiet spell, which
+//! every other test's pods and storms fill. `cargo xtask test` runs this
+//! module after all the others, one test at a time (`--test-threads=1`).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -59,5 +60,42 @@ fn a_trickle_of_records_wakes_the_reader_once_a_period() {
     assert!(
         woke <= periods * 5 / 4 + 5,
         "the reader woke {woke} times in {periods} drain periods"
+    );
+}
+
+/// An idle tracer sleeps: once a drain finds nothing, its timer slows to
+/// 500 ms, and the kernel wakes it for the first record after a quiet
+/// spell. A lone event after a pause must still be printed at once, never
+/// a timer period late: about 2 ms here. Without the kernel's wakeup it
+/// comes up to 500 ms late. (Among the other tests, their events kept the
+/// tracer on its 50 ms timer, and this passed without the wakeup too.)
+#[test]
+fn a_lone_event_after_a_quiet_spell_is_printed_at_once() {
+    let tracer = Tracer::start(&["--raw"]);
+    let mut late = Vec::new();
+    for _ in 0..5 {
+        thread::sleep(Duration::from_millis(1200));
+        tracer.skip_lines();
+        let t0 = Instant::now();
+        let st = Command::new("unshare")
+            .args(["-u", "true"])
+            .status()
+            .expect("run unshare -u true");
+        assert!(st.success());
+        loop {
+            let line = tracer
+                .next_line(Duration::from_secs(5))
+                .expect("an unshare line within 5 s");
+            if line.contains("\"event\":\"unshare\"") && line.contains("\"comm\":\"unshare\"") {
+                break;
+            }
+        }
+        late.push(t0.elapsed());
+    }
+    tracer.stop();
+    eprintln!("lone unshares printed after {late:?}");
+    assert!(
+        late.iter().all(|d| *d < Duration::from_millis(300)),
+        "each unshare's line came after {late:?}"
     );
 }

@@ -78,6 +78,16 @@ impl Tracer {
         }
     }
 
+    /// The next line, if one comes within `limit`.
+    pub fn next_line(&self, limit: Duration) -> Option<String> {
+        self.lines.recv_timeout(limit).ok()
+    }
+
+    /// Forget the lines printed so far.
+    pub fn skip_lines(&self) {
+        while self.lines.try_recv().is_ok() {}
+    }
+
     /// SIGINT, wait for a clean exit, return every line after `ready`.
     pub fn stop(self) -> Lines {
         // Let the reader catch up with the workload's last events.
