@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use tracer::cmd::{bench_recording, replay, watch};
+use tracer::cmd::{bench_recording, man, replay, watch};
 use tracer::kernel::loader;
 use tracer::model;
 use tracer::pipeline::View;
@@ -286,10 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
         }
         Some(Command::Man { dir }) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-            clap_mangen::generate_to(Cli::command(), &dir)
-                .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
+            man::write_pages(Cli::command(), &dir)?;
             return Ok(());
         }
         Some(Command::BenchRecording {

@@ -1,8 +1,10 @@
 //! One module per command: `watch` (the default), `record` (watch and
-//! write a recording), `replay` (`tracer report FILE`), `bench_recording`
-//! (hidden: a synthetic recording for the replay benchmark).
+//! write a recording), `replay` (`tracer report FILE`), `man` (man pages
+//! for packaging), `bench_recording` (hidden: a synthetic recording for
+//! the replay benchmark).
 
 pub mod bench_recording;
+pub mod man;
 pub mod record;
 pub mod replay;
 mod ticker;
@@ -17,11 +19,20 @@ use anyhow::{Context, Result};
 /// A file this root tool writes (a report, a synthetic recording): created
 /// or truncated, private (0600), and never opened through a symbolic link.
 pub fn private_file(path: &Path) -> Result<File> {
+    new_file(path, 0o600)
+}
+
+/// [`private_file`] for what others are meant to read (man pages): 0644.
+pub fn public_file(path: &Path) -> Result<File> {
+    new_file(path, 0o644)
+}
+
+fn new_file(path: &Path, mode: u32) -> Result<File> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
+        .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .with_context(|| {
@@ -30,9 +41,9 @@ pub fn private_file(path: &Path) -> Result<File> {
                 path.display()
             )
         })?;
-    // An existing file keeps its mode on open: make it private too.
-    f.set_permissions(Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot make {} private", path.display()))?;
+    // An existing file keeps its mode on open (a new one gets the umask's).
+    f.set_permissions(Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
     Ok(f)
 }
 
