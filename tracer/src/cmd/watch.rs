@@ -619,6 +619,10 @@ async fn stream(
                     timer.set_period(period).context("setting the drain timer")?;
                 }
                 looks.note(period == DRAIN_EVERY);
+                // A record that came after this drain but before the note
+                // (within a period of the last look) woke no one, and the
+                // timer now sleeps long: look once more.
+                more |= period != DRAIN_EVERY;
                 if let Some(stop) = chores.run(opts, streams.stats, pipeline, out)? {
                     break stop;
                 }
