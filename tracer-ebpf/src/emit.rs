@@ -99,9 +99,10 @@ fn wakeup(size: u64, ts: u64) -> u64 {
     let this = (size + RINGBUF_HDR + 7) & !7;
     let at = global(&WAKEUP_BYTES);
     let crossed = waiting >= at && waiting < at + this;
-    // A racing write from another CPU or the reader at worst adds a
-    // wakeup. Saturating: a record stamped before another CPU's wakeup or
-    // the reader's look (submitted after it) wakes no one.
+    // A racing write from another CPU at worst adds a wakeup; the reader
+    // looks at the ring once more after it writes 0 (see the tracer's
+    // `watch::Looks`). Saturating: a record stamped before another CPU's
+    // wakeup or the reader's look (submitted after it) wakes no one.
     let last = LAST_WAKE.get_ptr_mut(0);
     // SAFETY: the map gave a valid, aligned pointer to its one slot.
     let quiet = last.is_some_and(|l| ts.saturating_sub(unsafe { *l }) >= QUIET_WAKE_NS);
