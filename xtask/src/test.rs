@@ -21,28 +21,67 @@ const IMAGE_TESTS: [&str; 2] = [
 /// tests' pods fill): run after the others, one at a time.
 const SOLO: &str = "solo::";
 
+/// libtest's options that take the next argument as their value (`--skip X`).
+const VALUED: [&str; 7] = [
+    "--skip",
+    "--test-threads",
+    "--format",
+    "--color",
+    "--logfile",
+    "--shuffle-seed",
+    "-Z",
+];
+
+/// The test filters among the harness `args`: neither an option nor an
+/// option's value.
+fn filters(args: &[String]) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut value = false;
+    for a in args {
+        if std::mem::take(&mut value) {
+            continue;
+        }
+        if a.starts_with('-') {
+            value = VALUED.contains(&a.as_str());
+        } else {
+            out.push(a.as_str());
+        }
+    }
+    out
+}
+
 /// The harness runs for `args`: with no test named, everything but
-/// [`SOLO`], then [`SOLO`] one test at a time; else `args` as given.
+/// [`SOLO`], then [`SOLO`] one test at a time (whatever `--test-threads`
+/// said); else `args` as given.
 fn phases(args: &[String]) -> Vec<Vec<String>> {
-    if args.iter().any(|a| !a.starts_with('-')) {
+    if !filters(args).is_empty() {
         return vec![args.to_vec()];
     }
-    let with = |extra: &[&str]| {
-        let mut v = args.to_vec();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
-    vec![with(&["--skip", SOLO]), with(&[SOLO, "--test-threads=1"])]
+    let mut rest = args.to_vec();
+    rest.extend(["--skip", SOLO].map(String::from));
+    let mut solo = Vec::new();
+    let mut threads_value = false;
+    for a in args {
+        if std::mem::take(&mut threads_value) {
+            continue;
+        }
+        threads_value = a == "--test-threads";
+        if !threads_value && !a.starts_with("--test-threads=") {
+            solo.push(a.clone());
+        }
+    }
+    solo.extend([SOLO, "--test-threads=1"].map(String::from));
+    vec![rest, solo]
 }
 
 /// Whether the harness `args` may select an image test (libtest runs the
 /// tests whose path contains a filter): the image costs a static build.
 fn image_tests_selected(args: &[String]) -> bool {
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let filters = filters(args);
     filters.is_empty()
         || filters
             .iter()
-            .any(|f| IMAGE_TESTS.iter().any(|t| t.contains(f.as_str())))
+            .any(|f| IMAGE_TESTS.iter().any(|t| t.contains(f)))
 }
 
 pub fn run_tests(unit_only: bool, args: &[String]) -> Result<()> {
@@ -103,6 +142,23 @@ mod tests {
             phases(&a(&["podman", "--nocapture"])),
             [a(&["podman", "--nocapture"])]
         );
+        // An option's value is no test's name.
+        assert_eq!(
+            phases(&a(&["--skip", "podman"])),
+            [
+                a(&["--skip", "podman", "--skip", "solo::"]),
+                a(&["--skip", "podman", "solo::", "--test-threads=1"])
+            ]
+        );
+        // The solo phase runs one test at a time, whatever was asked.
+        assert_eq!(
+            phases(&a(&["--test-threads", "4"]))[1],
+            a(&["solo::", "--test-threads=1"])
+        );
+        assert_eq!(
+            phases(&a(&["--test-threads=4", "--nocapture"]))[1],
+            a(&["--nocapture", "solo::", "--test-threads=1"])
+        );
     }
 
     #[test]
@@ -115,5 +171,6 @@ mod tests {
         assert!(image_tests_selected(&a(&["podman_kube_play"])));
         assert!(!image_tests_selected(&a(&["timeline"])));
         assert!(!image_tests_selected(&a(&["podman_pods", "--nocapture"])));
+        assert!(image_tests_selected(&a(&["--skip", "timeline"])));
     }
 }
