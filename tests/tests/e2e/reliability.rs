@@ -24,6 +24,7 @@ use serde::Deserialize;
 use crate::support::clock::{S, boottime_ns};
 use crate::support::json::{Lines, Ready};
 use crate::support::podman::Podman;
+use crate::support::procfs::status_number;
 use crate::support::tracer::{NOBODY, require_root, tracer_bin, tracer_unprivileged};
 use crate::support::{unique_name, workload};
 
@@ -622,16 +623,6 @@ fn a_stdout_nobody_reads_neither_blocks_a_signal_nor_the_recording() {
     assert!(st.success(), "the recording got its end: {rerr}");
 }
 
-/// VmRSS of a live process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a VmRSS line")
-}
-
 /// A burst that outruns stdout's reader fills the output queue; that is
 /// memory for the burst only: once the reader has caught up, the queue's
 /// buffers are back with the kernel. glibc kept them until the tracer
@@ -650,7 +641,7 @@ fn a_burst_into_a_slow_reader_leaves_no_memory_behind() {
     let mut first = String::new();
     out.read_line(&mut first).expect("the ready line");
     assert!(first.contains("\"type\":\"ready\""), "{first}");
-    let before = rss_kib(child.id());
+    let before = status_number(child.id(), "VmRSS:");
     // A reader slower than the burst (64 KiB each 20 ms, 3 MiB/s, about
     // half its lines): the queue fills, drains, fills again. Forks and
     // exits, not namespace changes: the other tests' tracers (filter on)
@@ -674,7 +665,7 @@ fn a_burst_into_a_slow_reader_leaves_no_memory_behind() {
     assert!(burst.success());
     // The queue (at most 8 MiB) drains within 3 s at that pace.
     thread::sleep(Duration::from_secs(4));
-    let after = rss_kib(child.id());
+    let after = status_number(child.id(), "VmRSS:");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let status = child.wait().expect("wait for the tracer");

@@ -4,24 +4,16 @@
 //! module after all the others, one test at a time (`--test-threads=1`).
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::procfs::status_number;
 use crate::support::tracer::Tracer;
 
-/// The tracer's main thread's voluntary context switches: one per wait
-/// in its event loop (the loop runs on the main thread).
-fn main_thread_switches(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/task/{pid}/status"))
-        .expect("the tracer's main thread status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("a voluntary_ctxt_switches line")
-}
+/// The main thread's voluntary context switches: one per wait in the
+/// tracer's event loop (the loop runs on the main thread).
+const SWITCHES: &str = "voluntary_ctxt_switches:";
 
 /// A trickle of records (one every 10 ms or so, as pods starting and
 /// stopping make) wakes the reader about once per 50 ms drain period: the
@@ -33,7 +25,7 @@ fn main_thread_switches(pid: u32) -> u64 {
 fn a_trickle_of_records_wakes_the_reader_once_a_period() {
     let tracer = Tracer::start(&["--raw"]);
     let pid = tracer.ready.pid;
-    let (before, t0) = (main_thread_switches(pid), Instant::now());
+    let (before, t0) = (status_number(pid, SWITCHES), Instant::now());
     let mut ours = BTreeSet::new();
     while t0.elapsed() < Duration::from_secs(3) {
         let mut child = Command::new("unshare")
@@ -44,7 +36,7 @@ fn a_trickle_of_records_wakes_the_reader_once_a_period() {
         assert!(child.wait().expect("wait for unshare").success());
         thread::sleep(Duration::from_millis(10));
     }
-    let woke = main_thread_switches(pid) - before;
+    let woke = status_number(pid, SWITCHES) - before;
     let periods = t0.elapsed().as_millis() as u64 / 50;
     let lines = tracer.stop();
     let traced: BTreeSet<u32> = lines

@@ -56,6 +56,19 @@ pub fn parse_ns_link(s: &str) -> Option<u64> {
     s[open + 2..].strip_suffix(']')?.parse().ok()
 }
 
+/// A number in `/proc/<pid>/status` (its main thread's, for the counters):
+/// KiB for the `kB` fields (`VmRSS:`), a count for the others
+/// (`voluntary_ctxt_switches:`). Panics if the process or the field is gone.
+pub fn status_number(pid: u32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("status of {pid}: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no number {field} in the status of {pid}"))
+}
+
 /// `/proc/<pid>/comm`, trimmed.
 pub fn comm(pid: u32) -> String {
     try_comm(pid).unwrap_or_else(|e| panic!("comm of {pid}: {e}"))
