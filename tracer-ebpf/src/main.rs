@@ -21,6 +21,7 @@ mod process;
 mod task;
 
 use aya_ebpf::{
+    bindings::BPF_F_MMAPABLE,
     macros::map,
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
@@ -50,9 +51,10 @@ static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(PENDING_
 const PENDING_SLOTS: u32 = 64;
 
 /// When a record last woke the reader, at the mark or after a quiet spell,
-/// or when the reader last looked (it writes here; see `emit::wakeup`).
+/// or when the reader last looked (it writes here through a mapping of the
+/// map's memory, no syscall; see `emit::wakeup`).
 #[map]
-static LAST_WAKE: Array<u64> = Array::with_max_entries(1, 0);
+static LAST_WAKE: Array<u64> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 
 /// The tracer's own nsproxy, a fast path for the filter (see `Filter::self_tgid`).
 #[map]

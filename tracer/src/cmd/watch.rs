@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -30,6 +30,7 @@ use crate::clock::{self, Clock};
 use crate::decode::supported_slots;
 use crate::host::docker::{self, DockerNames};
 use crate::host::{cri, ns, proc, system};
+use crate::kernel::wake_slot::WakeSlot;
 use crate::kernel::{self, Info, Loaded, counters, loader, selftest};
 use crate::metrics::{self, Metrics};
 use crate::model::{Identity, Model, Note};
@@ -390,16 +391,17 @@ struct Streams<'a> {
 /// record the next tick reads anyway wakes no one (a trickle of records
 /// woke the reader twice a period: the kernel, then the timer); once a
 /// tick found nothing, 0 is noted, so that the next record wakes it at once.
-struct Looks(Array<MapData, u64>);
+struct Looks(WakeSlot);
 
 impl Looks {
     /// Note a look at the ring; `timer_on`: the drain timer keeps its short period.
     fn note(&mut self, timer_on: bool) {
         let at = if timer_on { clock::boot_now_ns() } else { 0 };
-        // A failed write (never seen) leaves the last value: a wakeup too
-        // many, or a record read at the next tick (within 500 ms) instead
-        // of at once. The next look writes again.
-        let _ = self.0.set(0, at, 0);
+        // A failed write (never seen; the slot is mapped where it can be)
+        // leaves the last value: a wakeup too many, or a record read at the
+        // next tick (within 500 ms) instead of at once. The next look writes
+        // again.
+        self.0.set(at);
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use aya::{
     Btf, Ebpf,
-    maps::{Array, MapData, MapError, PerCpuArray, PerCpuValues, RingBuf},
+    maps::{MapData, MapError, PerCpuArray, PerCpuValues, RingBuf},
     programs::{BtfTracePoint, ProgramError, TracePoint},
 };
 use tracer_common::{
@@ -16,6 +16,7 @@ use tracer_common::{
 
 use super::btf::{self, BtfError, KernelBtf};
 use super::tracefs::{Tracefs, TracefsError, Unmount};
+use super::wake_slot::WakeSlot;
 use crate::host::{ns, system};
 
 #[cfg(ebpf_obj)]
@@ -85,7 +86,7 @@ pub struct Loaded {
     pub events: RingBuf<MapData>,
     pub stats: PerCpuArray<MapData, u64>,
     /// When the reader was last woken or looked (see `QUIET_WAKE_NS`).
-    pub last_wake: Array<MapData, u64>,
+    pub last_wake: WakeSlot,
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     pub info: Info,
     pub offsets: Offsets,
@@ -362,7 +363,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     let last_wake = ebpf
         .take_map(LAST_WAKE_MAP)
         .ok_or(LoadError::NoMap(LAST_WAKE_MAP))?;
-    let last_wake = Array::try_from(last_wake).map_err(|e| LoadError::Map(LAST_WAKE_MAP, e))?;
+    let last_wake = WakeSlot::new(last_wake).map_err(|e| LoadError::Map(LAST_WAKE_MAP, e))?;
 
     Ok(Loaded {
         ebpf,

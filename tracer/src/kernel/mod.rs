@@ -6,5 +6,6 @@ pub mod counters;
 pub mod loader;
 pub mod selftest;
 pub mod tracefs;
+pub mod wake_slot;
 
 pub use loader::{Info, Loaded, Options, load};

@@ -105,6 +105,16 @@ impl Tracer {
     }
 }
 
+/// A test that fails before it stops its tracer leaves none running
+/// (holding the test's stderr open, so that nothing waiting on it ends).
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        // Already reaped after `stop`/`finish`: std then sends nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Run `tracer ARGS` as nobody:nogroup (std drops root's groups too), from `/`.
 pub fn tracer_unprivileged(args: &[&str]) -> Output {
     require_root();
