@@ -33,7 +33,7 @@ pub use ns::{
     CLONE_NEW_MASK, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
     CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS, NS_COUNT, Ns, NsSet,
 };
-pub use probe::{Attach, PROGRAMS, Probe};
+pub use probe::{Attach, CLONE_FAILURE_PROGRAMS, PROGRAMS, Probe};
 pub use record::{
     ARGS_LEN, COMM_LEN, ExecEvent, ExitEvent, FILENAME_LEN, ForkEvent, Header, Kind, NsChangeEvent,
     Plain, RET_UNREAD, Record, as_bytes, read, syscall,

@@ -69,6 +69,17 @@ fn mount_programs_are_apart_from_the_attached_ones() {
 }
 
 #[test]
+fn clone_failure_programs_are_apart_from_the_attached_ones() {
+    for p in CLONE_FAILURE_PROGRAMS {
+        assert!(
+            !PROGRAMS.contains(p) && !MOUNT_PROGRAMS.contains(p),
+            "{}",
+            p.program
+        );
+    }
+}
+
+#[test]
 fn unshare_and_setns_exits_attach_before_their_enters() {
     // The per-CPU pending slots hold only calls whose exit is to come.
     let at = |name: &str| {
@@ -141,7 +152,9 @@ fn cause_kinds_follow_the_mount_kinds_and_fatal_signals_are_the_killing_ones() {
     assert_eq!(CauseKind::try_from(14), Err(14));
     for p in CAUSE_PROGRAMS {
         assert!(
-            !PROGRAMS.contains(p) && !MOUNT_PROGRAMS.contains(p),
+            !PROGRAMS.contains(p)
+                && !MOUNT_PROGRAMS.contains(p)
+                && !CLONE_FAILURE_PROGRAMS.contains(p),
             "{}",
             p.program
         );

@@ -320,6 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ebpf_log: args.ebpf_log,
             filter: !args.all,
             ring_bytes: args.ring_kib * 1024,
+            clone_failures: view == View::Raw || args.metrics.is_some() || output.is_some(),
         },
         format: format(args.json),
         view,

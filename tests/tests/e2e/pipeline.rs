@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support::clock::{S, now_unix_ns, rfc3339_ns};
 use crate::support::json::{Event, EventKind, NsMap};
 use crate::support::tracer::{Tracer, require_root, tracer_bin, tracer_unprivileged};
+use crate::support::unique_name;
 use crate::support::workload;
 
 const CLONE_NEWNET: u64 = 0x4000_0000;
@@ -286,6 +287,32 @@ fn a_stalled_reader_loses_events_and_says_how_many() {
             .any(|l| !l.last && l.stats.kernel.ringbuf_full > 0),
         "no live stats line reported the drops"
     );
+}
+
+/// A refused namespace-making clone is seen at the syscall's exit: two
+/// program runs at every clone on the node (parent and child), 29 % of a
+/// fork+exit's BPF time. Its record makes no pod step, so those programs
+/// are attached only where it is shown or kept: the raw view, the metrics,
+/// a recording (the refused clone itself is checked in the next test).
+#[test]
+fn a_clone_exit_runs_a_program_only_where_a_refused_clone_is_shown() {
+    let trace = std::env::temp_dir().join(format!("{}.trace", unique_name("clone-exit")));
+    let trace = trace.to_str().expect("a UTF-8 temp dir").to_string();
+    let probes = |args: &[&str]| {
+        let tracer = Tracer::start_cmd(args);
+        let n = tracer.ready.probes;
+        tracer.finish();
+        n
+    };
+    let pods = probes(&["--duration", "1"]);
+    for args in [
+        &["--raw", "--duration", "1"][..],
+        &["--metrics", "127.0.0.1:0", "--duration", "1"],
+        &["record", "-o", &trace, "--duration", "1"],
+    ] {
+        assert_eq!(probes(args), pods + 2, "{args:?} vs the pod view");
+    }
+    let _ = std::fs::remove_file(&trace);
 }
 
 /// The reads the hot programs make without a program at the syscall's

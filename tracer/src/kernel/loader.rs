@@ -9,9 +9,9 @@ use aya::{
     programs::{BtfTracePoint, ProgramError, TracePoint},
 };
 use tracer_common::{
-    ABSENT, Attach, CAUSE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter, LAST_WAKE_MAP,
-    MOUNT_PROGRAMS, Ns, NsSet, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP, Stat,
-    WAKEUP_GLOBAL, wakeup_bytes,
+    ABSENT, Attach, CAUSE_PROGRAMS, CLONE_FAILURE_PROGRAMS, EVENTS_MAP, FILTER_GLOBAL, Filter,
+    LAST_WAKE_MAP, MOUNT_PROGRAMS, Ns, NsSet, OFFSETS_GLOBAL, Offsets, PROGRAMS, Probe, STATS_MAP,
+    Stat, WAKEUP_GLOBAL, wakeup_bytes,
 };
 
 use super::btf::{self, BtfError, KernelBtf};
@@ -34,6 +34,9 @@ pub struct Options {
     pub filter: bool,
     /// Ring buffer size in bytes (a power of two, a multiple of the page size).
     pub ring_bytes: u32,
+    /// Report refused namespace-making clones ([`CLONE_FAILURE_PROGRAMS`]):
+    /// for the raw view, the metrics and recordings, which show them.
+    pub clone_failures: bool,
 }
 
 /// The in-kernel filter for these host namespaces (see [`Filter`]).
@@ -203,10 +206,15 @@ pub fn offsets(btf: &Path) -> Result<Offsets, LoadError> {
 }
 
 /// Every program the tracer must attach: the namespace programs, then the
-/// mount programs (pins as kernel events). The cause programs
-/// ([`CAUSE_PROGRAMS`]) are optional.
-pub fn probes() -> impl Iterator<Item = &'static Probe> {
-    PROGRAMS.iter().chain(MOUNT_PROGRAMS)
+/// mount programs (pins as kernel events), and a refused clone's where
+/// `opts` asks. The cause programs ([`CAUSE_PROGRAMS`]) are optional.
+pub fn probes(opts: &Options) -> impl Iterator<Item = &'static Probe> {
+    let clones: &[Probe] = if opts.clone_failures {
+        CLONE_FAILURE_PROGRAMS
+    } else {
+        &[]
+    };
+    PROGRAMS.iter().chain(MOUNT_PROGRAMS).chain(clones)
 }
 
 /// Load (verify) every program, then attach each to its tracepoint; the
@@ -214,10 +222,10 @@ pub fn probes() -> impl Iterator<Item = &'static Probe> {
 /// attached. Verifying first keeps the attaches close together, and the
 /// namespace programs go last, their unshare/setns pairs at the very end
 /// (see [`forget_calls_begun_before`]).
-fn attach(ebpf: &mut Ebpf, btf: &Btf) -> Result<usize, LoadError> {
+fn attach(ebpf: &mut Ebpf, btf: &Btf, opts: &Options) -> Result<usize, LoadError> {
     // Optional: the trace goes on, without this cause.
     let warn = |e: LoadError| eprintln!("tracer: warning: {e}: deaths are explained without it");
-    for p in probes() {
+    for p in probes(opts) {
         load_one(ebpf, btf, p)?;
     }
     let mut causes = Vec::new();
@@ -234,7 +242,9 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf) -> Result<usize, LoadError> {
             Err(e) => warn(e),
         }
     }
-    for p in MOUNT_PROGRAMS.iter().chain(PROGRAMS) {
+    // A refused clone's programs have no pairs: before the others.
+    let clones = probes(opts).filter(|p| CLONE_FAILURE_PROGRAMS.contains(p));
+    for p in clones.chain(MOUNT_PROGRAMS).chain(PROGRAMS) {
         attach_one(ebpf, p)?;
         n += 1;
     }
@@ -309,7 +319,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
     // unmounts what was mounted.
     let tracefs = Tracefs::find_or_mount()?;
     let unmount = tracefs.unmount_later();
-    for p in probes() {
+    for p in probes(opts) {
         if let Attach::Tracepoint(cat) = p.attach
             && !tracefs.path.join("events").join(cat).join(p.name).is_dir()
         {
@@ -341,7 +351,7 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         None
     };
 
-    let probes = attach(&mut ebpf, &btf)?;
+    let probes = attach(&mut ebpf, &btf, opts)?;
     let stats = ebpf
         .take_map(STATS_MAP)
         .ok_or(LoadError::NoMap(STATS_MAP))?;
