@@ -209,12 +209,19 @@ pub fn offsets(btf: &Path) -> Result<Offsets, LoadError> {
 /// mount programs (pins as kernel events), and a refused clone's where
 /// `opts` asks. The cause programs ([`CAUSE_PROGRAMS`]) are optional.
 pub fn probes(opts: &Options) -> impl Iterator<Item = &'static Probe> {
-    let clones: &[Probe] = if opts.clone_failures {
+    PROGRAMS
+        .iter()
+        .chain(MOUNT_PROGRAMS)
+        .chain(clone_failure_probes(opts))
+}
+
+/// A refused clone's programs, where `opts` asks for them.
+fn clone_failure_probes(opts: &Options) -> &'static [Probe] {
+    if opts.clone_failures {
         CLONE_FAILURE_PROGRAMS
     } else {
         &[]
-    };
-    PROGRAMS.iter().chain(MOUNT_PROGRAMS).chain(clones)
+    }
 }
 
 /// Load (verify) every program, then attach each to its tracepoint; the
@@ -243,8 +250,8 @@ fn attach(ebpf: &mut Ebpf, btf: &Btf, opts: &Options) -> Result<usize, LoadError
         }
     }
     // A refused clone's programs have no pairs: before the others.
-    let clones = probes(opts).filter(|p| CLONE_FAILURE_PROGRAMS.contains(p));
-    for p in clones.chain(MOUNT_PROGRAMS).chain(PROGRAMS) {
+    let clones = clone_failure_probes(opts);
+    for p in clones.iter().chain(MOUNT_PROGRAMS).chain(PROGRAMS) {
         attach_one(ebpf, p)?;
         n += 1;
     }
