@@ -740,18 +740,33 @@ fn quiet_prints_a_stats_line_only_when_something_is_lost() {
     let mut run = Run::tracer(&["-q", "--json", "--duration", "4"]);
     run.ready();
     // Host forks: the in-kernel filter keeps them back (`filtered` moves).
-    let started = Instant::now();
+    let (started, mut runs) = (Instant::now(), 0);
     while started.elapsed() < Duration::from_secs(3) {
         run_true(20, &[]);
+        runs += 20;
     }
     assert!(run.wait(Duration::from_secs(20)).success());
-    let stats: Vec<StatsLine> = run
+    let lines: Vec<String> = run
         .rest()
-        .iter()
+        .into_iter()
         .filter(|l| l.contains("\"type\":\"stats\""))
+        .collect();
+    let stats: Vec<StatsLine> = lines
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert!(stats.last().is_some_and(|s| s.last), "a final stats line");
+    // Each host `true` is a fork, an exec and an exit kept in the kernel,
+    // and counted there (summed over the CPUs).
+    let last: serde_json::Value = lines
+        .last()
+        .map(|l| serde_json::from_str(l).expect("a JSON stats line"))
+        .expect("a final stats line");
+    let filtered = last["kernel"]["filtered"].as_u64().unwrap_or(0);
+    assert!(
+        filtered >= 3 * runs,
+        "{runs} host runs of true, {filtered} records filtered: {last}"
+    );
     let mut before = Losses::default();
     for line in stats.iter().filter(|s| !s.last) {
         assert_ne!(
