@@ -32,22 +32,32 @@ const VALUED: [&str; 7] = [
     "-Z",
 ];
 
+/// The harness `args` in pieces: an option with its value, if it takes
+/// one as the next argument (`--skip X`), or a test filter alone.
+fn pieces(args: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let n = if VALUED.contains(&args[i].as_str()) {
+            2
+        } else {
+            1
+        };
+        let end = (i + n).min(args.len());
+        out.push(&args[i..end]);
+        i = end;
+    }
+    out
+}
+
 /// The test filters among the harness `args`: neither an option nor an
 /// option's value.
 fn filters(args: &[String]) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut value = false;
-    for a in args {
-        if std::mem::take(&mut value) {
-            continue;
-        }
-        if a.starts_with('-') {
-            value = VALUED.contains(&a.as_str());
-        } else {
-            out.push(a.as_str());
-        }
-    }
-    out
+    pieces(args)
+        .into_iter()
+        .map(|p| p[0].as_str())
+        .filter(|a| !a.starts_with('-'))
+        .collect()
 }
 
 /// The harness runs for `args`: with no test named, everything but
@@ -59,17 +69,12 @@ fn phases(args: &[String]) -> Vec<Vec<String>> {
     }
     let mut rest = args.to_vec();
     rest.extend(["--skip", SOLO].map(String::from));
-    let mut solo = Vec::new();
-    let mut threads_value = false;
-    for a in args {
-        if std::mem::take(&mut threads_value) {
-            continue;
-        }
-        threads_value = a == "--test-threads";
-        if !threads_value && !a.starts_with("--test-threads=") {
-            solo.push(a.clone());
-        }
-    }
+    let mut solo: Vec<String> = pieces(args)
+        .into_iter()
+        .filter(|p| p[0] != "--test-threads" && !p[0].starts_with("--test-threads="))
+        .flatten()
+        .cloned()
+        .collect();
     solo.extend([SOLO, "--test-threads=1"].map(String::from));
     vec![rest, solo]
 }
