@@ -18,5 +18,6 @@ pub mod nsfs;
 pub mod pins;
 pub mod proc;
 pub mod root;
+pub mod statmount;
 pub mod system;
 pub mod visitor;

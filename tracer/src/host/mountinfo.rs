@@ -1,46 +1,130 @@
-//! The tracer's own mountinfo (its mount namespace: the host's), read
-//! again only when the kernel says it changed. An open mountinfo polls
-//! with `POLLPRI` once any mount in its namespace came, went or moved
-//! since the last poll (propagated mounts, and the detaching an unlinked
-//! mount point does, included): unchanged, the last text is still what a
-//! read would give. A pod's end asked for it about ten times, a third of
-//! a millisecond of reads for the same 22 lines.
+//! The nsfs mounts of the tracer's own mount namespace (the host's),
+//! looked at again only when the kernel says the table changed. An open
+//! mountinfo polls with `POLLPRI` once any mount in its namespace came,
+//! went or moved since the last poll (propagated mounts, and the detaching
+//! an unlinked mount point does, included). A pod's end asks about ten
+//! times.
+//!
+//! A change is read with [`statmount`] where the kernel has it: only the
+//! mounts not seen before, and the nsfs ones again (a move keeps a mount's
+//! id), instead of every mount's mountinfo line (a millisecond for a
+//! thousand). The first read checks the listing against mountinfo itself
+//! (every mount counted, the same nsfs mounts) and keeps to mountinfo's
+//! text where they differ.
 
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 
+use rustc_hash::FxHashMap;
+
+use super::pins::{nsfs_mount, nsfs_mounts};
+use super::statmount::{self, NSFS_MAGIC};
+use crate::model::Nsfs;
+
 const PATH: &str = "/proc/self/mountinfo";
 
 struct Kept {
+    /// Polled for changes; read only where the listing is not used.
     file: File,
-    text: String,
+    /// Mount ids seen by the listing, and whether each is an nsfs mount;
+    /// `None`: the text is read.
+    listed: Option<FxHashMap<u64, bool>>,
+    nsfs: Vec<Nsfs>,
 }
 
 static OWN: Mutex<Option<Kept>> = Mutex::new(None);
 
-/// `f` of the tracer's own mountinfo, as it is now.
-pub fn with_own<T>(f: impl FnOnce(&str) -> T) -> io::Result<T> {
+/// `f` of the nsfs mounts of the tracer's own mount namespace, as they are now.
+pub fn with_own<T>(f: impl FnOnce(&[Nsfs]) -> T) -> io::Result<T> {
     let mut own = OWN
         .lock()
         .map_err(|_| io::Error::other("the mountinfo cache was poisoned"))?;
     match own.as_mut() {
         Some(kept) if !changed(&kept.file)? => {}
-        Some(kept) => reread(kept)?,
-        None => {
-            // Opened before it is read: a change between the two is
-            // polled next time.
-            let mut kept = Kept {
-                file: File::open(PATH)?,
-                text: String::new(),
-            };
-            reread(&mut kept)?;
-            *own = Some(kept);
-        }
+        Some(kept) => kept.reread()?,
+        None => *own = Some(Kept::open()?),
     }
-    let text = own.as_ref().map_or("", |k| k.text.as_str());
-    Ok(f(text))
+    Ok(f(own.as_ref().map_or(&[], |k| k.nsfs.as_slice())))
+}
+
+impl Kept {
+    fn open() -> io::Result<Kept> {
+        // Opened before it is read: a change between the two is polled
+        // next time.
+        let mut file = File::open(PATH)?;
+        let text = read_text(&mut file)?;
+        let from_text = nsfs_mounts(&text);
+        let mut seen = FxHashMap::default();
+        let listed = listed(&mut seen).ok().filter(|nsfs| {
+            let lines = text.lines().filter(|l| !l.is_empty()).count();
+            seen.len() == lines && sorted(nsfs.clone()) == sorted(from_text.clone())
+        });
+        Ok(match listed {
+            Some(nsfs) => Kept {
+                file,
+                listed: Some(seen),
+                nsfs,
+            },
+            None => Kept {
+                file,
+                listed: None,
+                nsfs: from_text,
+            },
+        })
+    }
+
+    fn reread(&mut self) -> io::Result<()> {
+        self.nsfs = match &mut self.listed {
+            Some(seen) => listed(seen)?,
+            None => nsfs_mounts(&read_text(&mut self.file)?),
+        };
+        Ok(())
+    }
+}
+
+/// The nsfs mounts the listing shows now; `seen` (mount id: nsfs or not)
+/// is updated to it. A mount known not to be nsfs is not looked at again.
+fn listed(seen: &mut FxHashMap<u64, bool>) -> io::Result<Vec<Nsfs>> {
+    let ids = statmount::list()?;
+    let mut now = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
+    let mut nsfs = Vec::new();
+    let mut buf = Vec::new();
+    for id in ids {
+        if seen.get(&id) == Some(&false) {
+            now.insert(id, false);
+            continue;
+        }
+        // A new mount's paths are rendered only if it is nsfs; a known
+        // nsfs mount's again, for a move. Gone since the listing: skipped.
+        if seen.get(&id).is_none() {
+            match statmount::magic(id, &mut buf)? {
+                Some(NSFS_MAGIC) => {}
+                Some(_) => {
+                    now.insert(id, false);
+                    continue;
+                }
+                None => continue,
+            }
+        }
+        let Some(m) = statmount::stat(id, &mut buf)? else {
+            continue;
+        };
+        now.insert(id, true);
+        nsfs.extend(nsfs_mount(&m.root, m.point));
+    }
+    *seen = now;
+    Ok(nsfs)
+}
+
+fn sorted(v: Vec<Nsfs>) -> Vec<(&'static str, u32, String)> {
+    let mut v: Vec<_> = v
+        .into_iter()
+        .map(|n| (n.kind.name(), n.inum, n.path))
+        .collect();
+    v.sort();
+    v
 }
 
 /// Whether the mount namespace changed since the last poll (or the open).
@@ -58,14 +142,11 @@ fn changed(file: &File) -> io::Result<bool> {
     Ok(p.revents & (libc::POLLPRI | libc::POLLERR) != 0)
 }
 
-fn reread(kept: &mut Kept) -> io::Result<()> {
-    kept.file.rewind()?;
-    kept.text.clear();
-    if let Err(e) = kept.file.read_to_string(&mut kept.text) {
-        kept.text.clear();
-        return Err(e);
-    }
-    Ok(())
+fn read_text(file: &mut File) -> io::Result<String> {
+    file.rewind()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -73,10 +154,103 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_kept_text_is_what_a_read_gives() {
-        let read = || std::fs::read_to_string(PATH).unwrap();
-        assert_eq!(with_own(str::to_string).unwrap(), read());
-        assert_eq!(with_own(str::to_string).unwrap(), read());
+    fn the_kept_mounts_are_what_mountinfo_shows() {
+        let read = || sorted(nsfs_mounts(&std::fs::read_to_string(PATH).unwrap()));
+        assert_eq!(with_own(|n| sorted(n.to_vec())).unwrap(), read());
+        assert_eq!(with_own(|n| sorted(n.to_vec())).unwrap(), read());
+    }
+
+    /// On this kernel (6.18) the first read takes to the listing: it
+    /// agrees with mountinfo (a disagreement keeps to the text, silently).
+    #[test]
+    fn the_listing_is_taken_where_the_kernel_has_it() {
+        // SAFETY: a plain geteuid.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: statmount needs CAP_SYS_ADMIN");
+            return;
+        }
+        let kept = Kept::open().unwrap();
+        assert!(kept.listed.is_some(), "mountinfo and the listing disagree");
+    }
+
+    fn cstr(s: &str) -> std::ffi::CString {
+        std::ffi::CString::new(s).unwrap()
+    }
+
+    fn mount(src: &str, dst: &str, ty: Option<&str>, flags: libc::c_ulong) {
+        let (src, dst, ty) = (cstr(src), cstr(dst), ty.map(cstr));
+        let ty = ty.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let r = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty, flags, std::ptr::null()) };
+        assert_eq!(r, 0, "mount {dst:?}: {}", io::Error::last_os_error());
+    }
+
+    /// This thread into a mount namespace of its own, private: nothing
+    /// done in it reaches the test process's.
+    fn own_mount_namespace() {
+        // SAFETY: no pointers; this thread's own mount namespace.
+        let r = unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) };
+        assert_eq!(r, 0, "{}", io::Error::last_os_error());
+        mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE);
+    }
+
+    /// The listing finds what this thread's mountinfo shows, through more
+    /// mounts than one listing call returns, a mount point with a space,
+    /// a moved pin and a removed one; and it counts every mount.
+    #[test]
+    fn the_listing_finds_the_nsfs_mounts_mountinfo_shows() {
+        // SAFETY: a plain geteuid.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to make a mount namespace");
+            return;
+        }
+        std::thread::spawn(|| {
+            own_mount_namespace();
+            let dir = std::env::temp_dir().join(format!("tracer-listmount-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let dir = dir.to_str().unwrap().to_string();
+            mount("none", &dir, Some("tmpfs"), 0);
+            let stack = format!("{dir}/stack");
+            std::fs::create_dir(&stack).unwrap();
+            for _ in 0..1100 {
+                mount("none", &stack, Some("tmpfs"), 0);
+            }
+            let pins = [
+                format!("{dir}/net pin"),
+                format!("{dir}/uts"),
+                format!("{dir}/moved"),
+            ];
+            for p in &pins {
+                std::fs::write(p, "").unwrap();
+            }
+            mount("/proc/thread-self/ns/net", &pins[0], None, libc::MS_BIND);
+            mount("/proc/thread-self/ns/uts", &pins[1], None, libc::MS_BIND);
+            let mut seen = FxHashMap::default();
+            let check = |seen: &mut FxHashMap<u64, bool>, nsfs: usize| {
+                let text = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+                let got = listed(seen).expect("listmount/statmount on Linux 6.8+");
+                assert_eq!(sorted(got.clone()), sorted(nsfs_mounts(&text)));
+                assert_eq!(got.len(), nsfs);
+                assert_eq!(seen.len(), text.lines().count(), "every mount counted");
+                got
+            };
+            let got = check(&mut seen, 2);
+            assert!(
+                got.iter()
+                    .any(|n| n.kind == crate::model::NsKind::Net && n.path == pins[0])
+            );
+            mount(&pins[1], &pins[2], None, libc::MS_MOVE);
+            let got = check(&mut seen, 2);
+            assert!(
+                got.iter().any(|n| n.path == pins[2]),
+                "a move is seen: {got:?}"
+            );
+            // SAFETY: a NUL-terminated path that outlives the call.
+            assert_eq!(unsafe { libc::umount2(cstr(&pins[0]).as_ptr(), 0) }, 0);
+            check(&mut seen, 1);
+        })
+        .join()
+        .unwrap();
     }
 
     /// A mount in a mount namespace of our own (a thread that unshares

@@ -8,9 +8,8 @@ use crate::model::pin::same_mount_point;
 use crate::model::{MntRead, Mounts, MountsWanted, NsKind, Nsfs};
 
 /// Every nsfs bind mount in `mountinfo` (the text of
-/// `/proc/<pid>/mountinfo`): (kind name, inode, mount point). mountinfo
-/// names the namespace in the root field, `net:[4026532177]`.
-pub fn nsfs_mounts(mountinfo: &str) -> Vec<(&str, u32, String)> {
+/// `/proc/<pid>/mountinfo`) of a namespace kind the model knows.
+pub fn nsfs_mounts(mountinfo: &str) -> Vec<Nsfs> {
     mountinfo
         .lines()
         .filter_map(|line| {
@@ -22,19 +21,29 @@ pub fn nsfs_mounts(mountinfo: &str) -> Vec<(&str, u32, String)> {
             let mut f = pre.split(' ');
             let root = f.nth(3)?;
             let mount_point = f.next()?;
-            let (kind, rest) = root.split_once(":[")?;
-            let inum = rest.strip_suffix(']')?.parse().ok()?;
-            Some((kind, inum, unescape(mount_point)))
+            nsfs_mount(root, unescape(mount_point))
         })
         .collect()
 }
 
+/// An nsfs mount from its root, which names the namespace
+/// (`net:[4026532177]`), and its mount point.
+pub fn nsfs_mount(root: &str, path: String) -> Option<Nsfs> {
+    let (kind, rest) = root.split_once(":[")?;
+    Some(Nsfs {
+        kind: kind_named(kind)?,
+        inum: rest.strip_suffix(']')?.parse().ok()?,
+        path,
+    })
+}
+
 /// Mount points in `mountinfo` that bind-mount the namespace `<kind>:[<inum>]`.
-pub fn nsfs_pins(mountinfo: &str, kind: &str, inum: u32) -> Vec<String> {
+#[cfg(test)]
+fn nsfs_pins(mountinfo: &str, kind: &str, inum: u32) -> Vec<String> {
     let mut out: Vec<String> = nsfs_mounts(mountinfo)
         .into_iter()
-        .filter(|(k, i, _)| *k == kind && *i == inum)
-        .map(|(_, _, p)| p)
+        .filter(|n| n.kind.name() == kind && n.inum == inum)
+        .map(|n| n.path)
         .collect();
     out.sort();
     out.dedup();
@@ -56,24 +65,24 @@ fn kind_named(name: &str) -> Option<NsKind> {
     .find(|k| k.name() == name)
 }
 
-/// What one mountinfo table shows of what `want` asks: nsfs mounts of its
+/// What one mount table shows of what `want` asks: nsfs mounts of its
 /// targets, and those at the mount points asked about in mount namespace
 /// `mnt` (pins whose namespace the model could not name).
-fn wanted_in(text: &str, want: &MountsWanted, mnt: u32) -> Vec<Nsfs> {
-    nsfs_mounts(text)
-        .into_iter()
-        .filter_map(|(kind, inum, path)| {
-            let kind = kind_named(kind)?;
+fn wanted_in(mounts: &[Nsfs], want: &MountsWanted, mnt: u32) -> Vec<Nsfs> {
+    mounts
+        .iter()
+        .filter(|n| {
             let target = want
                 .targets
                 .iter()
-                .any(|t| t.kind == kind && t.inum == inum);
+                .any(|t| t.kind == n.kind && t.inum == n.inum);
             let asked = want
                 .paths
                 .iter()
-                .any(|(m, p)| *m == mnt && same_mount_point(p, &path));
-            (target || asked).then_some(Nsfs { kind, inum, path })
+                .any(|(m, p)| *m == mnt && same_mount_point(p, &n.path));
+            target || asked
         })
+        .cloned()
         .collect()
 }
 
@@ -85,7 +94,7 @@ pub fn read_wanted(want: &MountsWanted) -> Mounts {
     let mut read = Vec::new();
     for m in &want.mnts {
         if m.host {
-            if let Ok(nsfs) = super::mountinfo::with_own(|text| wanted_in(text, want, m.mnt.inum)) {
+            if let Ok(nsfs) = super::mountinfo::with_own(|own| wanted_in(own, want, m.mnt.inum)) {
                 read.push(MntRead {
                     mnt: m.mnt,
                     pid: None,
@@ -112,7 +121,7 @@ pub fn read_wanted(want: &MountsWanted) -> Mounts {
                 mnt: m.mnt,
                 pid: Some(super::proc::tgid_of(tid).unwrap_or(tid)),
                 comm,
-                nsfs: wanted_in(&text, want, m.mnt.inum),
+                nsfs: wanted_in(&nsfs_mounts(&text), want, m.mnt.inum),
             });
             break;
         }
@@ -209,7 +218,7 @@ mod tests {
                 tids: vec![],
             }],
         };
-        let got = wanted_in(MOUNTINFO, &want, 7);
+        let got = wanted_in(&nsfs_mounts(MOUNTINFO), &want, 7);
         let paths: Vec<&str> = got.iter().map(|n| n.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -221,7 +230,7 @@ mod tests {
         );
         assert_eq!(got[2].kind, NsKind::Ipc);
         assert!(
-            wanted_in(MOUNTINFO, &want, 8).len() == 2,
+            wanted_in(&nsfs_mounts(MOUNTINFO), &want, 8).len() == 2,
             "paths are per mount namespace"
         );
     }
