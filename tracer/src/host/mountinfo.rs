@@ -263,40 +263,20 @@ mod tests {
             return;
         }
         std::thread::spawn(|| {
-            // SAFETY: no pointers; this thread's own mount namespace.
-            let r = unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) };
-            assert_eq!(r, 0);
-            // Private: nothing done here propagates to the host's.
-            let root = std::ffi::CString::new("/").unwrap();
-            // SAFETY: a NUL-terminated path that outlives the call; null for the rest.
-            let r = unsafe {
-                libc::mount(
-                    std::ptr::null(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                )
-            };
-            assert_eq!(r, 0, "{}", io::Error::last_os_error());
+            own_mount_namespace();
             // This thread's, not the process's (/proc/self is the leader's).
             let file = File::open("/proc/thread-self/mountinfo").unwrap();
             assert!(!changed(&file).unwrap());
             let dir = std::env::temp_dir().join(format!("tracer-mountinfo-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
-            let c = |s: &str| std::ffi::CString::new(s).unwrap();
-            let (src, dst, ty) = (c("none"), c(dir.to_str().unwrap()), c("tmpfs"));
-            // SAFETY: NUL-terminated strings that outlive the call.
-            let r = unsafe {
-                libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null())
-            };
-            assert_eq!(r, 0, "{}", io::Error::last_os_error());
+            let dir = dir.to_str().unwrap();
+            mount("none", dir, Some("tmpfs"), 0);
             assert!(changed(&file).unwrap());
             assert!(!changed(&file).unwrap(), "once per change");
-            // SAFETY: as above.
-            unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
+            // SAFETY: a NUL-terminated path that outlives the call.
+            unsafe { libc::umount2(cstr(dir).as_ptr(), libc::MNT_DETACH) };
             assert!(changed(&file).unwrap());
-            let _ = std::fs::remove_dir(&dir);
+            let _ = std::fs::remove_dir(dir);
         })
         .join()
         .unwrap();
