@@ -185,13 +185,23 @@ mod tests {
         assert_eq!(r, 0, "mount {dst:?}: {}", io::Error::last_os_error());
     }
 
-    /// This thread into a mount namespace of its own, private: nothing
-    /// done in it reaches the test process's.
-    fn own_mount_namespace() {
-        // SAFETY: no pointers; this thread's own mount namespace.
-        let r = unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) };
-        assert_eq!(r, 0, "{}", io::Error::last_os_error());
-        mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE);
+    /// `f` in a thread of its own in a mount namespace of its own, private:
+    /// nothing done in it reaches the test process's. Needs root.
+    fn in_own_mount_namespace(f: impl FnOnce() + Send + 'static) {
+        // SAFETY: a plain geteuid.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to make a mount namespace");
+            return;
+        }
+        std::thread::spawn(|| {
+            // SAFETY: no pointers; this thread's own mount namespace.
+            let r = unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) };
+            assert_eq!(r, 0, "{}", io::Error::last_os_error());
+            mount("none", "/", None, libc::MS_REC | libc::MS_PRIVATE);
+            f();
+        })
+        .join()
+        .unwrap();
     }
 
     /// The listing finds what this thread's mountinfo shows, through more
@@ -199,13 +209,7 @@ mod tests {
     /// a moved pin and a removed one; and it counts every mount.
     #[test]
     fn the_listing_finds_the_nsfs_mounts_mountinfo_shows() {
-        // SAFETY: a plain geteuid.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: needs root to make a mount namespace");
-            return;
-        }
-        std::thread::spawn(|| {
-            own_mount_namespace();
+        in_own_mount_namespace(|| {
             let dir = std::env::temp_dir().join(format!("tracer-listmount-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let dir = dir.to_str().unwrap().to_string();
@@ -248,22 +252,14 @@ mod tests {
             // SAFETY: a NUL-terminated path that outlives the call.
             assert_eq!(unsafe { libc::umount2(cstr(&pins[0]).as_ptr(), 0) }, 0);
             check(&mut seen, 1);
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     /// A mount in a mount namespace of our own (a thread that unshares
     /// it: the test process's own namespace stays as it was) is polled.
     #[test]
     fn a_change_is_polled_and_none_is_not() {
-        // SAFETY: a plain geteuid.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: needs root to make a mount namespace");
-            return;
-        }
-        std::thread::spawn(|| {
-            own_mount_namespace();
+        in_own_mount_namespace(|| {
             // This thread's, not the process's (/proc/self is the leader's).
             let file = File::open("/proc/thread-self/mountinfo").unwrap();
             assert!(!changed(&file).unwrap());
@@ -277,8 +273,6 @@ mod tests {
             unsafe { libc::umount2(cstr(dir).as_ptr(), libc::MNT_DETACH) };
             assert!(changed(&file).unwrap());
             let _ = std::fs::remove_dir(dir);
-        })
-        .join()
-        .unwrap();
+        });
     }
 }
