@@ -209,10 +209,10 @@ mod tests {
     /// a moved pin and a removed one; and it counts every mount.
     #[test]
     fn the_listing_finds_the_nsfs_mounts_mountinfo_shows() {
-        in_own_mount_namespace(|| {
-            let dir = std::env::temp_dir().join(format!("tracer-listmount-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let dir = dir.to_str().unwrap().to_string();
+        let top = std::env::temp_dir().join(format!("tracer-listmount-{}", std::process::id()));
+        std::fs::create_dir_all(&top).unwrap();
+        let dir = top.to_str().unwrap().to_string();
+        in_own_mount_namespace(move || {
             mount("none", &dir, Some("tmpfs"), 0);
             let stack = format!("{dir}/stack");
             std::fs::create_dir(&stack).unwrap();
@@ -253,6 +253,8 @@ mod tests {
             assert_eq!(unsafe { libc::umount2(cstr(&pins[0]).as_ptr(), 0) }, 0);
             check(&mut seen, 1);
         });
+        // Empty outside the namespace, whose mounts went with its thread.
+        let _ = std::fs::remove_dir(&top);
     }
 
     /// A mount in a mount namespace of our own (a thread that unshares
