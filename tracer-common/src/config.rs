@@ -108,7 +108,11 @@ pub struct Filter {
     pub host_pid: u32,
     /// The host's mount namespace (0: not compared, every mount namespace passes as the host's).
     pub host_mnt: u32,
-    pub _pad: u32,
+    /// Not 0: every program returns at once, but for the tracer's own
+    /// calls (its self-test; see `self_tgid`): the bench's floor, what
+    /// running any program at these tracepoints costs
+    /// (`--debug-idle-programs`).
+    pub idle: u32,
     /// The tracer's own pid when it lives in the host's namespaces and the
     /// root pid namespace (0 otherwise): its self-test `unshare(0)` then
     /// stores its `nsproxy` in [`crate::HOST_NSPROXY_MAP`], a fast path for
@@ -126,7 +130,7 @@ impl Filter {
             host_uts: 0,
             host_pid: 0,
             host_mnt: 0,
-            _pad: 0,
+            idle: 0,
             self_tgid: 0,
         }
     }

@@ -29,6 +29,9 @@ const SI_CODE: usize = 8;
 /// for tasks outside the host's namespaces.
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let sig = ctx.arg::<u64>(0) as u32;
     let result = ctx.arg::<u64>(4) as u32;
     if !fatal_signal(sig) || result == SIGNAL_IGNORED {
@@ -66,6 +69,9 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
 /// outside the host's namespaces.
 #[btf_tracepoint(function = "mark_victim")]
 pub fn mark_victim(ctx: BtfTracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let victim = Task(ctx.arg::<*const u8>(0));
     emit(
         &ctx,
@@ -93,6 +99,9 @@ const MKDIR_PATH_LOC: usize = 24;
 /// v1 hierarchies have ids of their own and are left out).
 #[tracepoint]
 pub fn cgroup_mkdir(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     if arg::<i32>(&ctx, MKDIR_ROOT) != Some(0) {
         return 0;
     }

@@ -18,12 +18,18 @@ use crate::{
 
 #[tracepoint]
 pub fn sys_exit_clone(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     clone_exit(&ctx);
     0
 }
 
 #[tracepoint]
 pub fn sys_exit_clone3(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     clone_exit(&ctx);
     0
 }
@@ -61,6 +67,9 @@ fn clone_exit(ctx: &TracePointContext) {
 /// task_struct *child)`, typed (BTF), run by the caller.
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let caller = Task(ctx.arg::<*const u8>(0));
     let child = Task(ctx.arg::<*const u8>(1));
     // A host task forking in the host's namespaces stays in the kernel;

@@ -74,6 +74,9 @@ fn fd_arg(ctx: &TracePointContext, offset: usize) -> i32 {
 /// mount(dev_name, dir_name, type, flags, data): bind mounts only.
 #[tracepoint]
 pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let flags = arg::<u64>(&ctx, SYSCALL_ARG3).unwrap_or(0);
     if flags & MS_BIND == 0 || flags & MS_REMOUNT != 0 {
         return 0;
@@ -94,6 +97,9 @@ pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
 /// userspace's to know.
 #[tracepoint]
 pub fn sys_enter_umount(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     remember(MountCall {
         kind: MountKind::Umount as u32,
         from_fd: NO_FD,
@@ -109,6 +115,9 @@ pub fn sys_enter_umount(ctx: TracePointContext) -> u32 {
 /// open_tree(dfd, filename, flags): only clones make a new mount.
 #[tracepoint]
 pub fn sys_enter_open_tree(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let flags = arg::<u64>(&ctx, SYSCALL_ARG2).map_or(0, |v| u64::from(v as u32));
     if flags & OPEN_TREE_CLONE == 0 {
         return 0;
@@ -129,6 +138,9 @@ pub fn sys_enter_open_tree(ctx: TracePointContext) -> u32 {
 /// reported clone.
 #[tracepoint]
 pub fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let from_fd = fd_arg(&ctx, SYSCALL_ARG0);
     if CLONED_TREES
         .get_ptr(tree_key(current_tgid(), from_fd))
@@ -150,24 +162,36 @@ pub fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_exit_mount(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     mount_exit(&ctx);
     0
 }
 
 #[tracepoint]
 pub fn sys_exit_umount(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     mount_exit(&ctx);
     0
 }
 
 #[tracepoint]
 pub fn sys_exit_open_tree(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     mount_exit(&ctx);
     0
 }
 
 #[tracepoint]
 pub fn sys_exit_move_mount(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     mount_exit(&ctx);
     0
 }

@@ -17,6 +17,9 @@ use crate::{
 
 #[tracepoint]
 pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let flags = ctx_arg::<u64>(&ctx, SYSCALL_ARG0);
     remember_ns_change(&ctx, flags, -1, syscall::UNSHARE);
     0
@@ -24,6 +27,9 @@ pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let fd = ctx_arg::<u64>(&ctx, SYSCALL_ARG0) as i32;
     let nstype = ctx_arg::<u64>(&ctx, SYSCALL_ARG1);
     remember_ns_change(&ctx, nstype, fd, syscall::SETNS);
@@ -122,12 +128,18 @@ fn take_pending(tid: u32) -> Option<&'static mut Pending> {
 
 #[tracepoint]
 pub fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     ns_change_exit(&ctx, Kind::Unshare);
     0
 }
 
 #[tracepoint]
 pub fn sys_exit_setns(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     ns_change_exit(&ctx, Kind::Setns);
     0
 }

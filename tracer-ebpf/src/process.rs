@@ -19,6 +19,9 @@ const EXEC_OLD_PID: usize = 16;
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let task = Task::current();
     emit(
         &ctx,
@@ -48,6 +51,9 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 /// from the arguments (no helper call on every exit on the node).
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> u32 {
+    if crate::task::idle() {
+        return 0;
+    }
     let task = Task(ctx.arg::<*const u8>(0));
     emit(
         &ctx,

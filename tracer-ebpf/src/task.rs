@@ -226,6 +226,14 @@ pub fn remember_host_nsproxy(task: Task) {
     }
 }
 
+/// The bench's floor (`Filter::idle`): return at once, unless this is the
+/// tracer's own call. Idle off, the verifier knows the frozen global and
+/// drops the check's branch.
+#[inline(always)]
+pub fn idle() -> bool {
+    global(&FILTER.idle) != 0 && !is_self(crate::emit::current_tgid())
+}
+
 #[inline(always)]
 pub fn filter_enabled() -> bool {
     global(&FILTER.enabled) != 0

@@ -176,6 +176,10 @@ struct WatchArgs {
     /// Testing only: wait this long before reading the ring buffer.
     #[arg(long, value_name = "MS", hide = true)]
     debug_stall_ms: Option<u64>,
+    /// Benchmarks only: every program returns at once (the tracer's own
+    /// calls excepted): what running any program at these tracepoints costs.
+    #[arg(long, hide = true)]
+    debug_idle_programs: bool,
     /// BTF of the running kernel, for kernels without /sys/kernel/btf/vmlinux.
     #[arg(long, value_name = "PATH", default_value = loader::DEFAULT_BTF)]
     btf: PathBuf,
@@ -321,6 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             filter: !args.all,
             ring_bytes: args.ring_kib * 1024,
             clone_failures: view == View::Raw || args.metrics.is_some() || output.is_some(),
+            idle: args.debug_idle_programs,
         },
         format: format(args.json),
         view,

@@ -37,10 +37,13 @@ pub struct Options {
     /// Report refused namespace-making clones ([`CLONE_FAILURE_PROGRAMS`]):
     /// for the raw view, the metrics and recordings, which show them.
     pub clone_failures: bool,
+    /// Every program returns at once but for the tracer's own calls: the
+    /// bench's floor (`--debug-idle-programs`).
+    pub idle: bool,
 }
 
 /// The in-kernel filter for these host namespaces (see [`Filter`]).
-fn filter(enabled: bool, host: &NsSet) -> Filter {
+fn filter(enabled: bool, idle: bool, host: &NsSet) -> Filter {
     let inum = |ns: Ns| host.inum[ns as usize];
     // The tracer's own nsproxy can stand for the host's only if it is in
     // the host's namespaces and in the root pid namespace (one NSpid).
@@ -63,7 +66,7 @@ fn filter(enabled: bool, host: &NsSet) -> Filter {
         host_uts: inum(Ns::Uts),
         host_pid: inum(Ns::Pid),
         host_mnt: inum(Ns::Mnt),
-        _pad: 0,
+        idle: u32::from(idle),
         self_tgid: if same && system::in_root_pid_ns() {
             std::process::id()
         } else {
@@ -134,6 +137,10 @@ pub enum LoadError {
     },
     #[error("aya-log: {0}")]
     Log(#[from] aya_log::Error),
+    #[error(
+        "--debug-idle-programs needs the tracer in the host's namespaces and root pid namespace: only its own records are sent then"
+    )]
+    IdleAway,
 }
 
 fn describe(p: &Probe) -> String {
@@ -340,7 +347,10 @@ pub fn load(opts: &Options, host: &NsSet) -> Result<Loaded, LoadError> {
         None | Some(log::LevelFilter::Off) => 0,
         Some(l) => l as u8,
     };
-    let filter = filter(opts.filter, host);
+    let filter = filter(opts.filter, opts.idle, host);
+    if filter.idle != 0 && filter.self_tgid == 0 {
+        return Err(LoadError::IdleAway);
+    }
     // The kernel's BTF parsed once, for aya: tp_btf programs load against
     // it. Dropped (`btf::release`) once they are, before the ring buffer
     // is mapped: the two never add up in the peak RSS.

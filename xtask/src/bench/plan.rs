@@ -73,6 +73,14 @@ pub const CONFIGS: &[Config] = &[
         what: "bpftrace on the same tracepoints, printf of comparable fields",
     },
     Config {
+        name: IDLE,
+        probe: Probe::Tracer,
+        args: &["--json", "--debug-idle-programs"],
+        expect: Expect::Nothing,
+        what: "the tracer with every program returning at once (`--debug-idle-programs`): \
+               what running any program at its tracepoints costs (not run for pods)",
+    },
+    Config {
         name: "poll-100ms",
         probe: Probe::Poller(100),
         args: &[],
@@ -87,6 +95,9 @@ pub const CONFIGS: &[Config] = &[
         what: "the same poller every 10 ms (aggressive)",
     },
 ];
+
+/// The tracer's floor: its programs attached, returning at once.
+pub const IDLE: &str = "idle";
 
 /// The tracer configuration the pollers are compared with: same question
 /// (which namespaces came and went), pod view.
@@ -188,7 +199,7 @@ pub const BPF_STATS_WORKLOADS: &[(&str, u64, u64)] = &[
     ("ns-churn", 50_000, 20_000),
 ];
 /// The configurations of the BPF run-time pass.
-pub const BPF_STATS_CONFIGS: &[&str] = &["live", "all", "bpftrace"];
+pub const BPF_STATS_CONFIGS: &[&str] = &["live", "all", IDLE, "bpftrace"];
 
 /// The drop-counter proof: a 64 KiB ring, a reader asleep for 3 s.
 pub const STALL_RING_KIB: u64 = 64;
