@@ -108,9 +108,9 @@ pub struct Filter {
     pub host_pid: u32,
     /// The host's mount namespace (0: not compared, every mount namespace passes as the host's).
     pub host_mnt: u32,
-    /// Not 0: every program returns at once, but for the tracer's own
-    /// calls (its self-test; see `self_tgid`): the bench's floor, what
-    /// running any program at these tracepoints costs
+    /// Not 0: every program returns at once (unshare's but for the
+    /// tracer's own calls, its self-test; see `self_tgid`): the bench's
+    /// floor, what running any program at these tracepoints costs
     /// (`--debug-idle-programs`).
     pub idle: u32,
     /// The tracer's own pid when it lives in the host's namespaces and the

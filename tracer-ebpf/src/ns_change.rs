@@ -17,7 +17,7 @@ use crate::{
 
 #[tracepoint]
 pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
-    if crate::task::idle() {
+    if crate::task::idle_unless_self() {
         return 0;
     }
     let flags = ctx_arg::<u64>(&ctx, SYSCALL_ARG0);
@@ -128,7 +128,7 @@ fn take_pending(tid: u32) -> Option<&'static mut Pending> {
 
 #[tracepoint]
 pub fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
-    if crate::task::idle() {
+    if crate::task::idle_unless_self() {
         return 0;
     }
     ns_change_exit(&ctx, Kind::Unshare);

@@ -226,12 +226,17 @@ pub fn remember_host_nsproxy(task: Task) {
     }
 }
 
-/// The bench's floor (`Filter::idle`): return at once, unless this is the
-/// tracer's own call. Idle off, the verifier knows the frozen global and
-/// drops the check's branch.
+/// The bench's floor (`Filter::idle`): return at once. Idle off, the
+/// verifier knows the frozen global and drops the check's branch.
 #[inline(always)]
 pub fn idle() -> bool {
-    global(&FILTER.idle) != 0 && !is_self(crate::emit::current_tgid())
+    global(&FILTER.idle) != 0
+}
+
+/// [`idle`], but for the tracer's own calls: its self-test's `unshare(0)`.
+#[inline(always)]
+pub fn idle_unless_self() -> bool {
+    idle() && !is_self(crate::emit::current_tgid())
 }
 
 #[inline(always)]
