@@ -450,8 +450,9 @@ fn markdown_notes(m: &mut String, s: &Summary) {
          *paired* clone/unshare/setns exit (the child's return from clone has no entry: not printed): \
          fork-exit 3, fork-exec 4, ns-churn 2, netns-churn 4. Measured events include whatever else ran on the \
          machine during the run, hence slightly above expected.\n\
-         - ns-churn is an artificial storm: ~1 µs per unshare+setns pair untraced, ~2 M events/s offered. \
-         Its slowdown is mostly the programs' own run time (BPF table: more BPF ns per op than the op itself).\n\
+         - ns-churn is an artificial storm: ~3.5 µs per unshare+setns pair untraced. A syscall tracepoint costs \
+         ~350 ns per run on this VM before any program work, so `idle` (the tracer's programs returning at once) \
+         is the floor of its slowdown; the rest is the programs' own run time.\n\
          - Run-to-run spread (the `none` min–max) is a few %: a slowdown inside it, negative ones included, is noise. \
          The BPF table's share column measures the in-kernel cost directly.\n\
          - bpftrace runs with its default (line-buffered) output; its lines are counted through a pipe; \
