@@ -76,10 +76,17 @@ impl Kept {
     }
 
     fn reread(&mut self) -> io::Result<()> {
-        self.nsfs = match &mut self.listed {
-            Some(seen) => listed(seen)?,
-            None => nsfs_mounts(&read_text(&mut self.file)?),
-        };
+        if let Some(seen) = &mut self.listed {
+            match listed(seen) {
+                Ok(nsfs) => {
+                    self.nsfs = nsfs;
+                    return Ok(());
+                }
+                // The text from now on: it needs no capability.
+                Err(_) => self.listed = None,
+            }
+        }
+        self.nsfs = nsfs_mounts(&read_text(&mut self.file)?);
         Ok(())
     }
 }
