@@ -176,8 +176,9 @@ struct WatchArgs {
     /// Testing only: wait this long before reading the ring buffer.
     #[arg(long, value_name = "MS", hide = true)]
     debug_stall_ms: Option<u64>,
-    /// Benchmarks only: every program returns at once (the tracer's own
-    /// calls excepted): what running any program at these tracepoints costs.
+    /// Benchmarks only: every program returns at once (unshare's but for
+    /// the tracer's self-test): what running any program at these
+    /// tracepoints costs. Prints nothing of other processes.
     #[arg(long, hide = true)]
     debug_idle_programs: bool,
     /// BTF of the running kernel, for kernels without /sys/kernel/btf/vmlinux.

@@ -37,8 +37,8 @@ pub struct Options {
     /// Report refused namespace-making clones ([`CLONE_FAILURE_PROGRAMS`]):
     /// for the raw view, the metrics and recordings, which show them.
     pub clone_failures: bool,
-    /// Every program returns at once but for the tracer's own calls: the
-    /// bench's floor (`--debug-idle-programs`).
+    /// Every program returns at once (unshare's but for the tracer's own
+    /// self-test): the bench's floor (`--debug-idle-programs`).
     pub idle: bool,
 }
 
