@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::support::json::Ready;
 use crate::support::tracer::{require_root, tracer_bin};
 use crate::support::unique_name;
+use crate::support::workload;
 
 /// A `tracer --raw --json` whose stdout lines come with the time they
 /// arrived, and whose stderr is kept.
@@ -91,22 +92,11 @@ fn no_names_lines(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-/// `unshare -n true`; its pid.
-fn unshare_net() -> u32 {
-    let mut c = Command::new("unshare")
-        .args(["-n", "true"])
-        .spawn()
-        .expect("run unshare (util-linux)");
-    let pid = c.id();
-    assert!(c.wait().expect("wait for unshare").success());
-    pid
-}
-
 /// Our `unshare -n` is traced at the usual pace (the ring is drained every
 /// 50 ms), also while the resolver waits on the runtime.
 fn traced_promptly(run: &Run) -> Duration {
     let t = Instant::now();
-    let pid = unshare_net();
+    let pid = workload::unshare_true("-n");
     let at = run.wait_for(Duration::from_secs(5), |v| {
         v["type"] == "event" && v["event"] == "unshare" && v["pid"] == pid
     });

@@ -438,29 +438,18 @@ fn a_tracer_started_amid_unshares_counts_no_loss() {
 }
 
 /// The bench's floor (`--debug-idle-programs`): every program runs and
-/// returns at once but for the tracer's own calls (its self-test passes).
+/// returns at once (unshare's but for the tracer's self-test, which passes).
 /// The same `unshare -u` that the tracer sees otherwise sends nothing
 /// then, not even its fork, exec or exit.
 #[test]
 fn idle_programs_send_nothing_of_other_processes() {
     let seen = |args: &[&str]| {
         let tracer = Tracer::start(args);
-        let pid = unshare_uts();
+        let pid = workload::unshare_true("-u");
         let lines = tracer.stop();
         lines.assert_lossless();
         lines.events().filter(|e| e.pid == pid).count()
     };
     assert!(seen(&["--raw", "--all"]) >= 3, "fork, unshare, exec, exit");
     assert_eq!(seen(&["--raw", "--all", "--debug-idle-programs"]), 0);
-}
-
-/// `unshare -u true`; its pid.
-fn unshare_uts() -> u32 {
-    let mut c = Command::new("unshare")
-        .args(["-u", "true"])
-        .spawn()
-        .expect("run unshare (util-linux)");
-    let pid = c.id();
-    assert!(c.wait().expect("wait for unshare").success());
-    pid
 }

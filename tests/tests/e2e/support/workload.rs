@@ -1,4 +1,5 @@
-//! Run `ns-workload` (this crate's binary) and read its ground truth.
+//! Run `ns-workload` (this crate's binary) and read its ground truth;
+//! and `unshare FLAG true`, the smallest namespace change.
 
 use std::process::Command;
 
@@ -41,4 +42,15 @@ pub fn clones() -> Clones {
 /// A thread's unshares while it is moved between CPUs.
 pub fn migrate() -> Migrate {
     run(&["migrate"])
+}
+
+/// `unshare FLAG true` (util-linux), e.g. `-n`; its pid once it exited.
+pub fn unshare_true(flag: &str) -> u32 {
+    let mut c = Command::new("unshare")
+        .args([flag, "true"])
+        .spawn()
+        .expect("run unshare (util-linux)");
+    let pid = c.id();
+    assert!(c.wait().expect("wait for unshare").success());
+    pid
 }
