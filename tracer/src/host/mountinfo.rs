@@ -61,18 +61,11 @@ impl Kept {
             let lines = text.lines().filter(|l| !l.is_empty()).count();
             seen.len() == lines && sorted(nsfs.clone()) == sorted(from_text.clone())
         });
-        Ok(match listed {
-            Some(nsfs) => Kept {
-                file,
-                listed: Some(seen),
-                nsfs,
-            },
-            None => Kept {
-                file,
-                listed: None,
-                nsfs: from_text,
-            },
-        })
+        let (listed, nsfs) = match listed {
+            Some(nsfs) => (Some(seen), nsfs),
+            None => (None, from_text),
+        };
+        Ok(Kept { file, listed, nsfs })
     }
 
     fn reread(&mut self) -> io::Result<()> {
@@ -99,21 +92,22 @@ fn listed(seen: &mut FxHashMap<u64, bool>) -> io::Result<Vec<Nsfs>> {
     let mut nsfs = Vec::new();
     let mut buf = Vec::new();
     for id in ids {
-        if seen.get(&id) == Some(&false) {
-            now.insert(id, false);
-            continue;
-        }
         // A new mount's paths are rendered only if it is nsfs; a known
         // nsfs mount's again, for a move. Gone since the listing: skipped.
-        if seen.get(&id).is_none() {
-            match statmount::magic(id, &mut buf)? {
+        match seen.get(&id) {
+            Some(true) => {}
+            Some(false) => {
+                now.insert(id, false);
+                continue;
+            }
+            None => match statmount::magic(id, &mut buf)? {
                 Some(NSFS_MAGIC) => {}
                 Some(_) => {
                     now.insert(id, false);
                     continue;
                 }
                 None => continue,
-            }
+            },
         }
         let Some(m) = statmount::stat(id, &mut buf)? else {
             continue;
