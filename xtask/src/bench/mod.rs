@@ -141,8 +141,7 @@ pub fn run(opts: Options) -> Result<()> {
                 if cfg.probe == Probe::Bpftrace && bpftrace_missing.is_some() {
                     continue;
                 }
-                // A pod's run is seconds of podman: no program's floor shows in it.
-                if cfg.name == plan::IDLE && w.kind == Kind::Pods {
+                if !cfg.runs_on(w) {
                     continue;
                 }
                 match measure(&probes, &runner, w, cfg, ops, round) {
@@ -168,7 +167,7 @@ pub fn run(opts: Options) -> Result<()> {
     let cells = results::cells(&workloads, &runs, |w, cfg| match (cfg.probe, w.kind) {
         (_, Kind::Pods) if runner.podman_missing().is_some() => runner.podman_missing().cloned(),
         (Probe::Bpftrace, _) => bpftrace_missing.clone(),
-        (_, Kind::Pods) if cfg.name == plan::IDLE => Some("not run for pods".into()),
+        _ if !cfg.runs_on(w) => Some(format!("not run for {}", w.name)),
         _ => None,
     });
     let summary = Summary {

@@ -34,6 +34,14 @@ pub struct Config {
     pub what: &'static str,
 }
 
+impl Config {
+    /// Whether `w` runs under this configuration: `idle` is not run for
+    /// pods (seconds of podman per op: no program's floor shows in it).
+    pub fn runs_on(&self, w: &Workload) -> bool {
+        !(self.name == IDLE && w.kind == Kind::Pods)
+    }
+}
+
 /// In this order within every round, so that slow drift of the machine
 /// hits them all alike.
 pub const CONFIGS: &[Config] = &[
