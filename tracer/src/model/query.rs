@@ -37,7 +37,7 @@ impl Model {
     /// What the table knows of a sandbox's namespace of this kind.
     pub fn sandbox_ns(&self, sb: usize, kind: NsKind) -> Option<&NsInfo> {
         let k = self.sandboxes.get(sb)?.ns.get(&kind)?;
-        self.ns.info.get(k)
+        self.ns.info.get(k).map(|i| &**i)
     }
 
     /// The namespaces of a sandbox with what the table knows of each.

@@ -105,7 +105,9 @@ impl Selector {
                     .as_ref()
                     .is_some_and(|c| prefix(c.pod_uid.as_ref()) || prefix(c.container_id.as_ref()))
             }
-            Selector::Netns { .. } => s.namespaces().any(|k| self.matches_ns(k, m.ns.info.get(k))),
+            Selector::Netns { .. } => s
+                .namespaces()
+                .any(|k| self.matches_ns(k, m.ns.info.get(k).map(|i| &**i))),
         }
     }
 }
