@@ -18,10 +18,13 @@ pub enum Stat {
     /// A tracepoint argument (`ctx.read_at`) could not be read; the record
     /// carries a stand-in (0, -1, or [`crate::RET_UNREAD`] for a return value).
     ArgReadFailed = 5,
+    /// The reader woken at once, for what cannot wait for its next drain:
+    /// a setns into another netns (a CNI plugin's /proc, read while it lives).
+    Wakeups = 6,
 }
 
 /// Slots in [`crate::STATS_MAP`].
-pub const STAT_COUNT: u32 = 6;
+pub const STAT_COUNT: u32 = 7;
 
 impl Stat {
     /// Every counter, in slot order.
@@ -32,6 +35,7 @@ impl Stat {
         Stat::PendingMissing,
         Stat::Filtered,
         Stat::ArgReadFailed,
+        Stat::Wakeups,
     ];
 
     /// The counter's name in userspace output (`stats.kernel.<name>` in JSON).
@@ -43,13 +47,14 @@ impl Stat {
             Stat::PendingMissing => "pending_missing",
             Stat::Filtered => "filtered",
             Stat::ArgReadFailed => "arg_read_failed",
+            Stat::Wakeups => "wakeups",
         }
     }
 
     /// True for counters of lost or degraded data; false for `filtered`,
-    /// which counts events deliberately kept in the kernel.
+    /// which counts events deliberately kept in the kernel, and `wakeups`.
     pub const fn is_loss(self) -> bool {
-        !matches!(self, Stat::Filtered)
+        !matches!(self, Stat::Filtered | Stat::Wakeups)
     }
 }
 

@@ -57,6 +57,7 @@ fn stats_have_distinct_names_in_slot_order() {
     }
     assert_eq!(Stat::ArgReadFailed.name(), "arg_read_failed");
     assert!(!Stat::Filtered.is_loss());
+    assert!(!Stat::Wakeups.is_loss());
 }
 
 #[test]

@@ -123,6 +123,7 @@ fn wakeup(size: u64, ts: u64) -> u64 {
 pub fn wake_reader() {
     if let Some(entry) = EVENTS.reserve::<u64>(0) {
         entry.discard(BPF_RB_FORCE_WAKEUP);
+        count(Stat::Wakeups);
     }
 }
 

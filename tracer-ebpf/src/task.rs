@@ -215,6 +215,13 @@ pub fn is_self(tgid: u32) -> bool {
     me != 0 && me == tgid
 }
 
+/// Is `inum` a network namespace other than the host's? (Any, when the
+/// host's is unknown.)
+#[inline(always)]
+pub fn is_other_net(inum: u32) -> bool {
+    inum != global(&FILTER.host_net)
+}
+
 /// Keep the tracer's nsproxy for the filter's fast path.
 #[inline(always)]
 pub fn remember_host_nsproxy(task: Task) {

@@ -20,6 +20,9 @@ pub struct KernelStats {
     /// Tracepoint arguments that could not be read (a stand-in was sent).
     #[serde(default)]
     pub arg_read_failed: u64,
+    /// Times a program woke the reader at once (not lost: the cost side).
+    #[serde(default)]
+    pub wakeups: u64,
 }
 
 impl KernelStats {
@@ -32,6 +35,7 @@ impl KernelStats {
             Stat::PendingMissing => self.pending_missing,
             Stat::Filtered => self.filtered,
             Stat::ArgReadFailed => self.arg_read_failed,
+            Stat::Wakeups => self.wakeups,
         }
     }
 
@@ -71,12 +75,14 @@ mod tests {
     use super::*;
 
     /// `-q` on a busy host printed a stats line a second: `filtered`
-    /// moved, which is no loss. Only loss counters call for a line.
+    /// moved, which is no loss (nor are `wakeups`). Only loss counters
+    /// call for a line.
     #[test]
     fn only_a_loss_counter_calls_for_a_stats_line() {
         let before = KernelStats::default();
         let filtered = KernelStats {
             filtered: 1000,
+            wakeups: 10,
             ..before
         };
         assert!(!filtered.lost_more_than(&before));
@@ -88,7 +94,7 @@ mod tests {
                 Stat::PendingFull => k.pending_full = 1,
                 Stat::PendingMissing => k.pending_missing = 1,
                 Stat::ArgReadFailed => k.arg_read_failed = 1,
-                Stat::Filtered => unreachable!(),
+                Stat::Filtered | Stat::Wakeups => unreachable!(),
             }
             assert_eq!(k.get(s), 1, "{}", s.name());
             assert!(k.lost_more_than(&before), "{}", s.name());

@@ -4,6 +4,8 @@
 //! module after all the others, one test at a time (`--test-threads=1`).
 
 use std::collections::BTreeSet;
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -104,4 +106,54 @@ fn a_lone_event_after_a_quiet_spell_is_printed_at_once() {
         late.iter().all(|d| *d < Duration::from_millis(300)),
         "each unshare's line came after {late:?}"
     );
+}
+
+/// A setns wakes the reader at once only when it enters a netns other
+/// than the host's (a CNI plugin, whose /proc is read while it lives):
+/// not on its way back to the host's, nor when it changed nothing. Those
+/// were more than half of a podman pod's forced wakeups (bridge and tuning
+/// plugins, podman itself; 3 pods: 82 switches of the reader, now 63–69).
+#[test]
+fn only_a_setns_into_another_netns_wakes_the_reader() {
+    const VISITS: u64 = 30;
+    let tracer = Tracer::start(&["--raw"]);
+    let tid = thread::spawn(|| visit_a_netns(VISITS))
+        .join()
+        .expect("the visiting thread");
+    let lines = tracer.stop();
+    let setns = lines
+        .events()
+        .filter(|e| e.name() == "setns" && e.tid == tid)
+        .count() as u64;
+    assert_eq!(setns, 1 + 3 * VISITS, "every setns traced");
+    let woke = lines.final_stats().kernel.wakeups;
+    eprintln!("{setns} setns calls, {VISITS} into another netns: {woke} wakeups");
+    // A few to spare for whatever else on the machine enters a netns.
+    assert!(
+        (VISITS..VISITS + 10).contains(&woke),
+        "{woke} wakeups for {VISITS} setns into another netns (of {setns})"
+    );
+}
+
+/// On this thread: a netns of its own, home again, then `n` times into it,
+/// into it again (no change) and home, as a CNI plugin does. Its tid.
+fn visit_a_netns(n: u64) -> u32 {
+    let setns = |f: &File| {
+        // SAFETY: a namespace fd we hold; only this thread moves.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+    };
+    let home = File::open("/proc/thread-self/ns/net").expect("open our netns");
+    // SAFETY: plain syscall; it moves only this thread.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+    let other = File::open("/proc/thread-self/ns/net").expect("open the new netns");
+    setns(&home);
+    for _ in 0..n {
+        setns(&other);
+        setns(&other);
+        setns(&home);
+    }
+    // SAFETY: plain syscall.
+    unsafe { libc::gettid() as u32 }
 }

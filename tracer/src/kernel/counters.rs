@@ -21,6 +21,7 @@ pub fn read_kernel(map: &PerCpuArray<MapData, u64>) -> KernelStats {
         pending_missing: sum(Stat::PendingMissing),
         filtered: sum(Stat::Filtered),
         arg_read_failed: sum(Stat::ArgReadFailed),
+        wakeups: sum(Stat::Wakeups),
     }
 }
 

@@ -68,6 +68,8 @@ pub struct KernelStats {
     pub read_failed: u64,
     pub pending_full: u64,
     pub pending_missing: u64,
+    /// Times a program woke the reader at once.
+    pub wakeups: u64,
 }
 
 /// `type: stats`: live when a counter changes, once at the end (`final`).
