@@ -59,7 +59,7 @@ impl Kept {
         let mut seen = FxHashMap::default();
         let listed = listed(&mut seen).ok().filter(|nsfs| {
             let lines = text.lines().filter(|l| !l.is_empty()).count();
-            seen.len() == lines && sorted(nsfs.clone()) == sorted(from_text.clone())
+            seen.len() == lines && sorted(nsfs) == sorted(&from_text)
         });
         let (listed, nsfs) = match listed {
             Some(nsfs) => (Some(seen), nsfs),
@@ -119,10 +119,11 @@ fn listed(seen: &mut FxHashMap<u64, bool>) -> io::Result<Vec<Nsfs>> {
     Ok(nsfs)
 }
 
-fn sorted(v: Vec<Nsfs>) -> Vec<(&'static str, u32, String)> {
+/// Comparable whatever the order: (kind, inode, path), sorted.
+fn sorted(v: &[Nsfs]) -> Vec<(&'static str, u32, &str)> {
     let mut v: Vec<_> = v
-        .into_iter()
-        .map(|n| (n.kind.name(), n.inum, n.path))
+        .iter()
+        .map(|n| (n.kind.name(), n.inum, n.path.as_str()))
         .collect();
     v.sort();
     v
@@ -156,9 +157,11 @@ mod tests {
 
     #[test]
     fn the_kept_mounts_are_what_mountinfo_shows() {
-        let read = || sorted(nsfs_mounts(&std::fs::read_to_string(PATH).unwrap()));
-        assert_eq!(with_own(|n| sorted(n.to_vec())).unwrap(), read());
-        assert_eq!(with_own(|n| sorted(n.to_vec())).unwrap(), read());
+        let read = || nsfs_mounts(&std::fs::read_to_string(PATH).unwrap());
+        for _ in 0..2 {
+            let own = with_own(<[Nsfs]>::to_vec).unwrap();
+            assert_eq!(sorted(&own), sorted(&read()));
+        }
     }
 
     /// On this kernel (6.18) the first read takes to the listing: it
@@ -234,7 +237,7 @@ mod tests {
             let check = |seen: &mut FxHashMap<u64, bool>, nsfs: usize| {
                 let text = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
                 let got = listed(seen).expect("listmount/statmount on Linux 6.8+");
-                assert_eq!(sorted(got.clone()), sorted(nsfs_mounts(&text)));
+                assert_eq!(sorted(&got), sorted(&nsfs_mounts(&text)));
                 assert_eq!(got.len(), nsfs);
                 assert_eq!(seen.len(), text.lines().count(), "every mount counted");
                 got

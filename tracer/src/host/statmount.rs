@@ -62,28 +62,10 @@ pub fn list() -> io::Result<Vec<u64>> {
     let mut ids: Vec<u64> = Vec::new();
     let mut chunk = vec![0u64; 1024];
     loop {
-        let req = MntIdReq {
-            size: size_of::<MntIdReq>() as u32,
-            spare: 0,
-            mnt_id: LSMT_ROOT,
-            // After the last id listed: the listing goes on from there.
-            param: ids.last().copied().unwrap_or(0),
-        };
-        // SAFETY: `req` and `chunk` outlive the call; the kernel writes at
-        // most `chunk.len()` ids.
-        let n = unsafe {
-            libc::syscall(
-                nr,
-                &raw const req,
-                chunk.as_mut_ptr(),
-                chunk.len(),
-                0 as libc::c_uint,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = n as usize;
+        // After the last id listed: the listing goes on from there.
+        let after = ids.last().copied().unwrap_or(0);
+        // SAFETY: listmount writes u64 ids.
+        let n = unsafe { request(nr, LSMT_ROOT, after, &mut chunk) }?;
         ids.extend_from_slice(&chunk[..n.min(chunk.len())]);
         if n < chunk.len() {
             return Ok(ids);
@@ -133,28 +115,8 @@ fn call(id: u64, want: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
     if buf.len() < 4096 {
         buf.resize(4096, 0);
     }
-    loop {
-        let req = MntIdReq {
-            size: size_of::<MntIdReq>() as u32,
-            spare: 0,
-            mnt_id: id,
-            param: want,
-        };
-        // SAFETY: `req` and `buf` outlive the call; the kernel writes at
-        // most `buf.len()` bytes.
-        let r = unsafe {
-            libc::syscall(
-                nr,
-                &raw const req,
-                buf.as_mut_ptr(),
-                buf.len(),
-                0 as libc::c_uint,
-            )
-        };
-        if r == 0 {
-            break;
-        }
-        let e = io::Error::last_os_error();
+    // SAFETY: statmount writes bytes.
+    while let Err(e) = unsafe { request(nr, id, want, buf.as_mut_slice()) } {
         match e.raw_os_error() {
             Some(libc::ENOENT) => return Ok(false),
             // Strings longer than the buffer.
@@ -169,6 +131,39 @@ fn call(id: u64, want: u64, buf: &mut Vec<u8>) -> io::Result<bool> {
         )));
     }
     Ok(true)
+}
+
+/// One listmount or statmount (`nr`) of `mnt_id` with `param`, into
+/// `out`: what it returned (listmount: how many ids it wrote).
+///
+/// # Safety
+///
+/// `T` is what the call writes `out.len()` of at most: `u64` ids for
+/// listmount, bytes for statmount.
+unsafe fn request<T>(
+    nr: libc::c_long,
+    mnt_id: u64,
+    param: u64,
+    out: &mut [T],
+) -> io::Result<usize> {
+    let req = MntIdReq {
+        size: size_of::<MntIdReq>() as u32,
+        spare: 0,
+        mnt_id,
+        param,
+    };
+    // SAFETY: `req` and `out` outlive the call; the kernel writes at most
+    // `out.len()` items of `T` into `out` (the caller's promise).
+    let r = unsafe {
+        libc::syscall(
+            nr,
+            &raw const req,
+            out.as_mut_ptr(),
+            out.len(),
+            0 as libc::c_uint,
+        )
+    };
+    usize::try_from(r).map_err(|_| io::Error::last_os_error())
 }
 
 // In bounds: the buffer is never shorter than the fixed part.
