@@ -7,12 +7,17 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::command::{as_invoking_user, run, workspace};
+use crate::setup::{self, Job};
 use crate::toolchain;
 
 const EBPF_TARGET: &str = "bpfel-unknown-none";
 
-/// Build the eBPF programs; returns the object's path.
+/// Build the eBPF programs; returns the object's path. Every build starts
+/// here, so the build's own packages (a C++ compiler for bpf-linker, protoc
+/// for the CRI client) are checked here: `cargo xtask run` on a fresh
+/// machine installs them as `cargo xtask test` does.
 pub fn ebpf() -> Result<PathBuf> {
+    setup::ensure(Job::Build)?;
     let tc = toolchain::ensure()?;
     let ws = workspace();
     let target_dir = ws.join("target/ebpf");

@@ -1,5 +1,5 @@
-//! The system packages `cargo xtask test` and `cargo xtask bench` need, in
-//! one list, and their installation: as root on Debian/Ubuntu they are
+//! The system packages every build, `cargo xtask test` and `cargo xtask
+//! bench` need, in one list, and their installation: as root on Debian/Ubuntu they are
 //! installed with apt-get; otherwise the missing ones are named with the
 //! command that installs them, and xtask stops.
 //!
@@ -29,9 +29,10 @@ pub enum Job {
 impl fmt::Display for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Job::Build => "build",
-            Job::Test => "test",
-            Job::Bench => "bench",
+            // `run`, `build`, `dist` and `build-ebpf` all build.
+            Job::Build => "building the tracer",
+            Job::Test => "`cargo xtask test`",
+            Job::Bench => "`cargo xtask bench`",
         })
     }
 }
@@ -89,8 +90,8 @@ pub const PACKAGES: &[Package] = &[
     pkg("build-essential", "g++", Need::Build),
     // cargo and apt fetch over HTTPS.
     pkg("ca-certificates", "update-ca-certificates", Need::Build),
-    // `protoc`: the k8s-cri crate (the e2e crate's CRI client) compiles its
-    // protos at build time, and `cargo test --workspace` builds the e2e crate.
+    // `protoc`: the k8s-cri crate (the tracer's CRI client, for pod names,
+    // and the e2e tests') compiles its protos at build time.
     pkg("protobuf-compiler", "protoc", Need::Build),
     // e2e `podman_pods`, `podman_harness`; bench `pods`.
     pkg("podman", "podman", Need::E2eAndBench),
@@ -211,18 +212,18 @@ pub fn ensure(job: Job) -> Result<()> {
     let list = names(&missing);
     if dpkg.is_none() || !found("apt-get") {
         bail!(
-            "`cargo xtask {job}` needs these Debian packages, and this is no Debian/Ubuntu \
+            "{job} needs these Debian packages, and this is no Debian/Ubuntu \
              system: install their equivalents, then run it again: {list}"
         );
     }
     if !is_root() {
         bail!(
-            "`cargo xtask {job}` needs these packages: {list}; install them with \
+            "{job} needs these packages: {list}; install them with \
              `sudo apt-get install -y --no-install-recommends {list}` \
-             (as root, `cargo xtask {job}` installs them itself)"
+             (as root, xtask installs them itself)"
         );
     }
-    println!("xtask: installing with apt-get (for `cargo xtask {job}`): {list}");
+    println!("xtask: installing with apt-get (for {job}): {list}");
     let apt = |args: &[&str]| {
         let mut c = Command::new("apt-get");
         c.env("DEBIAN_FRONTEND", "noninteractive").args(args);
