@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::clock::{S, now_unix_ns, rfc3339_ns};
-use crate::support::json::{Event, EventKind, NsMap};
+use crate::support::json::{Event, EventKind, Lines, NsMap};
 use crate::support::tracer::{Tracer, require_root, tracer_bin, tracer_unprivileged};
 use crate::support::unique_name;
 use crate::support::workload;
@@ -366,6 +366,104 @@ fn clone_flags_refused_clones_and_nested_pid_namespaces_are_read_in_the_kernel()
         let fork = find(&evs, "fork", n.pid, |_| true);
         assert_eq!(fork.ns("pid"), n.pid_ns, "fork at level {}", n.level);
     }
+}
+
+/// Namespace creations the kernel refused, as the report tells them, by
+/// call, types asked for, task and errno: a refused unshare in every view
+/// (here the pod view, live), a refused clone where its programs run (a
+/// recording, read back by `tracer report`).
+#[test]
+fn refused_namespace_creations_are_reported_with_their_errno() {
+    let trace = std::env::temp_dir().join(format!("{}.trace", unique_name("refused")));
+    let trace = trace.to_str().expect("a UTF-8 temp dir").to_string();
+    let live = Tracer::start(&[]);
+    let recording = Tracer::start_cmd(&["record", "-o", &trace]);
+    // unshare(CLONE_NEWNET) without privilege: EPERM, as util-linux says.
+    let unshare = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["unshare", "-n", "true"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run setpriv");
+    let unshare_pid = unshare.id();
+    let out = unshare.wait_with_output().expect("wait for setpriv");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("Operation not permitted"),
+        "{}: {said}",
+        out.status
+    );
+    let clones = workload::clones();
+    let live = live.stop();
+    recording.stop();
+    let out = Command::new(tracer_bin())
+        .args(["report", &trace, "--json"])
+        .output()
+        .expect("run tracer report");
+    let _ = std::fs::remove_file(&trace);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replayed = Lines::from_output(&out.stdout).report_json();
+
+    // (syscall, kinds, ret) of each refusal by `pid`, and the anomalies.
+    let refusals = |report: &serde_json::Value, pid: u32| -> Vec<(String, Vec<String>, i64)> {
+        let all = report["creation_failures"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        all.iter()
+            .filter(|f| f["task"]["pid"] == pid)
+            .map(|f| {
+                let mut kinds: Vec<String> = f["kinds"]
+                    .as_array()
+                    .map(|k| {
+                        k.iter()
+                            .filter_map(|k| k.as_str())
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                kinds.sort();
+                (
+                    f["syscall"].as_str().unwrap_or("").to_string(),
+                    kinds,
+                    f["ret"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let eperm_unshare = vec![("unshare".to_string(), vec!["net".to_string()], -1)];
+    let report = live.report_json();
+    assert_eq!(
+        refusals(&report, unshare_pid),
+        eperm_unshare,
+        "live: {report}"
+    );
+    let words = format!("unshare(net) by {unshare_pid} unshare failed: EPERM");
+    assert!(
+        report["anomalies"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|w| *w == *words)),
+        "{words} in {}",
+        report["anomalies"]
+    );
+    assert_eq!(
+        refusals(&replayed, unshare_pid),
+        eperm_unshare,
+        "replayed: {replayed}"
+    );
+    assert_eq!(
+        refusals(&replayed, clones.pid),
+        [(
+            "clone".to_string(),
+            vec!["net".to_string(), "user".to_string()],
+            -i64::from(clones.failed_errno)
+        )],
+        "replayed: {replayed}"
+    );
 }
 
 #[test]

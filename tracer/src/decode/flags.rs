@@ -54,7 +54,7 @@ pub fn syscall_name(s: u32) -> &'static str {
 
 /// `clone()` keeps the exit signal in the low byte (CSIGNAL), where clone3
 /// and unshare have CLONE_NEWTIME.
-const CSIGNAL: u64 = 0xff;
+pub const CSIGNAL: u64 = 0xff;
 
 /// Names of the flags set in `flags` as the given syscall reads them, in
 /// bit order; bits without a name come last as hex, and clone()'s exit

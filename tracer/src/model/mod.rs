@@ -35,7 +35,6 @@ mod exec;
 mod exit;
 mod fork;
 pub mod identity;
-mod join_failure;
 mod lookup;
 mod mount;
 mod names;
@@ -45,6 +44,7 @@ mod ns_change;
 pub mod pin;
 mod procs;
 mod query;
+mod refused;
 mod retention;
 pub mod runtime;
 mod sandbox;
@@ -68,13 +68,13 @@ pub use cni::{CniPhase, is_plugin as is_cni_plugin};
 pub use exec::is_pause;
 pub use exit::exit_status;
 pub use identity::{Identity, IdentityRole};
-pub use join_failure::JoinFailure;
 pub use names::{Names, pod_name};
 pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};
 use ns_change::Change;
 pub use pin::{Gone, Holder, Pin, PinAct, PinGone};
 use procs::{Join, Proc};
+pub use refused::{CreationFailure, JoinFailure};
 pub use settle::LEAK_GRACE_NS;
 pub use table::{DurStat, Summary, Table};
 pub use types::*;
@@ -104,6 +104,8 @@ pub struct Model {
     pub names: Names,
     /// setns calls that failed, oldest first (bounded).
     join_failures: std::collections::VecDeque<JoinFailure>,
+    /// unshare and clone calls that asked for namespaces and failed, the same.
+    creation_failures: std::collections::VecDeque<CreationFailure>,
     /// Events since the last [`Model::maintain`], and its time.
     since_maintain: u32,
     last_maintain_ns: u64,
@@ -150,6 +152,7 @@ impl Default for Model {
             visits: Visits::default(),
             names: Names::default(),
             join_failures: std::collections::VecDeque::new(),
+            creation_failures: std::collections::VecDeque::new(),
             since_maintain: 0,
             last_maintain_ns: 0,
             ns_after_maintain: 0,
@@ -201,7 +204,7 @@ impl Model {
             Event::Exit(e) => self.on_exit(e, &mut out),
             Event::Unshare(e) => self.on_ns_change(Change::Unshare, e, &mut out),
             Event::Setns(e) => self.on_ns_change(Change::Setns, e, &mut out),
-            Event::CloneFailed(_) => {}
+            Event::CloneFailed(e) => self.creation_failed(e),
             Event::Mount(m) => self.on_mount(m, &mut out),
             Event::Cause(c) => self.on_cause(c),
         }

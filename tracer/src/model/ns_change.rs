@@ -22,8 +22,9 @@ impl Model {
         out: &mut Vec<Lifecycle>,
     ) {
         if e.ret != 0 {
-            if matches!(how, Change::Setns) {
-                self.setns_failed(e);
+            match how {
+                Change::Setns => self.setns_failed(e),
+                Change::Unshare => self.creation_failed(e),
             }
             return;
         }

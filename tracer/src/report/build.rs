@@ -1,7 +1,7 @@
 //! The report built from the model at the end of a trace.
 
 use super::names::{container_id, container_name, label, sandbox_names};
-use super::{ContainerRow, Report, SandboxReport, anomalies, attempts, deaths, joins, visitors};
+use super::{ContainerRow, Report, SandboxReport, anomalies, attempts, deaths, refused, visitors};
 use crate::clock::Clock;
 use crate::model::{Container, Model};
 use crate::stats::Stats;
@@ -12,8 +12,10 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
         m.sandboxes.ids().map(|sb| sandbox(m, sb, clock)).collect();
     attempts::fill(m, &mut sandboxes);
     let join_failures = m.join_failures_of(None);
+    let creation_failures = m.creation_failures_of(None);
     let mut node = anomalies::of_node(stats);
-    node.extend(join_failures.iter().map(joins::words));
+    node.extend(join_failures.iter().map(refused::join_words));
+    node.extend(creation_failures.iter().map(refused::creation_words));
     Report {
         ty: "report",
         realtime_minus_boottime_ns: clock.realtime_minus_boottime_ns,
@@ -22,6 +24,7 @@ pub fn build(m: &Model, stats: &Stats, clock: &Clock) -> Report {
         stats: *stats,
         anomalies: node,
         join_failures,
+        creation_failures,
     }
 }
 
@@ -46,7 +49,9 @@ pub(super) fn sandbox(m: &Model, sb: usize, clock: &Clock) -> SandboxReport {
     ));
     anomalies.extend(deaths::anomalies(s.pause.as_ref(), &containers));
     let join_failures = m.join_failures_of(Some(sb));
-    anomalies.extend(join_failures.iter().map(joins::words));
+    anomalies.extend(join_failures.iter().map(refused::join_words));
+    let creation_failures = m.creation_failures_of(Some(sb));
+    anomalies.extend(creation_failures.iter().map(refused::creation_words));
     SandboxReport {
         sandbox: sb + 1,
         label: label(m, sb),
@@ -67,6 +72,7 @@ pub(super) fn sandbox(m: &Model, sb: usize, clock: &Clock) -> SandboxReport {
         containers,
         durations: m.durations(sb),
         join_failures,
+        creation_failures,
         anomalies,
         visitors: visitors::rows(m, sb),
         visitors_not_listed: m.visits.not_listed(sb),

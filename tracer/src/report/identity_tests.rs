@@ -6,7 +6,7 @@ use tracer_common::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE
 use super::{Step, StepWhat, build};
 use crate::clock::Clock;
 use crate::host::cgroup::{CgroupIds, Runtime};
-use crate::model::{Identity, IdentityRole, Note, What};
+use crate::model::{Identity, IdentityRole, Note, NsKind, What};
 use crate::stats::Stats;
 use crate::testkit::{
     Driver, Feed, PAUSE_NS, POD, Spaces, app_container, app_ns, runc, runc_pause,
@@ -341,6 +341,102 @@ fn a_join_the_kernel_refused_is_kept_with_its_sandbox_or_the_node() {
     assert_eq!(
         r.anomalies,
         ["setns(any) by 950 runc:[1:CHILD] failed: EPERM"]
+    );
+}
+
+/// An `unshare` or clone the kernel refused (`ret`), asking for `flags`.
+fn failed_creation(
+    w: &mut Driver,
+    tid: u32,
+    name: &str,
+    clone: bool,
+    flags: u64,
+    ret: i64,
+    ns: Spaces,
+) {
+    let mut ev = w
+        .make
+        .ns_change(false, tid, tid, name, flags, &ns.set(), &ns.set());
+    if let crate::decode::Event::Unshare(e) = &mut ev {
+        e.ret = ret;
+        if clone {
+            e.syscall = tracer_common::syscall::CLONE;
+            ev = crate::decode::Event::CloneFailed(*e);
+        }
+    }
+    w.feed(ev);
+}
+
+#[test]
+fn a_creation_the_kernel_refused_is_kept_with_its_sandbox_or_the_node() {
+    let mut w = Driver::new();
+    let _pause = runc_pause(&mut w);
+    // A pod's namespaces refused (max_net_namespaces reached): the node's.
+    let host = crate::testkit::HOST;
+    failed_creation(
+        &mut w,
+        960,
+        "pinns",
+        false,
+        CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+        -28,
+        host,
+    );
+    // clone(): SIGCHLD in the low byte is no CLONE_NEWTIME.
+    failed_creation(&mut w, 961, "crun", true, CLONE_NEWNET | 17, -1, host);
+    // Neither a namespace asked for nor a failure: not kept.
+    failed_creation(&mut w, 962, "unshare", false, 0x400, -22, host);
+    failed_creation(&mut w, 963, "unshare", false, CLONE_NEWNET, 0, host);
+    // Stage 1 of a container, in the pod's netns, refused its own mnt and pid.
+    let j1 = Spaces {
+        net: POD.net,
+        ..host
+    };
+    w.fork(899, 900, "runc:[1:CHILD]", 0, host, host);
+    w.setns(900, "runc:[1:CHILD]", CLONE_NEWNET, host, j1);
+    failed_creation(
+        &mut w,
+        900,
+        "runc:[1:CHILD]",
+        false,
+        CLONE_NEWNS | CLONE_NEWPID,
+        -1,
+        j1,
+    );
+
+    let r = report(&w);
+    let s = &r.sandboxes[0];
+    assert_eq!(s.creation_failures.len(), 1, "{:?}", s.creation_failures);
+    let f = &s.creation_failures[0];
+    assert_eq!(
+        (f.task.pid, f.syscall, f.kinds.as_slice(), f.ret),
+        (900, "unshare", &[NsKind::Mnt, NsKind::Pid][..], -1)
+    );
+    assert!(
+        s.anomalies
+            .contains(&"unshare(mnt,pid) by 900 runc:[1:CHILD] failed: EPERM".to_string()),
+        "{:?}",
+        s.anomalies
+    );
+    let node: Vec<(u32, &str, &[NsKind])> = r
+        .creation_failures
+        .iter()
+        .map(|f| (f.task.pid, f.syscall, f.kinds.as_slice()))
+        .collect();
+    assert_eq!(
+        node,
+        [
+            (960, "unshare", &[NsKind::Uts, NsKind::Ipc, NsKind::Net][..]),
+            (961, "clone", &[NsKind::Net][..]),
+        ]
+    );
+    assert_eq!(
+        r.anomalies,
+        [
+            "unshare(uts,ipc,net) by 960 pinns failed: ENOSPC \
+             (a limit in /proc/sys/user/max_*_namespaces reached)",
+            "clone(net) by 961 crun failed: EPERM"
+        ]
     );
 }
 

@@ -7,8 +7,8 @@ mod anomalies;
 mod attempts;
 mod build;
 mod deaths;
-mod joins;
 mod names;
+mod refused;
 mod step;
 pub mod story;
 mod visitors;
@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::clock::Clock;
 pub use crate::host::cgroup::{CgroupIds, Runtime};
 pub use crate::model::{
-    CniPhase, Creation, DurStat, Durations, ExecSession, Gone, Holder, Identity, IdentityRole,
-    JoinFailure, Kill, NsKind, Pause, Pin, PinAct, PinGone, SandboxNs, Summary, Task,
+    CniPhase, Creation, CreationFailure, DurStat, Durations, ExecSession, Gone, Holder, Identity,
+    IdentityRole, JoinFailure, Kill, NsKind, Pause, Pin, PinAct, PinGone, SandboxNs, Summary, Task,
 };
 use crate::stats::Stats;
 pub use attempts::{PreviousAttempt, exit_words, kill_words, signal_name};
@@ -44,6 +44,9 @@ pub struct Report {
     pub anomalies: Vec<String>,
     /// setns calls that failed before their task had joined any pod.
     pub join_failures: Vec<JoinFailure>,
+    /// unshare and clone calls that asked for namespaces and failed, by
+    /// tasks in no pod (a pod's own namespaces refused land here).
+    pub creation_failures: Vec<CreationFailure>,
 }
 
 impl Report {
@@ -91,6 +94,8 @@ pub struct SandboxReport {
     pub durations: Durations,
     /// setns calls into this sandbox's namespaces that failed.
     pub join_failures: Vec<JoinFailure>,
+    /// Namespace creations refused to tasks in this sandbox.
+    pub creation_failures: Vec<CreationFailure>,
     pub anomalies: Vec<String>,
     /// Tasks that entered its namespaces without being its pause, a
     /// container or an exec session (CNI plugins, `nsenter`, …), oldest first.
