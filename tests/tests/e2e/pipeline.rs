@@ -378,20 +378,41 @@ fn refused_namespace_creations_are_reported_with_their_errno() {
     let trace = trace.to_str().expect("a UTF-8 temp dir").to_string();
     let live = Tracer::start(&[]);
     let recording = Tracer::start_cmd(&["record", "-o", &trace]);
-    // unshare(CLONE_NEWNET) without privilege: EPERM, as util-linux says.
-    let unshare = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .args(["unshare", "-n", "true"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run setpriv");
-    let unshare_pid = unshare.id();
-    let out = unshare.wait_with_output().expect("wait for setpriv");
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && said.contains("Operation not permitted"),
-        "{}: {said}",
-        out.status
+    // Run `argv`, whose unshare(CLONE_NEWNET) the kernel refuses as util-linux
+    // then `says`; its pid.
+    let refused = |argv: &[&str], says: &str| {
+        let c = Command::new(argv[0])
+            .args(&argv[1..])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run a refused unshare");
+        let pid = c.id();
+        let out = c.wait_with_output().expect("wait for it");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && said.contains(says),
+            "{argv:?}: {said}"
+        );
+        pid
+    };
+    // Without the privilege: EPERM.
+    let eperm = refused(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "unshare",
+            "-n",
+            "true",
+        ],
+        "Operation not permitted",
+    );
+    // Past a limit: ENOSPC (the user namespace's own max_net_namespaces, 0).
+    let limit = "echo 0 > /proc/sys/user/max_net_namespaces && exec unshare -n true";
+    let enospc = refused(
+        &["unshare", "-U", "-r", "sh", "-c", limit],
+        "No space left on device",
     );
     let clones = workload::clones();
     let live = live.stop();
@@ -435,26 +456,24 @@ fn refused_namespace_creations_are_reported_with_their_errno() {
             })
             .collect()
     };
-    let eperm_unshare = vec![("unshare".to_string(), vec!["net".to_string()], -1)];
+    let unshare = |errno: i64| vec![("unshare".to_string(), vec!["net".to_string()], -errno)];
     let report = live.report_json();
-    assert_eq!(
-        refusals(&report, unshare_pid),
-        eperm_unshare,
-        "live: {report}"
-    );
-    let words = format!("unshare(net) by {unshare_pid} unshare failed: EPERM");
-    assert!(
-        report["anomalies"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|w| *w == *words)),
-        "{words} in {}",
-        report["anomalies"]
-    );
-    assert_eq!(
-        refusals(&replayed, unshare_pid),
-        eperm_unshare,
-        "replayed: {replayed}"
-    );
+    for (pid, errno, name) in [(eperm, 1, "EPERM"), (enospc, 28, "ENOSPC")] {
+        assert_eq!(refusals(&report, pid), unshare(errno), "live: {report}");
+        assert_eq!(
+            refusals(&replayed, pid),
+            unshare(errno),
+            "replayed: {replayed}"
+        );
+        let words = format!("unshare(net) by {pid} unshare failed: {name}");
+        let anomalies = report["anomalies"].as_array().cloned().unwrap_or_default();
+        assert!(
+            anomalies
+                .iter()
+                .any(|w| w.as_str().is_some_and(|w| w.starts_with(&words))),
+            "{words} in {anomalies:?}"
+        );
+    }
     assert_eq!(
         refusals(&replayed, clones.pid),
         [(
