@@ -1,4 +1,4 @@
-//! Names for clone/unshare flags, setns' nstype and the syscalls.
+//! Names for clone/unshare flags, setns' nstype, the syscalls and their errnos.
 
 use std::borrow::Cow;
 
@@ -50,6 +50,24 @@ pub fn syscall_name(s: u32) -> &'static str {
         syscall::SETNS => "setns",
         _ => "fork",
     }
+}
+
+/// `EPERM`, `ENOSPC`, … for the errnos namespace and mount calls return
+/// (`ret` negative, as the kernel gives it).
+pub fn errno_name(ret: i64) -> Option<&'static str> {
+    Some(match -ret {
+        1 => "EPERM",
+        2 => "ENOENT",
+        9 => "EBADF",
+        11 => "EAGAIN",
+        12 => "ENOMEM",
+        16 => "EBUSY",
+        22 => "EINVAL",
+        28 => "ENOSPC",
+        38 => "ENOSYS",
+        87 => "EUSERS",
+        _ => return None,
+    })
 }
 
 /// `clone()` keeps the exit signal in the low byte (CSIGNAL), where clone3

@@ -1,22 +1,15 @@
 //! Refused namespace calls in words: anomalies of their sandbox, or of the
 //! node when the task was in or joining no pod yet.
 
+use crate::decode::flags;
 use crate::model::{CreationFailure, JoinFailure};
 
-/// `EINVAL`, `ENOSPC`, … for the errnos these calls return; else the number.
+/// `EINVAL`, `ENOSPC`, …; else the number.
 fn errno_name(ret: i64) -> String {
-    let name = match -ret {
-        1 => "EPERM",
-        9 => "EBADF",
-        11 => "EAGAIN",
-        12 => "ENOMEM",
-        22 => "EINVAL",
-        28 => "ENOSPC",
-        38 => "ENOSYS",
-        87 => "EUSERS",
-        _ => return format!("errno {}", -ret),
-    };
-    name.to_string()
+    match flags::errno_name(ret) {
+        Some(name) => name.to_string(),
+        None => format!("errno {}", -ret),
+    }
 }
 
 /// `setns(net) by 4242 runc:[1:CHILD] failed: EINVAL`.

@@ -12,19 +12,10 @@ use crate::decode::{
 
 /// `-22 (EINVAL)` for the errnos namespace syscalls return.
 fn errno(ret: i64) -> String {
-    let name = match -ret {
-        1 => "EPERM",
-        2 => "ENOENT",
-        9 => "EBADF",
-        16 => "EBUSY",
-        11 => "EAGAIN",
-        12 => "ENOMEM",
-        22 => "EINVAL",
-        28 => "ENOSPC",
-        87 => "EUSERS",
-        _ => return ret.to_string(),
-    };
-    format!("{ret} ({name})")
+    match flags::errno_name(ret) {
+        Some(name) => format!("{ret} ({name})"),
+        None => ret.to_string(),
+    }
 }
 
 /// `net 4026531840→4026532301 uts …` for every slot in `mask`.
