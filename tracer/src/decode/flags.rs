@@ -72,22 +72,28 @@ pub fn errno_name(ret: i64) -> Option<&'static str> {
 
 /// `clone()` keeps the exit signal in the low byte (CSIGNAL), where clone3
 /// and unshare have CLONE_NEWTIME.
-pub const CSIGNAL: u64 = 0xff;
+const CSIGNAL: u64 = 0xff;
+
+/// `flags` as the given syscall reads them: (its exit signal, the other
+/// bits). Only `clone()` (or a clone whose call was not seen) has a signal.
+pub fn split_signal(flags: u64, syscall: u32) -> (u64, u64) {
+    if syscall == syscall::CLONE || syscall == syscall::UNKNOWN {
+        (flags & CSIGNAL, flags & !CSIGNAL)
+    } else {
+        (0, flags)
+    }
+}
 
 /// Names of the flags set in `flags` as the given syscall reads them, in
 /// bit order; bits without a name come last as hex, and clone()'s exit
 /// signal as `SIG<n>` (SIGCHLD for 17). Known names are not allocated.
 pub fn names(flags: u64, syscall: u32) -> Vec<Cow<'static, str>> {
-    let mut rest = flags;
+    let (sig, mut rest) = split_signal(flags, syscall);
     let mut out = Vec::new();
-    if syscall == syscall::CLONE || syscall == syscall::UNKNOWN {
-        let sig = rest & CSIGNAL;
-        rest &= !CSIGNAL;
-        match sig {
-            0 => {}
-            17 => out.push(Cow::Borrowed("SIGCHLD")),
-            n => out.push(Cow::Owned(format!("SIG{n}"))),
-        }
+    match sig {
+        0 => {}
+        17 => out.push(Cow::Borrowed("SIGCHLD")),
+        n => out.push(Cow::Owned(format!("SIG{n}"))),
     }
     for &(bit, name) in NAMES {
         if rest & bit != 0 {

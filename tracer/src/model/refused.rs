@@ -12,10 +12,10 @@
 use std::collections::VecDeque;
 
 use serde::Serialize;
-use tracer_common::{Ns, NsChangeEvent, NsSet, RET_UNREAD, syscall};
+use tracer_common::{Ns, NsChangeEvent, RET_UNREAD};
 
 use super::{Model, NsKind, Task};
-use crate::decode::flags::{CSIGNAL, syscall_name};
+use crate::decode::flags::{split_signal, syscall_name};
 use crate::decode::{Who, c_str};
 
 /// Refusals of each sort kept at most (the oldest go first).
@@ -58,14 +58,10 @@ fn kind_of(nstype: u64) -> Option<NsKind> {
         .map(NsKind::of)
 }
 
-/// The kinds a call's `CLONE_NEW*` flags ask for; `clone()` keeps its exit
-/// signal in the low byte, where the others have CLONE_NEWTIME.
+/// The kinds a call's `CLONE_NEW*` flags ask for (not `clone()`'s exit
+/// signal, whose bits are CLONE_NEWTIME's elsewhere).
 pub fn kinds_asked(flags: u64, call: u32) -> Vec<NsKind> {
-    let flags = if call == syscall::CLONE {
-        flags & !CSIGNAL
-    } else {
-        flags
-    };
+    let (_, flags) = split_signal(flags, call);
     Ns::ALL
         .into_iter()
         .filter(|&s| s != Ns::PidForChildren && flags & s.clone_flag() != 0)
@@ -81,11 +77,14 @@ fn keep<T>(kept: &mut VecDeque<T>, refusal: T) {
 }
 
 impl Model {
-    /// The sandbox a task that was refused belongs to: the one it already
-    /// shares a namespace with, or the trail of its earlier joins.
-    fn refused_in(&mut self, tid: u32, before: &NsSet) -> Option<usize> {
-        self.sandbox_of(before)
-            .or_else(|| self.joins.get(&tid).and_then(|j| j.sandbox))
+    /// Who was refused `e`, and the sandbox it belongs to: the one it
+    /// already shares a namespace with, or the trail of its earlier joins.
+    fn refused(&mut self, e: &NsChangeEvent) -> (Task, Option<usize>) {
+        let who = Who::of(&e.hdr);
+        let sandbox = self
+            .sandbox_of(&e.ns_before)
+            .or_else(|| self.joins.get(&who.tid).and_then(|j| j.sandbox));
+        (Task::new(who.pid, c_str(&e.hdr.comm)), sandbox)
     }
 
     /// A `setns` that failed.
@@ -93,13 +92,12 @@ impl Model {
         if e.ret >= 0 || e.ret == RET_UNREAD {
             return;
         }
-        let who = Who::of(&e.hdr);
-        let sandbox = self.refused_in(who.tid, &e.ns_before);
+        let (task, sandbox) = self.refused(e);
         keep(
             &mut self.join_failures,
             JoinFailure {
                 ts_ns: e.hdr.ts_ns,
-                task: Task::new(who.pid, c_str(&e.hdr.comm)),
+                task,
                 kind: kind_of(e.flags),
                 ret: e.ret,
                 sandbox,
@@ -114,13 +112,12 @@ impl Model {
         if e.ret >= 0 || e.ret == RET_UNREAD || kinds.is_empty() {
             return;
         }
-        let who = Who::of(&e.hdr);
-        let sandbox = self.refused_in(who.tid, &e.ns_before);
+        let (task, sandbox) = self.refused(e);
         keep(
             &mut self.creation_failures,
             CreationFailure {
                 ts_ns: e.hdr.ts_ns,
-                task: Task::new(who.pid, c_str(&e.hdr.comm)),
+                task,
                 syscall: syscall_name(e.syscall),
                 kinds,
                 ret: e.ret,
