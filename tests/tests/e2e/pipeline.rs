@@ -113,6 +113,18 @@ fn tracer_reports_each_namespace_step_of_the_workload_in_order() {
     assert_eq!(s.ns_before("net"), truth.ns_after_unshare["net"]);
     assert_eq!(setns.ns("net"), truth.clone_child_ns["net"]);
     assert_eq!(setns.ns("net"), truth.ns_after_setns["net"]);
+    // `ns_before` names only what changed; over `ns` it gives back the
+    // whole set /proc showed before each call.
+    for (e, c, before) in [
+        (unshare, u, &truth.ns_start),
+        (setns, s, &truth.ns_after_unshare),
+    ] {
+        assert_eq!(c.ns_before.keys().collect::<Vec<_>>(), ["net"], "{e:?}");
+        for (name, inum) in before {
+            let was = c.ns_before.get(name).copied().unwrap_or_else(|| e.ns(name));
+            assert_eq!(was, *inum, "{} ns_before {name}: {e:?}", e.name());
+        }
+    }
 
     // 4. exec of /bin/true in a child that inherited the child's netns, then its exit.
     let exec = find(&evs, "exec", exec_pid, |_| true);

@@ -101,6 +101,45 @@ fn json_unshare_names_flags_and_changes() {
     assert!(v.get("fd").is_none());
 }
 
+/// A setns or unshare names, before the call, only the slots it changed:
+/// the rest are `ns`'s. Together they give back the whole set before.
+#[test]
+fn json_ns_before_holds_only_what_changed() {
+    let Event::Unshare(sample) = samples()[3].clone() else {
+        unreachable!()
+    };
+    // A setns into another netns and uts namespace, and one refused.
+    let mut moved = sample;
+    moved.syscall = tracer_common::syscall::SETNS;
+    moved.ns = moved.ns_before;
+    for slot in [Ns::Net, Ns::Uts] {
+        moved.ns.inum[slot as usize] += 7;
+        moved.ns.id[slot as usize] += 7;
+    }
+    let mut refused = sample;
+    refused.ns = refused.ns_before;
+    refused.ret = -1;
+    for (e, changed) in [(moved, vec!["uts", "net"]), (refused, vec![])] {
+        let v = json(&Event::Setns(e), ALL);
+        assert_eq!(v["changed"], serde_json::json!(changed));
+        for (key, after_key, before) in [
+            ("ns_before", "ns", e.ns_before.inum.map(u64::from)),
+            ("ns_id_before", "ns_id", e.ns_before.id),
+        ] {
+            let map = v[key].as_object().unwrap();
+            let names: Vec<&str> = map.keys().map(String::as_str).collect();
+            let mut want = changed.clone();
+            want.sort();
+            assert_eq!(names, want, "{key}: {v}");
+            for slot in Ns::ALL {
+                let name = slot.proc_name();
+                let was = map.get(name).unwrap_or(&v[after_key][name]);
+                assert_eq!(was, before[slot as usize], "{key}.{name}: {v}");
+            }
+        }
+    }
+}
+
 #[test]
 fn text_lines_say_what_changed() {
     let evs = samples();

@@ -21,7 +21,7 @@ fn has_ids(ns: &NsSet) -> bool {
 #[derive(Default)]
 pub struct Memos {
     /// `{…}` of the inodes and, where the kernel has ids, `{…}` of those,
-    /// per set (a setns's set before is often the last unshare's after).
+    /// per set.
     ns: Memo<NsSet, 8>,
     /// `"name":value` of each slot's last inode and id: a set the memo
     /// has not seen (a new namespace's) differs from the last in a slot
@@ -286,16 +286,48 @@ pub fn write_event_json<W: Write>(
     let (memo, fields) = (&mut memos.ns, &mut memos.fields);
     ns_maps(w, memo, fields, ",\"ns\":", ",\"ns_id\":", ev.ns())?;
     if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
-        ns_maps(
-            w,
-            memo,
-            fields,
-            ",\"ns_before\":",
-            ",\"ns_id_before\":",
-            &e.ns_before,
-        )?;
+        changed_maps(w, &e.ns_before, &e.ns)?;
     }
     w.write_all(b"}\n")
+}
+
+/// `,"ns_before":{…}` and, where the kernel has ids, `,"ns_id_before":{…}`
+/// of the slots that changed: the others are as in `ns`. Every slot again
+/// made an unshare's or setns's line ~1 KiB, most of it repeated, and in a
+/// storm of them the text was what the reader could not keep up with.
+fn changed_maps<W: Write>(w: &mut W, before: &NsSet, after: &NsSet) -> io::Result<()> {
+    let changed = after.diff(before);
+    changed_map(w, ",\"ns_before\":", changed, |i| u64::from(before.inum[i]))?;
+    if has_ids(before) {
+        changed_map(w, ",\"ns_id_before\":", changed, |i| before.id[i])?;
+    }
+    Ok(())
+}
+
+/// `key{"name":value,…}` of the slots in `changed`; zeros (unread, or a
+/// kind this kernel lacks) left out, as in `ns`.
+fn changed_map<W: Write>(
+    w: &mut W,
+    key: &str,
+    changed: u32,
+    value: impl Fn(usize) -> u64,
+) -> io::Result<()> {
+    let mut n = itoa::Buffer::new();
+    w.write_all(key.as_bytes())?;
+    w.write_all(b"{")?;
+    let mut first = true;
+    for slot in ns_in_mask(changed) {
+        let v = value(slot as usize);
+        if v == 0 {
+            continue;
+        }
+        w.write_all(if first { b"\"" } else { b",\"" })?;
+        first = false;
+        w.write_all(slot.proc_name().as_bytes())?;
+        w.write_all(b"\":")?;
+        w.write_all(n.format(v).as_bytes())?;
+    }
+    w.write_all(b"}")
 }
 
 /// `,"source":"…"` (with `source_truncated`/`source_unread` when so).
