@@ -69,6 +69,10 @@ enum Command {
         /// The report as one JSON object (`type: report`).
         #[arg(long, conflicts_with_all = ["perfetto", "html"])]
         json: bool,
+        /// First every recorded kernel event, as `--raw` showed them live
+        /// (with `--json`, the same lines); then the report.
+        #[arg(long, conflicts_with_all = ["perfetto", "html"])]
+        raw: bool,
         /// Write the timeline as Chrome JSON trace events to FILE, for
         /// ui.perfetto.dev: a track per namespace, pause, container, exec.
         #[arg(long, value_name = "FILE", conflicts_with = "html")]
@@ -258,6 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Report {
             file,
             json,
+            raw,
             perfetto,
             html,
             lenient,
@@ -275,6 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 replay::Options {
                     format,
                     to,
+                    raw,
                     lenient,
                     retention: seconds(retention, "--retention")?,
                     focus: story.selector(),

@@ -380,6 +380,55 @@ fn clone_flags_refused_clones_and_nested_pid_namespaces_are_read_in_the_kernel()
     }
 }
 
+/// `tracer report --raw --json` of a recording prints the event lines the
+/// live raw view printed while recording it, in the same order, then the
+/// report.
+#[test]
+fn a_recording_replays_the_raw_lines_shown_live() {
+    let trace = std::env::temp_dir().join(format!("{}.trace", unique_name("raw-replay")));
+    let trace = trace.to_str().expect("a UTF-8 temp dir").to_string();
+    let tracer = Tracer::start_cmd(&["record", "-o", &trace, "--raw", "--all"]);
+    let truth = workload::steps();
+    let live = tracer.stop();
+    live.assert_lossless();
+    let out = Command::new(tracer_bin())
+        .args(["report", &trace, "--raw", "--json"])
+        .output()
+        .expect("run tracer report --raw");
+    let _ = std::fs::remove_file(&trace);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replay = Lines::from_output(&out.stdout);
+    let events = |l: &Lines| -> Vec<serde_json::Value> {
+        l.values()
+            .into_iter()
+            .filter(|v| v["type"] == "event")
+            .collect()
+    };
+    let (shown, replayed) = (events(&live), events(&replay));
+    assert!(
+        replay
+            .events()
+            .any(|e| e.pid == truth.pid && e.name() == "setns"),
+        "the workload's setns is not among the {} replayed events",
+        replayed.len()
+    );
+    assert_eq!(shown.len(), replayed.len());
+    for (a, b) in shown.iter().zip(&replayed) {
+        assert_eq!(a, b);
+    }
+    let kinds: Vec<serde_json::Value> = replay.values().iter().map(|v| v["type"].clone()).collect();
+    let report = kinds.iter().position(|t| t == "report");
+    let last_event = kinds.iter().rposition(|t| t == "event");
+    assert!(
+        report > last_event,
+        "the report after the events: {kinds:?}"
+    );
+}
+
 /// Namespace creations the kernel refused, as the report tells them, by
 /// call, types asked for, task and errno: a refused unshare in every view
 /// (here the pod view, live), a refused clone where its programs run (a

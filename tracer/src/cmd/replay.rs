@@ -200,6 +200,8 @@ pub struct Options {
     pub format: Format,
     /// Where the report goes: a file (`--html`, `--perfetto`), else stdout.
     pub to: Option<PathBuf>,
+    /// Every event first, as the live raw view shows it.
+    pub raw: bool,
     /// Report what a damaged or cut-short recording holds instead of failing.
     pub lenient: bool,
     pub retention: Duration,
@@ -262,7 +264,7 @@ fn replay_reading<R: Read + Send, W: Write>(
     let out = Output {
         render: renderer(opts.format, clock),
         sink: out,
-        view: View::Quiet,
+        view: if opts.raw { View::Raw } else { View::Quiet },
     };
     let source = Source {
         clock,
@@ -393,6 +395,7 @@ mod tests {
         let opts = Options {
             format: Format::Json,
             to: None,
+            raw: false,
             lenient,
             retention: Duration::from_secs(3600),
             focus: None,
