@@ -25,6 +25,9 @@ use std::time::Duration;
 pub const QUEUE_BYTES: usize = 8 << 20;
 /// A buffer's first capacity.
 const BUF_BYTES: usize = 1 << 16;
+/// A buffer this full at the end of a line is written: the next line
+/// then still fits (a raw line is under 2 KiB), and it never grows.
+const FULL_BYTES: usize = BUF_BYTES - (BUF_BYTES / 4);
 /// Written buffers come back to be filled again, up to this many and
 /// this size: a buffer that grows to a busy flush's size stays that size,
 /// instead of a new one growing again (each growth a copy) every flush.
@@ -189,8 +192,14 @@ impl Write for Queued {
     }
 
     /// As a `Vec`'s: one copy (renderers write a line in many pieces).
+    /// A buffer full at the end of a line goes at once: a storm's drain of
+    /// thousands of records otherwise grew it to megabytes, each growth a
+    /// copy of all of it, and the spares would not keep it.
     fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
         self.buf.extend_from_slice(b);
+        if self.buf.len() >= FULL_BYTES && b.last() == Some(&b'\n') {
+            self.flush()?;
+        }
         Ok(())
     }
 
@@ -418,6 +427,45 @@ mod tests {
         std::io::Read::read_to_string(&mut &r, &mut got).unwrap();
         assert!(got == want, "{} bytes of {}", got.len(), want.len());
         assert_eq!(out.shared.dropped_lines(), 0);
+    }
+
+    /// A storm's drain renders thousands of lines before its flush: they
+    /// leave in whole lines as the buffer fills, which never grows, and
+    /// what a full queue drops is whole lines too.
+    #[test]
+    fn lines_between_flushes_leave_whole_from_a_buffer_that_never_grows() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (mut q, out) = queued(Recorder(Arc::clone(&got))).unwrap();
+        let want = lines(20_000);
+        for line in want.lines() {
+            writeln!(q, "{line}").unwrap();
+            assert_eq!(q.buf.capacity(), BUF_BYTES);
+        }
+        q.flush().unwrap();
+        drop(q);
+        while !out.done() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(*got.lock().unwrap() == want.as_bytes());
+
+        let (go, wait) = mpsc::channel();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (mut q, out) = queued(Stalled(wait, Arc::clone(&got))).unwrap();
+        let n = 3 * QUEUE_BYTES / 101;
+        for line in lines(n).lines() {
+            writeln!(q, "{line}").unwrap();
+        }
+        q.flush().unwrap();
+        drop(q);
+        let dropped = out.shared.dropped_lines() as usize;
+        assert!(dropped >= n / 2 && dropped < n, "{dropped} of {n}");
+        drop(go);
+        while !out.done() {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), (n - dropped) * 101);
+        assert!(got.split(|&b| b == b'\n').all(|l| l.len() == 100 || l.is_empty()));
     }
 
     struct Recorder(Arc<Mutex<Vec<u8>>>);
