@@ -467,7 +467,10 @@ mod tests {
         }
         let got = got.lock().unwrap();
         assert_eq!(got.len(), (n - dropped) * 101);
-        assert!(got.split(|&b| b == b'\n').all(|l| l.len() == 100 || l.is_empty()));
+        assert!(
+            got.split(|&b| b == b'\n')
+                .all(|l| l.len() == 100 || l.is_empty())
+        );
     }
 
     struct Recorder(Arc<Mutex<Vec<u8>>>);

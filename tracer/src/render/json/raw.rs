@@ -11,6 +11,13 @@ use crate::decode::{
     Event, MountPath, Unread, argv_truncated, c_str_ref, caller, filename_truncated, ns_in_mask,
 };
 
+/// A cheap mix of a set's inodes and ids ([`Memo::get`] compares it first).
+fn fingerprint(ns: &NsSet) -> u64 {
+    (0..NS_COUNT).fold(0, |h: u64, i| {
+        (h.rotate_left(5) ^ u64::from(ns.inum[i]) ^ ns.id[i]).wrapping_mul(0x517c_c1b7_2722_0a95)
+    })
+}
+
 fn has_ids(ns: &NsSet) -> bool {
     ns.id[..NS_COUNT].iter().any(|&i| i != 0)
 }
@@ -74,7 +81,7 @@ impl Field {
 /// The text of the last `N` keys seen (a small ring: the keys repeat),
 /// with a number its maker gives (where the text splits).
 struct Memo<K, const N: usize> {
-    slots: Vec<(K, Vec<u8>, usize)>,
+    slots: Vec<(u64, K, Vec<u8>, usize)>,
     next: usize,
     /// The slot found or made last: looked at first (runs of one key).
     last: usize,
@@ -93,34 +100,39 @@ impl<K, const N: usize> Default for Memo<K, N> {
 impl<K: PartialEq, const N: usize> Memo<K, N> {
     /// The text for `key`, made by `make` unless it is among the last `N`
     /// (made into the oldest slot's buffer: no allocation once all are used).
+    /// `fp` is a fingerprint of `key`, compared first: a namespace set is
+    /// 112 bytes, and a storm's new set each time missed all eight.
     fn get(
         &mut self,
         key: K,
+        fp: u64,
         make: impl FnOnce(&mut Vec<u8>) -> io::Result<usize>,
     ) -> io::Result<(&[u8], usize)> {
+        let is = |(f, k, ..): &(u64, K, Vec<u8>, usize)| *f == fp && *k == key;
         let hit = match self.slots.get(self.last) {
-            Some((k, ..)) if *k == key => Some(self.last),
-            _ => self.slots.iter().position(|(k, ..)| *k == key),
+            Some(slot) if is(slot) => Some(self.last),
+            _ => self.slots.iter().position(is),
         };
         if let Some(i) = hit {
             self.last = i;
-            let (_, text, n) = &self.slots[i];
+            let (_, _, text, n) = &self.slots[i];
             return Ok((text, *n));
         }
         let i = if self.slots.len() < N {
-            self.slots.push((key, Vec::with_capacity(512), 0));
+            self.slots.push((fp, key, Vec::with_capacity(512), 0));
             self.slots.len() - 1
         } else {
             let i = self.next;
             self.next = (i + 1) % N;
-            self.slots[i].0 = key;
+            self.slots[i].0 = fp;
+            self.slots[i].1 = key;
             i
         };
-        let text = &mut self.slots[i].1;
+        let text = &mut self.slots[i].2;
         text.clear();
         match make(text) {
             Ok(n) => {
-                self.slots[i].2 = n;
+                self.slots[i].3 = n;
                 self.last = i;
             }
             Err(e) => {
@@ -130,7 +142,7 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
                 return Err(e);
             }
         }
-        let (_, text, n) = &self.slots[i];
+        let (_, _, text, n) = &self.slots[i];
         Ok((text, *n))
     }
 }
@@ -213,7 +225,8 @@ pub fn write_event_json<W: Write>(
         name_list(w, unread.names())?;
     }
     let mut flags = |w: &mut W, flags: u64, syscall: u32| -> io::Result<()> {
-        let (text, _) = memos.flags.get((flags, syscall), |t| {
+        let fp = flags ^ u64::from(syscall);
+        let (text, _) = memos.flags.get((flags, syscall), fp, |t| {
             t.extend_from_slice(b",\"syscall\":\"");
             t.extend_from_slice(syscall_name(syscall).as_bytes());
             t.extend_from_slice(b"\",\"flags\":");
@@ -427,7 +440,7 @@ fn ns_maps<W: Write>(
     id_key: &str,
     ns: &NsSet,
 ) -> io::Result<()> {
-    let (text, split) = memo.get(*ns, |t| {
+    let (text, split) = memo.get(*ns, fingerprint(ns), |t| {
         let [inums, ids] = fields;
         map_text(t, inums, |i| u64::from(ns.inum[i]));
         let split = t.len();
