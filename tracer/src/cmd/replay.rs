@@ -228,7 +228,20 @@ pub fn replay<R: Read + Send, W: Write>(
     opts: Options,
     warn: &mut dyn FnMut(String),
 ) -> Result<()> {
-    replay_reading(name, input, out, opts, warn, Reading::for_this_machine())
+    let replayed = replay_reading(name, input, out, opts, warn, Reading::for_this_machine());
+    // A reader that went away (`tracer report F --raw | head`) ends the
+    // replay quietly, as it ends a live run's output.
+    match replayed {
+        Err(e) if broken_pipe(&e) => Ok(()),
+        r => r,
+    }
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// [`replay`], its frames read as `reading` says (tests check that it
@@ -457,6 +470,37 @@ mod tests {
             }
         }
         w.end(&Stats::default()).unwrap()
+    }
+
+    /// Output whose reader went away (`| head`) stops the replay without
+    /// an error; another failed write is one.
+    #[test]
+    fn a_reader_that_went_away_ends_the_replay_quietly() {
+        struct Failing(std::io::ErrorKind);
+        impl Write for Failing {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(self.0.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let bytes = synthetic();
+        let opts = |raw| Options {
+            format: Format::Json,
+            to: None,
+            raw,
+            lenient: false,
+            retention: Duration::from_secs(3600),
+            focus: None,
+        };
+        for raw in [false, true] {
+            let gone = Failing(std::io::ErrorKind::BrokenPipe);
+            replay("r.trace", &bytes[..], gone, opts(raw), &mut |_| {}).unwrap();
+            let full = Failing(std::io::ErrorKind::StorageFull);
+            let r = replay("r.trace", &bytes[..], full, opts(raw), &mut |_| {});
+            assert!(r.is_err(), "raw {raw}");
+        }
     }
 
     /// A live run counts a record it cannot decode and goes on; so does
