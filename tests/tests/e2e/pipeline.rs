@@ -39,6 +39,30 @@ fn find<'a>(evs: &[&'a Event], name: &str, pid: u32, pred: impl Fn(&Event) -> bo
     hits[0]
 }
 
+/// A fresh path in the temp dir for a recording named after `name`.
+fn temp_trace(name: &str) -> String {
+    let trace = std::env::temp_dir().join(format!("{}.trace", unique_name(name)));
+    trace.to_str().expect("a UTF-8 temp dir").to_string()
+}
+
+/// `tracer report TRACE ARGS`'s lines (it must succeed); the recording is
+/// removed.
+fn report_of(trace: &str, args: &[&str]) -> Lines {
+    let out = Command::new(tracer_bin())
+        .arg("report")
+        .arg(trace)
+        .args(args)
+        .output()
+        .expect("run tracer report");
+    let _ = std::fs::remove_file(trace);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Lines::from_output(&out.stdout)
+}
+
 fn group_exit(e: &Event) -> Option<u32> {
     match e.kind {
         EventKind::Exit {
@@ -308,8 +332,7 @@ fn a_stalled_reader_loses_events_and_says_how_many() {
 /// a recording (the refused clone itself is checked in the next test).
 #[test]
 fn a_clone_exit_runs_a_program_only_where_a_refused_clone_is_shown() {
-    let trace = std::env::temp_dir().join(format!("{}.trace", unique_name("clone-exit")));
-    let trace = trace.to_str().expect("a UTF-8 temp dir").to_string();
+    let trace = temp_trace("clone-exit");
     let probes = |args: &[&str]| {
         let tracer = Tracer::start_cmd(args);
         let n = tracer.ready.probes;
@@ -385,23 +408,12 @@ fn clone_flags_refused_clones_and_nested_pid_namespaces_are_read_in_the_kernel()
 /// report.
 #[test]
 fn a_recording_replays_the_raw_lines_shown_live() {
-    let trace = std::env::temp_dir().join(format!("{}.trace", unique_name("raw-replay")));
-    let trace = trace.to_str().expect("a UTF-8 temp dir").to_string();
+    let trace = temp_trace("raw-replay");
     let tracer = Tracer::start_cmd(&["record", "-o", &trace, "--raw", "--all"]);
     let truth = workload::steps();
     let live = tracer.stop();
     live.assert_lossless();
-    let out = Command::new(tracer_bin())
-        .args(["report", &trace, "--raw", "--json"])
-        .output()
-        .expect("run tracer report --raw");
-    let _ = std::fs::remove_file(&trace);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replay = Lines::from_output(&out.stdout);
+    let replay = report_of(&trace, &["--raw", "--json"]);
     let events = |l: &Lines| -> Vec<serde_json::Value> {
         l.values()
             .into_iter()
@@ -435,8 +447,7 @@ fn a_recording_replays_the_raw_lines_shown_live() {
 /// recording, read back by `tracer report`).
 #[test]
 fn refused_namespace_creations_are_reported_with_their_errno() {
-    let trace = std::env::temp_dir().join(format!("{}.trace", unique_name("refused")));
-    let trace = trace.to_str().expect("a UTF-8 temp dir").to_string();
+    let trace = temp_trace("refused");
     let live = Tracer::start(&[]);
     let recording = Tracer::start_cmd(&["record", "-o", &trace]);
     // Run `argv`, whose unshare(CLONE_NEWNET) the kernel refuses as util-linux
@@ -478,17 +489,7 @@ fn refused_namespace_creations_are_reported_with_their_errno() {
     let clones = workload::clones();
     let live = live.stop();
     recording.stop();
-    let out = Command::new(tracer_bin())
-        .args(["report", &trace, "--json"])
-        .output()
-        .expect("run tracer report");
-    let _ = std::fs::remove_file(&trace);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replayed = Lines::from_output(&out.stdout).report_json();
+    let replayed = report_of(&trace, &["--json"]).report_json();
 
     // (syscall, kinds, ret) of each refusal by `pid`, and the anomalies.
     let refusals = |report: &serde_json::Value, pid: u32| -> Vec<(String, Vec<String>, i64)> {
