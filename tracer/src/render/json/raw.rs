@@ -81,10 +81,20 @@ impl Field {
 /// The text of the last `N` keys seen (a small ring: the keys repeat),
 /// with a number its maker gives (where the text splits).
 struct Memo<K, const N: usize> {
-    slots: Vec<(u64, K, Vec<u8>, usize)>,
+    slots: Vec<Slot<K>>,
     next: usize,
     /// The slot found or made last: looked at first (runs of one key).
     last: usize,
+}
+
+/// One key's text in a [`Memo`].
+struct Slot<K> {
+    /// The key's fingerprint, compared before the key.
+    fp: u64,
+    key: K,
+    text: Vec<u8>,
+    /// The maker's number.
+    split: usize,
 }
 
 impl<K, const N: usize> Default for Memo<K, N> {
@@ -108,31 +118,36 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
         fp: u64,
         make: impl FnOnce(&mut Vec<u8>) -> io::Result<usize>,
     ) -> io::Result<(&[u8], usize)> {
-        let is = |(f, k, ..): &(u64, K, Vec<u8>, usize)| *f == fp && *k == key;
+        let is = |s: &Slot<K>| s.fp == fp && s.key == key;
         let hit = match self.slots.get(self.last) {
             Some(slot) if is(slot) => Some(self.last),
             _ => self.slots.iter().position(is),
         };
         if let Some(i) = hit {
             self.last = i;
-            let (_, _, text, n) = &self.slots[i];
-            return Ok((text, *n));
+            let s = &self.slots[i];
+            return Ok((&s.text, s.split));
         }
         let i = if self.slots.len() < N {
-            self.slots.push((fp, key, Vec::with_capacity(512), 0));
+            self.slots.push(Slot {
+                fp,
+                key,
+                text: Vec::with_capacity(512),
+                split: 0,
+            });
             self.slots.len() - 1
         } else {
             let i = self.next;
             self.next = (i + 1) % N;
-            self.slots[i].0 = fp;
-            self.slots[i].1 = key;
+            self.slots[i].fp = fp;
+            self.slots[i].key = key;
             i
         };
-        let text = &mut self.slots[i].2;
-        text.clear();
-        match make(text) {
+        let s = &mut self.slots[i];
+        s.text.clear();
+        match make(&mut s.text) {
             Ok(n) => {
-                self.slots[i].3 = n;
+                s.split = n;
                 self.last = i;
             }
             Err(e) => {
@@ -142,8 +157,8 @@ impl<K: PartialEq, const N: usize> Memo<K, N> {
                 return Err(e);
             }
         }
-        let (_, _, text, n) = &self.slots[i];
-        Ok((text, *n))
+        let s = &self.slots[i];
+        Ok((&s.text, s.split))
     }
 }
 
@@ -238,6 +253,8 @@ pub fn write_event_json<W: Write>(
         })?;
         w.write_all(text)
     };
+    // An unshare's or setns's set before and what changed, written after `ns`.
+    let mut before = None;
     match ev {
         Event::Fork(e) => {
             flags(w, e.flags, e.syscall)?;
@@ -273,8 +290,10 @@ pub fn write_event_json<W: Write>(
                 num!("fd", e.fd);
             }
             num!("ret", e.ret);
+            let changed = e.ns.diff(&e.ns_before);
             w.write_all(b",\"changed\":")?;
-            name_list(w, ns_in_mask(e.ns.diff(&e.ns_before)).map(Ns::proc_name))?;
+            name_list(w, ns_in_mask(changed).map(Ns::proc_name))?;
+            before = Some((&e.ns_before, changed));
         }
         Event::Mount(m) => {
             num!("flags", m.flags);
@@ -298,8 +317,8 @@ pub fn write_event_json<W: Write>(
     }
     let (memo, fields) = (&mut memos.ns, &mut memos.fields);
     ns_maps(w, memo, fields, ",\"ns\":", ",\"ns_id\":", ev.ns())?;
-    if let Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) = ev {
-        changed_maps(w, &e.ns_before, &e.ns)?;
+    if let Some((ns_before, changed)) = before {
+        changed_maps(w, ns_before, changed)?;
     }
     w.write_all(b"}\n")
 }
@@ -308,8 +327,7 @@ pub fn write_event_json<W: Write>(
 /// of the slots that changed: the others are as in `ns`. Every slot again
 /// made an unshare's or setns's line ~1 KiB, most of it repeated, and in a
 /// storm of them the text was what the reader could not keep up with.
-fn changed_maps<W: Write>(w: &mut W, before: &NsSet, after: &NsSet) -> io::Result<()> {
-    let changed = after.diff(before);
+fn changed_maps<W: Write>(w: &mut W, before: &NsSet, changed: u32) -> io::Result<()> {
     changed_map(w, ",\"ns_before\":", changed, |i| u64::from(before.inum[i]))?;
     if has_ids(before) {
         changed_map(w, ",\"ns_id_before\":", changed, |i| before.id[i])?;
