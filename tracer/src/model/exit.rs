@@ -24,8 +24,8 @@ impl Model {
         let who = Who::of(&e.hdr);
         let ts = e.hdr.ts_ns;
         self.joins.remove(&who.tid);
-        let before = self.threads.remove(&who.tid).unwrap_or(e.ns);
-        let emptied = self.ns.move_task(who.tid, Some(&before), None, ts);
+        self.threads.remove(&who.tid);
+        let emptied = self.ns.move_task(who.tid, None, ts);
         // Who went last, for namespaces this exit emptied (made only then).
         let mut gone_by = None;
         if e.group_dead != 0

@@ -38,7 +38,7 @@ impl Model {
             };
             self.created(&e.ns, made, &creation);
         }
-        self.ns.move_task(child.tid, None, Some(&e.ns), ts);
+        self.ns.move_task(child.tid, Some(&e.ns), ts);
         self.set_thread(child.tid, &e.ns);
         if child.tid == child.pid {
             let comm = Comm::Kernel(e.hdr.comm);

@@ -8,12 +8,14 @@
 //! never merge.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 
 // Fx: these maps are keyed by kernel ids on every event; SipHash's
 // flooding resistance buys nothing here and cost 6 % of the CPU.
 use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use tracer_common::{NS_COUNT, Ns, NsSet};
 
 use super::pin::Pin;
@@ -103,8 +105,9 @@ pub struct NsInfo {
     /// Seen in the start-up /proc walk: older than the trace.
     pub existing: bool,
     pub first_seen_ns: u64,
-    /// Thread ids in it now (tracked for non-host namespaces only).
-    pub members: Members,
+    /// How many of the table's sets with tasks it is in: none, it has no
+    /// task (tracked for non-host namespaces only).
+    sets: u32,
     /// When the last member left (members went from some to none).
     pub emptied_ns: Option<u64>,
     /// Its bind mounts (nsfs) over time, in every mount namespace: the
@@ -131,14 +134,19 @@ impl NsInfo {
             None => self.first_seen_ns,
         }
     }
+
+    /// Some task is in it.
+    pub fn in_use(&self) -> bool {
+        self.sets > 0
+    }
 }
 
-/// Thread ids, ascending, in a sorted vector: a namespace holds a few
-/// tasks (a container's), and every fork and exit inserts or removes one;
-/// a vector does that without a tree's nodes. Emptied, it lets go of its
-/// memory, so idle namespaces keep none.
+/// Thread ids, ascending, in a sorted vector: a set holds a few tasks (a
+/// container's), and every fork and exit inserts or removes one; a vector
+/// does that without a tree's nodes, and the first few without the heap
+/// (a set made by an unshare often has one task and lives a moment).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Members(Vec<u32>);
+pub struct Members(SmallVec<[u32; 4]>);
 
 impl Members {
     /// Add `tid`; false if it was in already.
@@ -158,9 +166,6 @@ impl Members {
             return false;
         };
         self.0.remove(i);
-        if self.0.is_empty() {
-            self.0 = Vec::new();
-        }
         true
     }
 
@@ -236,6 +241,98 @@ pub struct NsTable {
     /// namespace. Kept by [`NsTable::move_task`], [`NsTable::created`]
     /// and [`NsTable::mark_existing`], the only writers of what it orders by.
     mnt_in_use: BTreeSet<(u64, NsKey)>,
+    /// The sets tasks are in, each once: a fork into a container's set is
+    /// one lookup here and one insert into its members, not one per
+    /// namespace of the set.
+    sets: Sets,
+    /// The set each task is in, as this table last put it there (tasks in
+    /// no namespace but the host's are in none).
+    tasks: HashMap<u32, SetId>,
+}
+
+type SetId = u32;
+
+/// A task's own namespaces as a set's key, in [`OWN_SLOTS`] order (which
+/// is [`NsKind`]'s): pid_for_children is no membership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SetKey {
+    inum: [u32; 8],
+    id: [u64; 8],
+}
+
+/// By the inodes alone, four words: ids tell sets apart only where an
+/// inode was reused, and equality still compares them.
+impl Hash for SetKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        for pair in self.inum.chunks_exact(2) {
+            h.write_u64(u64::from(pair[0]) | u64::from(pair[1]) << 32);
+        }
+    }
+}
+
+impl SetKey {
+    fn of(set: &NsSet) -> SetKey {
+        let mut k = SetKey {
+            inum: [0; 8],
+            id: [0; 8],
+        };
+        for (i, (slot, _)) in OWN_SLOTS.iter().enumerate() {
+            k.inum[i] = set.inum[*slot];
+            k.id[i] = set.id[*slot];
+        }
+        k
+    }
+}
+
+/// A set of namespaces tasks are in: its non-host namespaces, resolved to
+/// keys once, and the tasks in it.
+#[derive(Debug)]
+struct SetEntry {
+    key: SetKey,
+    /// Found by its key in [`Sets::index`]; a new generation of an inode
+    /// it names takes it out (later tasks with that inode are in the new one).
+    indexed: bool,
+    keys: SmallVec<[NsKey; 8]>,
+    members: Members,
+}
+
+/// Interned sets: those with a non-host namespace live while they have
+/// tasks; those of host namespaces only (at most 2^8: host or unread per
+/// slot) stay, so a host task's fork is one lookup.
+#[derive(Debug, Default)]
+struct Sets {
+    index: HashMap<SetKey, SetId>,
+    slab: Vec<SetEntry>,
+    free: Vec<SetId>,
+}
+
+impl Sets {
+    fn add(&mut self, e: SetEntry) -> SetId {
+        let key = e.key;
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slab[id as usize] = e;
+                id
+            }
+            None => {
+                self.slab.push(e);
+                (self.slab.len() - 1) as SetId
+            }
+        };
+        self.index.insert(key, id);
+        id
+    }
+
+    /// Set `id` lost its last task: its slot is free for the next.
+    fn drop_empty(&mut self, id: SetId) {
+        let e = &mut self.slab[id as usize];
+        if e.indexed {
+            self.index.remove(&e.key);
+        }
+        e.keys.clear();
+        e.members = Members::default();
+        self.free.push(id);
+    }
 }
 
 impl NsTable {
@@ -254,10 +351,28 @@ impl NsTable {
                 })
             {
                 *g += 1;
+                let g = *g;
+                self.new_generation(kind, inum);
+                g
+            } else {
+                *g
             }
-            *g
         };
         NsKey { kind, inum, ident }
+    }
+
+    /// Inode `inum` of `kind` names a new namespace: sets that resolved it
+    /// to the old one keep their tasks but are no longer found by it.
+    fn new_generation(&mut self, kind: NsKind, inum: u32) {
+        let i = kind as usize;
+        let slab = &mut self.sets.slab;
+        self.sets.index.retain(|key, id| {
+            let named = key.inum[i] == inum && key.id[i] == 0;
+            if named {
+                slab[*id as usize].indexed = false;
+            }
+            !named
+        });
     }
 
     /// Key of the namespace of `kind` in `set` (a task's own, not pid_for_children).
@@ -280,7 +395,7 @@ impl NsTable {
                 created: None,
                 existing: false,
                 first_seen_ns: ts,
-                members: Members::default(),
+                sets: 0,
                 emptied_ns: None,
                 pins: Vec::new(),
                 freed_ns: None,
@@ -326,76 +441,113 @@ impl NsTable {
         self.mnt_in_use.iter().rev().copied()
     }
 
-    /// Move thread `tid` from the namespaces in `before` to those in
-    /// `after` (either may be absent), tracking non-host namespaces only.
-    /// Returns the namespaces that just lost their last member.
-    pub fn move_task(
-        &mut self,
-        tid: u32,
-        before: Option<&NsSet>,
-        after: Option<&NsSet>,
-        ts: u64,
-    ) -> Vec<NsKey> {
-        let mut emptied = Vec::new();
-        match (before, after) {
-            // A new task, or one gone (most moves): every namespace of the
-            // set moves, as the slots below would find, without comparing.
-            (None, Some(set)) | (Some(set), None) => {
-                let coming = after.is_some();
-                for (slot, kind) in OWN_SLOTS {
-                    let inum = set.inum[slot];
-                    if inum == 0 {
-                        continue;
-                    }
-                    let k = self.key(kind, inum, set.id[slot], false);
-                    if self.is_host(&k) {
-                        continue;
-                    }
-                    if coming {
-                        self.enter(k, set.id[slot], tid, ts);
-                    } else {
-                        self.leave(k, tid, ts, &mut emptied);
-                    }
-                }
-                return emptied;
-            }
-            _ => {}
+    /// The tasks in `k` now, ascending: a scan of the sets with tasks, as
+    /// only verification reads and stories ask.
+    pub fn members(&self, k: &NsKey) -> Vec<u32> {
+        let mut tids: Vec<u32> = self
+            .sets
+            .slab
+            .iter()
+            .filter(|e| e.keys.contains(k))
+            .flat_map(|e| e.members.iter().copied())
+            .collect();
+        tids.sort_unstable();
+        tids.dedup();
+        tids
+    }
+
+    /// Put thread `tid` in the namespaces of `to` (none: it is gone), out
+    /// of those this table last put it in; only non-host namespaces are
+    /// tracked. Returns the namespaces that just lost their last task.
+    pub fn move_task(&mut self, tid: u32, to: Option<&NsSet>, ts: u64) -> Vec<NsKey> {
+        let new = to.map(|set| self.intern(set));
+        let old = self.tasks.get(&tid).copied();
+        if new == old {
+            return Vec::new();
         }
-        for (slot, kind) in OWN_SLOTS {
-            let (was_inum, was_id) = before.map_or((0, 0), |s| (s.inum[slot], s.id[slot]));
-            let (inum, id) = after.map_or((0, 0), |s| (s.inum[slot], s.id[slot]));
-            // The same inode and id are the same namespace (or none).
-            if was_inum == inum && was_id == id {
-                continue;
+        // Into the new set first: a namespace in both never looks empty.
+        match new {
+            Some(n) if !self.sets.slab[n as usize].keys.is_empty() => {
+                self.tasks.insert(tid, n);
+                let e = &mut self.sets.slab[n as usize];
+                if e.members.insert(tid) && e.members.len() == 1 {
+                    let (key, keys) = (e.key, std::mem::take(&mut e.keys));
+                    for k in &keys {
+                        self.joined(*k, key.id[k.kind as usize], ts);
+                    }
+                    self.sets.slab[n as usize].keys = keys;
+                }
             }
-            let old = (was_inum != 0).then(|| self.key(kind, was_inum, was_id, false));
-            let new = (inum != 0).then(|| self.key(kind, inum, id, false));
-            if old == new {
-                continue;
+            _ => {
+                self.tasks.remove(&tid);
             }
-            // The host's namespaces have no members to leave: entering
-            // skips them, and the host is known before any task moves.
-            if let Some(k) = old
-                && !self.is_host(&k)
-            {
-                self.leave(k, tid, ts, &mut emptied);
-            }
-            if let Some(k) = new
-                && !self.is_host(&k)
-            {
-                self.enter(k, id, tid, ts);
+        }
+        let mut emptied = Vec::new();
+        if let Some(o) = old {
+            let e = &mut self.sets.slab[o as usize];
+            if e.members.remove(&tid) && e.members.is_empty() {
+                let keys = std::mem::take(&mut e.keys);
+                for k in keys {
+                    self.left(k, ts, &mut emptied);
+                }
+                self.sets.drop_empty(o);
             }
         }
         emptied
     }
 
-    /// Thread `tid` left `k`: noted in `emptied` if it was the last.
-    #[inline(always)]
-    fn leave(&mut self, k: NsKey, tid: u32, ts: u64, emptied: &mut Vec<NsKey>) {
-        if let Some(info) = self.info.get_mut(&k)
-            && info.members.remove(&tid)
-            && info.members.is_empty()
-        {
+    /// The interned set of `set`'s own namespaces (added if new).
+    fn intern(&mut self, set: &NsSet) -> SetId {
+        let key = SetKey::of(set);
+        if let Some(id) = self.sets.index.get(&key) {
+            return *id;
+        }
+        let mut keys = SmallVec::new();
+        for (_, kind) in OWN_SLOTS {
+            let i = kind as usize;
+            if key.inum[i] == 0 {
+                continue;
+            }
+            let k = self.key(kind, key.inum[i], key.id[i], false);
+            if !self.is_host(&k) {
+                keys.push(k);
+            }
+        }
+        self.sets.add(SetEntry {
+            key,
+            indexed: true,
+            keys,
+            members: Members::default(),
+        })
+    }
+
+    /// A set with `k` in it (`id` its slot's ns_id) got its first task,
+    /// so `k` has one (not the host's).
+    fn joined(&mut self, k: NsKey, id: u64, ts: u64) {
+        let info = self.touch(k, ts);
+        info.sets += 1;
+        if info.sets > 1 {
+            return;
+        }
+        info.id = id;
+        info.emptied_ns = None;
+        // Entered after we said it was freed: something we could
+        // not see held it (an open fd): not freed after all.
+        info.freed_ns = None;
+        if k.kind == NsKind::Mnt {
+            let made = info.made_ns();
+            self.mnt_in_use.insert((made, k));
+        }
+    }
+
+    /// A set with `k` in it lost its last task: noted in `emptied` if `k`
+    /// has none left.
+    fn left(&mut self, k: NsKey, ts: u64, emptied: &mut Vec<NsKey>) {
+        let Some(info) = self.info.get_mut(&k) else {
+            return;
+        };
+        info.sets = info.sets.saturating_sub(1);
+        if info.sets == 0 {
             info.emptied_ns = Some(ts);
             if k.kind == NsKind::Mnt {
                 let made = info.made_ns();
@@ -404,26 +556,10 @@ impl NsTable {
             emptied.push(k);
         }
     }
-
-    /// Thread `tid` entered `k` (not the host's; `id` as the event gave it).
-    #[inline(always)]
-    fn enter(&mut self, k: NsKey, id: u64, tid: u32, ts: u64) {
-        let info = self.touch(k, ts);
-        info.id = id;
-        let first = info.members.insert(tid) && info.members.len() == 1;
-        info.emptied_ns = None;
-        // Entered after we said it was freed: something we could
-        // not see held it (an open fd): not freed after all.
-        info.freed_ns = None;
-        if first && k.kind == NsKind::Mnt {
-            let made = info.made_ns();
-            self.mnt_in_use.insert((made, k));
-        }
-    }
 }
 
 /// A task's own namespace slots (not pid_for_children, where its children
-/// go), in [`Ns::ALL`] order, with their kinds.
+/// go), in [`Ns::ALL`] order, with their kinds: the `n`th is kind `n`.
 const OWN_SLOTS: [(usize, NsKind); 8] = [
     (Ns::Mnt as usize, NsKind::Mnt),
     (Ns::Uts as usize, NsKind::Uts),
@@ -434,6 +570,13 @@ const OWN_SLOTS: [(usize, NsKind); 8] = [
     (Ns::Cgroup as usize, NsKind::Cgroup),
     (Ns::Time as usize, NsKind::Time),
 ];
+const _: () = {
+    let mut n = 0;
+    while n < OWN_SLOTS.len() {
+        assert!(OWN_SLOTS[n].1 as usize == n);
+        n += 1;
+    }
+};
 
 impl NsTable {
     /// Keep only the namespaces `keep` wants; inode generations of the
@@ -467,7 +610,7 @@ impl NsTable {
     pub fn mnts_in_use_scanned(&self) -> BTreeSet<(u64, NsKey)> {
         self.info
             .iter()
-            .filter(|(k, i)| k.kind == NsKind::Mnt && !i.members.is_empty())
+            .filter(|(k, i)| k.kind == NsKind::Mnt && i.in_use())
             .map(|(k, i)| (i.made_ns(), *k))
             .collect()
     }
@@ -535,10 +678,10 @@ mod tests {
     fn members_are_counted_and_emptying_is_reported() {
         let mut t = NsTable::default();
         let s = set(4026532300, 5);
-        assert!(t.move_task(10, None, Some(&s), 1).is_empty());
-        assert!(t.move_task(11, None, Some(&s), 2).is_empty());
-        assert!(t.move_task(10, Some(&s), None, 3).is_empty());
-        let emptied = t.move_task(11, Some(&s), None, 4);
+        assert!(t.move_task(10, Some(&s), 1).is_empty());
+        assert!(t.move_task(11, Some(&s), 2).is_empty());
+        assert!(t.move_task(10, None, 3).is_empty());
+        let emptied = t.move_task(11, None, 4);
         assert_eq!(emptied.len(), 1);
         assert_eq!(t.info[&emptied[0]].emptied_ns, Some(4));
     }
@@ -549,7 +692,7 @@ mod tests {
         let s = set(4026531833, 3);
         let host = t.key(NsKind::Net, 4026531833, 3, false);
         t.host.insert(NsKind::Net, host);
-        t.move_task(10, None, Some(&s), 1);
+        t.move_task(10, Some(&s), 1);
         assert!(!t.info.contains_key(&host));
     }
 
@@ -574,10 +717,7 @@ mod tests {
         for tid in model.clone() {
             assert!(m.remove(&tid));
         }
-        assert!(
-            m.is_empty() && m.0.capacity() == 0,
-            "an emptied set keeps no memory"
-        );
+        assert!(m.is_empty());
     }
 
     fn mnt(inum: u32, id: u64) -> NsSet {
@@ -596,8 +736,8 @@ mod tests {
             mnt(4026532402, 42),
         );
         let check = |t: &NsTable| assert_eq!(t.mnts_in_use_indexed(), &t.mnts_in_use_scanned());
-        t.move_task(10, None, Some(&a), 5);
-        t.move_task(11, None, Some(&a), 6);
+        t.move_task(10, Some(&a), 5);
+        t.move_task(11, Some(&a), 6);
         check(&t);
         // Its creation comes after a task in it: it moves to that time.
         let ka = t.key(NsKind::Mnt, 4026532400, 40, true);
@@ -605,32 +745,34 @@ mod tests {
         check(&t);
         assert_eq!(t.mnts_in_use_newest_first().collect::<Vec<_>>(), [(1, ka)]);
         // Found by the start-up walk after a task was put in it: made at 0.
-        t.move_task(12, None, Some(&b), 7);
+        t.move_task(12, Some(&b), 7);
         let kb = t.key(NsKind::Mnt, 4026532401, 41, false);
         t.mark_existing(kb, 41, 7);
         check(&t);
-        t.move_task(13, None, Some(&c), 9);
+        t.move_task(13, Some(&c), 9);
         let kc = t.key(NsKind::Mnt, 4026532402, 42, false);
         let order: Vec<NsKey> = t.mnts_in_use_newest_first().map(|(_, k)| k).collect();
         assert_eq!(order, [kc, ka, kb]);
         // Moving between two, then emptying: out of the index.
-        t.move_task(10, Some(&a), Some(&c), 10);
-        t.move_task(11, Some(&a), None, 11);
+        t.move_task(10, Some(&c), 10);
+        t.move_task(11, None, 11);
         check(&t);
         assert!(t.mnts_in_use_indexed().iter().all(|(_, k)| *k != ka));
         t.prune(|k, _| *k != ka);
-        t.move_task(12, Some(&b), None, 12);
+        t.move_task(12, None, 12);
         t.prune(|k, _| *k != kb);
         check(&t);
         assert_eq!(t.mnts_in_use_newest_first().collect::<Vec<_>>(), [(9, kc)]);
     }
 
-    /// A task coming or going moves as slot by slot from or to a set
-    /// with no namespace (all inodes 0): through new generations of
-    /// reused inodes (kernels without ids), unread slots and pruning.
+    /// The interned sets give every namespace the tasks, and report the
+    /// emptyings, that a slot-by-slot reference does: tasks coming, going
+    /// and moving between sets that share namespaces, new generations of
+    /// reused inodes (kernels without ids) with tasks still in the old
+    /// one, unread slots, a host namespace, and pruning. Once every task
+    /// is gone, only sets of host namespaces are left.
     #[test]
-    fn tasks_coming_and_going_move_as_slot_by_slot() {
-        let none = NsSet::default();
+    fn interned_sets_track_tasks_as_slot_by_slot() {
         let sets: Vec<NsSet> = (0..6u32)
             .map(|i| {
                 let mut s = NsSet::default();
@@ -651,48 +793,95 @@ mod tests {
                 s
             })
             .collect();
-        let (mut fast, mut slow) = (NsTable::default(), NsTable::default());
-        for t in [&mut fast, &mut slow] {
-            let host = t.key(NsKind::User, 900, 907, false);
-            t.host.insert(NsKind::User, host);
-        }
-        let mut x: u32 = 7;
-        let mut inside: Vec<(u32, usize)> = Vec::new();
-        for step in 0..3000u64 {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let r = x >> 16;
-            match r % 7 {
-                0..=2 => {
-                    let (tid, set) = (r % 50, (r as usize / 7) % sets.len());
-                    let a = fast.move_task(tid, None, Some(&sets[set]), step);
-                    let b = slow.move_task(tid, Some(&none), Some(&sets[set]), step);
-                    assert_eq!(a, b);
-                    inside.push((tid, set));
-                }
-                3..=4 if !inside.is_empty() => {
-                    let (tid, set) = inside.swap_remove(r as usize % inside.len());
-                    let a = fast.move_task(tid, Some(&sets[set]), None, step);
-                    let b = slow.move_task(tid, Some(&sets[set]), Some(&none), step);
-                    assert_eq!(a, b);
-                }
-                5 => {
-                    // A creation of a reused inode: a new generation.
-                    let inum = 1000 + (r % 3) * 10 + 2;
-                    for t in [&mut fast, &mut slow] {
-                        let k = t.key(NsKind::Ipc, inum, 0, true);
-                        t.created(k, 0, creation(r));
-                    }
-                }
-                _ => {
-                    let keep =
-                        |k: &NsKey, i: &NsInfo| !i.members.is_empty() || k.inum.is_multiple_of(2);
-                    fast.prune(keep);
-                    slow.prune(keep);
+        let mut t = NsTable::default();
+        let host = t.key(NsKind::User, 900, 907, false);
+        t.host.insert(NsKind::User, host);
+        // The reference: each task's namespaces, resolved as it entered them.
+        let mut inside: BTreeMap<u32, Vec<NsKey>> = BTreeMap::new();
+        let by_ns = |inside: &BTreeMap<u32, Vec<NsKey>>| {
+            let mut m: BTreeMap<NsKey, Vec<u32>> = BTreeMap::new();
+            for (tid, keys) in inside {
+                for k in keys {
+                    m.entry(*k).or_default().push(*tid);
                 }
             }
-            assert_eq!(fast.info, slow.info, "step {step}");
+            m
+        };
+        let (mut x, mut old_generation_in_use) = (7u32, false);
+        for step in 0..4000u64 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let r = x >> 16;
+            let before = by_ns(&inside);
+            let emptied = match r % 8 {
+                0..=3 => {
+                    let (tid, set) = (r % 40, (r as usize / 8) % sets.len());
+                    let keys: Vec<NsKey> = OWN_SLOTS
+                        .iter()
+                        .filter(|(slot, _)| sets[set].inum[*slot] != 0)
+                        .map(|(slot, kind)| {
+                            t.key(*kind, sets[set].inum[*slot], sets[set].id[*slot], false)
+                        })
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .filter(|k| !t.is_host(k))
+                        .collect();
+                    inside.insert(tid, keys);
+                    t.move_task(tid, Some(&sets[set]), step)
+                }
+                4..=5 => {
+                    let tid = r % 40;
+                    inside.remove(&tid);
+                    t.move_task(tid, None, step)
+                }
+                6 => {
+                    // A creation of a reused inode: a new generation.
+                    let inum = 1000 + (r % 3) * 10 + 2;
+                    let k = t.key(NsKind::Ipc, inum, 0, true);
+                    old_generation_in_use |= before.keys().any(|o| o.inum == inum && o != &k);
+                    t.created(k, 0, creation(r));
+                    Vec::new()
+                }
+                _ => {
+                    t.prune(|k, i| i.in_use() || k.inum.is_multiple_of(2));
+                    Vec::new()
+                }
+            };
+            let after = by_ns(&inside);
+            let mut want: Vec<NsKey> = before
+                .keys()
+                .filter(|k| !after.contains_key(k))
+                .copied()
+                .collect();
+            let mut got = emptied.clone();
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "step {step}: emptied");
+            for k in &emptied {
+                assert_eq!(t.info[k].emptied_ns, Some(step));
+            }
+            for (k, info) in &t.info {
+                let tids = after.get(k).cloned().unwrap_or_default();
+                assert_eq!(t.members(k), tids, "step {step}: {k:?}");
+                assert_eq!(info.in_use(), !tids.is_empty());
+            }
+            assert!(after.keys().all(|k| t.info.contains_key(k)));
+            assert_eq!(t.mnts_in_use_indexed(), &t.mnts_in_use_scanned());
         }
-        assert!(fast.info.values().any(|i| !i.members.is_empty()));
+        assert!(
+            old_generation_in_use,
+            "a new generation met tasks in the old one"
+        );
+        for tid in 0..40 {
+            t.move_task(tid, None, 5000);
+        }
+        assert!(t.info.values().all(|i| !i.in_use()) && t.tasks.is_empty());
+        assert!(
+            t.sets
+                .index
+                .values()
+                .all(|id| t.sets.slab[*id as usize].keys.is_empty()),
+            "only sets of host namespaces stay"
+        );
     }
 
     fn creation(pid: u32) -> Creation {

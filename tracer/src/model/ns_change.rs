@@ -50,9 +50,7 @@ impl Model {
                 self.visit_setns(who, &comm, &e.ns_before, &e.ns, ts);
             }
         }
-        let emptied = self
-            .ns
-            .move_task(who.tid, Some(&e.ns_before), Some(&e.ns), ts);
+        let emptied = self.ns.move_task(who.tid, Some(&e.ns), ts);
         self.threads.insert(who.tid, e.ns);
         // A container's main process moving out of its pod has left it.
         if let Some(c) = self.procs.get(&who.pid).and_then(|p| p.container)

@@ -31,7 +31,7 @@ impl Model {
         });
         let pinned = &self.pinned;
         let idle_since = |k: &NsKey, info: &NsInfo| {
-            (info.members.is_empty() && info.sandbox.is_none() && !pinned.contains(k))
+            (!info.in_use() && info.sandbox.is_none() && !pinned.contains(k))
                 .then(|| info.emptied_ns.unwrap_or(info.first_seen_ns))
         };
         // One pass over the namespaces: the idle ones, since when.

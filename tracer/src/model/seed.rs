@@ -22,7 +22,7 @@ impl Model {
                 self.ns
                     .mark_existing(k, set.id[k.kind.slot() as usize], now_ns);
             }
-            self.ns.move_task(p.pid, None, Some(set), now_ns);
+            self.ns.move_task(p.pid, Some(set), now_ns);
             self.set_thread(p.pid, set);
             let comm = Comm::Text(p.comm.as_str().into());
             self.procs.insert(p.pid, Proc::new(comm, None));

@@ -119,7 +119,7 @@ impl Model {
         let Some(info) = self.ns.info.get_mut(&k) else {
             return;
         };
-        if !info.members.is_empty() {
+        if info.in_use() {
             return;
         }
         let state = if info.is_pinned() {

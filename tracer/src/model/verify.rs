@@ -249,7 +249,7 @@ impl Model {
         first: impl Iterator<Item = u32>,
     ) -> MntToRead {
         let info = self.ns.info.get(&m);
-        let members = info.into_iter().flat_map(|i| i.members.iter().copied());
+        let members = self.ns.members(&m);
         // The first TIDS_TRIED of them, a repeat next to itself once.
         let mut tids: Vec<u32> = Vec::with_capacity(TIDS_TRIED);
         for tid in first.chain(members) {

@@ -254,14 +254,11 @@ fn verdict(tasks: &[Task], pins: &[Pin], gone: Option<u64>) -> String {
 
 fn ns_story(m: &Model, k: &NsKey) -> NsStory {
     let info = m.ns.info.get(k);
-    let tasks: Vec<Task> = info
-        .map(|i| {
-            i.members
-                .iter()
-                .map(|&tid| Task::new(tid, m.comm_of(tid).unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let tasks: Vec<Task> =
+        m.ns.members(k)
+            .into_iter()
+            .map(|tid| Task::new(tid, m.comm_of(tid).unwrap_or_default()))
+            .collect();
     let sandboxes: Vec<usize> = m
         .sandboxes
         .values()
