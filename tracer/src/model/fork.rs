@@ -36,7 +36,7 @@ impl Model {
                     "clone"
                 },
             };
-            self.created(&e.ns, made, &creation);
+            self.created(&e.ns, made, creation);
         }
         self.ns.move_task(child.tid, Some(&e.ns), ts);
         self.set_thread(child.tid, &e.ns);

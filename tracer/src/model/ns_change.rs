@@ -43,7 +43,7 @@ impl Model {
                     comm: comm.to_string(),
                     syscall: "unshare",
                 };
-                self.created(&e.ns, ns_in_mask(changed), &creation);
+                self.created(&e.ns, ns_in_mask(changed), creation);
             }
             Change::Setns => {
                 self.note_join(who, &comm, &e.ns, changed, ts);

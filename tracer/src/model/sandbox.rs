@@ -83,10 +83,16 @@ impl Model {
 
     /// Record `by` as the creator of `set`'s namespaces in these slots
     /// (each a fresh key: a new generation on inode-only kernels).
-    pub(super) fn created(&mut self, set: &NsSet, slots: impl Iterator<Item = Ns>, by: &Creation) {
-        for slot in slots {
+    pub(super) fn created(&mut self, set: &NsSet, slots: impl Iterator<Item = Ns>, by: Creation) {
+        let mut slots = slots.peekable();
+        while let Some(slot) = slots.next() {
             let (inum, id) = (set.inum[slot as usize], set.id[slot as usize]);
             let k = self.ns.key(NsKind::of(slot), inum, id, true);
+            // The last namespace takes `by` itself (most calls make one).
+            if slots.peek().is_none() {
+                self.ns.created(k, id, by);
+                return;
+            }
             self.ns.created(k, id, by.clone());
         }
     }
