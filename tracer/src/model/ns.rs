@@ -460,34 +460,34 @@ impl NsTable {
     /// of those this table last put it in; only non-host namespaces are
     /// tracked. Returns the namespaces that just lost their last task.
     pub fn move_task(&mut self, tid: u32, to: Option<&NsSet>, ts: u64) -> Vec<NsKey> {
-        let new = to.map(|set| self.intern(set));
-        let old = self.tasks.get(&tid).copied();
+        // Tracked only in a set with a non-host namespace.
+        let new = to
+            .map(|set| self.intern(set))
+            .filter(|n| !self.sets.slab[*n as usize].keys.is_empty());
+        let old = match new {
+            Some(n) => self.tasks.insert(tid, n),
+            None => self.tasks.remove(&tid),
+        };
         if new == old {
             return Vec::new();
         }
         // Into the new set first: a namespace in both never looks empty.
-        match new {
-            Some(n) if !self.sets.slab[n as usize].keys.is_empty() => {
-                self.tasks.insert(tid, n);
-                let e = &mut self.sets.slab[n as usize];
-                if e.members.insert(tid) && e.members.len() == 1 {
-                    let (key, keys) = (e.key, std::mem::take(&mut e.keys));
-                    for k in &keys {
-                        self.joined(*k, key.id[k.kind as usize], ts);
-                    }
-                    self.sets.slab[n as usize].keys = keys;
+        if let Some(n) = new {
+            let e = &mut self.sets.slab[n as usize];
+            if e.members.insert(tid) && e.members.len() == 1 {
+                for i in 0..e.keys.len() {
+                    let e = &self.sets.slab[n as usize];
+                    let (k, id) = (e.keys[i], e.key.id[e.keys[i].kind as usize]);
+                    self.joined(k, id, ts);
                 }
-            }
-            _ => {
-                self.tasks.remove(&tid);
             }
         }
         let mut emptied = Vec::new();
         if let Some(o) = old {
             let e = &mut self.sets.slab[o as usize];
             if e.members.remove(&tid) && e.members.is_empty() {
-                let keys = std::mem::take(&mut e.keys);
-                for k in keys {
+                for i in 0..e.keys.len() {
+                    let k = self.sets.slab[o as usize].keys[i];
                     self.left(k, ts, &mut emptied);
                 }
                 self.sets.drop_empty(o);
