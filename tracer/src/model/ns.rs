@@ -441,18 +441,26 @@ impl NsTable {
         self.mnt_in_use.iter().rev().copied()
     }
 
-    /// The tasks in `k` now, ascending: a scan of the sets with tasks, as
-    /// only verification reads and stories ask.
+    /// The tasks in `k` now, ascending (see [`NsTable::members_of`]).
     pub fn members(&self, k: &NsKey) -> Vec<u32> {
-        let mut tids: Vec<u32> = self
-            .sets
-            .slab
-            .iter()
-            .filter(|e| e.keys.contains(k))
-            .flat_map(|e| e.members.iter().copied())
-            .collect();
-        tids.sort_unstable();
-        tids.dedup();
+        self.members_of(&BTreeSet::from([*k]))
+            .remove(k)
+            .unwrap_or_default()
+    }
+
+    /// The tasks in each of `keys` now, ascending: one scan of the sets,
+    /// as only verification reads and stories ask.
+    pub fn members_of(&self, keys: &BTreeSet<NsKey>) -> BTreeMap<NsKey, Vec<u32>> {
+        let mut tids: BTreeMap<NsKey, Vec<u32>> = BTreeMap::new();
+        for e in &self.sets.slab {
+            for k in e.keys.iter().filter(|k| keys.contains(k)) {
+                tids.entry(*k).or_default().extend(e.members.iter());
+            }
+        }
+        for t in tids.values_mut() {
+            t.sort_unstable();
+            t.dedup();
+        }
         tids
     }
 
@@ -865,6 +873,8 @@ mod tests {
                 assert_eq!(info.in_use(), !tids.is_empty());
             }
             assert!(after.keys().all(|k| t.info.contains_key(k)));
+            let every: BTreeSet<NsKey> = t.info.keys().copied().collect();
+            assert_eq!(t.members_of(&every), after, "step {step}: in one scan");
             assert_eq!(t.mnts_in_use_indexed(), &t.mnts_in_use_scanned());
         }
         assert!(

@@ -200,12 +200,18 @@ impl Model {
             })
             .into_iter()
             .collect();
+        // Their tasks, in one scan of the table's sets.
+        let mut members = self
+            .ns
+            .members_of(&path_mnts.iter().chain(&others).copied().collect());
         for m in path_mnts {
             let callers = v.paths.iter().filter(|(pm, ..)| *pm == m).map(|p| p.2);
-            mnts.push(self.mnt_to_read(m, host, callers));
+            let tids = members.remove(&m).unwrap_or_default();
+            mnts.push(self.mnt_to_read(m, host, callers.chain(tids)));
         }
         for m in others {
-            mnts.push(self.mnt_to_read(m, host, std::iter::empty()));
+            let tids = members.remove(&m).unwrap_or_default();
+            mnts.push(self.mnt_to_read(m, host, tids.into_iter()));
         }
         Some(MountsWanted {
             ts_ns: v.ts_ns,
@@ -242,17 +248,18 @@ impl Model {
         assert_eq!(picked, &scanned[..]);
     }
 
+    /// Mount namespace `m`, read through the first of `candidates` (callers,
+    /// then its tasks ascending).
     fn mnt_to_read(
         &self,
         m: NsKey,
         host: Option<NsKey>,
-        first: impl Iterator<Item = u32>,
+        candidates: impl Iterator<Item = u32>,
     ) -> MntToRead {
         let info = self.ns.info.get(&m);
-        let members = self.ns.members(&m);
         // The first TIDS_TRIED of them, a repeat next to itself once.
         let mut tids: Vec<u32> = Vec::with_capacity(TIDS_TRIED);
-        for tid in first.chain(members) {
+        for tid in candidates {
             if tids.len() == TIDS_TRIED {
                 break;
             }
