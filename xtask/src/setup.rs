@@ -114,6 +114,8 @@ pub const PACKAGES: &[Package] = &[
     pkg("prometheus", "prometheus", Need::E2e),
     // The bench's peer on the same tracepoints.
     pkg("bpftrace", "bpftrace", Need::Bench),
+    // The bench's replay counts its instructions per event (cachegrind).
+    pkg("valgrind", "valgrind", Need::Bench),
     // e2e `containerd`: containerd driven over CRI as the kubelet does.
     pkg("containerd", "containerd", CONTAINERD_TESTS),
     // e2e `containerd`: the bridge and host-local CNI plugins (/usr/lib/cni).
@@ -283,7 +285,7 @@ mod tests {
         );
         assert_eq!(
             missing_names(Job::Bench, &Installed::Dpkg(DPKG)),
-            ["protobuf-compiler", "runc", "bpftrace"]
+            ["protobuf-compiler", "runc", "bpftrace", "valgrind"]
         );
         assert_eq!(
             missing_names(Job::Build, &Installed::Dpkg(DPKG)),

@@ -206,10 +206,24 @@ fn markdown_extras(m: &mut String, s: &Summary) {
     );
     match &s.replay {
         Outcome::Done(r) => {
+            let instructions = match &r.instructions_per_event {
+                Outcome::Done(n) => format!("{n:.0}"),
+                Outcome::Failed { error } => format!("n/a: {error}"),
+            };
             let _ = writeln!(
                 m,
-                "| events | file MiB | wall s | events/s | CPU s | peak RSS MiB |\n|---|---|---|---|---|---|\n| {} | {:.1} | {:.2} | {:.0} | {:.2} | {:.1} |",
-                r.events, r.file_mib, r.seconds, r.events_per_s, r.cpu_s, r.peak_rss_mib
+                "| events | file MiB | wall s | events/s | CPU s | peak RSS MiB | instructions/event |\n|---|---|---|---|---|---|---|\n| {} | {:.1} | {:.2} | {:.0} | {:.2} | {:.1} | {} |",
+                r.events,
+                r.file_mib,
+                r.seconds,
+                r.events_per_s,
+                r.cpu_s,
+                r.peak_rss_mib,
+                instructions
+            );
+            let _ = writeln!(
+                m,
+                "\nInstructions per event: `valgrind --tool=cachegrind --cache-sim=no` of `tracer report FILE --json` on a tenth of this load (both threads; the same from run to run, where wall time on a shared VM moves by ±10 %)."
             );
         }
         Outcome::Failed { error } => {

@@ -3,10 +3,10 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::SETTLE;
@@ -19,6 +19,7 @@ use super::plan::{
     REPLAY_RUNS, REPLAY_SANDBOXES, STALL_MS, STALL_OPS, STALL_RING_KIB,
 };
 use super::probe::{Launcher, ProbeResult, ProgRow, Traced, final_stats};
+use super::results::Outcome;
 use super::workloads::Runner;
 
 /// The BPF pass's configuration of programs that do nothing (bpftrace `{ }`).
@@ -208,6 +209,9 @@ pub struct Replay {
     pub cpu_s: f64,
     pub peak_rss_mib: f64,
     pub file_mib: f64,
+    /// Instructions per event replaying a tenth of the load under
+    /// valgrind: unlike wall time, the same from run to run.
+    pub instructions_per_event: Outcome<f64>,
 }
 
 /// `tracer bench-recording` writes a synthetic recording into `out_dir`;
@@ -248,7 +252,79 @@ pub fn replay(tracer: &Path, out_dir: &Path) -> Result<Replay> {
         "bench: replay: {} events in {:.2} s (median of {REPLAY_RUNS})",
         r.events, r.seconds
     );
-    Ok(Replay { file_mib, ..r })
+    let _ = fs::remove_file(&file);
+    let instructions = replay_instructions(tracer, out_dir);
+    if let Ok(per_event) = &instructions {
+        eprintln!("bench: replay: {per_event:.0} instructions per event (valgrind)");
+    }
+    Ok(Replay {
+        file_mib,
+        instructions_per_event: instructions.into(),
+        ..r
+    })
+}
+
+/// The replay's instructions per event, counted by valgrind (cachegrind
+/// without its cache model) over a tenth of the load.
+fn replay_instructions(tracer: &Path, out_dir: &Path) -> Result<f64> {
+    check_interrupted()?;
+    let file = out_dir.join("replay-small.trace");
+    let file_s = file.to_string_lossy().into_owned();
+    crate::command::run(Command::new(tracer).args([
+        "bench-recording",
+        "-o",
+        &file_s,
+        "--sandboxes",
+        &(REPLAY_SANDBOXES / 10).to_string(),
+        "--events",
+        &(REPLAY_EVENTS / 10).to_string(),
+        "--live",
+        &(REPLAY_LIVE / 10).to_string(),
+    ]))?;
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["--tool=cachegrind", "--cache-sim=no"])
+        .arg("--cachegrind-out-file=/dev/null")
+        .arg(tracer)
+        .args(["report", &file_s, "--json"])
+        .stdin(Stdio::null());
+    // As the timed replays run: with more than one CPU the frames are
+    // read on a thread of their own (another code path, other counts).
+    unpin_command(&mut cmd);
+    let out = cmd.output();
+    let _ = fs::remove_file(&file);
+    let out = out.context("valgrind is not installed (Debian `valgrind`)")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let why = stderr.lines().last().unwrap_or_default();
+        bail!("valgrind tracer report failed ({}): {why}", out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let last: Vec<String> = lines[lines.len().saturating_sub(4)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    let events = final_stats(&last)?.events;
+    let refs = cachegrind_refs(&stderr).context("no instruction count in valgrind's output")?;
+    if events == 0 {
+        bail!("the replay counted no events");
+    }
+    Ok(refs as f64 / events as f64)
+}
+
+/// The instructions executed, from cachegrind's summary
+/// (`==123== I   refs:      697,373,593`).
+fn cachegrind_refs(stderr: &str) -> Option<u64> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("I   refs:") || l.contains("I refs:"))?;
+    let digits: String = line
+        .rsplit(':')
+        .next()?
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// One `tracer report FILE --json`.
@@ -274,5 +350,24 @@ fn replay_once(tracer: &Path, file: &str) -> Result<Replay> {
         cpu_s: ended.cpu_ns as f64 / 1e9,
         peak_rss_mib: ended.peak_kib() as f64 / 1024.0,
         file_mib: 0.0,
+        instructions_per_event: Outcome::Failed {
+            error: "not counted".into(),
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cachegrind_refs;
+
+    #[test]
+    fn the_instruction_count_is_read_from_cachegrinds_summary() {
+        let stderr = "==25767== Cachegrind, a high-precision tracing profiler\n\
+                      ==25767== Command: tracer report small.trace --json\n\
+                      ==25767== \n\
+                      ==25767== I   refs:      697,373,593\n";
+        assert_eq!(cachegrind_refs(stderr), Some(697_373_593));
+        assert_eq!(cachegrind_refs("==1== error: no such file\n"), None);
+        assert_eq!(cachegrind_refs("==1== I   refs:\n"), None);
+    }
 }
