@@ -512,12 +512,9 @@ impl NsTable {
         }
         let mut keys = SmallVec::new();
         for (_, kind) in OWN_SLOTS {
-            let i = kind as usize;
-            if key.inum[i] == 0 {
-                continue;
-            }
-            let k = self.key(kind, key.inum[i], key.id[i], false);
-            if !self.is_host(&k) {
+            if let Some(k) = self.key_in(set, kind)
+                && !self.is_host(&k)
+            {
                 keys.push(k);
             }
         }

@@ -220,19 +220,7 @@ pub fn replay(tracer: &Path, out_dir: &Path) -> Result<Replay> {
     check_interrupted()?;
     let file = out_dir.join("replay.trace");
     let file_s = file.to_string_lossy().into_owned();
-    let (sandboxes, events) = (REPLAY_SANDBOXES.to_string(), REPLAY_EVENTS.to_string());
-    crate::command::run(Command::new(tracer).args([
-        "bench-recording",
-        "-o",
-        &file_s,
-        "--sandboxes",
-        &sandboxes,
-        "--events",
-        &events,
-        "--live",
-        &REPLAY_LIVE.to_string(),
-    ]))
-    .context("tracer bench-recording (a hidden command; is this tracer too old?)")?;
+    bench_recording(tracer, &file_s, 1)?;
     let file_mib = fs::metadata(&file)
         .map(|m| m.len() as f64 / (1 << 20) as f64)
         .unwrap_or(0.0);
@@ -264,23 +252,29 @@ pub fn replay(tracer: &Path, out_dir: &Path) -> Result<Replay> {
     })
 }
 
+/// `tracer bench-recording` of the replay's load divided by `part` into `file`.
+fn bench_recording(tracer: &Path, file: &str, part: u64) -> Result<()> {
+    crate::command::run(Command::new(tracer).args([
+        "bench-recording",
+        "-o",
+        file,
+        "--sandboxes",
+        &(REPLAY_SANDBOXES / part).to_string(),
+        "--events",
+        &(REPLAY_EVENTS / part).to_string(),
+        "--live",
+        &(REPLAY_LIVE / part).to_string(),
+    ]))
+    .context("tracer bench-recording (a hidden command; is this tracer too old?)")
+}
+
 /// The replay's instructions per event, counted by valgrind (cachegrind
 /// without its cache model) over a tenth of the load.
 fn replay_instructions(tracer: &Path, out_dir: &Path) -> Result<f64> {
     check_interrupted()?;
     let file = out_dir.join("replay-small.trace");
     let file_s = file.to_string_lossy().into_owned();
-    crate::command::run(Command::new(tracer).args([
-        "bench-recording",
-        "-o",
-        &file_s,
-        "--sandboxes",
-        &(REPLAY_SANDBOXES / 10).to_string(),
-        "--events",
-        &(REPLAY_EVENTS / 10).to_string(),
-        "--live",
-        &(REPLAY_LIVE / 10).to_string(),
-    ]))?;
+    bench_recording(tracer, &file_s, 10)?;
     let mut cmd = Command::new("valgrind");
     cmd.args(["--tool=cachegrind", "--cache-sim=no"])
         .arg("--cachegrind-out-file=/dev/null")
