@@ -27,13 +27,13 @@ impl Model {
         self.threads.remove(&who.tid);
         let emptied = self.ns.move_task(who.tid, None, ts);
         // Who went last, for namespaces this exit emptied (made only then).
+        let status = (e.group_dead != 0).then(|| exit_status(e.exit_code));
         let mut gone_by = None;
-        if e.group_dead != 0
+        if let Some(status) = status
             && let Some(p) = self.procs.remove(&who.pid)
         {
-            gone_by = self.process_exited(who.pid, p, e, !emptied.is_empty(), out);
+            gone_by = self.process_exited(who.pid, p, ts, Some(status), !emptied.is_empty(), out);
         }
-        let status = (e.group_dead != 0).then(|| exit_status(e.exit_code));
         self.visit_exit(who, status, ts, out);
         if !emptied.is_empty() {
             let by =
@@ -42,14 +42,16 @@ impl Model {
         }
     }
 
-    /// The last thread of process `pid` (`p`, out of the table) exited:
-    /// the pause, container or exec session it was ends. Who it was, when
-    /// `emptied` (namespaces lost their last task to it).
-    fn process_exited(
+    /// The last thread of process `pid` (`p`, out of the table) exited
+    /// at `ts` with `status` (`None`: its exit was lost): the pause,
+    /// container or exec session it was ends. Who it was, when `emptied`
+    /// (namespaces lost their last task to it).
+    pub(super) fn process_exited(
         &mut self,
         pid: u32,
         p: Proc,
-        e: &ExitEvent,
+        ts: u64,
+        status: Option<i32>,
         emptied: bool,
         out: &mut Vec<Lifecycle>,
     ) -> Option<Task> {
@@ -57,15 +59,18 @@ impl Model {
         if p.pause_of.is_none() && p.container.is_none() && p.exec_into.is_none() && !emptied {
             return None;
         }
-        let ts = e.hdr.ts_ns;
-        let status = exit_status(e.exit_code);
-        let killed = super::cause::explains(p.killed.as_deref(), status);
+        // A lost exit's status is unknown: the last fatal signal stands.
+        let killed = match status {
+            Some(s) => super::cause::explains(p.killed.as_deref(), s),
+            None => p.killed.as_deref().cloned(),
+        };
+        let how = if status.is_some() { "exit" } else { "lost" };
         let task = p.comm.task(pid);
         let gone_by = emptied.then(|| task.clone());
         if let Some(sb) = p.pause_of {
             if let Some(pause) = self.sandboxes[sb].pause.as_mut() {
                 pause.exited_ns = Some(ts);
-                pause.exit = Some(status);
+                pause.exit = status;
                 pause.killed.clone_from(&killed);
             }
             if self.sandboxes[sb].ended_ns.is_none() {
@@ -82,10 +87,10 @@ impl Model {
             && self.containers[c].left_ns.is_none()
         {
             self.containers[c].killed = killed;
-            out.push(self.leave(c, false, Some(status), "exit", ts, task.clone()));
+            out.push(self.leave(c, false, status, how, ts, task.clone()));
         }
         if let Some(c) = p.exec_into {
-            out.push(self.leave(c, true, Some(status), "exit", ts, task));
+            out.push(self.leave(c, true, status, how, ts, task));
         }
         gone_by
     }

@@ -2,13 +2,15 @@
 
 use tracer_common::{CLONE_NEW_MASK, ForkEvent, Ns, syscall};
 
-use super::ns::Creation;
+use std::collections::hash_map::Entry;
+
+use super::ns::{Creation, NsKey};
 use super::procs::{Comm, Proc};
-use super::{Lifecycle, Model};
+use super::{Lifecycle, Model, Task};
 use crate::decode::{Who, c_str, caller};
 
 impl Model {
-    pub(super) fn on_fork(&mut self, e: &ForkEvent, _out: &mut Vec<Lifecycle>) {
+    pub(super) fn on_fork(&mut self, e: &ForkEvent, out: &mut Vec<Lifecycle>) {
         let child = Who::of(&e.hdr);
         let by = caller(e);
         let ts = e.hdr.ts_ns;
@@ -38,12 +40,29 @@ impl Model {
             };
             self.created(&e.ns, made, creation);
         }
-        self.ns.move_task(child.tid, Some(&e.ns), ts);
+        let emptied = self.ns.move_task(child.tid, Some(&e.ns), ts);
         self.set_thread(child.tid, &e.ns);
+        let mut old = None;
         if child.tid == child.pid {
-            let comm = Comm::Kernel(e.hdr.comm);
-            let forked = (by.pid, comm.clone(), ts);
-            self.procs.insert(child.pid, Proc::new(comm, Some(forked)));
+            match self.procs.entry(child.pid) {
+                // The start-up walk found it, after this fork: it knows more.
+                Entry::Occupied(p) if p.get().forked_at(ts) => {}
+                entry => {
+                    let comm = Comm::Kernel(e.hdr.comm);
+                    let forked = (by.pid, comm.clone(), ts);
+                    let new = Proc::new(comm, Some(forked));
+                    old = match entry {
+                        Entry::Occupied(mut p) => Some(p.insert(new)),
+                        Entry::Vacant(v) => {
+                            v.insert(new);
+                            None
+                        }
+                    };
+                }
+            }
+        }
+        if old.is_some() || !emptied.is_empty() {
+            self.predecessor_gone(child, old, emptied, ts, out);
         }
         self.visit_fork(by, child, ts);
         // A runtime task's join goes on in what it forks.
@@ -51,4 +70,29 @@ impl Model {
             self.joins.insert(child.tid, j);
         }
     }
+
+    /// The table still held the new task's pid (`old`, its process) or
+    /// tid (in namespaces it alone was in, `emptied` now): the task that
+    /// had it is gone, its exit lost to a full ring buffer or kept in the
+    /// kernel by the filter. It ends now, its status unknown.
+    fn predecessor_gone(
+        &mut self,
+        who: Who,
+        old: Option<Proc>,
+        emptied: Vec<NsKey>,
+        ts: u64,
+        out: &mut Vec<Lifecycle>,
+    ) {
+        self.joins.remove(&who.tid);
+        let gone_by =
+            old.and_then(|p| self.process_exited(who.pid, p, ts, None, !emptied.is_empty(), out));
+        self.visit_close(who.tid, ts, None, "lost", out);
+        if !emptied.is_empty() {
+            let by = gone_by.unwrap_or_else(|| Task::new(who.tid, LOST_NAME));
+            self.after_move(emptied, &by, ts, out);
+        }
+    }
 }
+
+/// The name of a thread whose exit was lost (the table keeps no names of threads).
+const LOST_NAME: &str = "?";

@@ -73,6 +73,8 @@ pub(super) struct Proc {
     /// The last fatal signal sent to it (pauses, containers, exec sessions;
     /// boxed: rare, and every process carries the field).
     pub killed: Option<Box<super::Kill>>,
+    /// When it started, as the start-up walk read it (0: known from events).
+    pub walk_start_ns: u64,
 }
 
 impl Proc {
@@ -84,9 +86,23 @@ impl Proc {
             exec_into: None,
             forked,
             killed: None,
+            walk_start_ns: 0,
         }
     }
+
+    /// Is a fork of this pid at `ts` this process's own? Only one the
+    /// start-up walk found can be forked again in the events: its fork
+    /// happened while the tracer started, before the walk read it. /proc
+    /// gives start times in clock ticks, rounded down; a predecessor of
+    /// the pid started well before.
+    pub fn forked_at(&self, ts: u64) -> bool {
+        self.walk_start_ns != 0 && ts < self.walk_start_ns + WALK_START_SLACK_NS
+    }
 }
+
+/// How long after its start, as /proc tells it, a process's fork event
+/// may be stamped: a clock tick (10 ms at `CONFIG_HZ=100`), with room.
+const WALK_START_SLACK_NS: u64 = 1_000_000_000;
 
 impl Model {
     /// The process, added if this is the first we hear of it: with the

@@ -25,7 +25,11 @@ impl Model {
             self.ns.move_task(p.pid, Some(set), now_ns);
             self.set_thread(p.pid, set);
             let comm = Comm::Text(p.comm.as_str().into());
-            self.procs.insert(p.pid, Proc::new(comm, None));
+            let proc = Proc {
+                walk_start_ns: p.start_boot_ns,
+                ..Proc::new(comm, None)
+            };
+            self.procs.insert(p.pid, proc);
         }
         // Pauses first, so containers find their sandbox.
         for (p, set) in snapshot.iter().zip(&sets) {

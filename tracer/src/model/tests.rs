@@ -3,6 +3,7 @@
 //! netns handling, CRI-O's pinns and podman).
 
 use super::*;
+use crate::host::proc::ProcSnapshot;
 use crate::testkit::{
     APP, Driver, Feed, HOST, Maker, PAUSE_NS, POD, SIGCHLD, Spaces, app_container, podman_pause,
     runc, runc_pause, runtime_makes_netns, snapshot,
@@ -361,13 +362,83 @@ fn a_reused_pid_is_never_its_predecessor() {
     let app = app_container(&mut w, 810, POD, &["/app"]);
     // The app's exit was lost (say, a full ring buffer); its pid comes back on the host.
     w.fork(1, app, "bash", SIGCHLD, HOST, HOST);
+    let reused_ns = w.make.ts_ns;
     w.exec(app, "ls", "/bin/ls", &["ls"], HOST);
     w.exit(app, "ls", 0, HOST);
-    assert!(
-        w.m.containers[0].left_ns.is_none(),
-        "the host process's exit is not the container's"
+    // The container left when its pid came back, its status unknown; the
+    // host process's exit is not the container's.
+    let left: Vec<_> = w
+        .out
+        .iter()
+        .filter_map(|l| match &l.what {
+            What::Left { exit, how, .. } => Some((l.ts_ns, *exit, *how)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(left, [(reused_ns, None, "lost")]);
+    assert_eq!(w.m.containers[0].left_ns, Some(reused_ns));
+}
+
+#[test]
+fn a_pause_whose_exit_was_lost_ends_when_its_pid_comes_back() {
+    let mut w = Driver::new();
+    let pause = runc_pause(&mut w);
+    // The pause's exit was lost; its pid comes back on the host.
+    w.fork(1, pause, "bash", SIGCHLD, HOST, HOST);
+    let reused_ns = w.make.ts_ns;
+    let exited: Vec<_> = w
+        .out
+        .iter()
+        .filter_map(|l| match &l.what {
+            What::PauseExited { pause, exit } => Some((l.ts_ns, pause.pid, *exit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(exited, [(reused_ns, pause, None)]);
+    let sb = &w.m.sandboxes[0];
+    assert_eq!(sb.pause.as_ref().and_then(|p| p.exited_ns), Some(reused_ns));
+    // Its namespaces lost their last task then, and the sandbox ended.
+    let emptied: BTreeSet<NsKind> = w
+        .out
+        .iter()
+        .filter_map(|l| match &l.what {
+            What::NamespaceEmpty { kind, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect();
+    for kind in [NsKind::Net, NsKind::Ipc, NsKind::Uts] {
+        assert!(emptied.contains(&kind), "{kind:?} not emptied: {emptied:?}");
+    }
+    assert_eq!(sb.ended_ns, Some(reused_ns));
+    assert_eq!(w.names().last(), Some(&"end"));
+}
+
+#[test]
+fn a_fork_from_before_the_start_up_walk_keeps_what_the_walk_found() {
+    // The pause was forked while the tracer started: the walk found it
+    // running, and its fork event, from before the walk, comes after.
+    let started = 5_000_000_000;
+    let mut m = Model::new();
+    let pause = ProcSnapshot {
+        start_boot_ns: started - 10_000_000,
+        ..snapshot(51, 50, "catatonit", &["/catatonit", "-P"], PAUSE_NS)
+    };
+    m.seed(
+        &[snapshot(1, 0, "systemd", &["/sbin/init"], HOST), pause],
+        &HOST.set(),
+        started,
     );
-    assert!(!w.names().contains(&"left"));
+    let mut w = Driver {
+        make: Maker::new(started - 9_000_000, 1_000),
+        m,
+        ..Driver::new()
+    };
+    w.fork(50, 51, "conmon", SIGCHLD, HOST, PAUSE_NS);
+    assert!(w.names().is_empty(), "{:?}", w.names());
+    // It is still the pause: its exit is the pause's.
+    w.time(started + 1_000_000_000);
+    w.exit(51, "catatonit", 0, PAUSE_NS);
+    assert!(w.names().contains(&"pause-exit"), "{:?}", w.names());
 }
 
 #[test]

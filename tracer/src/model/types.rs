@@ -99,14 +99,9 @@ pub enum What {
         syscall: &'static str,
     },
     /// A pause/infra process started (its exec).
-    PauseStarted {
-        pause: Task,
-        argv: Vec<String>,
-    },
+    PauseStarted { pause: Task, argv: Vec<String> },
     /// A sandbox without a pause process was recognised (CRI-O's pinned namespaces).
-    SandboxWithoutPause {
-        by: Task,
-    },
+    SandboxWithoutPause { by: Task },
     /// A container's runtime task joined the sandbox; its entrypoint started.
     ContainerJoined {
         container: usize,
@@ -128,20 +123,20 @@ pub enum What {
         container: usize,
         task: Task,
         exec_session: bool,
-        /// Exit status (0-255) or the killing signal as 128+n; `None` when it moved away.
+        /// Exit status (0-255) or the killing signal as 128+n; `None` when
+        /// it moved away, or its exit was lost.
         exit: Option<i32>,
-        /// `exit`, `setns`, `unshare`.
+        /// `exit`, `setns`, `unshare`, or `lost`: its exit event was lost
+        /// (a full ring buffer), seen when its pid came back.
         how: &'static str,
     },
     PauseExited {
         pause: Task,
-        exit: i32,
+        /// As for [`What::Left`]; `None` when its exit was lost.
+        exit: Option<i32>,
     },
     /// The last member of one of the sandbox's namespaces left.
-    NamespaceEmpty {
-        kind: NsKind,
-        inum: u32,
-    },
+    NamespaceEmpty { kind: NsKind, inum: u32 },
     /// The pause is gone, every container has left and no pin anchors it
     /// (its holder that went last: [`Sandbox::last_holder`]).
     SandboxEnded,
@@ -178,13 +173,9 @@ pub enum What {
     /// A task entered the sandbox's namespaces without being its pause, a
     /// container or an exec session (a row of `Model::visits`; printed
     /// with the time it entered).
-    Visit {
-        visit: u64,
-    },
+    Visit { visit: u64 },
     /// A visitor announced while inside left (went back or exited).
-    VisitLeft {
-        visit: u64,
-    },
+    VisitLeft { visit: u64 },
     /// A sandbox that ran before the trace, as the start-up walk found it
     /// (one per sandbox, when tracing begins).
     SandboxRunning,

@@ -452,7 +452,7 @@ impl Model {
     }
 
     /// Close `tid`'s open visit; the id of its row, if it has one.
-    fn visit_close(
+    pub(super) fn visit_close(
         &mut self,
         tid: u32,
         ts: u64,

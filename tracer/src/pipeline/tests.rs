@@ -201,6 +201,57 @@ fn lifecycle_text_lines_give_the_context() {
     assert!(line("NS-EMPTY").contains("nothing pins it: freed"));
 }
 
+/// A pod whose app and pause exits were lost: their pids came back on the host.
+fn lost_exits(w: &mut impl Feed) -> (u32, u32) {
+    let pause = testkit::runc_pause(w);
+    let app = app_container(w, 810, POD, &["/app"]);
+    w.fork(1, app, "bash", testkit::SIGCHLD, HOST, HOST);
+    w.fork(1, pause, "bash", testkit::SIGCHLD, HOST, HOST);
+    (pause, app)
+}
+
+#[test]
+fn a_lost_exit_reads_as_lost() {
+    let mut w = live::<io::Sink>(Format::Text, View::Pods, None);
+    let (pause, app) = lost_exits(&mut w);
+    let text = lines(&w.p.out.sink);
+    let line = |tag: &str| -> &str {
+        text.iter()
+            .find(|l| l.split_whitespace().nth(1) == Some(tag))
+            .unwrap_or_else(|| panic!("no {tag} in {text:#?}"))
+    };
+    let leave = line("LEAVE");
+    assert!(
+        leave.contains(&format!("pid {app} gone, exit not seen (events lost")),
+        "{leave}"
+    );
+    let end = line("PAUSE-END");
+    assert!(
+        end.contains(&format!("pid {pause} gone, exit not seen")),
+        "{end}"
+    );
+    line("END");
+
+    let mut w = live::<io::Sink>(Format::Json, View::Pods, None);
+    lost_exits(&mut w);
+    let steps: Vec<serde_json::Value> = lines(&w.p.out.sink)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let step = |event: &str| {
+        steps
+            .iter()
+            .find(|s| s["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} in {steps:#?}"))
+    };
+    let left = step("left");
+    assert_eq!(
+        (&left["exit"], &left["how"]),
+        (&serde_json::Value::Null, &"lost".into())
+    );
+    assert_eq!(step("pause_exited")["exit"], serde_json::Value::Null);
+}
+
 #[test]
 fn a_recording_replays_to_the_same_report() {
     let header = crate::record::Header {

@@ -103,7 +103,8 @@ pub enum StepWhat {
     },
     PauseExited {
         pause: Task,
-        exit: i32,
+        /// `null`: its exit was lost (events dropped), seen when its pid came back.
+        exit: Option<i32>,
         /// Who sent the signal it died of.
         #[serde(skip_serializing_if = "Option::is_none")]
         killed: Option<crate::model::Kill>,

@@ -85,9 +85,9 @@ fn what(step: &Step) -> (&'static str, String) {
         } => (
             "PAUSE-END",
             format!(
-                "pid {} exit {exit}{}{}",
+                "pid {} {}{}",
                 pause.pid,
-                killed_by(killed.as_ref()),
+                outcome(*exit, "lost", killed.as_ref()),
                 after(*ran_for_ns)
             ),
         ),
@@ -246,10 +246,7 @@ fn left(step: &Step) -> String {
     else {
         return String::new();
     };
-    let outcome = match exit {
-        Some(code) => format!("exit {code}{}", killed_by(killed.as_ref())),
-        None => format!("moved out by {how}"),
-    };
+    let outcome = outcome(*exit, how, killed.as_ref());
     let what = if *exec_session {
         "exec in"
     } else {
@@ -260,6 +257,19 @@ fn left(step: &Step) -> String {
         task.pid,
         after(*ran_for_ns)
     )
+}
+
+/// How a task ended: its exit status, a move out (`how`), or an exit
+/// that was lost.
+fn outcome(exit: Option<i32>, how: &str, killed: Option<&crate::model::Kill>) -> String {
+    match exit {
+        Some(code) => format!("exit {code}{}", killed_by(killed)),
+        None if how == "lost" => format!(
+            "gone, exit not seen (events lost; its pid came back){}",
+            killed_by(killed)
+        ),
+        None => format!("moved out by {how}"),
+    }
 }
 
 fn running(pause: Option<&crate::report::Task>, containers: &[String]) -> String {
