@@ -496,8 +496,12 @@ impl<'a> Builder<'a> {
             });
         }
         if let Some(t) = p.exited_ns {
+            // A pause never moves away: no status is an exit that was lost.
+            let name = p
+                .exit
+                .map_or("exit not seen".into(), |e| exit_name(Some(e)));
             marks.push(Mark {
-                name: exit_name(p.exit),
+                name,
                 ts_ns: t,
                 detail: Vec::new(),
             });

@@ -267,3 +267,23 @@ fn an_empty_report_is_an_empty_timeline() {
     assert!(tl.groups.is_empty());
     assert_eq!((tl.start_ns, tl.end_ns), (0, 0));
 }
+
+#[test]
+fn a_pause_whose_exit_was_lost_ends_without_a_status() {
+    let mut w = Driver::new();
+    let pause = podman_pause(&mut w, (601, 600), 710, POD);
+    // Its exit was lost; its pid came back on the host.
+    w.fork(1, pause, "bash", crate::testkit::SIGCHLD, HOST, HOST);
+    let clock = Clock {
+        realtime_minus_boottime_ns: 0,
+    };
+    let tl = Timeline::of(&build(&w.m, &Stats::default(), &clock));
+    let row = tl.groups[0]
+        .rows
+        .iter()
+        .find(|r| r.kind == RowKind::Pause)
+        .expect("the pause's row");
+    assert!(!row.spans[0].open, "{row:?}");
+    let marks: Vec<&str> = row.marks.iter().map(|m| m.name.as_str()).collect();
+    assert!(marks.contains(&"exit not seen"), "{marks:?}");
+}
