@@ -4,10 +4,10 @@ use tracer_common::{CLONE_NEW_MASK, ForkEvent, Ns, syscall};
 
 use std::collections::hash_map::Entry;
 
-use super::ns::{Creation, NsKey};
+use super::ns::{Creation, Emptied};
 use super::procs::{Comm, Proc};
 use super::{Lifecycle, Model, Task};
-use crate::decode::{Who, c_str, caller};
+use crate::decode::{Who, caller};
 
 impl Model {
     pub(super) fn on_fork(&mut self, e: &ForkEvent, out: &mut Vec<Lifecycle>) {
@@ -31,7 +31,7 @@ impl Model {
                 pid: by.pid,
                 tid: by.tid,
                 // The child's comm is its caller's, right after the clone.
-                comm: c_str(&e.hdr.comm),
+                comm: Comm::Kernel(e.hdr.comm),
                 syscall: if e.syscall == syscall::CLONE3 {
                     "clone3"
                 } else {
@@ -79,7 +79,7 @@ impl Model {
         &mut self,
         who: Who,
         old: Option<Proc>,
-        emptied: Vec<NsKey>,
+        emptied: Emptied,
         ts: u64,
         out: &mut Vec<Lifecycle>,
     ) {

@@ -73,6 +73,7 @@ pub use ns::{Creation, NsKind};
 use ns::{NsKey, NsTable};
 use ns_change::Change;
 pub use pin::{Gone, Holder, Pin, PinAct, PinGone};
+pub use procs::Comm;
 use procs::{Join, Proc};
 pub use refused::{CreationFailure, JoinFailure};
 pub use settle::LEAK_GRACE_NS;

@@ -19,6 +19,7 @@ use smallvec::SmallVec;
 use tracer_common::{NS_COUNT, Ns, NsSet};
 
 use super::pin::Pin;
+use super::procs::Comm;
 
 /// Namespace kinds as identities: `pid_for_children` is a pid namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -85,13 +86,17 @@ pub struct NsKey {
     pub ident: u64,
 }
 
+/// The namespaces a task's move emptied: most moves empty none, an
+/// unshare's way back one, a container's exit a few; inline, no heap.
+pub type Emptied = SmallVec<[NsKey; 4]>;
+
 /// Who made a namespace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Creation {
     pub ts_ns: u64,
     pub pid: u32,
     pub tid: u32,
-    pub comm: String,
+    pub comm: Comm,
     /// `unshare`, `clone`, `clone3`.
     pub syscall: &'static str,
 }
@@ -467,7 +472,7 @@ impl NsTable {
     /// Put thread `tid` in the namespaces of `to` (none: it is gone), out
     /// of those this table last put it in; only non-host namespaces are
     /// tracked. Returns the namespaces that just lost their last task.
-    pub fn move_task(&mut self, tid: u32, to: Option<&NsSet>, ts: u64) -> Vec<NsKey> {
+    pub fn move_task(&mut self, tid: u32, to: Option<&NsSet>, ts: u64) -> Emptied {
         // Tracked only in a set with a non-host namespace.
         let new = to
             .map(|set| self.intern(set))
@@ -477,7 +482,7 @@ impl NsTable {
             None => self.tasks.remove(&tid),
         };
         if new == old {
-            return Vec::new();
+            return Emptied::new();
         }
         // Into the new set first: a namespace in both never looks empty.
         if let Some(n) = new {
@@ -490,7 +495,7 @@ impl NsTable {
                 }
             }
         }
-        let mut emptied = Vec::new();
+        let mut emptied = Emptied::new();
         if let Some(o) = old {
             let e = &mut self.sets.slab[o as usize];
             if e.members.remove(&tid) && e.members.is_empty() {
@@ -547,7 +552,7 @@ impl NsTable {
 
     /// A set with `k` in it lost its last task: noted in `emptied` if `k`
     /// has none left.
-    fn left(&mut self, k: NsKey, ts: u64, emptied: &mut Vec<NsKey>) {
+    fn left(&mut self, k: NsKey, ts: u64, emptied: &mut Emptied) {
         let Some(info) = self.info.get_mut(&k) else {
             return;
         };
@@ -844,11 +849,11 @@ mod tests {
                     let k = t.key(NsKind::Ipc, inum, 0, true);
                     old_generation_in_use |= before.keys().any(|o| o.inum == inum && o != &k);
                     t.created(k, 0, creation(r));
-                    Vec::new()
+                    Emptied::new()
                 }
                 _ => {
                     t.prune(|k, i| i.in_use() || k.inum.is_multiple_of(2));
-                    Vec::new()
+                    Emptied::new()
                 }
             };
             let after = by_ns(&inside);
@@ -857,7 +862,7 @@ mod tests {
                 .filter(|k| !after.contains_key(k))
                 .copied()
                 .collect();
-            let mut got = emptied.clone();
+            let mut got = emptied.to_vec();
             want.sort();
             got.sort();
             assert_eq!(got, want, "step {step}: emptied");

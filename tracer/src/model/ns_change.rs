@@ -3,7 +3,7 @@
 use tracer_common::{Ns, NsChangeEvent, NsSet};
 
 use super::ns::Creation;
-use super::procs::Join;
+use super::procs::{Comm, Join};
 use super::{Lifecycle, Model, NsKind, POD_KINDS, Task};
 use crate::decode::{Who, c_str_ref, ns_in_mask};
 
@@ -40,7 +40,7 @@ impl Model {
                     ts_ns: ts,
                     pid: who.pid,
                     tid: who.tid,
-                    comm: comm.to_string(),
+                    comm: Comm::Kernel(e.hdr.comm),
                     syscall: "unshare",
                 };
                 self.created(&e.ns, ns_in_mask(changed), creation);

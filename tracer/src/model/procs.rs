@@ -34,11 +34,12 @@ impl Join {
     }
 }
 
-/// A process's name as the model keeps it: most come from a record's
-/// header and stay its bytes, inline (a fork or an exec allocates nothing
-/// for them); the text is made when asked for, as [`c_str`] makes it.
+/// A task's name as the model keeps it: most come from a record's header
+/// and stay its bytes, inline (a fork, an exec or a namespace's creation
+/// allocates nothing for them); the text is made when asked for, as
+/// [`c_str`] makes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Comm {
+pub enum Comm {
     Kernel([u8; COMM_LEN]),
     /// From elsewhere (the start-up walk).
     Text(Box<str>),
@@ -54,6 +55,24 @@ impl Comm {
 
     pub fn task(&self, pid: u32) -> Task {
         Task::new(pid, self.text())
+    }
+}
+
+impl std::fmt::Display for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl serde::Serialize for Comm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl From<&str> for Comm {
+    fn from(text: &str) -> Self {
+        Comm::Text(text.into())
     }
 }
 

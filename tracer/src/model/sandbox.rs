@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use tracer_common::{Ns, NsSet};
 
-use super::ns::{Creation, NsKey, keys_of};
+use super::ns::{Creation, Emptied, NsKey, keys_of};
 use super::{Lifecycle, Model, NsKind, POD_KINDS, Sandbox, Task, What};
 
 impl Model {
@@ -109,7 +109,7 @@ impl Model {
                 let what = What::NamespaceCreated {
                     kind: k.kind,
                     inum: k.inum,
-                    by: Task::new(c.pid, &c.comm),
+                    by: c.comm.task(c.pid),
                     syscall: c.syscall,
                 };
                 told.push(Lifecycle::new(c.ts_ns, sb, what));
@@ -151,7 +151,7 @@ impl Model {
     /// verified by a read where it matters.
     pub(super) fn after_move(
         &mut self,
-        emptied: Vec<NsKey>,
+        emptied: Emptied,
         by: &Task,
         ts: u64,
         out: &mut Vec<Lifecycle>,

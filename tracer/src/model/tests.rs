@@ -18,7 +18,7 @@ fn creator(m: &Model, sb: usize, kind: NsKind) -> (u32, String, &'static str) {
         .find(|n| n.kind == kind)
         .expect("namespace in sandbox");
     let c = n.created.expect("creation seen");
-    (c.pid, c.comm, c.syscall)
+    (c.pid, c.comm.to_string(), c.syscall)
 }
 
 #[test]

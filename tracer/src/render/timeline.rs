@@ -361,7 +361,7 @@ impl<'a> Builder<'a> {
             if let Some(c) = &n.created {
                 by_task
                     .entry((c.pid, c.tid))
-                    .or_insert_with(|| (c.comm.clone(), Vec::new()))
+                    .or_insert_with(|| (c.comm.to_string(), Vec::new()))
                     .1
                     .push(n);
             }
