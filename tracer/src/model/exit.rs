@@ -7,7 +7,7 @@ use tracer_common::ExitEvent;
 use super::pin::Holder;
 use super::procs::Proc;
 use super::{Lifecycle, Model, Task, What};
-use crate::decode::Who;
+use crate::decode::{Who, c_str_ref};
 
 /// Exit status as a shell shows it: the code, or 128 + the killing signal.
 pub fn exit_status(wait_status: u32) -> i32 {
@@ -37,8 +37,8 @@ impl Model {
         self.visit_exit(who, status, ts, out);
         if !emptied.is_empty() {
             let by =
-                gone_by.unwrap_or_else(|| Task::new(who.pid, crate::decode::c_str(&e.hdr.comm)));
-            self.after_move(emptied, &by, ts, out);
+                || (gone_by.clone()).unwrap_or_else(|| Task::new(who.pid, c_str_ref(&e.hdr.comm)));
+            self.after_move(emptied, by, ts, out);
         }
     }
 

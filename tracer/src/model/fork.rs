@@ -88,8 +88,12 @@ impl Model {
             old.and_then(|p| self.process_exited(who.pid, p, ts, None, !emptied.is_empty(), out));
         self.visit_close(who.tid, ts, None, "lost", out);
         if !emptied.is_empty() {
-            let by = gone_by.unwrap_or_else(|| Task::new(who.tid, LOST_NAME));
-            self.after_move(emptied, &by, ts, out);
+            let by = || {
+                gone_by
+                    .clone()
+                    .unwrap_or_else(|| Task::new(who.tid, LOST_NAME))
+            };
+            self.after_move(emptied, by, ts, out);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! unshare and setns: namespaces created, joined or left by a thread.
 
-use tracer_common::{Ns, NsChangeEvent, NsSet};
+use tracer_common::{COMM_LEN, Ns, NsChangeEvent, NsSet};
 
 use super::ns::Creation;
 use super::procs::{Comm, Join};
@@ -30,8 +30,6 @@ impl Model {
         }
         let who = Who::of(&e.hdr);
         let ts = e.hdr.ts_ns;
-        // Text without a copy: most changes keep no name.
-        let comm = c_str_ref(&e.hdr.comm);
         let changed = e.ns.diff(&e.ns_before);
         self.proc_mut(who.pid, &e.hdr.comm);
         match how {
@@ -46,8 +44,8 @@ impl Model {
                 self.created(&e.ns, ns_in_mask(changed), creation);
             }
             Change::Setns => {
-                self.note_join(who, &comm, &e.ns, changed, ts);
-                self.visit_setns(who, &comm, &e.ns_before, &e.ns, ts);
+                self.note_join(who, &e.hdr.comm, &e.ns, changed, ts);
+                self.visit_setns(who, &e.hdr.comm, &e.ns_before, &e.ns, ts);
             }
         }
         let emptied = self.ns.move_task(who.tid, Some(&e.ns), ts);
@@ -63,7 +61,14 @@ impl Model {
                     Change::Unshare => "unshare",
                     Change::Setns => "setns",
                 };
-                out.push(self.leave(c, false, None, how, ts, Task::new(who.pid, &*comm)));
+                out.push(self.leave(
+                    c,
+                    false,
+                    None,
+                    how,
+                    ts,
+                    Task::new(who.pid, c_str_ref(&e.hdr.comm)),
+                ));
             }
         }
         let how = match how {
@@ -71,14 +76,15 @@ impl Model {
             Change::Setns => "setns",
         };
         self.visit_moved(who, &e.ns, how, ts, out);
-        // Nothing to tell (nor a task to name) when nothing emptied.
+        // Nothing to tell when nothing emptied; the task is named only if asked.
         if !emptied.is_empty() {
-            self.after_move(emptied, &Task::new(who.pid, comm), ts, out);
+            let by = || Task::new(who.pid, c_str_ref(&e.hdr.comm));
+            self.after_move(emptied, by, ts, out);
         }
     }
 
     /// A setns by a thread: remember which pod namespaces it entered.
-    fn note_join(&mut self, who: Who, comm: &str, set: &NsSet, changed: u32, ts: u64) {
+    fn note_join(&mut self, who: Who, comm: &[u8; COMM_LEN], set: &NsSet, changed: u32, ts: u64) {
         for slot in ns_in_mask(changed) {
             let kind = NsKind::of(slot);
             // setns(CLONE_NEWPID) moves pid_for_children, never the task's own pid ns.
@@ -96,7 +102,7 @@ impl Model {
             let j = self
                 .joins
                 .entry(who.tid)
-                .or_insert_with(|| Join::new(ts, Task::new(who.pid, comm)));
+                .or_insert_with(|| Join::new(ts, Task::new(who.pid, c_str_ref(comm))));
             j.kinds.insert(kind);
             match sandbox {
                 Some(sb) => j.sandbox = Some(sb),

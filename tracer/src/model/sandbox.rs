@@ -146,19 +146,20 @@ impl Model {
         out.extend(told);
     }
 
-    /// Namespaces that just lost their last task (`by` left last): a mount
+    /// Namespaces that just lost their last task (`by` names the one that
+    /// left last, made only if a mount namespace is among them): a mount
     /// namespace takes its mounts with it; each is settled later, and
     /// verified by a read where it matters.
     pub(super) fn after_move(
         &mut self,
         emptied: Emptied,
-        by: &Task,
+        by: impl Fn() -> Task,
         ts: u64,
         out: &mut Vec<Lifecycle>,
     ) {
         for k in emptied {
             if k.kind == NsKind::Mnt {
-                self.mnt_gone(k, by, ts, out);
+                self.mnt_gone(k, &by(), ts, out);
             }
             self.mark_ns(k, ts);
             if self.of_interest(k) {

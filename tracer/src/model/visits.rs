@@ -23,11 +23,11 @@
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
-use tracer_common::{Ns, NsSet};
+use tracer_common::{COMM_LEN, Ns, NsSet};
 
 use super::ns::NsKey;
 use super::{Lifecycle, Model, NsKind, Task, What};
-use crate::decode::{Who, ns_in_mask};
+use crate::decode::{Who, c_str_ref, ns_in_mask};
 use crate::host::proc::ProcSnapshot;
 
 /// Rows kept per sandbox; later visits are counted, not listed.
@@ -269,7 +269,7 @@ impl Model {
     pub(super) fn visit_setns(
         &mut self,
         who: Who,
-        comm: &str,
+        comm: &[u8; COMM_LEN],
         before: &NsSet,
         after: &NsSet,
         ts: u64,
@@ -295,7 +295,8 @@ impl Model {
         }
         let v = &mut self.visits;
         let o = v.open.entry(who.tid).or_insert_with(|| {
-            let runtime = runtime_comm(comm);
+            let comm = c_str_ref(comm);
+            let runtime = runtime_comm(&comm);
             // Read once per process: a later visit by it reuses that read.
             let known = v
                 .read
