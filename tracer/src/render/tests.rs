@@ -59,6 +59,17 @@ fn json_lines_do_not_depend_on_what_came_before() {
             let base = 4_026_531_000 + (i % 13) * 16;
             match &mut ev {
                 Event::Fork(e) => {
+                    // A task's fields, one at a time unlike those of the
+                    // fork just before.
+                    evs.push(Event::Fork(e.clone()));
+                    match i % 6 {
+                        0 => e.hdr.pid += 1,
+                        1 => e.hdr.tgid += 1,
+                        2 => e.hdr.ppid += 1,
+                        3 => e.hdr.cgroup_id += 1,
+                        4 => e.hdr.comm[0] = b'X',
+                        _ => {}
+                    }
                     e.flags ^= u64::from(i % 11) << 8;
                     e.ns = crate::testkit::numbered(base);
                     e.hdr.ts_ns = u64::from(i % 3) * 1_000_000_000 + u64::from(i) * 7;

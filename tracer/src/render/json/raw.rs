@@ -18,6 +18,15 @@ fn fingerprint(ns: &NsSet) -> u64 {
     })
 }
 
+/// A cheap mix of a task's fields, its comm's first eight bytes included.
+fn task_fingerprint(&(pid, tid, ppid, comm, cgroup): &TaskKey) -> u64 {
+    let [a, b, c, d, e, f, g, h, ..] = comm;
+    (u64::from(pid) << 32 | u64::from(tid))
+        ^ u64::from(ppid).rotate_left(17)
+        ^ u64::from_le_bytes([a, b, c, d, e, f, g, h])
+        ^ cgroup.rotate_left(41)
+}
+
 fn has_ids(ns: &NsSet) -> bool {
     ns.id[..NS_COUNT].iter().any(|&i| i != 0)
 }
@@ -36,10 +45,16 @@ pub struct Memos {
     fields: [[Field; NS_COUNT]; 2],
     /// `,"syscall":…,"flags":…,"flag_names":[…]` per flags and syscall.
     flags: Memo<(u64, u32), 8>,
+    /// `,"pid":…,"tid":…,"ppid":…,"comm":…,"cgroup_id":…` per task: a
+    /// storm's events, or a process's forks, come from the same few.
+    task: Memo<TaskKey, 8>,
     /// The wall-clock second last written, and its RFC 3339 text up to
     /// the fraction (`2026-11-28T07:29:16.`).
     second: Option<(i128, [u8; 20])>,
 }
+
+/// What a task's fields in a line are made of: pid, tid, ppid, comm, cgroup id.
+type TaskKey = (u32, u32, u32, [u8; 16], u64);
 
 /// One map member's text, `"name":value`, and the value it was made for.
 #[derive(Clone, Copy)]
@@ -229,12 +244,24 @@ pub fn write_event_json<W: Write>(
     w.write_all(&memos.time(clock, h.ts_ns))?;
     w.write_all(b"\"")?;
     num!("ts_ns", h.ts_ns);
-    num!("pid", who.pid);
-    num!("tid", who.tid);
-    num!("ppid", h.ppid);
-    w.write_all(b",\"comm\":")?;
-    comm_str(w, &h.comm)?;
-    num!("cgroup_id", h.cgroup_id);
+    let task = (who.pid, who.tid, h.ppid, h.comm, h.cgroup_id);
+    let (text, _) = memos.task.get(task, task_fingerprint(&task), |t| {
+        let mut n = itoa::Buffer::new();
+        for (key, v) in [
+            (&b",\"pid\":"[..], who.pid),
+            (b",\"tid\":", who.tid),
+            (b",\"ppid\":", h.ppid),
+        ] {
+            t.extend_from_slice(key);
+            t.extend_from_slice(n.format(v).as_bytes());
+        }
+        t.extend_from_slice(b",\"comm\":");
+        comm_str(t, &h.comm)?;
+        t.extend_from_slice(b",\"cgroup_id\":");
+        t.extend_from_slice(n.format(h.cgroup_id).as_bytes());
+        Ok(0)
+    })?;
+    w.write_all(text)?;
     if !unread.is_empty() {
         w.write_all(b",\"unread\":")?;
         name_list(w, unread.names())?;
