@@ -61,7 +61,7 @@ fn json_lines_do_not_depend_on_what_came_before() {
                 Event::Fork(e) => {
                     // A task's fields, one at a time unlike those of the
                     // fork just before.
-                    evs.push(Event::Fork(e.clone()));
+                    evs.push(Event::Fork(*e));
                     match i % 6 {
                         0 => e.hdr.pid += 1,
                         1 => e.hdr.tgid += 1,
