@@ -36,8 +36,11 @@ impl Model {
         }
         self.visit_exit(who, status, ts, out);
         if !emptied.is_empty() {
-            let by =
-                || (gone_by.clone()).unwrap_or_else(|| Task::new(who.pid, c_str_ref(&e.hdr.comm)));
+            let by = || {
+                gone_by
+                    .clone()
+                    .unwrap_or_else(|| Task::new(who.pid, c_str_ref(&e.hdr.comm)))
+            };
             self.after_move(emptied, by, ts, out);
         }
     }

@@ -1,8 +1,8 @@
 //! Fork: a new task, with the namespaces its clone created.
 
-use tracer_common::{CLONE_NEW_MASK, ForkEvent, Ns, syscall};
-
 use std::collections::hash_map::Entry;
+
+use tracer_common::{CLONE_NEW_MASK, ForkEvent, Ns, syscall};
 
 use super::ns::{Creation, Emptied};
 use super::procs::{Comm, Proc};

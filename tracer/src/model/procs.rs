@@ -77,7 +77,8 @@ impl From<&str> for Comm {
 }
 
 /// A process (thread group), keyed by pid; a new fork of the same pid
-/// replaces it, so a reused pid never inherits its predecessor's role.
+/// replaces it, so a reused pid never inherits its predecessor's role
+/// (the predecessor, whose exit was lost, ends then: see `on_fork`).
 #[derive(Clone, Debug)]
 pub(super) struct Proc {
     pub comm: Comm,
