@@ -48,6 +48,8 @@ pub struct Memos {
     /// `,"pid":…,"tid":…,"ppid":…,"comm":…,"cgroup_id":…` per task: a
     /// storm's events, or a process's forks, come from the same few.
     task: Memo<TaskKey, 8>,
+    /// `,"changed":[…]` per mask of slots: a storm changes the same one.
+    changed: Memo<u32, 4>,
     /// The wall-clock second last written, and its RFC 3339 text up to
     /// the fraction (`2026-11-28T07:29:16.`).
     second: Option<(i128, [u8; 20])>,
@@ -56,13 +58,15 @@ pub struct Memos {
 /// What a task's fields in a line are made of: pid, tid, ppid, comm, cgroup id.
 type TaskKey = (u32, u32, u32, [u8; 16], u64);
 
+/// The longest map member: `"pid_for_children":` and 20 digits.
+const FIELD_BYTES: usize = 40;
+
 /// One map member's text, `"name":value`, and the value it was made for.
 #[derive(Clone, Copy)]
 struct Field {
     value: u64,
     len: u8,
-    /// The longest: `"pid_for_children":` and 20 digits.
-    text: [u8; 40],
+    text: [u8; FIELD_BYTES],
 }
 
 impl Default for Field {
@@ -70,7 +74,7 @@ impl Default for Field {
         Self {
             value: 0,
             len: 0,
-            text: [0; 40],
+            text: [0; FIELD_BYTES],
         }
     }
 }
@@ -288,8 +292,7 @@ pub fn write_event_json<W: Write>(
             let by = caller(e);
             num!("caller_pid", by.pid);
             num!("caller_tid", by.tid);
-            w.write_all(b",\"changed\":")?;
-            name_list(w, ns_in_mask(e.changed).map(Ns::proc_name))?;
+            changed_names(w, &mut memos.changed, e.changed)?;
         }
         Event::Exec(e) => {
             w.write_all(b",\"filename\":")?;
@@ -318,8 +321,7 @@ pub fn write_event_json<W: Write>(
             }
             num!("ret", e.ret);
             let changed = e.ns.diff(&e.ns_before);
-            w.write_all(b",\"changed\":")?;
-            name_list(w, ns_in_mask(changed).map(Ns::proc_name))?;
+            changed_names(w, &mut memos.changed, changed)?;
             before = Some((&e.ns_before, changed));
         }
         Event::Mount(m) => {
@@ -445,6 +447,16 @@ fn argv_list<W: Write>(w: &mut W, e: &tracer_common::ExecEvent) -> io::Result<()
     w.write_all(b"]")
 }
 
+/// `,"changed":["uts",…]`: the slots in `mask`.
+fn changed_names<W: Write>(w: &mut W, memo: &mut Memo<u32, 4>, mask: u32) -> io::Result<()> {
+    let (text, _) = memo.get(mask, u64::from(mask), |t| {
+        t.extend_from_slice(b",\"changed\":");
+        name_list(t, ns_in_mask(mask).map(Ns::proc_name))?;
+        Ok(0)
+    })?;
+    w.write_all(text)
+}
+
 /// A list of names that need no escaping (namespace and flag names).
 fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> io::Result<()> {
     w.write_all(b"[")?;
@@ -457,20 +469,29 @@ fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> i
 }
 
 /// `{"mnt":…,…}` of the slots' non-zero values, from their fields' text.
+/// Each field's whole buffer is copied into one on the stack (a copy of
+/// a constant size, inlined: not a call per field), then the text once.
 fn map_text(t: &mut Vec<u8>, fields: &mut [Field; NS_COUNT], value: impl Fn(usize) -> u64) {
-    t.push(b'{');
+    let mut buf = [0u8; 2 + NS_COUNT * (1 + FIELD_BYTES)];
+    buf[0] = b'{';
+    let mut at = 1;
     for slot in Ns::ALL {
         let i = slot as usize;
         let v = value(i);
         if v == 0 {
             continue;
         }
-        if t.last() != Some(&b'{') {
-            t.push(b',');
+        if at > 1 {
+            buf[at] = b',';
+            at += 1;
         }
-        t.extend_from_slice(fields[i].text(slot.proc_name(), v));
+        let f = &mut fields[i];
+        let len = f.text(slot.proc_name(), v).len();
+        buf[at..at + FIELD_BYTES].copy_from_slice(&f.text);
+        at += len;
     }
-    t.push(b'}');
+    buf[at] = b'}';
+    t.extend_from_slice(&buf[..=at]);
 }
 
 /// `,"ns":{"mnt":…,…}` and, where the kernel has them, `,"ns_id":{…}`;
