@@ -44,20 +44,16 @@ impl Model {
         self.set_thread(child.tid, &e.ns);
         let mut old = None;
         if child.tid == child.pid {
+            let new = || {
+                let comm = Comm::Kernel(e.hdr.comm);
+                Proc::new(comm.clone(), Some((by.pid, comm, ts)))
+            };
             match self.procs.entry(child.pid) {
                 // The start-up walk found it, after this fork: it knows more.
                 Entry::Occupied(p) if p.get().forked_at(ts) => {}
-                entry => {
-                    let comm = Comm::Kernel(e.hdr.comm);
-                    let forked = (by.pid, comm.clone(), ts);
-                    let new = Proc::new(comm, Some(forked));
-                    old = match entry {
-                        Entry::Occupied(mut p) => Some(p.insert(new)),
-                        Entry::Vacant(v) => {
-                            v.insert(new);
-                            None
-                        }
-                    };
+                Entry::Occupied(mut p) => old = Some(p.insert(new())),
+                Entry::Vacant(v) => {
+                    v.insert(new());
                 }
             }
         }

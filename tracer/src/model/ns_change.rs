@@ -30,6 +30,8 @@ impl Model {
         }
         let who = Who::of(&e.hdr);
         let ts = e.hdr.ts_ns;
+        // Named only where asked for: most changes keep no name.
+        let task = || Task::new(who.pid, c_str_ref(&e.hdr.comm));
         let changed = e.ns.diff(&e.ns_before);
         self.proc_mut(who.pid, &e.hdr.comm);
         match how {
@@ -61,14 +63,7 @@ impl Model {
                     Change::Unshare => "unshare",
                     Change::Setns => "setns",
                 };
-                out.push(self.leave(
-                    c,
-                    false,
-                    None,
-                    how,
-                    ts,
-                    Task::new(who.pid, c_str_ref(&e.hdr.comm)),
-                ));
+                out.push(self.leave(c, false, None, how, ts, task()));
             }
         }
         let how = match how {
@@ -76,10 +71,9 @@ impl Model {
             Change::Setns => "setns",
         };
         self.visit_moved(who, &e.ns, how, ts, out);
-        // Nothing to tell when nothing emptied; the task is named only if asked.
+        // Nothing to tell when nothing emptied.
         if !emptied.is_empty() {
-            let by = || Task::new(who.pid, c_str_ref(&e.hdr.comm));
-            self.after_move(emptied, by, ts, out);
+            self.after_move(emptied, task, ts, out);
         }
     }
 
