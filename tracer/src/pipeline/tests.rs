@@ -112,14 +112,19 @@ fn lines(out: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Each line, parsed as JSON.
+fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    lines(out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn lifecycle_json_lines_carry_their_documented_fields() {
     let mut w = live::<io::Sink>(Format::Json, View::Pods, None);
     containerd_pod(&mut w);
-    let steps: Vec<serde_json::Value> = lines(&w.p.out.sink)
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let steps = json_lines(&w.p.out.sink);
     let fields = |event: &str| -> &[&str] {
         match event {
             "namespace_created" => &["kind", "inum", "by", "syscall"],
@@ -234,10 +239,7 @@ fn a_lost_exit_reads_as_lost() {
 
     let mut w = live::<io::Sink>(Format::Json, View::Pods, None);
     lost_exits(&mut w);
-    let steps: Vec<serde_json::Value> = lines(&w.p.out.sink)
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let steps = json_lines(&w.p.out.sink);
     let step = |event: &str| {
         steps
             .iter()
