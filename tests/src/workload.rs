@@ -101,3 +101,25 @@ pub struct Migrate {
     /// Its `se.nr_migrations` from /proc during the unshares.
     pub migrations: u64,
 }
+
+/// `ns-workload changes`: unshare and setns of every shape, in order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Changes {
+    /// The workload's pid; it makes every call from its main thread.
+    pub pid: u32,
+    pub calls: Vec<NsCall>,
+}
+
+/// One unshare or setns and what `/proc/self/ns` showed around it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NsCall {
+    pub syscall: String,
+    /// unshare's flags, setns's nstype.
+    pub flags: u64,
+    /// setns's descriptor (-1 for unshare).
+    pub fd: i32,
+    /// 0 or -errno.
+    pub ret: i64,
+    pub before: NsInodes,
+    pub after: NsInodes,
+}

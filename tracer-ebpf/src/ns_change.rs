@@ -12,7 +12,7 @@ use tracer_common::{Kind, Ns, NsChangeEvent, Stat, syscall};
 use crate::{
     PENDING, PENDING_CPU, PENDING_SLOTS, Pending, SCRATCH, SYSCALL_ARG0, SYSCALL_ARG1, SYSCALL_RET,
     emit::{Gate, count, ctx_arg, current_tid, emit, wake_reader},
-    task::{Task, copy_ns, is_other_net, is_self, read_ns, remember_host_nsproxy},
+    task::{Task, copy_ns, is_other_net, is_self, read_ns, remember_host_nsproxy, reread_ns},
 };
 
 #[tracepoint]
@@ -158,7 +158,11 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
         kind as u32,
         task,
         |e: &mut NsChangeEvent| {
-            read_ns(task, &mut e.ns);
+            copy_ns(&mut e.ns, &pending.ns_before);
+            // A failed call changed nothing.
+            if ret == 0 {
+                reread_ns(task, &mut e.ns, pending.flags);
+            }
             if kind == Kind::Unshare && ret == 0 && pending.flags == 0 && is_self(e.hdr.tgid) {
                 remember_host_nsproxy(task);
             }

@@ -14,7 +14,9 @@ use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_user,
     bpf_probe_read_user_buf, generated as raw,
 };
-use tracer_common::{ABSENT, ARGS_LEN, Filter, Header, NS_COUNT, Ns, NsSet, Offsets, syscall};
+use tracer_common::{
+    ABSENT, ARGS_LEN, CLONE_NEW_MASK, Filter, Header, NS_COUNT, Ns, NsSet, Offsets, syscall,
+};
 
 #[unsafe(no_mangle)]
 static OFFSETS: Offsets = Offsets::all_absent();
@@ -133,20 +135,42 @@ pub fn read_ns(task: Task, out: &mut NsSet) {
     out._pad = 0;
     let mut i = 0;
     while i < NS_COUNT {
-        let (inum, id) = if i == Ns::Pid as usize {
-            own_pid_ns(t)
-        } else {
-            let ns = if i == Ns::User as usize {
-                user_ns(t)
-            } else {
-                read_ptr(nsproxy, off!(nsproxy[i]))
-            };
-            ns_ids(ns, off!(ns_common[i]))
-        };
-        out.inum[i] = inum;
-        out.id[i] = id;
+        (out.inum[i], out.id[i]) = read_slot(t, nsproxy, i);
         i += 1;
     }
+}
+
+/// Re-read, in `out` (the namespaces before a successful unshare or setns
+/// with these `flags`), the slots that call may have changed: those its
+/// `CLONE_NEW*` flags name, or all when it names none (`setns(fd, 0)`).
+/// The kernel changes no other slot, and no other task changes this
+/// one's namespaces. The task's own pid namespace never changes.
+#[inline(always)]
+pub fn reread_ns(task: Task, out: &mut NsSet, flags: u64) {
+    let t = task.0;
+    let nsproxy = read_ptr(t, off!(task_nsproxy));
+    let any = flags & CLONE_NEW_MASK == 0;
+    let mut i = 0;
+    while i < NS_COUNT {
+        if i != Ns::Pid as usize && (any || flags & Ns::ALL[i].clone_flag() != 0) {
+            (out.inum[i], out.id[i]) = read_slot(t, nsproxy, i);
+        }
+        i += 1;
+    }
+}
+
+/// Slot `i` of task `t` whose `nsproxy` was read.
+#[inline(always)]
+fn read_slot(t: *const u8, nsproxy: *const u8, i: usize) -> (u32, u64) {
+    if i == Ns::Pid as usize {
+        return own_pid_ns(t);
+    }
+    let ns = if i == Ns::User as usize {
+        user_ns(t)
+    } else {
+        read_ptr(nsproxy, off!(nsproxy[i]))
+    };
+    ns_ids(ns, off!(ns_common[i]))
 }
 
 /// A namespace's inode number and 64-bit id from its struct (`ns`) and

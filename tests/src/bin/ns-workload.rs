@@ -16,6 +16,11 @@
 //! netns sleeps, so some calls end on another CPU than they began on);
 //! the thread's netns after each call.
 //!
+//! `ns-workload changes`: unshare and setns in every shape, each with the
+//! namespaces before and after: several flags at once, a new pid and time
+//! namespace for children, setns with no type, a refused setns, setns
+//! through a pidfd into two namespaces at once, and back by typed setns.
+//!
 //! `ns-workload pod`: a pod made by hand. A "pause" (this binary, exec'd
 //! through a symlink named `pause`) in fresh net, ipc, uts and mnt
 //! namespaces; two "containers" that setns into its net, ipc and uts,
@@ -28,7 +33,7 @@ use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result, bail};
 use tracer_tests::workload::{
-    Clones, HandMadeContainer, HandMadePod, Migrate, NestedPid, NsInodes, Steps,
+    Changes, Clones, HandMadeContainer, HandMadePod, Migrate, NestedPid, NsCall, NsInodes, Steps,
 };
 
 const NAMESPACES: [&str; 9] = [
@@ -98,6 +103,7 @@ fn main() -> Result<()> {
         Some("pod") => pod(),
         Some("clones") => clones(),
         Some("migrate") => migrate(),
+        Some("changes") => changes(),
         _ => steps(),
     }
 }
@@ -297,6 +303,99 @@ fn steps() -> Result<()> {
         exec_path: exec_path.to_string(),
         exec_status,
         clone_child_status,
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn changes() -> Result<()> {
+    let open = |n: &str| {
+        File::open(format!("/proc/self/ns/{n}"))
+            .with_context(|| format!("opening our {n} namespace"))
+    };
+    let (uts, ipc, net, cgroup) = (open("uts")?, open("ipc")?, open("net")?, open("cgroup")?);
+
+    // A child in new net and uts namespaces, entered through its pidfd.
+    let mut pipe = [0; 2];
+    // SAFETY: valid two-int array.
+    check(unsafe { libc::pipe(pipe.as_mut_ptr()) }, "pipe")?;
+    let mut stack = vec![0u8; 256 * 1024];
+    // SAFETY: as in `steps`.
+    let child = unsafe {
+        libc::clone(
+            child_main,
+            stack.as_mut_ptr().add(stack.len()).cast(),
+            libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::SIGCHLD,
+            (&raw mut pipe).cast(),
+        )
+    };
+    check(child, "clone")?;
+    // SAFETY: plain syscall; the child is ours and alive until we close the pipe.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child, 0) } as libc::c_int;
+    check(pidfd, "pidfd_open")?;
+
+    // Make one call, with /proc's namespaces before and after it.
+    let mut calls = Vec::new();
+    let mut call = |syscall: &str, flags: libc::c_int, fd: i32, f: &dyn Fn() -> libc::c_int| {
+        let before = ns_of("self")?;
+        let ret = match f() {
+            0 => 0,
+            _ => -i64::from(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+        };
+        calls.push(NsCall {
+            syscall: syscall.into(),
+            flags: flags as u64,
+            fd,
+            ret,
+            before,
+            after: ns_of("self")?,
+        });
+        anyhow::Ok(())
+    };
+    let three = libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWCGROUP;
+    // SAFETY: plain syscall.
+    call("unshare", three, -1, &|| unsafe { libc::unshare(three) })?;
+    // pid_for_children shows in /proc only once its first process lived:
+    // fork one that exits at once.
+    let for_children = libc::CLONE_NEWPID | libc::CLONE_NEWTIME;
+    call("unshare", for_children, -1, &|| {
+        // SAFETY: plain syscall.
+        let rc = unsafe { libc::unshare(for_children) };
+        // SAFETY: the child only calls _exit.
+        match unsafe { libc::fork() } {
+            0 => unsafe { libc::_exit(0) },
+            pid if pid > 0 => drop(wait_status(pid)),
+            _ => {}
+        }
+        rc
+    })?;
+    let fd = |f: &File| f.as_raw_fd();
+    let setns_calls = [
+        (fd(&uts), 0),
+        // Refused: not a uts namespace.
+        (fd(&ipc), libc::CLONE_NEWUTS),
+        (pidfd, libc::CLONE_NEWNET | libc::CLONE_NEWUTS),
+        (fd(&net), 0),
+        (fd(&uts), libc::CLONE_NEWUTS),
+        (fd(&cgroup), libc::CLONE_NEWCGROUP),
+        (fd(&ipc), 0),
+    ];
+    for (fd, nstype) in setns_calls {
+        // SAFETY: a namespace fd or pidfd we hold open.
+        call("setns", nstype, fd, &|| unsafe { libc::setns(fd, nstype) })?;
+    }
+
+    // SAFETY: closing our own fds: the child exits.
+    unsafe {
+        libc::close(pidfd);
+        libc::close(pipe[1]);
+        libc::close(pipe[0]);
+    }
+    wait_status(child)?;
+    drop(stack);
+    let report = Changes {
+        pid: std::process::id(),
+        calls,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -569,6 +569,58 @@ fn an_unshare_that_ends_on_another_cpu_keeps_its_namespaces_before() {
     }
 }
 
+/// The kernel re-reads at a call's exit only the namespaces its flags name
+/// (all for an untyped setns, none for a refused call): every shape of
+/// unshare and setns must still report /proc's namespaces, in every slot,
+/// before and after.
+#[test]
+fn every_shape_of_unshare_and_setns_reports_the_namespaces_proc_shows() {
+    let tracer = Tracer::start(&["--raw"]);
+    let truth = workload::changes();
+    let lines = tracer.stop();
+    lines.assert_lossless();
+    let evs: Vec<&Event> = lines
+        .events()
+        .filter(|e| e.tid == truth.pid && matches!(e.name(), "unshare" | "setns"))
+        .collect();
+    assert_eq!(evs.len(), truth.calls.len(), "{evs:?}");
+    for (e, call) in evs.iter().zip(&truth.calls) {
+        let c = e.change();
+        assert_eq!(
+            (e.name(), c.flags, c.ret),
+            (call.syscall.as_str(), call.flags, call.ret),
+            "{e:?}"
+        );
+        if call.syscall == "setns" {
+            assert_eq!(c.fd, Some(i64::from(call.fd)), "{e:?}");
+        }
+        for (name, inum) in &call.after {
+            assert_eq!(e.ns(name), *inum, "{name} after {call:?}: {e:?}");
+        }
+        for (name, inum) in &call.before {
+            let was = c.ns_before.get(name).copied().unwrap_or_else(|| e.ns(name));
+            assert_eq!(was, *inum, "{name} before {call:?}: {e:?}");
+        }
+        let changed: Vec<String> = call
+            .after
+            .iter()
+            .filter(|&(name, inum)| call.before.get(name) != Some(inum))
+            .map(|(name, _)| name.clone())
+            .collect();
+        assert_eq!(sorted(&c.changed), changed, "{e:?}");
+    }
+    // Each shape came: several flags, none, a refusal, a pidfd.
+    let shapes = |pred: &dyn Fn(&tracer_tests::workload::NsCall) -> bool| {
+        truth.calls.iter().filter(|c| pred(c)).count()
+    };
+    assert!(
+        shapes(&|c| c.flags.count_ones() > 1 && c.ret == 0) >= 3,
+        "{truth:?}"
+    );
+    assert!(shapes(&|c| c.flags == 0 && c.ret == 0) >= 3, "{truth:?}");
+    assert!(shapes(&|c| c.ret != 0) >= 1, "{truth:?}");
+}
+
 /// unshare(CLONE_NEWUTS) and setns back, about 10 000 pairs a second, in
 /// a thread of its own until `stop`; how many pairs. Paced: every tracer
 /// of the tests running beside this one gets these events too.

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use serde::de::DeserializeOwned;
-use tracer_tests::workload::{Clones, HandMadePod, Migrate, Steps};
+use tracer_tests::workload::{Changes, Clones, HandMadePod, Migrate, Steps};
 
 fn run<T: DeserializeOwned>(args: &[&str]) -> T {
     let out = Command::new(env!("CARGO_BIN_EXE_ns-workload"))
@@ -42,6 +42,11 @@ pub fn clones() -> Clones {
 /// A thread's unshares while it is moved between CPUs.
 pub fn migrate() -> Migrate {
     run(&["migrate"])
+}
+
+/// unshare and setns of every shape, with /proc's namespaces around each.
+pub fn changes() -> Changes {
+    run(&["changes"])
 }
 
 /// `unshare FLAG true` (util-linux), e.g. `-n`; its pid once it exited.
