@@ -37,11 +37,20 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
     if !fatal_signal(sig) || result == SIGNAL_IGNORED {
         return 0;
     }
+    send_signal(&ctx, sig, result);
+    0
+}
+
+/// The rest of [`signal_generate`], out of line: the signals it returns
+/// early for (a SIGCHLD at every exit on the node) keep a frame small
+/// enough for the kernel's stack (see `emit::send_apart`).
+#[inline(never)]
+fn send_signal(ctx: &BtfTracePointContext, sig: u32, result: u32) {
     let info = ctx.arg::<usize>(1);
     let target = Task(ctx.arg::<*const u8>(2));
     let group = ctx.arg::<u64>(3) as u32;
     emit(
-        &ctx,
+        ctx,
         Gate::UnlessHost(target),
         CauseKind::Signal as u32,
         Task::current(),
@@ -62,7 +71,6 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> u32 {
             read_ns(target, &mut e.ns);
         },
     );
-    0
 }
 
 /// `mark_victim(struct task_struct *task, ...)`: the OOM killer's victim,

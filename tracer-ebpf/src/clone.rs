@@ -12,7 +12,7 @@ use tracer_common::{CLONE_NEW_MASK, ForkEvent, Kind, NsChangeEvent, Stat};
 
 use crate::{
     SCRATCH, SYSCALL_RET,
-    emit::{Gate, count, ctx_arg, emit},
+    emit::{Gate, count, ctx_arg, emit, send_apart},
     task::{Task, clone_call, copy_ns, filtered_out, ns_differ, read_ns},
 };
 
@@ -78,9 +78,8 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> u32 {
         count(Stat::Filtered);
         return 0;
     }
-    emit(
+    send_apart(
         &ctx,
-        Gate::Always,
         Kind::Fork as u32,
         child,
         |e: &mut ForkEvent| {
