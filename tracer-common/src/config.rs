@@ -36,6 +36,7 @@ pub struct Offsets {
     pub pid_numbers: u32,
     pub upid_size: u32,
     pub upid_ns: u32,
+    pub upid_nr: u32,
     pub cred_user_ns: u32,
     /// `struct pt_regs` members holding the syscall number and its first
     /// argument as saved at entry (x86_64 `orig_ax`, `di`; arm64
@@ -82,6 +83,7 @@ impl Offsets {
             pid_numbers: ABSENT,
             upid_size: ABSENT,
             upid_ns: ABSENT,
+            upid_nr: ABSENT,
             cred_user_ns: ABSENT,
             regs_syscall_nr: ABSENT,
             regs_arg0: ABSENT,
@@ -136,7 +138,7 @@ impl Filter {
     }
 }
 
-const _: () = assert!(size_of::<Offsets>() == 4 * (13 + 2 * NS_COUNT + 11));
+const _: () = assert!(size_of::<Offsets>() == 4 * (13 + 2 * NS_COUNT + 12));
 const _: () = assert!(size_of::<Filter>() == 32);
 
 #[cfg(feature = "user")]

@@ -9,8 +9,8 @@ use aya_ebpf::{
 use tracer_common::{ExecEvent, ExitEvent, Kind};
 
 use crate::{
-    emit::{Gate, arg, emit},
-    task::{Task, read_args, read_exit, read_ns},
+    emit::{Gate, arg, emit, wake_reader},
+    task::{Task, inits_pid_ns, read_args, read_exit, read_ns},
 };
 
 /// `__data_loc char[] filename` in `sched:sched_process_exec`.
@@ -43,6 +43,12 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
             e.args_len = read_args(task, &mut e.args);
         },
     );
+    // A container or pause starting: userspace reads its bundle for its
+    // name, which a container that lives a few milliseconds takes with it,
+    // and prints the step. Wake it now, not at its next timer tick.
+    if inits_pid_ns(task) {
+        wake_reader();
+    }
     0
 }
 

@@ -213,6 +213,23 @@ fn own_pid_ns(t: *const u8) -> (u32, u64) {
     }
 }
 
+/// Whether `task` is pid 1 of a pid namespace other than the root one:
+/// the init of a container or a pod's pause. Levels past 2 read as not
+/// (see [`own_pid_ns`]).
+#[inline(always)]
+pub fn inits_pid_ns(task: Task) -> bool {
+    let pid = read_ptr(task.0, off!(task_thread_pid));
+    let level = read::<u32>(pid, off!(pid_level));
+    let first = off!(pid_numbers).wrapping_add(off!(upid_nr));
+    let size = off!(upid_size);
+    let nr = match level {
+        1 => read::<u32>(pid, first.wrapping_add(size)),
+        2 => read::<u32>(pid, first.wrapping_add(2 * size)),
+        _ => 0,
+    };
+    nr == 1
+}
+
 /// [`own_pid_ns`] for levels past 2, with untyped reads.
 #[inline(always)]
 fn deep_pid_ns(t: *const u8, level: u32) -> (u32, u64) {

@@ -135,6 +135,43 @@ fn only_a_setns_into_another_netns_wakes_the_reader() {
     );
 }
 
+/// The first process of a new pid namespace (a container's init, a pod's
+/// pause) wakes the reader at its exec: userspace reads the container's
+/// bundle for its name at once, before a container that lives a few
+/// milliseconds takes it away (containerd deletes it at the task's exit;
+/// a job's join line once showed its id, not its name), and prints the
+/// step then, not at the next 50 ms tick. Other execs outside the host's
+/// namespaces do not wake it.
+#[test]
+fn the_first_exec_in_a_new_pid_namespace_wakes_the_reader() {
+    const INITS: u64 = 20;
+    let tracer = Tracer::start(&["--raw"]);
+    for _ in 0..INITS {
+        // pid 1 of a new pid namespace execs `true`; then `true` in a new
+        // uts namespace, by a task that is no namespace's pid 1.
+        for args in [&["-p", "-f", "true"][..], &["-u", "true"]] {
+            let st = Command::new("unshare")
+                .args(args)
+                .status()
+                .expect("run unshare");
+            assert!(st.success(), "unshare {args:?}");
+        }
+    }
+    let lines = tracer.stop();
+    let execs = lines
+        .events()
+        .filter(|e| e.name() == "exec" && e.comm == "true")
+        .count() as u64;
+    assert!(execs >= 2 * INITS, "{execs} execs of true traced");
+    let woke = lines.final_stats().kernel.wakeups;
+    eprintln!("{execs} execs of true, {INITS} by a pid namespace's first process: {woke} wakeups");
+    // A few to spare for whatever else on the machine starts.
+    assert!(
+        (INITS..INITS + 10).contains(&woke),
+        "{woke} wakeups for {INITS} first execs in a new pid namespace (of {execs} execs)"
+    );
+}
+
 /// On this thread: a netns of its own, home again, then `n` times into it,
 /// into it again (no change) and home, as a CNI plugin does. Its tid.
 fn visit_a_netns(n: u64) -> u32 {

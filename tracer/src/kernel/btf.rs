@@ -251,6 +251,7 @@ pub fn offsets(l: &impl Layout) -> Result<Offsets, BtfError> {
     o.pid_numbers = l.offset("pid", "numbers")?;
     o.upid_size = l.struct_size("upid")?;
     o.upid_ns = l.offset("upid", "ns")?;
+    o.upid_nr = l.offset("upid", "nr")?;
     o.cred_user_ns = l.offset("cred", "user_ns")?;
     // Optional: without them, forks are reported with no clone flags.
     if let Some((nr, arg0)) = SYSCALL_REGS {
@@ -302,6 +303,7 @@ mod tests {
             ("ns_common_inum", o.ns_common_inum),
             ("pid_numbers", o.pid_numbers),
             ("upid_size", o.upid_size),
+            ("upid_nr", o.upid_nr),
         ] {
             assert_ne!(v, ABSENT, "{name}");
         }
