@@ -42,23 +42,26 @@ impl Model {
         }
         let emptied = self.ns.move_task(child.tid, Some(&e.ns), ts);
         self.set_thread(child.tid, &e.ns);
+        // A process the table holds under the new task's tid is gone: a
+        // new process's pid, or a new thread's id (one number space).
         let mut old = None;
-        if child.tid == child.pid {
-            let new = || {
-                let comm = Comm::Kernel(e.hdr.comm);
-                Proc::new(comm.clone(), Some((by.pid, comm, ts)))
-            };
-            match self.procs.entry(child.pid) {
-                // The start-up walk found it, after this fork: it knows more.
-                Entry::Occupied(p) if p.get().forked_at(ts) => {}
-                Entry::Occupied(mut p) => old = Some(p.insert(new())),
-                Entry::Vacant(v) => {
-                    v.insert(new());
-                }
+        let new_process = child.tid == child.pid;
+        match self.procs.entry(child.tid) {
+            // The start-up walk found it, after this fork: it knows more.
+            Entry::Occupied(p) if p.get().forked_at(ts) => {}
+            Entry::Occupied(mut p) if new_process => old = Some(p.insert(new_proc(e, by, ts))),
+            Entry::Occupied(p) => old = Some(p.remove()),
+            Entry::Vacant(v) if new_process => {
+                v.insert(new_proc(e, by, ts));
             }
+            Entry::Vacant(_) => {}
         }
         if old.is_some() || !emptied.is_empty() {
-            self.predecessor_gone(child, old, emptied, ts, out);
+            let predecessor = Who {
+                pid: child.tid,
+                ..child
+            };
+            self.predecessor_gone(predecessor, old, emptied, ts, out);
         }
         self.visit_fork(by, child, ts);
         // A runtime task's join goes on in what it forks.
@@ -96,3 +99,9 @@ impl Model {
 
 /// The name of a thread whose exit was lost (the table keeps no names of threads).
 const LOST_NAME: &str = "?";
+
+/// The process a fork makes, as its event shows it.
+fn new_proc(e: &ForkEvent, by: Who, ts: u64) -> Proc {
+    let comm = Comm::Kernel(e.hdr.comm);
+    Proc::new(comm.clone(), Some((by.pid, comm, ts)))
+}

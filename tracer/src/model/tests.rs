@@ -380,6 +380,36 @@ fn a_reused_pid_is_never_its_predecessor() {
 }
 
 #[test]
+fn a_thread_that_takes_a_lost_process_s_pid_ends_that_process() {
+    let mut w = Driver::new();
+    runc_pause(&mut w);
+    let app = app_container(&mut w, 810, POD, &["/app"]);
+    // The app's exit was lost; a host process's new thread gets its pid as
+    // its thread id (pids and thread ids are one number space).
+    w.fork(1, 900, "bash", SIGCHLD, HOST, HOST);
+    let Event::Fork(mut e) = w
+        .make
+        .fork(900, app, "bash", SIGCHLD, &HOST.set(), &HOST.set())
+    else {
+        unreachable!("fork makes a fork")
+    };
+    e.hdr.tgid = 900;
+    e.flags = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
+    let reused_ns = e.hdr.ts_ns;
+    w.feed(Event::Fork(e));
+    let left: Vec<_> = w
+        .out
+        .iter()
+        .filter_map(|l| match &l.what {
+            What::Left { exit, how, .. } => Some((l.ts_ns, *exit, *how)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(left, [(reused_ns, None, "lost")]);
+    assert_eq!(w.m.containers[0].left_ns, Some(reused_ns));
+}
+
+#[test]
 fn a_pause_whose_exit_was_lost_ends_when_its_pid_comes_back() {
     let mut w = Driver::new();
     let pause = runc_pause(&mut w);
