@@ -355,6 +355,17 @@ fn host_processes_make_no_sandboxes() {
     assert!(w.out.is_empty(), "{:?}", w.out);
 }
 
+/// Each `left` step: when, its status, how.
+fn lefts(w: &Driver) -> Vec<(u64, Option<i32>, &'static str)> {
+    w.out
+        .iter()
+        .filter_map(|l| match &l.what {
+            What::Left { exit, how, .. } => Some((l.ts_ns, *exit, *how)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_reused_pid_is_never_its_predecessor() {
     let mut w = Driver::new();
@@ -367,15 +378,7 @@ fn a_reused_pid_is_never_its_predecessor() {
     w.exit(app, "ls", 0, HOST);
     // The container left when its pid came back, its status unknown; the
     // host process's exit is not the container's.
-    let left: Vec<_> = w
-        .out
-        .iter()
-        .filter_map(|l| match &l.what {
-            What::Left { exit, how, .. } => Some((l.ts_ns, *exit, *how)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(left, [(reused_ns, None, "lost")]);
+    assert_eq!(lefts(&w), [(reused_ns, None, "lost")]);
     assert_eq!(w.m.containers[0].left_ns, Some(reused_ns));
 }
 
@@ -397,15 +400,7 @@ fn a_thread_that_takes_a_lost_process_s_pid_ends_that_process() {
     e.flags = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
     let reused_ns = e.hdr.ts_ns;
     w.feed(Event::Fork(e));
-    let left: Vec<_> = w
-        .out
-        .iter()
-        .filter_map(|l| match &l.what {
-            What::Left { exit, how, .. } => Some((l.ts_ns, *exit, *how)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(left, [(reused_ns, None, "lost")]);
+    assert_eq!(lefts(&w), [(reused_ns, None, "lost")]);
     assert_eq!(w.m.containers[0].left_ns, Some(reused_ns));
 }
 
