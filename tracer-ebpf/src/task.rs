@@ -194,40 +194,47 @@ fn user_ns(t: *const u8) -> *const u8 {
 }
 
 /// The ids of the pid namespace a task itself lives in:
-/// `task->thread_pid->numbers[task->thread_pid->level].ns`. The verifier
-/// checks typed loads only at offsets it knows, so the levels pods use
-/// (host 0, a pod 1, a nested one 2) are spelled out; deeper ones go
-/// through the helper.
+/// `task->thread_pid->numbers[task->thread_pid->level].ns`; deeper than
+/// [`own_upid`] reaches, through the helper.
 #[inline(always)]
 fn own_pid_ns(t: *const u8) -> (u32, u64) {
-    let pid = read_ptr(t, off!(task_thread_pid));
-    let level = read::<u32>(pid, off!(pid_level));
-    let first = off!(pid_numbers).wrapping_add(off!(upid_ns));
-    let size = off!(upid_size);
-    let common = off!(ns_common[Ns::Pid as usize]);
-    match level {
-        0 => ns_ids(read_ptr(pid, first), common),
-        1 => ns_ids(read_ptr(pid, first.wrapping_add(size)), common),
-        2 => ns_ids(read_ptr(pid, first.wrapping_add(2 * size)), common),
-        _ => deep_pid_ns(t, level),
+    let (pid, level) = thread_pid(t);
+    match own_upid::<usize>(pid, level, off!(upid_ns)) {
+        Some(ns) => ns_ids(ns as *const u8, off!(ns_common[Ns::Pid as usize])),
+        None => deep_pid_ns(t, level),
     }
 }
 
 /// Whether `task` is pid 1 of a pid namespace other than the root one:
-/// the init of a container or a pod's pause. Levels past 2 read as not
-/// (see [`own_pid_ns`]).
+/// the init of a container or a pod's pause. Levels past [`own_upid`]'s
+/// read as not.
 #[inline(always)]
 pub fn inits_pid_ns(task: Task) -> bool {
-    let pid = read_ptr(task.0, off!(task_thread_pid));
-    let level = read::<u32>(pid, off!(pid_level));
-    let first = off!(pid_numbers).wrapping_add(off!(upid_nr));
+    let (pid, level) = thread_pid(task.0);
+    level != 0 && own_upid::<u32>(pid, level, off!(upid_nr)) == Some(1)
+}
+
+/// `task->thread_pid` and its `level`.
+#[inline(always)]
+fn thread_pid(t: *const u8) -> (*const u8, u32) {
+    let pid = read_ptr(t, off!(task_thread_pid));
+    (pid, read::<u32>(pid, off!(pid_level)))
+}
+
+/// The member at offset `member` of `pid->numbers[level]`, the task's own
+/// `struct upid`. The verifier checks typed loads only at offsets it
+/// knows, so the levels pods use (host 0, a pod 1, a nested one 2) are
+/// spelled out; `None` deeper.
+#[inline(always)]
+fn own_upid<T: Copy + Default>(pid: *const u8, level: u32, member: u32) -> Option<T> {
+    let first = off!(pid_numbers).wrapping_add(member);
     let size = off!(upid_size);
-    let nr = match level {
-        1 => read::<u32>(pid, first.wrapping_add(size)),
-        2 => read::<u32>(pid, first.wrapping_add(2 * size)),
-        _ => 0,
-    };
-    nr == 1
+    match level {
+        0 => Some(read::<T>(pid, first)),
+        1 => Some(read::<T>(pid, first.wrapping_add(size))),
+        2 => Some(read::<T>(pid, first.wrapping_add(2 * size))),
+        _ => None,
+    }
 }
 
 /// [`own_pid_ns`] for levels past 2, with untyped reads.
