@@ -50,6 +50,10 @@ pub struct Memos {
     task: Memo<TaskKey, 8>,
     /// `,"changed":[…]` per mask of slots: a storm changes the same one.
     changed: Memo<u32, 4>,
+    /// As `fields`, for an unshare's or setns's slots before the call.
+    before: [[Field; NS_COUNT]; 2],
+    /// Where a map's text is put together (see [`map_text`]).
+    scratch: Scratch,
     /// The wall-clock second last written, and its RFC 3339 text up to
     /// the fraction (`2026-11-28T07:29:16.`).
     second: Option<(i128, [u8; 20])>,
@@ -60,6 +64,18 @@ type TaskKey = (u32, u32, u32, [u8; 16], u64);
 
 /// The longest map member: `"pid_for_children":` and 20 digits.
 const FIELD_BYTES: usize = 40;
+
+/// The longest map: braces, and every member with its comma.
+const MAP_BYTES: usize = 2 + NS_COUNT * (1 + FIELD_BYTES);
+
+/// A map's text as [`map_text`] builds it: kept, not zeroed for each map.
+struct Scratch(Box<[u8; MAP_BYTES]>);
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self(Box::new([0; MAP_BYTES]))
+    }
+}
 
 /// One map member's text, `"name":value`, and the value it was made for.
 #[derive(Clone, Copy)]
@@ -81,6 +97,7 @@ impl Default for Field {
 
 impl Field {
     /// `"name":value`, made again only when the value changed.
+    #[inline]
     fn text(&mut self, name: &str, value: u64) -> &[u8] {
         if self.len == 0 || self.value != value {
             let mut n = itoa::Buffer::new();
@@ -344,10 +361,9 @@ pub fn write_event_json<W: Write>(
         }
         Event::Cause(c) => super::cause::fields(w, c)?,
     }
-    let (memo, fields) = (&mut memos.ns, &mut memos.fields);
-    ns_maps(w, memo, fields, ",\"ns\":", ",\"ns_id\":", ev.ns())?;
+    ns_maps(w, memos, ",\"ns\":", ",\"ns_id\":", ev.ns())?;
     if let Some((ns_before, changed)) = before {
-        changed_maps(w, ns_before, changed)?;
+        changed_maps(w, memos, ns_before, changed)?;
     }
     w.write_all(b"}\n")
 }
@@ -356,38 +372,26 @@ pub fn write_event_json<W: Write>(
 /// of the slots that changed: the others are as in `ns`. Every slot again
 /// made an unshare's or setns's line ~1 KiB, most of it repeated, and in a
 /// storm of them the text was what the reader could not keep up with.
-fn changed_maps<W: Write>(w: &mut W, before: &NsSet, changed: u32) -> io::Result<()> {
-    changed_map(w, ",\"ns_before\":", changed, |i| u64::from(before.inum[i]))?;
+fn changed_maps<W: Write>(
+    w: &mut W,
+    memos: &mut Memos,
+    before: &NsSet,
+    changed: u32,
+) -> io::Result<()> {
+    let Memos {
+        before: [inums, ids],
+        scratch,
+        ..
+    } = memos;
+    w.write_all(b",\"ns_before\":")?;
+    w.write_all(map_text(scratch, inums, changed, |i| {
+        u64::from(before.inum[i])
+    }))?;
     if has_ids(before) {
-        changed_map(w, ",\"ns_id_before\":", changed, |i| before.id[i])?;
+        w.write_all(b",\"ns_id_before\":")?;
+        w.write_all(map_text(scratch, ids, changed, |i| before.id[i]))?;
     }
     Ok(())
-}
-
-/// `key{"name":value,…}` of the slots in `changed`; zeros (unread, or a
-/// kind this kernel lacks) left out, as in `ns`.
-fn changed_map<W: Write>(
-    w: &mut W,
-    key: &str,
-    changed: u32,
-    value: impl Fn(usize) -> u64,
-) -> io::Result<()> {
-    let mut n = itoa::Buffer::new();
-    w.write_all(key.as_bytes())?;
-    w.write_all(b"{")?;
-    let mut first = true;
-    for slot in ns_in_mask(changed) {
-        let v = value(slot as usize);
-        if v == 0 {
-            continue;
-        }
-        w.write_all(if first { b"\"" } else { b",\"" })?;
-        first = false;
-        w.write_all(slot.proc_name().as_bytes())?;
-        w.write_all(b"\":")?;
-        w.write_all(n.format(v).as_bytes())?;
-    }
-    w.write_all(b"}")
 }
 
 /// `,"source":"…"` (with `source_truncated`/`source_unread` when so).
@@ -468,15 +472,25 @@ fn name_list<'n, W: Write>(w: &mut W, names: impl Iterator<Item = &'n str>) -> i
     w.write_all(b"]")
 }
 
-/// `{"mnt":…,…}` of the slots' non-zero values, from their fields' text.
-/// Each field's whole buffer is copied into one on the stack (a copy of
-/// a constant size, inlined: not a call per field), then the text once.
-fn map_text(t: &mut Vec<u8>, fields: &mut [Field; NS_COUNT], value: impl Fn(usize) -> u64) {
-    let mut buf = [0u8; 2 + NS_COUNT * (1 + FIELD_BYTES)];
+/// `{"mnt":…,…}` of the non-zero values of the slots in `mask`, from
+/// their fields' text, made in `scratch`. Each field's whole buffer is
+/// copied (a copy of a constant size, inlined: not a call per field).
+fn map_text<'s>(
+    scratch: &'s mut Scratch,
+    fields: &mut [Field; NS_COUNT],
+    mask: u32,
+    value: impl Fn(usize) -> u64,
+) -> &'s [u8] {
+    let buf = &mut *scratch.0;
     buf[0] = b'{';
     let mut at = 1;
-    for slot in Ns::ALL {
-        let i = slot as usize;
+    // The mask's bits, lowest first (an unshare's or setns's one slot in
+    // one step, not nine).
+    let mut left = mask & ((1 << NS_COUNT) - 1);
+    while left != 0 {
+        let i = left.trailing_zeros() as usize;
+        left &= left - 1;
+        let slot = Ns::ALL[i];
         let v = value(i);
         if v == 0 {
             continue;
@@ -491,27 +505,32 @@ fn map_text(t: &mut Vec<u8>, fields: &mut [Field; NS_COUNT], value: impl Fn(usiz
         at += len;
     }
     buf[at] = b'}';
-    t.extend_from_slice(&buf[..=at]);
+    &buf[..=at]
 }
 
 /// `,"ns":{"mnt":…,…}` and, where the kernel has them, `,"ns_id":{…}`;
 /// zeros (namespaces this kernel lacks) left out. `key` and `id_key` are
-/// written as given (`,"ns":`). The maps' text comes from `memo`: `{…}`
-/// of the inodes, then that of the ids (if any).
+/// written as given (`,"ns":`). The maps' text comes from `memos.ns`:
+/// `{…}` of the inodes, then that of the ids (if any).
 fn ns_maps<W: Write>(
     w: &mut W,
-    memo: &mut Memo<NsSet, 8>,
-    fields: &mut [[Field; NS_COUNT]; 2],
+    memos: &mut Memos,
     key: &str,
     id_key: &str,
     ns: &NsSet,
 ) -> io::Result<()> {
+    let Memos {
+        ns: memo,
+        fields: [inums, ids],
+        scratch,
+        ..
+    } = memos;
+    let all = (1 << NS_COUNT) - 1;
     let (text, split) = memo.get(*ns, fingerprint(ns), |t| {
-        let [inums, ids] = fields;
-        map_text(t, inums, |i| u64::from(ns.inum[i]));
+        t.extend_from_slice(map_text(scratch, inums, all, |i| u64::from(ns.inum[i])));
         let split = t.len();
         if has_ids(ns) {
-            map_text(t, ids, |i| ns.id[i]);
+            t.extend_from_slice(map_text(scratch, ids, all, |i| ns.id[i]));
         }
         Ok(split)
     })?;
