@@ -418,8 +418,6 @@ pub fn targets(
     t
 }
 
-/// BPF time per fork+exit with the default filter: as bpf_stats counts
-/// it, and above the floor (what any program costs per run there).
 /// The BPF programs' run time per op under `config` (the bpf_stats pass)
 /// as a percentage of an op's untraced time (the `none` median): what the
 /// programs themselves add, which a slowdown of a percent or two cannot
@@ -440,6 +438,8 @@ fn bpf_share(
     (none > 0.0).then(|| 100.0 * pass.ns_per_op * none / 1e9)
 }
 
+/// BPF time per fork+exit with the default filter: as bpf_stats counts
+/// it, and above the floor (what any program costs per run there).
 fn fork_exit_bpf_target(bpf: &Outcome<Vec<BpfPass>>) -> Target {
     let target = "BPF time per fork+exit, default filter (`live`, bpf_stats) ≤ 200 ns".to_string();
     let na = |why: &str| Target {
