@@ -252,14 +252,12 @@ pub fn targets(
     for w in WORKLOADS.iter().filter(|w| w.storm) {
         for (cfg, limit) in [("live", 1.0), ("record", 1.0), ("all", 5.0)] {
             let c = find(cells, w.name, cfg).and_then(|c| c.slowdown_pct);
-            let mut measured = c.map_or("n/a".into(), |s| format!("{s:.1} %"));
-            if c.is_some()
-                && let Some(share) = bpf_share(cells, bpf, w.name, cfg)
-            {
-                measured += &format!(
-                    " (its BPF programs' own run time: {share:.2} % of an untraced op, bpf_stats)"
-                );
-            }
+            let measured = c.map_or("n/a".into(), |s| {
+                match share_words(cells, bpf, w.name, cfg) {
+                    Some(share) => format!("{s:.1} % ({share})"),
+                    None => format!("{s:.1} %"),
+                }
+            });
             t.push(Target {
                 target: format!("{} slowdown with `{cfg}` ≤ {limit} %", w.name),
                 measured,
@@ -273,11 +271,9 @@ pub fn targets(
         target: "unshare+setns storm (ns-churn) slowdown with `live` ≤ 20 %".into(),
         measured: match (storm, floor) {
             (Some(s), Some(f)) => {
-                format!("{s:.1} % (its programs returning at once, `{IDLE}`: {f:.1} %")
-                    + &bpf_share(cells, bpf, "ns-churn", "live").map_or(String::new(), |b| {
-                        format!("; its BPF programs' own run time: {b:.1} % of an untraced op")
-                    })
-                    + ")"
+                let share = share_words(cells, bpf, "ns-churn", "live")
+                    .map_or(String::new(), |w| format!("; {w}"));
+                format!("{s:.1} % (its programs returning at once, `{IDLE}`: {f:.1} %{share})")
             }
             (Some(s), None) => format!("{s:.1} %"),
             _ => "n/a".into(),
@@ -436,6 +432,17 @@ fn bpf_share(
         .find(|p| p.workload == workload && p.config == config)?;
     let none = find(cells, workload, "none")?.ops_per_s_median;
     (none > 0.0).then(|| 100.0 * pass.ns_per_op * none / 1e9)
+}
+
+/// [`bpf_share`] in the words of the Targets table.
+fn share_words(
+    cells: &[Cell],
+    bpf: &Outcome<Vec<BpfPass>>,
+    workload: &str,
+    config: &str,
+) -> Option<String> {
+    bpf_share(cells, bpf, workload, config)
+        .map(|b| format!("its BPF programs' own run time: {b:.2} % of an untraced op, bpf_stats"))
 }
 
 /// BPF time per fork+exit with the default filter: as bpf_stats counts
