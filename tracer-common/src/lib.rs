@@ -65,7 +65,7 @@ pub const EVENTS_BYTES: u32 = 1 << 22;
 /// period while records come, noting each look, and sleeps long when a
 /// tick finds none, noting 0: a record is thus either woken for, or
 /// follows a wakeup or a look by less than one period, and is read within it.
-pub const QUIET_WAKE_NS: u64 = 50_000_000;
+pub const QUIET_WAKE_NS: u64 = 100_000_000;
 /// Global holding how many bytes wait in the ring before the reader is
 /// woken ([`wakeup_bytes`] of its size).
 pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";

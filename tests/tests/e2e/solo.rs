@@ -10,6 +10,8 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use tracer_common::QUIET_WAKE_NS;
+
 use crate::support::procfs::status_number;
 use crate::support::tracer::Tracer;
 
@@ -18,14 +20,15 @@ use crate::support::tracer::Tracer;
 const SWITCHES: &str = "voluntary_ctxt_switches:";
 
 /// A trickle of records (one every 10 ms or so, as pods starting and
-/// stopping make) wakes the reader about once per 50 ms drain period: the
-/// timer's tick. It woke twice a period (the kernel for the first record a
-/// period after its last wakeup, then the tick for the rest; 98 times in
-/// 60 periods here) until the reader noted each look at the ring for the
-/// kernel, which now wakes it only for a record a period after that (60).
-/// A look is a store into the map's memory, mapped into the tracer's, not
-/// a `bpf()` syscall (72 syscalls in 200 unshares before, 0 now: −20 % of
-/// the tracer's CPU in such a trickle).
+/// stopping make) wakes the reader about once per drain period
+/// ([`QUIET_WAKE_NS`]): the timer's tick. It woke twice a period (the
+/// kernel for the first record a period after its last wakeup, then the
+/// tick for the rest; 98 times in 60 periods of 50 ms here) until the
+/// reader noted each look at the ring for the kernel, which now wakes it
+/// only for a record a period after that (60). A look is a store into the
+/// map's memory, mapped into the tracer's, not a `bpf()` syscall (72
+/// syscalls in 200 unshares before, 0 now: −20 % of the tracer's CPU in
+/// such a trickle).
 #[test]
 fn a_trickle_of_records_wakes_the_reader_once_a_period() {
     let tracer = Tracer::start(&["--raw"]);
@@ -53,7 +56,7 @@ fn a_trickle_of_records_wakes_the_reader_once_a_period() {
         thread::sleep(Duration::from_millis(10));
     }
     let woke = status_number(pid, SWITCHES) - before;
-    let periods = t0.elapsed().as_millis() as u64 / 50;
+    let periods = t0.elapsed().as_nanos() as u64 / QUIET_WAKE_NS;
     let lines = tracer.stop();
     let traced: BTreeSet<u32> = lines
         .events()
@@ -140,7 +143,7 @@ fn only_a_setns_into_another_netns_wakes_the_reader() {
 /// bundle for its name at once, before a container that lives a few
 /// milliseconds takes it away (containerd deletes it at the task's exit;
 /// a job's join line once showed its id, not its name), and prints the
-/// step then, not at the next 50 ms tick. Other execs outside the host's
+/// step then, not at the next drain tick. Other execs outside the host's
 /// namespaces do not wake it.
 #[test]
 fn the_first_exec_in_a_new_pid_namespace_wakes_the_reader() {

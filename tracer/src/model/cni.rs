@@ -4,7 +4,7 @@
 //! The plugin's own word is its `CNI_COMMAND`, read from
 //! `/proc/<pid>/environ` when its setns is processed (live; recorded as a
 //! note). Plugins live a few milliseconds, so a setns into a netns wakes
-//! the reader at once instead of at its 50 ms tick (measured on
+//! the reader at once instead of at its drain tick (measured on
 //! containerd 1.6 with bridge + loopback: all 5 plugin visits of a pod
 //! read this way; without the wakeup, none). Should the read still come
 //! too late, the phase is told by time: a plugin that entered before the
