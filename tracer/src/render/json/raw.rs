@@ -418,10 +418,13 @@ fn json_str<W: Write>(w: &mut W, s: &str) -> io::Result<()> {
 fn comm_str<W: Write>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     let name = &bytes[..end];
-    if name
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
+    // A fold, not `all`: no branch per byte, and plain names (nearly all)
+    // never exit early anyway (a fork+exec replay's raw JSON: −0.7 % of
+    // its instructions, valgrind).
+    let plain = name.iter().fold(true, |ok, &b| {
+        ok & (b.wrapping_sub(0x20) < 0x5f) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
         w.write_all(b"\"")?;
         w.write_all(name)?;
         w.write_all(b"\"")
@@ -542,4 +545,30 @@ fn ns_maps<W: Write>(
         w.write_all(ids)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain path writes exactly what serde_json writes for the name
+    /// up to its NUL, at every byte where plain ends: controls, DEL,
+    /// quote, backslash, non-ASCII, and invalid UTF-8.
+    #[test]
+    fn a_name_is_written_as_serde_json_writes_it() {
+        let mut names: Vec<Vec<u8>> = (0u8..=255).map(|b| vec![b'a', b, b'z', 0, b'"']).collect();
+        names.push(b"runc:[2:INIT]".to_vec());
+        names.push(b"no-nul-at-all!!!".to_vec());
+        names.push(b"\xff\xfe".to_vec());
+        for name in names {
+            let mut ours = Vec::new();
+            comm_str(&mut ours, &name).unwrap();
+            let want = serde_json::to_vec(&*c_str_ref(&name)).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&want),
+                "{name:?}"
+            );
+        }
+    }
 }
