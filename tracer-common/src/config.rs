@@ -24,6 +24,9 @@ pub struct Offsets {
     pub signal_live: u32,
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
+    /// `mm_struct.env_start` / `env_end`: a visitor's environment.
+    pub mm_env_start: u32,
+    pub mm_env_end: u32,
     /// Offset in `struct nsproxy` of each slot's pointer; [`ABSENT`] for the
     /// slots reached another way (pid, user) or missing on this kernel.
     pub nsproxy: [u32; NS_COUNT],
@@ -75,6 +78,8 @@ impl Offsets {
             signal_live: ABSENT,
             mm_arg_start: ABSENT,
             mm_arg_end: ABSENT,
+            mm_env_start: ABSENT,
+            mm_env_end: ABSENT,
             nsproxy: [ABSENT; NS_COUNT],
             ns_common: [ABSENT; NS_COUNT],
             ns_common_inum: ABSENT,
@@ -138,7 +143,7 @@ impl Filter {
     }
 }
 
-const _: () = assert!(size_of::<Offsets>() == 4 * (13 + 2 * NS_COUNT + 12));
+const _: () = assert!(size_of::<Offsets>() == 4 * (15 + 2 * NS_COUNT + 12));
 const _: () = assert!(size_of::<Filter>() == 32);
 
 #[cfg(feature = "user")]

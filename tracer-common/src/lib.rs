@@ -35,8 +35,9 @@ pub use ns::{
 };
 pub use probe::{Attach, CLONE_FAILURE_PROGRAMS, PROGRAMS, Probe};
 pub use record::{
-    ARGS_LEN, COMM_LEN, ExecEvent, ExitEvent, FILENAME_LEN, ForkEvent, Header, Kind, NsChangeEvent,
-    Plain, RET_UNREAD, Record, as_bytes, read, syscall,
+    ARGS_LEN, COMM_LEN, ENV_LEN, ENV_UNREAD, ExecEvent, ExitEvent, FILENAME_LEN, ForkEvent, Header,
+    Kind, NsChangeEvent, Plain, RET_UNREAD, Record, VISITOR_FIXED, VisitorEvent, as_bytes, read,
+    syscall,
 };
 pub use stat::{STAT_COUNT, Stat};
 

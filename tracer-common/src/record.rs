@@ -23,6 +23,9 @@ pub enum Kind {
     Setns = 5,
     /// `clone`/`clone3` with `CLONE_NEW*` flags failed ([`NsChangeEvent`]).
     CloneFailed = 6,
+    /// What a task that `setns`ed into another netns runs as
+    /// ([`VisitorEvent`]), sent just before that setns record.
+    Visitor = 14,
 }
 
 impl TryFrom<u32> for Kind {
@@ -35,6 +38,7 @@ impl TryFrom<u32> for Kind {
             4 => Kind::Unshare,
             5 => Kind::Setns,
             6 => Kind::CloneFailed,
+            14 => Kind::Visitor,
             other => return Err(other),
         })
     }
@@ -57,6 +61,9 @@ pub const RET_UNREAD: i64 = i64::MIN;
 pub const COMM_LEN: usize = 16;
 pub const FILENAME_LEN: usize = 256;
 pub const ARGS_LEN: usize = 256;
+/// Most bytes of a visitor's environment sent (a power of two: the
+/// programs bound a copy's length with it). A CNI plugin's is 0.3–2 KiB.
+pub const ENV_LEN: usize = 4096;
 
 /// Start of every record.
 #[repr(C)]
@@ -147,12 +154,41 @@ pub struct NsChangeEvent {
     pub ns: NsSet,
 }
 
+/// A task that entered another network namespace by `setns` (a CNI
+/// plugin, `ip netns exec`, `nsenter`, a runtime's child), as it runs: its
+/// command line and environment, read from its memory at that setns, for
+/// userspace to learn its `CNI_COMMAND` without racing its exit through
+/// /proc. Variable length: the first [`VISITOR_FIXED`] bytes, then
+/// `min(env_len, ENV_LEN)` bytes of the NUL-separated environment, or none
+/// when it could not be read.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct VisitorEvent {
+    pub hdr: Header,
+    /// The whole argv's length, as [`ExecEvent::args_len`] (0: unreadable).
+    pub args_len: u32,
+    /// The whole environment's length; [`ENV_UNREAD`] when it could not
+    /// be read. More than [`ENV_LEN`]: the environment sent was cut.
+    pub env_len: u32,
+    /// The task's namespaces after the setns.
+    pub ns: NsSet,
+    /// NUL-separated argv, truncated to [`ARGS_LEN`].
+    pub args: [u8; ARGS_LEN],
+    pub env: [u8; ENV_LEN],
+}
+
+/// [`VisitorEvent::env_len`] of an environment the kernel could not read.
+pub const ENV_UNREAD: u32 = u32::MAX;
+/// The bytes of a [`VisitorEvent`] before its environment: always sent.
+pub const VISITOR_FIXED: usize = size_of::<VisitorEvent>() - ENV_LEN;
+
 // Sizes are the ABI: a change here is a new record kind, not an edit.
 const _: () = assert!(size_of::<Header>() == 56);
 const _: () = assert!(size_of::<ForkEvent>() == 56 + 24 + 112);
 const _: () = assert!(size_of::<ExecEvent>() == 56 + 8 + 112 + 512);
 const _: () = assert!(size_of::<ExitEvent>() == 56 + 8 + 112);
 const _: () = assert!(size_of::<NsChangeEvent>() == 56 + 24 + 224);
+const _: () = assert!(VISITOR_FIXED == 56 + 8 + 112 + 256);
 
 /// A record that starts with a [`Header`]: what the eBPF side's one emit
 /// path fills, whatever the record.
@@ -178,6 +214,7 @@ records!(
     ExecEvent,
     ExitEvent,
     NsChangeEvent,
+    VisitorEvent,
     MountEvent,
     SignalEvent,
     OomEvent,

@@ -37,11 +37,19 @@ fn kinds_never_share_a_number() {
     for n in 0..64u32 {
         let old = Kind::try_from(n).is_ok();
         let mount = MountKind::try_from(n).is_ok();
-        assert!(!(old && mount), "kind {n} in both enums");
+        let cause = CauseKind::try_from(n).is_ok();
+        assert!(
+            u32::from(old) + u32::from(mount) + u32::from(cause) <= 1,
+            "kind {n} in two enums"
+        );
         if let Ok(k) = MountKind::try_from(n) {
             assert_eq!(k as u32, n);
         }
+        if let Ok(k) = Kind::try_from(n) {
+            assert_eq!(k as u32, n);
+        }
     }
+    assert_eq!(Kind::try_from(14), Ok(Kind::Visitor));
     assert_eq!(MountKind::try_from(7), Ok(MountKind::Mount));
     assert_eq!(MountKind::try_from(10), Ok(MountKind::MoveMount));
     assert_eq!(MountKind::try_from(11), Err(11));

@@ -118,11 +118,29 @@ fn wakeup(size: u64, ts: u64) -> u64 {
 
 /// Wake the reader now, without a record: a discarded 8-byte entry with
 /// `BPF_RB_FORCE_WAKEUP`. For events whose userspace follow-up cannot wait
-/// for the next timer tick (a CNI plugin's /proc, read while it lives).
+/// for the next timer tick (a container's bundle, read at its first exec).
 #[inline(always)]
 pub fn wake_reader() {
     if let Some(entry) = EVENTS.reserve::<u64>(0) {
         entry.discard(BPF_RB_FORCE_WAKEUP);
+        count(Stat::Wakeups);
+    }
+}
+
+/// Send `record`, built in a map (a variable-length record, too large for
+/// the stack), by copy: waking the reader at once when `now`, else as
+/// [`wakeup`] decides. A full ring is counted and logged.
+#[inline(always)]
+pub fn output<C: EbpfContext>(ctx: &C, record: &[u8], ts: u64, now: bool) {
+    let flags = if now {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        wakeup(record.len() as u64, ts)
+    };
+    if EVENTS.output::<[u8]>(record, flags).is_err() {
+        count(Stat::RingbufFull);
+        warn!(ctx, "ring buffer full: event lost");
+    } else if now {
         count(Stat::Wakeups);
     }
 }

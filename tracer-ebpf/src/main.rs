@@ -19,6 +19,7 @@ mod mount;
 mod ns_change;
 mod process;
 mod task;
+mod visitor;
 
 use aya_ebpf::{
     bindings::BPF_F_MMAPABLE,

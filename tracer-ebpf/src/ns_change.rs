@@ -7,12 +7,13 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use aya_log_ebpf::warn;
-use tracer_common::{Kind, Ns, NsChangeEvent, Stat, syscall};
+use tracer_common::{Kind, NsChangeEvent, Stat, syscall};
 
 use crate::{
     PENDING, PENDING_CPU, PENDING_SLOTS, Pending, SCRATCH, SYSCALL_ARG0, SYSCALL_ARG1, SYSCALL_RET,
-    emit::{Gate, count, ctx_arg, current_tid, emit, wake_reader},
-    task::{Task, copy_ns, is_other_net, is_self, read_ns, remember_host_nsproxy, reread_ns},
+    emit::{Gate, count, ctx_arg, current_tid, emit},
+    task::{Task, copy_ns, is_self, read_ns, remember_host_nsproxy, reread_ns},
+    visitor,
 };
 
 #[tracepoint]
@@ -151,7 +152,9 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
     };
     let ret = ctx_arg::<i64>(ctx, SYSCALL_RET);
     let task = Task::current();
-    let mut entered_other_net = false;
+    if kind == Kind::Setns && ret == 0 {
+        visitor::after_setns(ctx, task, pending.flags, &pending.ns_before);
+    }
     emit(
         ctx,
         Gate::Always,
@@ -171,22 +174,10 @@ fn ns_change_exit(ctx: &TracePointContext, kind: Kind) {
             e.syscall = pending.syscall;
             e.ret = ret;
             copy_ns(&mut e.ns_before, &pending.ns_before);
-            let net = Ns::Net as usize;
-            entered_other_net =
-                e.ns.inum[net] != e.ns_before.inum[net] && is_other_net(e.ns.inum[net]);
         },
     );
     // Only now, once read: a slot of another CPU is free for its threads again.
     pending.in_flight = 0;
-    // A task entering a netns by setns may be a CNI plugin that lives a few
-    // milliseconds: userspace reads its CNI_COMMAND from /proc, so wake it
-    // now rather than at its next timer tick. Not for its way back to the
-    // host's netns, nor a setns that changed nothing (half a CNI plugin's
-    // calls): userspace reads nothing then. An untyped setns may have
-    // entered another kind: woken as before.
-    if kind == Kind::Setns && ret == 0 && (pending.flags == 0 || entered_other_net) {
-        wake_reader();
-    }
 }
 
 #[inline(always)]

@@ -15,7 +15,8 @@ use aya_ebpf::helpers::{
     bpf_probe_read_user_buf, generated as raw,
 };
 use tracer_common::{
-    ABSENT, ARGS_LEN, CLONE_NEW_MASK, Filter, Header, NS_COUNT, Ns, NsSet, Offsets, syscall,
+    ABSENT, ARGS_LEN, CLONE_NEW_MASK, ENV_LEN, Filter, Header, NS_COUNT, Ns, NsSet, Offsets,
+    syscall,
 };
 
 #[unsafe(no_mangle)]
@@ -388,24 +389,50 @@ pub fn read_exit(task: Task) -> (u32, bool) {
 /// knows when it was cut (0 when unreadable).
 #[inline(always)]
 pub fn read_args(task: Task, out: &mut [u8; ARGS_LEN]) -> u32 {
+    read_mm_span(task, off!(mm_arg_start), off!(mm_arg_end), out).map_or(0, |(whole, _)| whole)
+}
+
+/// Copy the task's environment (NUL-separated), its first [`ENV_LEN`]
+/// bytes: the whole environment's length and the bytes copied, or `None`
+/// when unreadable.
+#[inline(always)]
+pub fn read_env(task: Task, out: &mut [u8; ENV_LEN]) -> Option<(u32, usize)> {
+    read_mm_span(task, off!(mm_env_start), off!(mm_env_end), out)
+}
+
+/// Copy the user memory between two `mm_struct` members (the offsets
+/// `start` and `end`: argv's bounds, or the environment's), its first `N`
+/// bytes (a power of two). Returns the span's whole length and the bytes
+/// copied; `None` when unreadable (no mm: a kernel thread; a page not
+/// present, which a non-sleepable program cannot fault in).
+#[inline(always)]
+fn read_mm_span<const N: usize>(
+    task: Task,
+    start: u32,
+    end: u32,
+    out: &mut [u8; N],
+) -> Option<(u32, usize)> {
     let mm = read_ptr(task.0, off!(task_mm));
-    let start = read::<u64>(mm, off!(mm_arg_start));
-    let end = read::<u64>(mm, off!(mm_arg_end));
-    if start == 0 || end <= start {
-        return 0;
+    let start = read::<u64>(mm, start);
+    let end = read::<u64>(mm, end);
+    if start == 0 || end < start {
+        return None;
     }
-    let whole = (end - start).min(u32::MAX as u64) as u32;
+    if end == start {
+        return Some((0, 0));
+    }
+    let whole = (end - start).min(u32::MAX as u64 - 1) as u32;
     let mut len = (end - start) as usize;
-    if len > ARGS_LEN {
-        len = ARGS_LEN;
+    if len > N {
+        len = N;
     }
-    // Bounds the verifier can follow: 1..=ARGS_LEN.
-    let len = ((len - 1) & (ARGS_LEN - 1)) + 1;
+    // Bounds the verifier can follow: 1..=N.
+    let len = ((len - 1) & (N - 1)) + 1;
     // SAFETY: the helper checks the user source itself; the destination
     // is a slice of `out`.
     match unsafe { bpf_probe_read_user_buf(start as *const u8, &mut out[..len]) } {
-        Ok(()) => whole,
-        Err(_) => 0,
+        Ok(()) => Some((whole, len)),
+        Err(_) => None,
     }
 }
 

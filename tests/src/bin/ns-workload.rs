@@ -21,6 +21,9 @@
 //! namespace for children, setns with no type, a refused setns, setns
 //! through a pidfd into two namespaces at once, and back by typed setns.
 //!
+//! `ns-workload visit N`: as a CNI plugin does, N times: setns into a
+//! netns of its own (made first), again (no change), and home.
+//!
 //! `ns-workload pod`: a pod made by hand. A "pause" (this binary, exec'd
 //! through a symlink named `pause`) in fresh net, ipc, uts and mnt
 //! namespaces; two "containers" that setns into its net, ipc and uts,
@@ -104,8 +107,37 @@ fn main() -> Result<()> {
         Some("clones") => clones(),
         Some("migrate") => migrate(),
         Some("changes") => changes(),
+        Some("visit") => visit(),
         _ => steps(),
     }
+}
+
+/// `visit N`: a netns of its own, home again, then N times into it, into
+/// it again (no change) and home.
+fn visit() -> Result<()> {
+    let n: u64 = std::env::args()
+        .nth(2)
+        .context("visit: how many times?")?
+        .parse()
+        .context("visit: a count")?;
+    let setns = |f: &File| {
+        // SAFETY: a namespace fd we hold; only this thread moves.
+        check(
+            unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) },
+            "setns",
+        )
+    };
+    let home = File::open("/proc/thread-self/ns/net").context("open our netns")?;
+    // SAFETY: plain syscall; it moves only this thread.
+    check(unsafe { libc::unshare(libc::CLONE_NEWNET) }, "unshare")?;
+    let other = File::open("/proc/thread-self/ns/net").context("open the new netns")?;
+    setns(&home)?;
+    for _ in 0..n {
+        setns(&other)?;
+        setns(&other)?;
+        setns(&home)?;
+    }
+    Ok(())
 }
 
 fn boot_ns() -> u64 {

@@ -8,6 +8,7 @@ use tracer_common::{
 
 use super::cause::{self, Cause};
 use super::mount::{MountDecodeError, MountEvent, MountPath, decode_mount};
+use super::visitor::{self, Visitor};
 
 /// One record from the kernel, checked and typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub enum Event {
     Mount(Box<MountEvent>),
     /// A fatal signal, an OOM victim, a new cgroup (see [`Cause`]).
     Cause(Cause),
+    /// What a task that entered another netns by setns runs as, just
+    /// before that setns (boxed: its argv).
+    Visitor(Box<Visitor>),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +124,7 @@ pub fn decode_reusing(
         Kind::Unshare => Event::Unshare(read(kind, buf)?),
         Kind::Setns => Event::Setns(read(kind, buf)?),
         Kind::CloneFailed => Event::CloneFailed(read(kind, buf)?),
+        Kind::Visitor => Event::Visitor(Box::new(visitor::decode(buf)?)),
     })
 }
 
@@ -136,6 +141,7 @@ pub fn encode(ev: &Event) -> Vec<u8> {
         Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => bytes(e),
         Event::Mount(m) => bytes(&encode_mount(m)),
         Event::Cause(c) => c.bytes(),
+        Event::Visitor(v) => v.bytes(),
     }
 }
 
@@ -227,6 +233,7 @@ impl Event {
             Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => &e.hdr,
             Event::Mount(m) => &m.hdr,
             Event::Cause(c) => c.header(),
+            Event::Visitor(v) => &v.hdr,
         }
     }
 
@@ -239,6 +246,7 @@ impl Event {
             Event::Unshare(e) | Event::Setns(e) | Event::CloneFailed(e) => &e.ns,
             Event::Mount(m) => &m.ns,
             Event::Cause(c) => c.ns(),
+            Event::Visitor(v) => &v.ns,
         }
     }
 
@@ -258,6 +266,7 @@ impl Event {
                 MountKind::MoveMount => "move_mount",
             },
             Event::Cause(c) => c.name(),
+            Event::Visitor(_) => "visitor",
         }
     }
 }
@@ -346,7 +355,7 @@ mod tests {
     #[test]
     fn unknown_kinds_are_errors() {
         let mut bytes = encode(&samples()[0]);
-        for kind in [0u32, 14, 1000, u32::MAX] {
+        for kind in [0u32, 15, 1000, u32::MAX] {
             bytes[..4].copy_from_slice(&kind.to_ne_bytes());
             assert_eq!(decode(&bytes), Err(DecodeError::UnknownKind(kind)));
         }

@@ -13,9 +13,11 @@ pub mod flags;
 pub mod mount;
 mod ns;
 mod strings;
+mod visitor;
 
 pub use cause::Cause;
 pub use event::{DecodeError, Event, Who, caller, decode, decode_reusing, encode};
 pub use mount::{MountEvent, MountPath, PinSource, ProcTask};
 pub use ns::{Unread, ns_in_mask, supported_slots};
 pub use strings::{argv, argv_truncated, c_bytes, c_str, c_str_ref, filename_truncated};
+pub use visitor::{Visitor, cni_command};

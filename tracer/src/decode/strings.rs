@@ -49,8 +49,13 @@ pub fn filename_truncated(e: &ExecEvent) -> bool {
 /// argv from an exec record: NUL-separated, `args_len` bytes long (at
 /// most the record's [`ARGS_LEN`]).
 pub fn argv(e: &ExecEvent) -> Vec<String> {
-    let len = (e.args_len as usize).min(e.args.len());
-    let mut args: Vec<String> = e.args[..len]
+    split_args(&e.args, e.args_len)
+}
+
+/// NUL-separated arguments, the first `len` bytes of `args` (at most all).
+pub fn split_args(args: &[u8], len: u32) -> Vec<String> {
+    let len = (len as usize).min(args.len());
+    let mut args: Vec<String> = args[..len]
         .split(|&b| b == 0)
         .map(|a| lossy(a).into_owned())
         .collect();

@@ -4,17 +4,7 @@
 //! setns is processed; a plugin that lived a few milliseconds may be gone.
 
 use super::proc::parse_cmdline;
-
-/// The last `CNI_COMMAND=` of an environment block (NUL-separated): the
-/// one that wins, as libcni appends its variables after the runtime's own.
-pub fn cni_command(environ: &[u8]) -> Option<String> {
-    environ
-        .split(|&b| b == 0)
-        .filter_map(|var| var.strip_prefix(b"CNI_COMMAND="))
-        .next_back()
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .filter(|v| !v.is_empty())
-}
+use crate::decode::cni_command;
 
 /// Process `pid`'s command line and CNI command, if it is still there.
 pub fn read(pid: u32) -> Option<(Vec<String>, Option<String>)> {
@@ -30,21 +20,6 @@ pub fn read(pid: u32) -> Option<(Vec<String>, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_last_cni_command_wins() {
-        assert_eq!(
-            cni_command(b"PATH=/bin\0CNI_COMMAND=ADD\0CNI_IFNAME=eth0\0"),
-            Some("ADD".into())
-        );
-        assert_eq!(
-            cni_command(b"CNI_COMMAND=ADD\0X=1\0CNI_COMMAND=DEL"),
-            Some("DEL".into())
-        );
-        assert_eq!(cni_command(b"PATH=/bin\0XCNI_COMMAND=ADD\0"), None);
-        assert_eq!(cni_command(b"CNI_COMMAND=\0"), None);
-        assert_eq!(cni_command(b""), None);
-    }
 
     #[test]
     fn our_own_process_reads() {

@@ -237,6 +237,8 @@ pub fn offsets(l: &impl Layout) -> Result<Offsets, BtfError> {
     o.signal_live = l.offset("signal_struct", "live")?;
     o.mm_arg_start = l.offset("mm_struct", "arg_start")?;
     o.mm_arg_end = l.offset("mm_struct", "arg_end")?;
+    o.mm_env_start = l.offset("mm_struct", "env_start")?;
+    o.mm_env_end = l.offset("mm_struct", "env_end")?;
     for (ns, st, member) in NS_STRUCTS {
         let optional = ns == Ns::Time;
         let slot = ns as usize;

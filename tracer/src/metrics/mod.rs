@@ -57,6 +57,7 @@ struct ByKind {
     signal: Counter,
     oom_victim: Counter,
     cgroup_mkdir: Counter,
+    visitor: Counter,
 }
 
 /// Counters that follow the pipeline's [`Stats`]: the last values seen.
@@ -119,6 +120,7 @@ impl Metrics {
             signal: kind("signal"),
             oom_victim: kind("oom_victim"),
             cgroup_mkdir: kind("cgroup_mkdir"),
+            visitor: kind("visitor"),
         };
 
         let lost = Family::<Labels, Counter>::default();
@@ -257,6 +259,7 @@ impl Metrics {
             Event::Cause(Cause::Signal(_)) => e.signal.inc(),
             Event::Cause(Cause::Oom(_)) => e.oom_victim.inc(),
             Event::Cause(Cause::CgroupMkdir(_)) => e.cgroup_mkdir.inc(),
+            Event::Visitor(_) => e.visitor.inc(),
         };
     }
 

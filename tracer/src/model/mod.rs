@@ -208,6 +208,7 @@ impl Model {
             Event::CloneFailed(e) => self.creation_failed(e),
             Event::Mount(m) => self.on_mount(m, &mut out),
             Event::Cause(c) => self.on_cause(c),
+            Event::Visitor(v) => self.visitor_record(v),
         }
         out
     }

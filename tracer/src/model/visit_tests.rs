@@ -138,6 +138,35 @@ fn the_plugins_own_cni_command_wins_over_time() {
     );
 }
 
+/// The kernel sends a plugin's argv and environment just before its setns:
+/// its CNI command needs no /proc read (which races the plugin's exit).
+/// One whose environment was not read whole is asked for, as before.
+#[test]
+fn the_kernels_visitor_record_tells_a_plugin_without_proc() {
+    let mut w = Driver::new();
+    runtime_makes_netns(&mut w, (501, 500), "containerd", POD);
+    let pause = containerd_pause(&mut w);
+    let inside = in_netns(POD);
+    let told = |w: &mut Driver, who, cni| {
+        let argv = ["/usr/lib/cni/bridge"];
+        let ev = w.maker().visitor(who, "bridge", &argv, cni, &inside.set());
+        w.feed(ev);
+        w.ns_change(true, who, "bridge", CLONE_NEWNET, HOST, inside);
+        w.ns_change(true, who, "bridge", CLONE_NEWNET, inside, HOST);
+    };
+    told(&mut w, (631, 630), Some(Some("DEL")));
+    assert!(w.m.visits.take_asks().is_empty(), "no /proc read");
+    told(&mut w, (641, 640), None);
+    assert_eq!(w.m.visits.take_asks(), [640], "cut: /proc is read");
+    w.exit(pause, "pause", 9, PAUSE_NS);
+    let rows = visits(&w.m, 0);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].argv, ["/usr/lib/cni/bridge"]);
+    let p = w.m.cni_phase(rows[0]).expect("a CNI plugin");
+    assert_eq!((p.command.as_str(), p.from), ("DEL", "environ"));
+    assert!(rows[1].argv.is_empty() && rows[1].cni_command.is_none());
+}
+
 #[test]
 fn a_plugin_entering_twice_is_read_once() {
     let mut w = Driver::new();

@@ -27,7 +27,7 @@ use tracer_common::{COMM_LEN, Ns, NsSet};
 
 use super::ns::NsKey;
 use super::{Lifecycle, Model, NsKind, Task, What};
-use crate::decode::{Who, c_str_ref, ns_in_mask};
+use crate::decode::{Visitor, Who, c_str_ref, ns_in_mask};
 use crate::host::proc::ProcSnapshot;
 
 /// Rows kept per sandbox; later visits are counted, not listed.
@@ -264,6 +264,19 @@ fn visited_kind(slot: Ns) -> bool {
 }
 
 impl Model {
+    /// What a task that entered another netns runs as, from the kernel
+    /// (just before its setns): what a /proc read would tell, kept as one,
+    /// so that its setns asks for none. Incomplete (an argv or environment
+    /// the kernel could not read whole): /proc is asked, as without it.
+    pub(super) fn visitor_record(&mut self, v: &Visitor) {
+        if v.complete() {
+            let pid = Who::of(&v.hdr).pid;
+            let argv = v.argv();
+            self.visits
+                .noted(pid, &argv, v.cni_command.as_deref(), v.hdr.ts_ns);
+        }
+    }
+
     /// A successful setns by `who`: a candidate visit when it entered a
     /// non-host namespace and has no role yet.
     pub(super) fn visit_setns(

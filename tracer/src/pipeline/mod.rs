@@ -143,10 +143,14 @@ impl<W: Write, R: Write> Pipeline<W, R> {
     pub fn event(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.resolve_deferred()?;
         self.stats.events += 1;
-        if let Some(r) = &mut self.recorder {
-            r.event(bytes);
-        }
         let decoded = decode_reusing(bytes, &mut self.spare_exec);
+        if let Some(r) = &mut self.recorder {
+            match &decoded {
+                // Of a visitor's environment, only its CNI command is kept.
+                Ok(Event::Visitor(v)) => r.event(&v.bytes()),
+                _ => r.event(bytes),
+            }
+        }
         let done = self.decoded(bytes, &decoded);
         // The exec's box takes the next exec record.
         if let Ok(Event::Exec(b)) = decoded {

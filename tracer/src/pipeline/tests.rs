@@ -254,8 +254,7 @@ fn a_lost_exit_reads_as_lost() {
     assert_eq!(step("pause_exited")["exit"], serde_json::Value::Null);
 }
 
-#[test]
-fn a_recording_replays_to_the_same_report() {
+fn recorder() -> Writer<Vec<u8>> {
     let header = crate::record::Header {
         tool_version: "test".into(),
         byte_order: crate::record::ByteOrder::NATIVE,
@@ -269,13 +268,12 @@ fn a_recording_replays_to_the_same_report() {
         host_ns_id: HOST.set().id,
         snapshot: vec![testkit::snapshot(1, 0, "systemd", &["/sbin/init"], HOST)],
     };
-    let recorder = Writer::new(Vec::new(), &header);
-    let mut w = live(Format::Json, View::Quiet, Some(recorder));
-    containerd_pod(&mut w);
-    let (live_out, recording) = w.p.finish(&[]).unwrap();
-    let recording = recording.unwrap().unwrap();
+    Writer::new(Vec::new(), &header)
+}
 
-    let (header, mut reader) = Reader::open(&recording[..]).unwrap();
+/// `tracer report` of a recording, as JSON.
+fn replay(recording: &[u8]) -> Vec<u8> {
+    let (header, mut reader) = Reader::open(recording).unwrap();
     let mut m = Model::new();
     m.seed(&header.snapshot, &header.host_ns(), header.started_boot_ns);
     let out = Output {
@@ -298,7 +296,16 @@ fn a_recording_replays_to_the_same_report() {
             Frame::End(_) => {}
         }
     }
-    let (replay_out, _) = replay.finish(&[]).unwrap();
+    replay.finish(&[]).unwrap().0
+}
+
+#[test]
+fn a_recording_replays_to_the_same_report() {
+    let mut w = live(Format::Json, View::Quiet, Some(recorder()));
+    containerd_pod(&mut w);
+    let (live_out, recording) = w.p.finish(&[]).unwrap();
+    let recording = recording.unwrap().unwrap();
+    let replay_out = replay(&recording);
     let live_lines = lines(&live_out);
     assert!(
         live_lines[0].starts_with("{\"type\":\"report\""),
@@ -306,4 +313,51 @@ fn a_recording_replays_to_the_same_report() {
     );
     assert!(live_lines[0].contains("\"sandboxes\":[{\"sandbox\":1,"));
     assert_eq!(live_lines, lines(&replay_out));
+}
+
+/// A CNI plugin's visitor record carries its whole environment: the
+/// recording keeps its CNI command, and no other variable of it.
+#[test]
+fn a_recording_keeps_of_a_visitors_environment_only_its_cni_command() {
+    let mut w = live(Format::Json, View::Quiet, Some(recorder()));
+    runtime_makes_netns(&mut w, (501, 500), "containerd", POD);
+    let inside = testkit::visitors::in_netns(POD);
+    let Event::Visitor(v) = w.make.visitor(
+        (601, 600),
+        "bridge",
+        &["/opt/cni/bin/bridge"],
+        Some(Some("ADD")),
+        &inside.set(),
+    ) else {
+        unreachable!()
+    };
+    let env = b"PATH=/bin\0CNI_COMMAND=ADD\0API_TOKEN=s3cret\0";
+    let mut raw = tracer_common::VisitorEvent {
+        hdr: v.hdr,
+        args_len: v.args_len,
+        env_len: env.len() as u32,
+        ns: v.ns,
+        args: v.args,
+        env: [0; tracer_common::ENV_LEN],
+    };
+    raw.env[..env.len()].copy_from_slice(env);
+    let bytes = &tracer_common::as_bytes(&raw)[..tracer_common::VISITOR_FIXED + env.len()];
+    w.p.event(bytes).unwrap();
+    testkit::visitors::cni_plugin(&mut w, (601, 600), "bridge", POD);
+    containerd_pod(&mut w);
+    let (live_out, recording) = w.p.finish(&[]).unwrap();
+    let recording = recording.unwrap().unwrap();
+    let has = |s: &[u8]| recording.windows(s.len()).any(|w| w == s);
+    assert!(has(b"CNI_COMMAND=ADD\0"), "the CNI command is recorded");
+    assert!(
+        !has(b"s3cret") && !has(b"PATH=/bin"),
+        "other variables are not"
+    );
+    let report = lines(&replay(&recording));
+    assert_eq!(lines(&live_out), report);
+    assert!(
+        report[0].contains("\"cni\":{\"command\":\"ADD\",\"from\":\"environ\"}"),
+        "{}",
+        report[0]
+    );
 }

@@ -118,6 +118,32 @@ impl Maker {
         Event::Exec(Box::new(e))
     }
 
+    /// The kernel's visitor record of thread `tid` of `tgid` in `ns` (just
+    /// after its setns): its argv, and its CNI command when `cni` is
+    /// `Some` (`Some(None)`: an environment without one); `None`: the
+    /// environment was not read whole.
+    pub fn visitor(
+        &mut self,
+        (tid, tgid): (u32, u32),
+        name: &str,
+        argv: &[&str],
+        cni: Option<Option<&str>>,
+        ns: &NsSet,
+    ) -> Event {
+        let mut args = [0; tracer_common::ARGS_LEN];
+        let joined = argv.join("\0") + "\0";
+        let n = joined.len().min(args.len());
+        args[..n].copy_from_slice(&joined.as_bytes()[..n]);
+        Event::Visitor(Box::new(crate::decode::Visitor {
+            hdr: self.hdr(Kind::Visitor, tid, tgid, name),
+            ns: *ns,
+            args_len: n as u32,
+            args,
+            env_whole: cni.is_some(),
+            cni_command: cni.flatten().map(str::to_string),
+        }))
+    }
+
     /// The whole process exits with wait status `status`.
     pub fn exit(&mut self, pid: u32, name: &str, status: u32, ns: &NsSet) -> Event {
         Event::Exit(ExitEvent {

@@ -152,6 +152,13 @@ pub fn samples() -> Vec<Event> {
             syscall: syscall::CLONE3,
             ..change
         }),
+        super::Maker::new(1_000, 1).visitor(
+            (48, 47),
+            "bridge",
+            &["/opt/cni/bin/bridge"],
+            Some(Some("ADD")),
+            &numbered(4_026_532_000),
+        ),
     ]
     .into_iter()
     .chain(mount_samples())

@@ -315,7 +315,7 @@ pub fn write_event_json<W: Write>(
             w.write_all(b",\"filename\":")?;
             comm_str(w, &e.filename)?;
             w.write_all(b",\"argv\":")?;
-            argv_list(w, e)?;
+            argv_list(w, &e.args, e.args_len)?;
             let cut = |b| if b { &b"true"[..] } else { &b"false"[..] };
             w.write_all(b",\"argv_truncated\":")?;
             w.write_all(cut(argv_truncated(e)))?;
@@ -360,6 +360,22 @@ pub fn write_event_json<W: Write>(
             mount_path(w, "target", &m.target)?;
         }
         Event::Cause(c) => super::cause::fields(w, c)?,
+        Event::Visitor(v) => {
+            w.write_all(b",\"argv\":")?;
+            argv_list(w, &v.args, v.args_len)?;
+            w.write_all(b",\"cni_command\":")?;
+            match &v.cni_command {
+                Some(c) => json_str(w, c)?,
+                None => w.write_all(b"null")?,
+            }
+            // Whether argv and the whole environment were read (else
+            // a live run read /proc).
+            w.write_all(if v.complete() {
+                b",\"complete\":true"
+            } else {
+                b",\"complete\":false"
+            })?;
+        }
     }
     ns_maps(w, memos, ",\"ns\":", ",\"ns_id\":", ev.ns())?;
     if let Some((ns_before, changed)) = before {
@@ -435,9 +451,10 @@ fn comm_str<W: Write>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
 
 /// argv from an exec record as a JSON list ([`crate::decode::argv`]'s
 /// strings, written without collecting them).
-fn argv_list<W: Write>(w: &mut W, e: &tracer_common::ExecEvent) -> io::Result<()> {
-    let len = (e.args_len as usize).min(e.args.len());
-    let mut args = e.args[..len].split(|&b| b == 0).peekable();
+/// NUL-separated arguments, the first `len` bytes of `args`.
+fn argv_list<W: Write>(w: &mut W, args: &[u8], len: u32) -> io::Result<()> {
+    let len = (len as usize).min(args.len());
+    let mut args = args[..len].split(|&b| b == 0).peekable();
     w.write_all(b"[")?;
     let mut first = true;
     while let Some(a) = args.next() {

@@ -108,6 +108,19 @@ pub fn text_line(ev: &Event, unread: Unread, clock: &Clock) -> String {
         }
         Event::Mount(m) => mount_words(m),
         Event::Cause(c) => super::cause::words(c),
+        Event::Visitor(v) => {
+            let cni = v
+                .cni_command
+                .as_deref()
+                .map(|c| format!("  CNI_COMMAND={c}"))
+                .unwrap_or_default();
+            let unread = if v.complete() {
+                ""
+            } else {
+                "  (environment unread)"
+            };
+            format!("[{}]{cni}{unread}", v.argv().join(" "))
+        }
     };
     let failed = if unread.is_empty() {
         String::new()

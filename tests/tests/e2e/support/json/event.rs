@@ -54,6 +54,13 @@ pub enum EventKind {
     Unshare(NsChange),
     Setns(NsChange),
     CloneFailed(NsChange),
+    /// What a task that entered another netns runs as, from the kernel.
+    Visitor {
+        argv: Vec<String>,
+        cni_command: Option<String>,
+        /// argv and the whole environment were read.
+        complete: bool,
+    },
     #[serde(other)]
     Other,
 }
@@ -84,6 +91,7 @@ impl Event {
             EventKind::Unshare(_) => "unshare",
             EventKind::Setns(_) => "setns",
             EventKind::CloneFailed(_) => "clone_failed",
+            EventKind::Visitor { .. } => "visitor",
             EventKind::Other => "other",
         }
     }
